@@ -1,0 +1,347 @@
+/**
+ * @module cli
+ * The `porthole` command: arguments → config → the part that runs. No logic of its own beyond
+ * parsing and printing; every subcommand takes `--config-file`/`--config-dir` and Nova's option
+ * flags, so scripts act on the same store as the daemons.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { configFlag, loadConfig, type LoadedConfig, type RawSetting } from './config/load.ts';
+import { OPTIONS, optionSpec, sections, optionNames } from './config/options.ts';
+import { isGatewayError } from './errors.ts';
+import { createGateway, DEMO_SERVER_ID } from './gateway.ts';
+import { formatEndpoint, isUuid, parseEndpoint, type Server } from './inventory/types.ts';
+import { accessUrl, novncBaseUrl } from './proxy/console-url.ts';
+import { migrate } from './store/database.ts';
+import { openStores, type Stores } from './store/index.ts';
+
+interface CommandSpec {
+  readonly usage: string;
+  readonly summary: string;
+  /** command options: name → takes a value */
+  readonly options: Readonly<Record<string, boolean>>;
+  readonly defaultConfigFiles?: readonly string[];
+  run(args: ParsedArgs, loaded: () => LoadedConfig): Promise<number>;
+}
+
+interface ParsedArgs {
+  readonly positional: string[];
+  readonly options: Map<string, string | true>;
+  readonly json: boolean;
+}
+
+class UsageError extends Error {}
+
+const VERSION = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version as string;
+
+const COMMON = 'Common options: --config-file FILE (repeatable), --config-dir DIR, --json, --help, and any option as --SECTION-OPTION VALUE (e.g. --vnc-novncproxy_port 6080, --database-connection sqlite:////var/lib/porthole/porthole.db); see `porthole help options`.';
+
+const COMMANDS: Record<string, CommandSpec> = {
+  serve: {
+    usage: 'porthole serve [--demo] [--config-file FILE]...',
+    summary: 'Run the gateway: every enabled console proxy (noVNC on [vnc] novncproxy_host:novncproxy_port). --demo also starts the built-in demo VNC server and prints its console URL.',
+    options: { demo: false },
+    defaultConfigFiles: ['/etc/porthole/porthole.conf'],
+    run: (a, l) => runServe(a, l()),
+  },
+  novncproxy: {
+    usage: 'porthole novncproxy [--config-file /etc/nova/nova.conf] [--vnc-novncproxy_host H] [--vnc-novncproxy_port P] [--web DIR] [--ssl_only --cert F --key F]',
+    summary: 'Drop-in for nova-novncproxy: the noVNC console proxy alone, reading nova.conf and the console_auth_tokens table of [database] connection.',
+    options: {},
+    defaultConfigFiles: ['/etc/nova/nova.conf'],
+    run: (a, l) => runServe(a, l()),
+  },
+  'token create': {
+    usage: 'porthole token create --instance-uuid UUID [--host HOST --port PORT] [--console-type novnc] [--ttl SECONDS] [--internal-access-path PATH] [--json]',
+    summary: 'Mint a console token and print it with its console URL. Host and port default to the server\'s console endpoint in the inventory.',
+    options: { 'instance-uuid': true, host: true, port: true, 'console-type': true, ttl: true, 'internal-access-path': true },
+    run: (a, l) => withStores(l(), (s, c) => tokenCreate(a, c, s)),
+  },
+  'token show': {
+    usage: 'porthole token show TOKEN [--json]',
+    summary: 'Show what a token opens and whether it is valid, expired or unknown.',
+    options: {},
+    run: (a, l) => withStores(l(), (s) => tokenShow(a, s)),
+  },
+  'token revoke': {
+    usage: 'porthole token revoke TOKEN | porthole token revoke --instance-uuid UUID [--json]',
+    summary: 'Delete one token, or every token of a server.',
+    options: { 'instance-uuid': true },
+    run: (a, l) => withStores(l(), (s) => tokenRevoke(a, s)),
+  },
+  'server add': {
+    usage: 'porthole server add --id UUID --name NAME --vnc HOST:PORT [--project-id P] [--status ACTIVE] [--json]',
+    summary: 'Register a server (or replace it) with its VNC console endpoint.',
+    options: { id: true, name: true, vnc: true, 'project-id': true, status: true },
+    run: (a, l) => withStores(l(), (s) => serverAdd(a, s)),
+  },
+  'server list': {
+    usage: 'porthole server list [--json]',
+    summary: 'List registered servers.',
+    options: {},
+    run: (a, l) => withStores(l(), (s) => serverList(a, s)),
+  },
+  'server remove': {
+    usage: 'porthole server remove UUID [--json]',
+    summary: 'Remove a server from the inventory (its tokens stay until they expire or are revoked).',
+    options: {},
+    run: (a, l) => withStores(l(), (s) => serverRemove(a, s)),
+  },
+  'db migrate': {
+    usage: 'porthole db migrate [--json]',
+    summary: 'Create or upgrade Porthole\'s tables in [database] connection.',
+    options: {},
+    run: (a, l) => withStores(l(), async (s) => dbMigrate(a, s), false),
+  },
+};
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    return await dispatch(argv);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`porthole: ${err.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`porthole: ${isGatewayError(err) ? err.message : (err as Error)?.stack ?? String(err)}\n`);
+    return 1;
+  }
+}
+
+async function dispatch(argv: string[]): Promise<number> {
+  if (argv[0] === '--version' || argv[0] === 'version') {
+    process.stdout.write(`porthole ${VERSION}\n`);
+    return 0;
+  }
+  if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+    process.stdout.write(argv[1] === 'options' ? optionsHelp() : generalHelp());
+    return 0;
+  }
+  const name = COMMANDS[`${argv[0]} ${argv[1]}`] ? `${argv[0]} ${argv[1]}` : argv[0]!;
+  const command = COMMANDS[name];
+  if (!command) {
+    const group = Object.keys(COMMANDS).filter((c) => c.startsWith(`${argv[0]} `));
+    throw new UsageError(group.length ? `usage: ${group.map((g) => COMMANDS[g]!.usage).join('\n       ')}` : `unknown command "${argv[0]}"; try porthole --help`);
+  }
+  const rest = argv.slice(name.split(' ').length);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`usage: ${command.usage}\n\n${command.summary}\n\n${COMMON}\n`);
+    return 0;
+  }
+  const { args, files, dirs, flags } = parseArgs(rest, command);
+  const loaded = () => loadConfig({ files: files.length || dirs.length ? files : (command.defaultConfigFiles ?? []).filter((f) => existsSync(f)), dirs, flags, env: process.env });
+  return command.run(args, loaded);
+}
+
+function parseArgs(argv: string[], command: CommandSpec): { args: ParsedArgs; files: string[]; dirs: string[]; flags: RawSetting[] } {
+  const positional: string[] = [];
+  const options = new Map<string, string | true>();
+  const files: string[] = [];
+  const dirs: string[] = [];
+  const flags: RawSetting[] = [];
+  let json = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('--') || arg === '--') {
+      positional.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const name = eq > 0 ? arg.slice(2, eq) : arg.slice(2);
+    const inline = eq > 0 ? arg.slice(eq + 1) : undefined;
+    const value = (): string => {
+      if (inline !== undefined) return inline;
+      const next = argv[i + 1];
+      if (next === undefined) throw new UsageError(`--${name} needs a value`);
+      i++;
+      return next;
+    };
+    if (name === 'json') json = true;
+    else if (name === 'config-file') files.push(value());
+    else if (name === 'config-dir') dirs.push(value());
+    else if (name in command.options) options.set(name, command.options[name] ? value() : true);
+    else {
+      const opt = configFlag(name);
+      if (!opt) throw new UsageError(`unknown option --${name}; try porthole ${Object.keys(COMMANDS).find((k) => COMMANDS[k] === command)} --help`);
+      const kind = optionSpec(opt.section, opt.name)!.kind;
+      const raw = kind === 'bool' && inline === undefined ? String(!opt.negated) : value();
+      flags.push({ section: opt.section, name: opt.name, raw, source: `flag --${name}` });
+    }
+  }
+  if (options.get('demo') === true) flags.push({ section: 'porthole', name: 'demo', raw: 'true', source: 'flag --demo' });
+  return { args: { positional, options, json }, files, dirs, flags };
+}
+
+async function runServe(_args: ParsedArgs, loaded: LoadedConfig): Promise<number> {
+  const gateway = await createGateway(loaded);
+  if (gateway.demo && gateway.novnc) {
+    const { token } = await gateway.stores.tokens.create({
+      consoleType: 'novnc',
+      host: gateway.demo.host,
+      port: gateway.demo.port,
+      instanceUuid: DEMO_SERVER_ID,
+      accessUrlBase: gateway.novnc.baseUrl,
+      ttl: loaded.config.consoleauth.token_ttl,
+    });
+    const minutes = Math.round(loaded.config.consoleauth.token_ttl / 60);
+    process.stdout.write(`\nPorthole is running. Open the demo console (valid for ${minutes} minutes):\n\n  ${accessUrl(gateway.novnc.baseUrl, 'novnc', token)}\n\nA new URL: npx porthole token create --instance-uuid ${DEMO_SERVER_ID}\n\n`);
+  }
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      gateway.log.info({ event: 'stopping', signal }, `received ${signal}, closing console sessions`);
+      gateway.close().then(resolve, resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  return 0;
+}
+
+async function withStores(loaded: LoadedConfig, fn: (s: Stores, l: LoadedConfig) => Promise<number>, autoMigrate = loaded.config.porthole.auto_migrate): Promise<number> {
+  const stores = await openStores(loaded.config.database.connection, { migrate: autoMigrate });
+  try {
+    return await fn(stores, loaded);
+  } finally {
+    await stores.close();
+  }
+}
+
+async function tokenCreate(a: ParsedArgs, loaded: LoadedConfig, stores: Stores): Promise<number> {
+  const instanceUuid = requireOption(a, 'instance-uuid');
+  if (!isUuid(instanceUuid)) throw new UsageError(`--instance-uuid ${instanceUuid}: expected a UUID`);
+  const consoleType = optionString(a, 'console-type') ?? 'novnc';
+  if (consoleType !== 'novnc') throw new UsageError(`--console-type ${consoleType}: this version serves novnc consoles only`);
+  const server = await stores.inventory.get(instanceUuid);
+  const hostOpt = optionString(a, 'host');
+  const portOpt = optionString(a, 'port');
+  let host: string;
+  let port: number;
+  if (hostOpt === undefined && portOpt === undefined) {
+    if (!server?.vnc) throw new UsageError(`--host and --port are needed: server ${instanceUuid} has no VNC endpoint in the inventory`);
+    ({ host, port } = server.vnc);
+  } else {
+    host = hostOpt ?? server?.vnc?.host ?? requireOption(a, 'host');
+    port = parsePort(portOpt ?? String(server?.vnc?.port ?? requireOption(a, 'port')), '--port');
+  }
+  if (server?.vnc && (server.vnc.host !== host || server.vnc.port !== port)) {
+    throw new UsageError(`server ${instanceUuid} has its VNC console at ${formatEndpoint(server.vnc)}, not ${formatEndpoint({ host, port })}; the proxy would refuse this token`);
+  }
+  const ttlText = optionString(a, 'ttl');
+  const ttl = ttlText === undefined ? loaded.config.consoleauth.token_ttl : Number(ttlText);
+  if (!Number.isInteger(ttl) || ttl < 1) throw new UsageError(`--ttl ${ttlText}: expected a whole number of seconds, at least 1`);
+  const base = novncBaseUrl(loaded);
+  const { token, record } = await stores.tokens.create({ consoleType, host, port, instanceUuid, accessUrlBase: base, ttl, internalAccessPath: optionString(a, 'internal-access-path') ?? null });
+  const out = { token, url: accessUrl(base, consoleType, token), expires_at: new Date(record.expires * 1000).toISOString() };
+  process.stdout.write(a.json ? `${JSON.stringify(out)}\n` : `token:      ${out.token}\nurl:        ${out.url}\nexpires at: ${out.expires_at}\n`);
+  return 0;
+}
+
+async function tokenShow(a: ParsedArgs, stores: Stores): Promise<number> {
+  const token = onePositional(a, 'TOKEN');
+  const found = await stores.tokens.lookup(token);
+  if (found.status === 'unknown') {
+    print(a, { state: 'unknown' }, 'unknown or revoked token');
+    return 1;
+  }
+  const t = found.token;
+  const out = { state: found.status, console_type: t.consoleType, instance_uuid: t.instanceUuid, host: t.host, port: t.port, internal_access_path: t.internalAccessPath, access_url_base: t.accessUrlBase, expires_at: new Date(t.expires * 1000).toISOString() };
+  print(a, out, Object.entries(out).map(([k, v]) => `${k.padEnd(21)} ${v ?? ''}`).join('\n'));
+  return found.status === 'valid' ? 0 : 1;
+}
+
+async function tokenRevoke(a: ParsedArgs, stores: Stores): Promise<number> {
+  const instance = optionString(a, 'instance-uuid');
+  if (instance !== undefined) {
+    if (a.positional.length) throw new UsageError('give either a TOKEN or --instance-uuid, not both');
+    const n = await stores.tokens.revokeByInstance(instance);
+    print(a, { revoked: n }, `revoked ${n} token(s) of ${instance}`);
+    return 0;
+  }
+  const ok = await stores.tokens.revoke(onePositional(a, 'TOKEN'));
+  print(a, { revoked: ok ? 1 : 0 }, ok ? 'revoked' : 'no such token');
+  return ok ? 0 : 1;
+}
+
+async function serverAdd(a: ParsedArgs, stores: Stores): Promise<number> {
+  const id = requireOption(a, 'id').toLowerCase();
+  if (!isUuid(id)) throw new UsageError(`--id ${id}: expected a UUID`);
+  const vncText = requireOption(a, 'vnc');
+  const vnc = parseEndpoint(vncText);
+  if (!vnc) throw new UsageError(`--vnc ${vncText}: expected HOST:PORT`);
+  const status = (optionString(a, 'status') ?? 'ACTIVE').toUpperCase();
+  const server: Server = { id, name: requireOption(a, 'name'), projectId: optionString(a, 'project-id') ?? null, status, vnc };
+  await stores.inventory.put(server);
+  print(a, serverJson(server), `server ${server.id} (${server.name}) console at ${formatEndpoint(vnc)}`);
+  return 0;
+}
+
+async function serverList(a: ParsedArgs, stores: Stores): Promise<number> {
+  const servers = await stores.inventory.list();
+  if (a.json) process.stdout.write(`${JSON.stringify(servers.map(serverJson))}\n`);
+  else {
+    const rows = [['ID', 'NAME', 'PROJECT', 'STATUS', 'VNC'], ...servers.map((s) => [s.id, s.name, s.projectId ?? '', s.status, s.vnc ? formatEndpoint(s.vnc) : ''])];
+    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+    process.stdout.write(rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n');
+  }
+  return 0;
+}
+
+async function serverRemove(a: ParsedArgs, stores: Stores): Promise<number> {
+  const id = onePositional(a, 'UUID');
+  const ok = await stores.inventory.remove(id);
+  print(a, { removed: ok }, ok ? `removed ${id}` : `no server ${id}`);
+  return ok ? 0 : 1;
+}
+
+async function dbMigrate(a: ParsedArgs, stores: Stores): Promise<number> {
+  const applied = await migrate(stores.database);
+  print(a, { database: stores.database.description, applied }, applied.length ? `applied ${applied.join(', ')} to ${stores.database.description}` : `${stores.database.description} is up to date`);
+  return 0;
+}
+
+function serverJson(s: Server) {
+  return { id: s.id, name: s.name, project_id: s.projectId, status: s.status, vnc: s.vnc ? formatEndpoint(s.vnc) : null };
+}
+
+function print(a: ParsedArgs, json: unknown, text: string): void {
+  process.stdout.write(a.json ? `${JSON.stringify(json)}\n` : `${text}\n`);
+}
+
+function optionString(a: ParsedArgs, name: string): string | undefined {
+  const v = a.options.get(name);
+  return typeof v === 'string' ? v : undefined;
+}
+
+function requireOption(a: ParsedArgs, name: string): string {
+  const v = optionString(a, name);
+  if (v === undefined || v === '') throw new UsageError(`--${name} is required`);
+  return v;
+}
+
+function onePositional(a: ParsedArgs, what: string): string {
+  if (a.positional.length !== 1) throw new UsageError(`expected exactly one ${what}`);
+  return a.positional[0]!;
+}
+
+function parsePort(text: string, what: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < 1 || n > 65535) throw new UsageError(`${what} ${text}: expected a port number 1-65535`);
+  return n;
+}
+
+function generalHelp(): string {
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(15)} ${c.summary}`);
+  return `porthole ${VERSION}: remote-console gateway for virtual machines\n\nusage: porthole COMMAND [options]\n\n${lines.join('\n')}\n\n${COMMON}\n`;
+}
+
+function optionsHelp(): string {
+  const out: string[] = ['Options (INI section / name; flag --SECTION-NAME, [DEFAULT] as --NAME; environment PORTHOLE_SECTION_NAME):', ''];
+  for (const section of sections()) {
+    out.push(`[${section}]`);
+    for (const name of optionNames(section)) {
+      const spec = (OPTIONS[section] as Record<string, { default: unknown; help: string; kind: string }>)[name]!;
+      out.push(`  ${name} (${spec.kind}, default ${JSON.stringify(spec.default)})`, `      ${spec.help}`);
+    }
+    out.push('');
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,55 @@
+/**
+ * @module errors
+ * The one error type of Porthole. A `GatewayError` carries everything both places that render
+ * errors need: a stable string `code`, the HTTP status (API and refused upgrades), the WebSocket
+ * close code, the detail for the log and the words the client may see. Client words never carry
+ * backend detail (host, port, certificate names): that is information leakage, the log has it.
+ */
+
+export type GatewayErrorCode =
+  | 'BAD_REQUEST'
+  | 'DOUBLE_SLASH_PATH'
+  | 'NOT_FOUND'
+  | 'TOKEN_MISSING'
+  | 'TOKEN_UNKNOWN'
+  | 'TOKEN_EXPIRED'
+  | 'TOKEN_WRONG_CONSOLE_TYPE'
+  | 'CONSOLE_PORT_MISMATCH'
+  | 'ORIGIN_INVALID'
+  | 'ORIGIN_MISMATCH'
+  | 'ORIGIN_PROTO_MISMATCH'
+  | 'BACKEND_UNREACHABLE'
+  | 'BACKEND_TIMEOUT'
+  | 'BACKEND_PROTOCOL'
+  | 'STORE_UNAVAILABLE'
+  | 'CONFIG_INVALID';
+
+export interface GatewayErrorInit {
+  status?: number;
+  closeCode?: number;
+  clientMessage?: string;
+  cause?: unknown;
+}
+
+export class GatewayError extends Error {
+  readonly code: GatewayErrorCode;
+  /** HTTP status for the API and for an upgrade refused before the 101. */
+  readonly status: number;
+  /** WebSocket close code when the session is already open. */
+  readonly closeCode: number;
+  /** What the browser or API client may be told. */
+  readonly clientMessage: string;
+
+  constructor(code: GatewayErrorCode, logMessage: string, init: GatewayErrorInit = {}) {
+    super(logMessage, init.cause === undefined ? undefined : { cause: init.cause });
+    this.name = 'GatewayError';
+    this.code = code;
+    this.status = init.status ?? 400;
+    this.closeCode = init.closeCode ?? 1008;
+    this.clientMessage = init.clientMessage ?? logMessage;
+  }
+}
+
+export function isGatewayError(err: unknown): err is GatewayError {
+  return err instanceof GatewayError;
+}

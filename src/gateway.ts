@@ -1,0 +1,137 @@
+/**
+ * @module gateway
+ * Builds the parts of one Porthole process from a loaded config and hands each what it needs:
+ * the stores, the noVNC console proxy, the demo VNC server, the sweep of expired tokens. No
+ * globals: tests build the same gateway with their own config and logger.
+ */
+import type { AddressInfo, Server as NetServer } from 'node:net';
+import type { Logger } from 'pino';
+import type { LoadedConfig } from './config/load.ts';
+import { startDemoServer, type DemoServer } from './demo/server.ts';
+import { createLogger } from './log.ts';
+import { novncBaseUrl } from './proxy/console-url.ts';
+import { createListener } from './proxy/listener.ts';
+import type { ConsoleSession } from './proxy/relay.ts';
+import { createUpgradeHandler } from './proxy/upgrade.ts';
+import { openStores, type Stores } from './store/index.ts';
+import { createPages } from './web/pages.ts';
+
+/** The demo server's fixed inventory id, so restarts replace it instead of adding another. */
+export const DEMO_SERVER_ID = '00000000-0000-4000-8000-000000000de0';
+
+export interface GatewayParts {
+  readonly log?: Logger;
+  readonly stores?: Stores;
+}
+
+export interface ProxyInfo {
+  readonly host: string;
+  readonly port: number;
+  readonly tls: boolean;
+  /** Base of console URLs for this proxy. */
+  readonly baseUrl: string;
+}
+
+export interface Gateway {
+  readonly log: Logger;
+  readonly stores: Stores;
+  readonly novnc: ProxyInfo | undefined;
+  readonly demo: DemoServer | undefined;
+  readonly sessions: ReadonlySet<ConsoleSession>;
+  /** Stops accepting, closes live sessions with a reason, closes the stores it opened. */
+  close(): Promise<void>;
+}
+
+export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = {}): Promise<Gateway> {
+  const { config } = loaded;
+  const log = parts.log ?? createLogger(config);
+  const stores = parts.stores ?? (await openStores(config.database.connection, { migrate: config.porthole.auto_migrate }));
+  const sessions = new Set<ConsoleSession>();
+  const closers: Array<() => Promise<void>> = [];
+  if (!parts.stores) closers.push(() => stores.close());
+  if (config.DEFAULT.record) log.warn({ event: 'config' }, '[DEFAULT] record is set: Porthole does not record console sessions');
+
+  let demo: DemoServer | undefined;
+  let novnc: ProxyInfo | undefined;
+  try {
+    if (config.porthole.demo) {
+      demo = await startDemoServer({ host: '127.0.0.1', port: config.porthole.demo_port });
+      const d = demo;
+      closers.unshift(() => d.close());
+      await stores.inventory.put({ id: DEMO_SERVER_ID, name: demo.name, projectId: null, status: 'ACTIVE', vnc: { host: demo.host, port: demo.port } });
+    }
+
+    if (config.vnc.enabled) {
+      const { handle, wss } = createUpgradeHandler(
+        {
+          consoleTypes: ['novnc'],
+          paths: ['/', '/websockify'],
+          allowedOrigins: config.console.allowed_origins,
+          maxMessageSize: config.porthole.max_message_size,
+          connectTimeoutMs: config.porthole.backend_connect_timeout * 1000,
+          handshakeTimeoutMs: config.porthole.handshake_timeout * 1000,
+        },
+        { tokens: stores.tokens, inventory: stores.inventory, log, sessions },
+      );
+      const { server, tls } = createListener(
+        {
+          sslOnly: config.DEFAULT.ssl_only,
+          cert: config.DEFAULT.cert,
+          key: config.DEFAULT.key,
+          handshakeTimeoutMs: config.porthole.handshake_timeout * 1000,
+          maxHeaderSize: config.porthole.max_header_size,
+        },
+        { request: createPages({ tokens: stores.tokens, inventory: stores.inventory, webDir: config.DEFAULT.web }), upgrade: handle },
+      );
+      const port = await listen(server, config.vnc.novncproxy_host, config.vnc.novncproxy_port);
+      closers.unshift(async () => {
+        for (const s of sessions) s.close(1001, 'proxy shutting down');
+        wss.close();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      });
+      const info = { host: config.vnc.novncproxy_host, port, tls, baseUrl: novncBaseUrl(loaded, port) };
+      novnc = info;
+      log.info({ event: 'listening', proxy: 'novnc', host: info.host, port, tls }, `noVNC console proxy listening on ${info.host}:${port}`);
+    }
+  } catch (err) {
+    for (const c of closers) await c().catch(() => {});
+    throw err;
+  }
+
+  const sweepSeconds = config.porthole.token_sweep_interval;
+  if (sweepSeconds > 0) {
+    const timer = setInterval(() => {
+      stores.tokens.sweepExpired().then(
+        (n) => n > 0 && log.info({ event: 'sweep', deleted: n }, `deleted ${n} expired console tokens`),
+        (err: Error) => log.warn({ event: 'sweep', err: err.message }, 'sweep of expired tokens failed'),
+      );
+    }, sweepSeconds * 1000);
+    timer.unref();
+    closers.unshift(async () => clearInterval(timer));
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    log,
+    stores,
+    novnc,
+    demo,
+    sessions,
+    close() {
+      closing ??= (async () => {
+        for (const c of closers) await c();
+      })();
+      return closing;
+    },
+  };
+}
+
+function listen(server: NetServer, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port }, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}

@@ -1,0 +1,79 @@
+/**
+ * @module proxy/backend
+ * Opens the TCP connection to a console backend (the hypervisor's VNC, serial or SPICE port),
+ * with a deadline, and performs Nova's `internal_access_path` handshake when the token has one
+ * (`CONNECT <path> HTTP/1.1`, used by drivers that put a tunnel in front of the console; the
+ * reply must be a 200 within the handshake deadline and at most 8 KiB of headers).
+ */
+import { connect, type Socket } from 'node:net';
+import { GatewayError } from '../errors.ts';
+
+const MAX_CONNECT_REPLY = 8 * 1024;
+
+export interface BackendTarget {
+  readonly host: string;
+  readonly port: number;
+  readonly internalAccessPath: string | null;
+}
+
+export interface BackendOptions {
+  readonly connectTimeoutMs: number;
+  readonly handshakeTimeoutMs: number;
+}
+
+export function connectBackend(target: BackendTarget, opts: BackendOptions): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: target.host, port: target.port, noDelay: true });
+    const fail = (err: GatewayError) => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(err);
+    };
+    let timer = setTimeout(
+      () => fail(new GatewayError('BACKEND_TIMEOUT', `backend ${target.host}:${target.port} did not accept within ${opts.connectTimeoutMs} ms`, { status: 504, closeCode: 1011, clientMessage: 'The console did not answer' })),
+      opts.connectTimeoutMs,
+    );
+    // stays attached after success: a late error then only destroys the socket, which the relay sees
+    socket.on('error', (err) =>
+      fail(new GatewayError('BACKEND_UNREACHABLE', `backend ${target.host}:${target.port}: ${(err as NodeJS.ErrnoException).code ?? err.message}`, { status: 502, closeCode: 1011, clientMessage: 'The console is not reachable', cause: err })),
+    );
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      if (!target.internalAccessPath) {
+        resolve(socket);
+        return;
+      }
+      timer = setTimeout(
+        () => fail(new GatewayError('BACKEND_TIMEOUT', `backend ${target.host}:${target.port} did not answer CONNECT within ${opts.handshakeTimeoutMs} ms`, { status: 504, closeCode: 1011, clientMessage: 'The console did not answer' })),
+        opts.handshakeTimeoutMs,
+      );
+      let reply = Buffer.alloc(0);
+      const onData = (chunk: Buffer) => {
+        reply = Buffer.concat([reply, chunk]);
+        const end = reply.indexOf('\r\n\r\n');
+        if (end < 0) {
+          if (reply.length > MAX_CONNECT_REPLY) fail(protocolError(target, 'CONNECT reply headers too large'));
+          return;
+        }
+        socket.off('data', onData);
+        clearTimeout(timer);
+        const statusLine = reply.subarray(0, reply.indexOf('\r\n')).toString('latin1');
+        if (!/^HTTP\/1\.[01] 200\b/.test(statusLine)) {
+          fail(protocolError(target, `CONNECT refused: ${JSON.stringify(statusLine.slice(0, 100))}`));
+          return;
+        }
+        // the relay resumes the socket once its own listeners are attached
+        socket.pause();
+        const rest = reply.subarray(end + 4);
+        if (rest.length > 0) socket.unshift(rest);
+        resolve(socket);
+      };
+      socket.on('data', onData);
+      socket.write(`CONNECT ${target.internalAccessPath} HTTP/1.1\r\n\r\n`);
+    });
+  });
+}
+
+function protocolError(target: BackendTarget, detail: string): GatewayError {
+  return new GatewayError('BACKEND_PROTOCOL', `backend ${target.host}:${target.port}: ${detail}`, { status: 502, closeCode: 1011, clientMessage: 'The console is not reachable' });
+}

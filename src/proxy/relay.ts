@@ -1,0 +1,101 @@
+/**
+ * @module proxy/relay
+ * The byte path of a console session: WebSocket messages to the backend socket and backend
+ * chunks to WebSocket binary frames, byte for byte, with backpressure both ways (a slow browser
+ * pauses the backend socket, a slow backend pauses the WebSocket reader). One `ConsoleSession`
+ * per open console; it ends once, with the reason and the byte counts.
+ */
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { WebSocket } from 'ws';
+
+export interface SessionInfo {
+  readonly id: string;
+  readonly consoleType: string;
+  readonly instanceUuid: string;
+  readonly serverName: string | null;
+  readonly client: string;
+  readonly backend: string;
+  readonly tokenLogId: string;
+}
+
+export interface SessionEnd {
+  readonly reason: string;
+  readonly bytesFromClient: number;
+  readonly bytesFromBackend: number;
+  readonly durationMs: number;
+}
+
+export class ConsoleSession {
+  bytesFromClient = 0;
+  bytesFromBackend = 0;
+  readonly startedAt = Date.now();
+  private ended = false;
+
+  constructor(
+    readonly info: SessionInfo,
+    private readonly ws: WebSocket,
+    private readonly clientSocket: Duplex,
+    private readonly backend: Socket,
+    private readonly onEnd: (session: ConsoleSession, end: SessionEnd) => void,
+  ) {
+    ws.on('message', (data: Buffer) => wsOnMessage(this, data));
+    ws.on('close', (code: number) => this.end(`client closed (${code})`));
+    ws.on('error', (err: Error) => this.end(`client error: ${err.message}`));
+    backend.on('data', (chunk: Buffer) => backendOnData(this, chunk));
+    backend.on('end', () => this.end('backend closed'));
+    backend.on('close', () => this.end('backend closed'));
+    backend.on('error', (err: NodeJS.ErrnoException) => this.end(`backend error: ${err.code ?? err.message}`));
+    backend.resume();
+  }
+
+  /** @internal used by the handlers below */
+  get _ws(): WebSocket { return this.ws; }
+  /** @internal */
+  get _clientSocket(): Duplex { return this.clientSocket; }
+  /** @internal */
+  get _backend(): Socket { return this.backend; }
+
+  /** Closes the session from the proxy's side (shutdown, revocation, kill). */
+  close(code: number, reason: string): void {
+    if (this.ended) return;
+    this.ws.close(code, reason);
+    this.end(reason);
+  }
+
+  private end(reason: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.backend.destroy();
+    if (this.ws.readyState === this.ws.OPEN) this.ws.close(1000, 'console closed');
+    // a client that never answers the close frame must not hold the socket
+    setTimeout(() => this.clientSocket.destroy(), 2000).unref();
+    this.onEnd(this, {
+      reason,
+      bytesFromClient: this.bytesFromClient,
+      bytesFromBackend: this.bytesFromBackend,
+      durationMs: Date.now() - this.startedAt,
+    });
+  }
+}
+
+function wsOnMessage(s: ConsoleSession, data: Buffer): void {
+  s.bytesFromClient += data.length;
+  const backend = s._backend;
+  if (!backend.write(data) && !s._ws.isPaused) {
+    s._ws.pause();
+    backend.once('drain', () => s._ws.resume());
+  }
+}
+
+function backendOnData(s: ConsoleSession, chunk: Buffer): void {
+  s.bytesFromBackend += chunk.length;
+  s._ws.send(chunk, BINARY);
+  const client = s._clientSocket;
+  if (client.writableNeedDrain && !s._backend.isPaused()) {
+    s._backend.pause();
+    client.once('drain', () => s._backend.resume());
+  }
+}
+
+const BINARY = { binary: true } as const;

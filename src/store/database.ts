@@ -1,0 +1,71 @@
+/**
+ * @module store/database
+ * Opens the database named by `[database] connection` (SQLAlchemy URL forms, as in nova.conf)
+ * as a Kysely instance, and runs Porthole's migrations on it. Drivers are imported only when
+ * their URL is chosen. This version ships the embedded SQLite backend.
+ */
+import { resolve } from 'node:path';
+import { Kysely, Migrator, SqliteDialect } from 'kysely';
+import { GatewayError } from '../errors.ts';
+import { migrationProvider, MIGRATION_LOCK_TABLE, MIGRATION_TABLE } from './migrations.ts';
+
+export type Dialect = 'sqlite';
+
+export interface Database {
+  readonly db: Kysely<any>;
+  readonly dialect: Dialect;
+  /** For messages: the URL without its password. */
+  readonly description: string;
+  close(): Promise<void>;
+}
+
+/** `sqlite:///rel.db` → `rel.db`, `sqlite:////abs.db` → `/abs.db`, `sqlite://` → in memory. */
+export function sqlitePath(connection: string): string {
+  const rest = connection.slice('sqlite://'.length).split('?')[0]!;
+  if (rest === '' || rest === '/' || rest === '/:memory:') return ':memory:';
+  if (!rest.startsWith('/')) {
+    throw new GatewayError('CONFIG_INVALID', `[database] connection = ${connection}: expected sqlite:///relative/path.db or sqlite:////absolute/path.db`);
+  }
+  return resolve(rest.slice(1));
+}
+
+export async function openDatabase(connection: string): Promise<Database> {
+  const scheme = connection.split(':', 1)[0]!.split('+', 1)[0]!.toLowerCase();
+  if (scheme === 'sqlite') {
+    const path = sqlitePath(connection);
+    const { default: BetterSqlite3 } = await import('better-sqlite3');
+    let sqlite;
+    try {
+      sqlite = new BetterSqlite3(path);
+    } catch (err) {
+      throw new GatewayError('STORE_UNAVAILABLE', `cannot open SQLite database ${path}: ${(err as Error).message}`, { status: 503 });
+    }
+    // WAL lets the CLI write while a proxy reads; busy_timeout makes the two wait instead of fail
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('busy_timeout = 5000');
+    const db = new Kysely<any>({ dialect: new SqliteDialect({ database: sqlite }) });
+    return { db, dialect: 'sqlite', description: `sqlite:${path}`, close: () => db.destroy() };
+  }
+  if (['postgresql', 'postgres', 'mysql', 'mariadb', 'redis'].includes(scheme)) {
+    throw new GatewayError('CONFIG_INVALID', `[database] connection: the ${scheme} token store is not available in this version of Porthole; use sqlite:///path.db`);
+  }
+  throw new GatewayError('CONFIG_INVALID', `[database] connection = ${redactUrl(connection)}: unknown database scheme "${scheme}" (expected sqlite:///path.db)`);
+}
+
+export async function migrate(database: Database): Promise<string[]> {
+  const migrator = new Migrator({
+    db: database.db,
+    provider: migrationProvider,
+    migrationTableName: MIGRATION_TABLE,
+    migrationLockTableName: MIGRATION_LOCK_TABLE,
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    throw new GatewayError('STORE_UNAVAILABLE', `migration of ${database.description} failed: ${(error as Error).message}`, { status: 503, cause: error });
+  }
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+}

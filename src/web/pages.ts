@@ -1,0 +1,153 @@
+/**
+ * @module web/pages
+ * The console proxy's plain HTTP side: the console page at every path that clouds hand out
+ * (`/vnc.html`, `/vnc_lite.html`, `/vnc_auto.html`, `/vnc.auto.html`), served with the state of
+ * its token (valid, expired, unknown) so the page can say it in words before connecting; noVNC's
+ * ES modules from `@novnc/novnc`; the page's script and style; `/porthole/token-state` for the
+ * page to ask again after a disconnect; and, for other paths, files of `[DEFAULT] web` if that
+ * directory exists (Nova's option). Pages carry `Referrer-Policy: no-referrer` because their URL
+ * holds the token.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
+import { dirname, extname, join, normalize, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Inventory } from '../inventory/types.ts';
+import { tokenFromPageUrl } from '../proxy/token-source.ts';
+import type { TokenStore } from '../store/types.ts';
+
+const STATIC_DIR = join(dirname(fileURLToPath(import.meta.url)), 'static');
+const NOVNC_DIR = dirname(createRequire(import.meta.url).resolve('@novnc/novnc/package.json'));
+const STATE_MARKER = '<!--PORTHOLE_STATE-->';
+
+export const CONSOLE_PAGE_PATHS: readonly string[] = ['/vnc.html', '/vnc_lite.html', '/vnc_auto.html', '/vnc.auto.html'];
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.wasm': 'application/wasm',
+  '.txt': 'text/plain; charset=utf-8',
+};
+
+export interface TokenState {
+  readonly state: 'valid' | 'expired' | 'unknown' | 'missing';
+  readonly server: string | null;
+  readonly expiresAt: number | null;
+}
+
+export interface PagesDeps {
+  readonly tokens: TokenStore;
+  readonly inventory: Inventory;
+  /** `[DEFAULT] web`: extra static files, served when the directory exists. */
+  readonly webDir: string | null;
+}
+
+export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+export function createPages(deps: PagesDeps): RequestHandler {
+  const consoleTemplate = readFileSync(join(STATIC_DIR, 'console.html'), 'utf8');
+  const webDir = deps.webDir && existsSync(deps.webDir) && statSync(deps.webDir).isDirectory() ? deps.webDir : null;
+  const cache = new Map<string, Buffer>();
+
+  async function tokenState(token: string | undefined): Promise<TokenState> {
+    if (token === undefined) return { state: 'missing', server: null, expiresAt: null };
+    const found = await deps.tokens.lookup(token);
+    if (found.status === 'unknown') return { state: 'unknown', server: null, expiresAt: null };
+    const server = await deps.inventory.get(found.token.instanceUuid);
+    return { state: found.status, server: server?.name ?? null, expiresAt: found.token.expires };
+  }
+
+  async function serveFile(res: ServerResponse, head: boolean, root: string, rel: string, maxAge: number): Promise<boolean> {
+    const file = safeJoin(root, rel);
+    if (!file) return false;
+    let body = cache.get(file);
+    if (!body) {
+      try {
+        if (!statSync(file).isFile()) return false;
+        body = await readFile(file);
+      } catch {
+        return false;
+      }
+      if (root !== webDir) cache.set(file, body);
+    }
+    send(res, 200, CONTENT_TYPES[extname(file)] ?? 'application/octet-stream', body, head, { 'Cache-Control': `public, max-age=${maxAge}` });
+    return true;
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const rawUrl = req.url ?? '/';
+    const head = req.method === 'HEAD';
+    if (req.method !== 'GET' && !head) {
+      send(res, 405, 'text/plain; charset=utf-8', 'Method Not Allowed\n', head, { Allow: 'GET, HEAD' });
+      return;
+    }
+    // CVE-2021-3654: browsers read `Location: //host` as another site
+    if (rawUrl.startsWith('//')) {
+      send(res, 400, 'text/plain; charset=utf-8', 'URI must not start with //\n', head);
+      return;
+    }
+    let pathname: string;
+    try {
+      pathname = decodeURIComponent(rawUrl.split('?', 1)[0]!);
+    } catch {
+      send(res, 400, 'text/plain; charset=utf-8', 'Bad Request\n', head);
+      return;
+    }
+    if (CONSOLE_PAGE_PATHS.includes(pathname)) {
+      const state = await tokenState(tokenFromPageUrl(rawUrl));
+      // `<` escaped so a server name can never close the script element
+      const json = JSON.stringify(state).replaceAll('<', '\\u003c');
+      const html = consoleTemplate.replace(STATE_MARKER, `<script id="porthole-state" type="application/json">${json}</script>`);
+      send(res, 200, CONTENT_TYPES['.html']!, html, head, { 'Cache-Control': 'no-store' });
+      return;
+    }
+    if (pathname === '/porthole/token-state') {
+      const token = new URLSearchParams(rawUrl.slice(rawUrl.indexOf('?') + 1 || rawUrl.length)).get('token') ?? undefined;
+      send(res, 200, 'application/json', JSON.stringify(await tokenState(token || undefined)), head, { 'Cache-Control': 'no-store' });
+      return;
+    }
+    if (pathname.startsWith('/novnc/core/') || pathname.startsWith('/novnc/vendor/')) {
+      if (await serveFile(res, head, NOVNC_DIR, pathname.slice('/novnc/'.length), 3600)) return;
+    } else if (pathname.startsWith('/porthole/')) {
+      if (await serveFile(res, head, STATIC_DIR, pathname.slice('/porthole/'.length), 300)) return;
+    } else if (webDir && pathname !== '/') {
+      if (await serveFile(res, head, webDir, pathname.slice(1), 300)) return;
+    }
+    if (pathname === '/') {
+      send(res, 200, 'text/plain; charset=utf-8', 'Porthole console proxy. Open the console URL that the API or `porthole token create` gave you.\n', head);
+      return;
+    }
+    send(res, 404, 'text/plain; charset=utf-8', 'Not Found\n', head);
+  }
+
+  return (req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (!res.headersSent) send(res, 503, 'text/plain; charset=utf-8', 'Console token store unavailable\n', req.method === 'HEAD');
+      else res.destroy(err as Error);
+    });
+  };
+}
+
+function safeJoin(root: string, rel: string): string | undefined {
+  const file = normalize(join(root, rel));
+  return file.startsWith(root + sep) ? file : undefined;
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string | Buffer, head: boolean, extra: Record<string, string> = {}): void {
+  res.writeHead(status, {
+    'Content-Type': type,
+    'Content-Length': Buffer.byteLength(body),
+    'X-Content-Type-Options': 'nosniff',
+    'Referrer-Policy': 'no-referrer',
+    ...extra,
+  });
+  res.end(head ? undefined : body);
+}

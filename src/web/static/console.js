@@ -1,0 +1,650 @@
+/**
+ * @module porthole/console
+ *
+ * The browser side of Porthole's VNC console page (console.html). It reads the token state the
+ * server injected into the page, opens a noVNC RFB session over the gateway's WebSocket, says in
+ * words what is happening, and reconnects by itself after a network blip while the token is
+ * still valid. The contract with the server (URL parameters, injected JSON, endpoints, the
+ * `data-console-state` values tests wait for) is written down in test/web/page-notes.md.
+ *
+ * Plain browser ES module, no build step: noVNC's own ES modules are served at /novnc/.
+ */
+
+// ===== Messages =====
+
+// Every string the person at the console can see. `{name}` and `{reason}` are filled in by
+// format(); anything the server sends (names, reasons) is only ever set as textContent.
+const MESSAGES = {
+  en: {
+    loading: 'Loading…',
+    connecting: 'Connecting…',
+    connectingTo: 'Connecting to {name}…',
+    connected: 'Connected',
+    connectedTo: 'Connected to {name}',
+    reconnecting: 'Connection lost, reconnecting…',
+    retrying: 'Could not connect, retrying…',
+    retryingTo: 'Could not connect to {name}, retrying…',
+    disconnected: 'Disconnected: {reason}',
+    disconnectedByUser: 'Disconnected',
+    expired: 'This console link has expired. Ask for a new console URL.',
+    unknown: 'This console link is not valid (unknown or revoked token).',
+    missing: 'No console token in this URL.',
+    unreachable: 'The console could not be reached (the machine may be off or its host down).',
+    authFailed: 'Authentication with the machine failed.',
+    passwordUnsupported: 'The machine asks for a password, which this page does not support.',
+    loadFailed: 'The console viewer could not be loaded.',
+    badUrl: 'The console address in this URL is not valid.',
+    ctrlAltDel: 'Ctrl-Alt-Del',
+    ctrlAltDelTitle: 'Send Ctrl-Alt-Del to the machine',
+    connect: 'Connect',
+    disconnect: 'Disconnect',
+    fullscreen: 'Fullscreen',
+    exitFullscreen: 'Exit fullscreen',
+    console: 'Console',
+  },
+  de: {
+    loading: 'Wird geladen…',
+    connecting: 'Verbindung wird hergestellt…',
+    connectingTo: 'Verbindung zu {name} wird hergestellt…',
+    connected: 'Verbunden',
+    connectedTo: 'Verbunden mit {name}',
+    reconnecting: 'Verbindung unterbrochen, neuer Versuch…',
+    retrying: 'Keine Verbindung möglich, neuer Versuch…',
+    retryingTo: 'Keine Verbindung zu {name} möglich, neuer Versuch…',
+    disconnected: 'Getrennt: {reason}',
+    disconnectedByUser: 'Getrennt',
+    expired: 'Dieser Konsolen-Link ist abgelaufen. Fordern Sie eine neue Konsolen-URL an.',
+    unknown: 'Dieser Konsolen-Link ist ungültig (unbekanntes oder widerrufenes Token).',
+    missing: 'Diese URL enthält kein Konsolen-Token.',
+    unreachable: 'Die Konsole ist nicht erreichbar (die Maschine ist vielleicht ausgeschaltet oder ihr Host nicht verfügbar).',
+    authFailed: 'Die Anmeldung an der Maschine ist fehlgeschlagen.',
+    passwordUnsupported: 'Die Maschine verlangt ein Passwort; das unterstützt diese Seite nicht.',
+    loadFailed: 'Der Konsolen-Viewer konnte nicht geladen werden.',
+    badUrl: 'Die Konsolenadresse in dieser URL ist ungültig.',
+    ctrlAltDel: 'Strg-Alt-Entf',
+    ctrlAltDelTitle: 'Strg-Alt-Entf an die Maschine senden',
+    connect: 'Verbinden',
+    disconnect: 'Trennen',
+    fullscreen: 'Vollbild',
+    exitFullscreen: 'Vollbild beenden',
+    console: 'Konsole',
+  },
+  fr: {
+    loading: 'Chargement…',
+    connecting: 'Connexion…',
+    connectingTo: 'Connexion à {name}…',
+    connected: 'Connecté',
+    connectedTo: 'Connecté à {name}',
+    reconnecting: 'Connexion perdue, reconnexion…',
+    retrying: 'Connexion impossible, nouvel essai…',
+    retryingTo: 'Connexion à {name} impossible, nouvel essai…',
+    disconnected: 'Déconnecté\u00a0: {reason}',
+    disconnectedByUser: 'Déconnecté',
+    expired: 'Ce lien de console a expiré. Demandez une nouvelle URL de console.',
+    unknown: 'Ce lien de console n’est pas valide (jeton inconnu ou révoqué).',
+    missing: 'Aucun jeton de console dans cette URL.',
+    unreachable: 'La console est injoignable (la machine est peut-être éteinte ou son hôte indisponible).',
+    authFailed: 'L’authentification auprès de la machine a échoué.',
+    passwordUnsupported: 'La machine demande un mot de passe, ce que cette page ne prend pas en charge.',
+    loadFailed: 'Le visualiseur de console n’a pas pu être chargé.',
+    badUrl: 'L’adresse de console de cette URL n’est pas valide.',
+    ctrlAltDel: 'Ctrl-Alt-Suppr',
+    ctrlAltDelTitle: 'Envoyer Ctrl-Alt-Suppr à la machine',
+    connect: 'Connecter',
+    disconnect: 'Déconnecter',
+    fullscreen: 'Plein écran',
+    exitFullscreen: 'Quitter le plein écran',
+    console: 'Console',
+  },
+  es: {
+    loading: 'Cargando…',
+    connecting: 'Conectando…',
+    connectingTo: 'Conectando con {name}…',
+    connected: 'Conectado',
+    connectedTo: 'Conectado a {name}',
+    reconnecting: 'Conexión perdida, reconectando…',
+    retrying: 'No se pudo conectar, reintentando…',
+    retryingTo: 'No se pudo conectar con {name}, reintentando…',
+    disconnected: 'Desconectado: {reason}',
+    disconnectedByUser: 'Desconectado',
+    expired: 'Este enlace de consola ha caducado. Solicite una nueva URL de consola.',
+    unknown: 'Este enlace de consola no es válido (token desconocido o revocado).',
+    missing: 'No hay ningún token de consola en esta URL.',
+    unreachable: 'No se puede acceder a la consola (puede que la máquina esté apagada o su host no esté disponible).',
+    authFailed: 'Falló la autenticación con la máquina.',
+    passwordUnsupported: 'La máquina pide una contraseña, algo que esta página no admite.',
+    loadFailed: 'No se pudo cargar el visor de la consola.',
+    badUrl: 'La dirección de la consola en esta URL no es válida.',
+    ctrlAltDel: 'Ctrl-Alt-Supr',
+    ctrlAltDelTitle: 'Enviar Ctrl-Alt-Supr a la máquina',
+    connect: 'Conectar',
+    disconnect: 'Desconectar',
+    fullscreen: 'Pantalla completa',
+    exitFullscreen: 'Salir de pantalla completa',
+    console: 'Consola',
+  },
+  ja: {
+    loading: '読み込み中…',
+    connecting: '接続しています…',
+    connectingTo: '{name} に接続しています…',
+    connected: '接続しました',
+    connectedTo: '{name} に接続しました',
+    reconnecting: '接続が切れました。再接続しています…',
+    retrying: '接続できません。再試行しています…',
+    retryingTo: '{name} に接続できません。再試行しています…',
+    disconnected: '切断されました: {reason}',
+    disconnectedByUser: '切断されました',
+    expired: 'このコンソールリンクは有効期限が切れています。新しいコンソール URL を取得してください。',
+    unknown: 'このコンソールリンクは無効です（不明または失効したトークン）。',
+    missing: 'この URL にはコンソールトークンがありません。',
+    unreachable: 'コンソールに接続できません（マシンの電源が切れているか、ホストが停止している可能性があります）。',
+    authFailed: 'マシンとの認証に失敗しました。',
+    passwordUnsupported: 'マシンがパスワードを要求していますが、このページは対応していません。',
+    loadFailed: 'コンソールビューアーを読み込めませんでした。',
+    badUrl: 'この URL のコンソールアドレスが正しくありません。',
+    ctrlAltDel: 'Ctrl-Alt-Del',
+    ctrlAltDelTitle: 'Ctrl-Alt-Del をマシンに送信',
+    connect: '接続',
+    disconnect: '切断',
+    fullscreen: '全画面',
+    exitFullscreen: '全画面を終了',
+    console: 'コンソール',
+  },
+  'zh-CN': {
+    loading: '正在加载…',
+    connecting: '正在连接…',
+    connectingTo: '正在连接 {name}…',
+    connected: '已连接',
+    connectedTo: '已连接到 {name}',
+    reconnecting: '连接已断开，正在重新连接…',
+    retrying: '无法连接，正在重试…',
+    retryingTo: '无法连接到 {name}，正在重试…',
+    disconnected: '已断开：{reason}',
+    disconnectedByUser: '已断开',
+    expired: '此控制台链接已过期。请申请新的控制台 URL。',
+    unknown: '此控制台链接无效（令牌未知或已被撤销）。',
+    missing: '此 URL 中没有控制台令牌。',
+    unreachable: '无法访问控制台（虚拟机可能已关机或其主机不可用）。',
+    authFailed: '与虚拟机的认证失败。',
+    passwordUnsupported: '虚拟机要求输入密码，本页面不支持。',
+    loadFailed: '无法加载控制台查看器。',
+    badUrl: '此 URL 中的控制台地址无效。',
+    ctrlAltDel: 'Ctrl-Alt-Del',
+    ctrlAltDelTitle: '向虚拟机发送 Ctrl-Alt-Del',
+    connect: '连接',
+    disconnect: '断开',
+    fullscreen: '全屏',
+    exitFullscreen: '退出全屏',
+    console: '控制台',
+  },
+};
+
+// ===== Constants =====
+
+const TOKEN_STATES = new Set(['valid', 'expired', 'unknown', 'missing']);
+const NOVNC_RFB = '/novnc/core/rfb.js';
+const NOVNC_LOGGING = '/novnc/core/util/logging.js';
+const TOKEN_STATE_ENDPOINT = '/porthole/token-state';
+
+// Reconnect backoff: 1 s, 2 s, 4 s, 8 s, then every 10 s, until the connection has been gone
+// for two minutes. Long enough to ride out a Wi-Fi hand-over or a proxy restart behind a load
+// balancer; short enough that a machine that is really gone stops costing connection attempts.
+const BACKOFF_FIRST_MS = 1000;
+const BACKOFF_MAX_MS = 10_000;
+const GIVE_UP_AFTER_MS = 120_000;
+// A token-state check that hangs would stall recovery; treat it as failed and back off.
+const TOKEN_STATE_TIMEOUT_MS = 10_000;
+
+// ===== Page state =====
+
+const page = {
+  text: MESSAGES.en,
+  state: 'loading', // loading | connecting | connected | reconnecting | disconnected | refused
+  status: MESSAGES.en.loading,
+  token: null, // never logged: see scrub()
+  url: null,
+  options: null,
+  server: null, // server name from the token state; wins over the RFB desktop name
+  desktopName: null,
+  RFB: null,
+  rfb: null,
+  wasConnected: false, // connected at least once since the page loaded or Connect was pressed
+  lostAt: 0, // when the current run of failed attempts began (0: none)
+  attempt: 0,
+  retryTimer: null,
+  retryAction: null,
+  securityReason: null, // why the last attempt was refused during the RFB handshake
+  // Bumped by every user action, so an answer that arrives after the user changed their mind
+  // (a token-state check in flight when Disconnect is pressed) is dropped.
+  generation: 0,
+};
+
+const elements = {};
+
+// ===== URL parameters (as noVNC reads them) =====
+
+/**
+ * noVNC's getConfigVar: a parameter in the #fragment wins over one in the ?query. Of repeated
+ * parameters the last one counts, as Nova's proxy takes the last `token`.
+ */
+function readParams() {
+  const query = new URLSearchParams(window.location.search);
+  const hash = new URLSearchParams(window.location.hash.slice(1));
+  const last = (params, name) => {
+    const values = params.getAll(name);
+    return values.length === 0 ? null : values[values.length - 1];
+  };
+  return { get: (name) => last(hash, name) ?? last(query, name) };
+}
+
+function isTrue(value) {
+  return value !== null && /^(1|true|yes|on)$/i.test(value);
+}
+
+function isFalse(value) {
+  return value !== null && /^(0|false|no|off)$/i.test(value);
+}
+
+function readOptions(params) {
+  // Scale to fit by default (noVNC's own default is off): the page is mostly embedded in a
+  // portal's iframe of whatever size the portal picked, and the whole screen scaled down beats
+  // a corner of it with scrollbars. noVNC's `resize` (off|scale|remote) wins over `scale`.
+  const resize = params.get('resize');
+  const scale = params.get('scale');
+  let scaleViewport = true;
+  let resizeSession = false;
+  if (resize === 'remote') {
+    scaleViewport = false;
+    resizeSession = true;
+  } else if (resize === 'off') {
+    scaleViewport = false;
+  } else if (resize !== 'scale' && scale !== null) {
+    scaleViewport = !isFalse(scale);
+  }
+  return {
+    scaleViewport,
+    resizeSession,
+    shared: !isFalse(params.get('shared')),
+    viewOnly: isTrue(params.get('view_only')),
+  };
+}
+
+function tokenInPath(path) {
+  const start = path.indexOf('?');
+  if (start === -1) return null;
+  const values = new URLSearchParams(path.slice(start + 1)).getAll('token');
+  return values.length === 0 ? null : values[values.length - 1];
+}
+
+/**
+ * The WebSocket URL and the token it carries, built as noVNC does: Nova hands out
+ * `vnc_auto.html?path=%3Ftoken%3D<t>` (WebSocket `/?token=<t>`), noVNC users write
+ * `?path=websockify%3Ftoken%3D<t>` or `?token=<t>` (WebSocket `/websockify?token=<t>`). A
+ * `token` parameter is added to `path` only when `path` has none (noVNC's injectParamIfMissing).
+ */
+function websocketTarget(params) {
+  const tokenParam = params.get('token');
+  let path = params.get('path') ?? 'websockify';
+  if (tokenParam !== null && tokenInPath(path) === null) {
+    path += `${path.includes('?') ? '&' : '?'}token=${encodeURIComponent(tokenParam)}`;
+  }
+  const secure = window.location.protocol === 'https:' || isTrue(params.get('encrypt'));
+  let host = params.get('host') ?? window.location.hostname;
+  if (host.includes(':') && !host.startsWith('[')) host = `[${host}]`; // a bare IPv6 address
+  const port = params.get('port') ?? window.location.port;
+  const url = `${secure ? 'wss' : 'ws'}://${host}${port ? `:${port}` : ''}/${path.replace(/^\/+/, '')}`;
+  return { url, token: tokenInPath(path) };
+}
+
+// ===== Token state =====
+
+function parseTokenState(value) {
+  if (value === null || typeof value !== 'object' || !TOKEN_STATES.has(value.state)) {
+    throw new Error('token state has an unexpected shape');
+  }
+  return {
+    state: value.state,
+    server: typeof value.server === 'string' && value.server !== '' ? value.server : null,
+    expiresAt: typeof value.expiresAt === 'number' ? value.expiresAt : null,
+  };
+}
+
+/** The state the server injected at `<!--PORTHOLE_STATE-->`, or null when there is none. */
+function readInjectedState() {
+  const element = document.getElementById('porthole-state');
+  if (element === null) return null;
+  try {
+    return parseTokenState(JSON.parse(element.textContent));
+  } catch {
+    return null;
+  }
+}
+
+async function fetchTokenState() {
+  // Without a token of its own the page still asks: the server may know it from a cookie.
+  const query = page.token === null ? '' : `?token=${encodeURIComponent(page.token)}`;
+  const response = await fetch(`${TOKEN_STATE_ENDPOINT}${query}`, {
+    cache: 'no-store',
+    credentials: 'same-origin',
+    signal: AbortSignal.timeout?.(TOKEN_STATE_TIMEOUT_MS),
+  });
+  if (!response.ok) throw new Error(`token state answered HTTP ${response.status}`);
+  return parseTokenState(await response.json());
+}
+
+// ===== Status =====
+
+function format(template, values) {
+  return template.replace(/\{(\w+)\}/g, (whole, key) => values[key] ?? whole);
+}
+
+function displayName() {
+  return page.server ?? page.desktopName;
+}
+
+/** `key` or, when the machine's name is known, `keyTo` with the name filled in. */
+function withName(key) {
+  const name = displayName();
+  return name === null ? page.text[key] : format(page.text[`${key}To`], { name });
+}
+
+function disconnectedBecause(reason) {
+  return format(page.text.disconnected, { reason });
+}
+
+function setStatus(state, text) {
+  page.state = state;
+  page.status = text;
+  elements.status.textContent = text;
+  elements.status.title = text; // the whole sentence when the bar is too narrow for it
+  document.body.dataset.consoleState = state;
+  updateButtons();
+}
+
+function updateTitle() {
+  const name = displayName();
+  document.title = name === null ? page.text.console : `${name} – ${page.text.console}`;
+}
+
+function updateButtons() {
+  const live = page.state === 'connecting' || page.state === 'connected' ||
+    page.state === 'reconnecting';
+  elements.ctrlAltDel.disabled = page.state !== 'connected' || page.options?.viewOnly === true;
+  elements.connect.textContent = live ? page.text.disconnect : page.text.connect;
+  // Refused is final: the token will not become valid again, only a new console URL helps.
+  elements.connect.disabled = page.RFB === null || page.state === 'refused';
+}
+
+function updateFullscreenButton() {
+  elements.fullscreen.hidden = !document.fullscreenEnabled; // e.g. an iframe without allow=fullscreen
+  elements.fullscreen.textContent = document.fullscreenElement
+    ? page.text.exitFullscreen
+    : page.text.fullscreen;
+}
+
+// ===== Logging =====
+
+/** Anything the page logs goes through here: the token is a credential (as Nova's `token='***'`). */
+function scrub(text) {
+  if (page.token === null || page.token === '') return text;
+  return text.split(page.token).join('***').split(encodeURIComponent(page.token)).join('***');
+}
+
+function logError(what, error) {
+  console.error(`porthole: ${what}: ${scrub(String(error?.message ?? error))}`);
+}
+
+// ===== Session =====
+
+function connect() {
+  clearRetry();
+  page.securityReason = null;
+  let rfb;
+  try {
+    rfb = new page.RFB(elements.screen, page.url, {
+      wsProtocols: ['binary'],
+      shared: page.options.shared,
+    });
+  } catch (error) {
+    // new WebSocket() throws on a malformed URL, with the URL (and token) in its message.
+    logError('could not open the console', error);
+    stop('disconnected', page.text.badUrl);
+    return;
+  }
+  page.rfb = rfb;
+  rfb.scaleViewport = page.options.scaleViewport;
+  rfb.resizeSession = page.options.resizeSession;
+  rfb.viewOnly = page.options.viewOnly;
+  rfb.background = getComputedStyle(document.body).backgroundColor;
+  rfb.addEventListener('connect', () => rfbOnConnect(rfb));
+  rfb.addEventListener('disconnect', (event) => rfbOnDisconnect(rfb, event));
+  rfb.addEventListener('securityfailure', (event) => rfbOnSecurityFailure(rfb, event));
+  rfb.addEventListener('credentialsrequired', () => rfbOnCredentialsRequired(rfb));
+  rfb.addEventListener('desktopname', (event) => rfbOnDesktopName(rfb, event));
+  // While recovering, the bar keeps saying so until an attempt succeeds.
+  if (page.state !== 'reconnecting') setStatus('connecting', withName('connecting'));
+}
+
+function rfbOnConnect(rfb) {
+  if (page.rfb !== rfb) return;
+  page.wasConnected = true;
+  page.lostAt = 0;
+  page.attempt = 0;
+  setStatus('connected', withName('connected'));
+  rfb.focus({ preventScroll: true });
+}
+
+function rfbOnDisconnect(rfb) {
+  // detail.clean says nothing useful here: a WebSocket that dies while connected is "clean" to
+  // noVNC, so every disconnect the user did not ask for is checked against the token's state.
+  if (page.rfb !== rfb) return; // the user pressed Disconnect, or a newer attempt replaced it
+  page.rfb = null;
+  if (page.securityReason !== null) {
+    // Refused in the RFB handshake: not a network blip, trying again would fail the same way.
+    stop('disconnected', disconnectedBecause(page.securityReason));
+    return;
+  }
+  recover();
+}
+
+function rfbOnSecurityFailure(rfb, event) {
+  if (page.rfb !== rfb) return;
+  // The reason string comes from the gateway's SecurityResult; shown as text, never as HTML.
+  const reason = event.detail?.reason;
+  page.securityReason = typeof reason === 'string' && reason !== '' ? reason : page.text.authFailed;
+}
+
+function rfbOnCredentialsRequired(rfb) {
+  if (page.rfb !== rfb) return;
+  // The gateway does the machine's authentication itself and offers the browser only None;
+  // a password prompt means something else answered, and this page has no password field.
+  page.securityReason = page.text.passwordUnsupported;
+  rfb.disconnect();
+}
+
+function rfbOnDesktopName(rfb, event) {
+  if (page.rfb !== rfb) return;
+  const name = event.detail?.name;
+  page.desktopName = typeof name === 'string' && name !== '' ? name : null;
+  updateTitle();
+  if (page.state === 'connected') setStatus('connected', withName('connected'));
+}
+
+/** After a disconnect nobody asked for: reconnect while the token is valid, else say why not. */
+function recover() {
+  const generation = page.generation;
+  if (page.lostAt === 0) page.lostAt = Date.now();
+  if (Date.now() - page.lostAt > GIVE_UP_AFTER_MS) {
+    stop('disconnected', disconnectedBecause(page.text.unreachable));
+    return;
+  }
+  setStatus('reconnecting', page.wasConnected ? page.text.reconnecting : withName('retrying'));
+  fetchTokenState().then(
+    (tokenState) => {
+      if (generation !== page.generation) return;
+      if (tokenState.state !== 'valid') {
+        refuse(tokenState.state);
+        return;
+      }
+      if (tokenState.server !== null) page.server = tokenState.server;
+      retryAfterBackoff(connect);
+    },
+    () => {
+      // The check failed too (the network is still down, or the gateway is restarting): the
+      // next connection attempt is as good a probe as another check, and if it fails we are
+      // back here with a longer wait.
+      if (generation !== page.generation) return;
+      retryAfterBackoff(connect);
+    },
+  );
+}
+
+function retryAfterBackoff(action) {
+  clearRetry();
+  const delay = Math.min(BACKOFF_FIRST_MS * 2 ** page.attempt, BACKOFF_MAX_MS);
+  page.attempt += 1;
+  page.retryAction = action;
+  page.retryTimer = setTimeout(() => {
+    page.retryTimer = null;
+    page.retryAction = null;
+    action();
+  }, delay);
+}
+
+function clearRetry() {
+  if (page.retryTimer !== null) clearTimeout(page.retryTimer);
+  page.retryTimer = null;
+  page.retryAction = null;
+}
+
+/** The token is not (or no longer) valid: say so and stop for good. */
+function refuse(tokenState) {
+  const words = tokenState === 'expired' || tokenState === 'missing'
+    ? page.text[tokenState]
+    : page.text.unknown;
+  stop('refused', page.wasConnected ? disconnectedBecause(words) : words);
+}
+
+function stop(state, text) {
+  clearRetry();
+  page.generation += 1;
+  setStatus(state, text);
+}
+
+// ===== User actions =====
+
+function ctrlAltDelOnClick() {
+  page.rfb?.sendCtrlAltDel();
+  page.rfb?.focus({ preventScroll: true });
+}
+
+function connectOnClick() {
+  if (page.state === 'connecting' || page.state === 'connected' || page.state === 'reconnecting') {
+    const rfb = page.rfb;
+    page.rfb = null; // its disconnect event is now ignored: this one was asked for
+    rfb?.disconnect();
+    stop('disconnected', page.text.disconnectedByUser);
+    return;
+  }
+  page.generation += 1;
+  page.wasConnected = false;
+  page.lostAt = 0;
+  page.attempt = 0;
+  connect();
+}
+
+function fullscreenOnClick() {
+  const done = document.fullscreenElement
+    ? document.exitFullscreen()
+    : document.documentElement.requestFullscreen();
+  done.catch(() => {}).finally(() => page.rfb?.focus({ preventScroll: true }));
+}
+
+function windowOnOnline() {
+  // The network is back: no need to sit out the rest of the backoff.
+  if (page.retryTimer === null) return;
+  const action = page.retryAction;
+  clearRetry();
+  action();
+}
+
+// ===== Start =====
+
+function pickLanguage(requested) {
+  const candidates = [requested, ...(navigator.languages ?? [navigator.language])];
+  for (const tag of candidates) {
+    if (typeof tag !== 'string' || tag === '') continue;
+    const primary = tag.toLowerCase().split(/[-_]/)[0];
+    // One Chinese table, in Simplified characters, for every zh-* tag.
+    if (primary === 'zh') return 'zh-CN';
+    if (Object.hasOwn(MESSAGES, primary)) return primary;
+  }
+  return 'en';
+}
+
+function setUpPage(language) {
+  page.text = MESSAGES[language];
+  document.documentElement.lang = language;
+  for (const id of ['status', 'screen', 'ctrl-alt-del', 'connect', 'fullscreen']) {
+    elements[id.replace(/-(\w)/g, (_, c) => c.toUpperCase())] = document.getElementById(id);
+  }
+  elements.ctrlAltDel.textContent = page.text.ctrlAltDel;
+  elements.ctrlAltDel.title = page.text.ctrlAltDelTitle;
+  elements.ctrlAltDel.addEventListener('click', ctrlAltDelOnClick);
+  elements.connect.addEventListener('click', connectOnClick);
+  elements.fullscreen.addEventListener('click', fullscreenOnClick);
+  document.addEventListener('fullscreenchange', updateFullscreenButton);
+  window.addEventListener('online', windowOnOnline);
+  updateFullscreenButton();
+  updateTitle();
+  setStatus('loading', page.text.loading);
+}
+
+async function loadNoVnc() {
+  const [{ default: RFB }, logging] = await Promise.all([
+    import(NOVNC_RFB),
+    import(NOVNC_LOGGING),
+  ]);
+  // noVNC logs the WebSocket URL, token included, at 'info'; keep it at its default 'warn'.
+  logging.initLogging('warn');
+  return RFB;
+}
+
+async function main() {
+  const params = readParams();
+  setUpPage(pickLanguage(params.get('lang')));
+  window.porthole = {
+    get rfb() { return page.rfb; },
+    get status() { return page.status; },
+    get state() { return page.state; },
+  };
+  page.options = readOptions(params);
+  ({ url: page.url, token: page.token } = websocketTarget(params));
+
+  let tokenState = readInjectedState();
+  if (tokenState?.state === 'missing' && page.token !== null) {
+    // A token the server could not see (in the #fragment): ask about it.
+    tokenState = await fetchTokenState().catch(() => null);
+  }
+  // With no state at all (the page served by something other than Porthole), connect and let
+  // the connection tell, as noVNC does.
+  if (tokenState !== null) {
+    page.server = tokenState.server;
+    updateTitle();
+    if (tokenState.state !== 'valid') {
+      refuse(tokenState.state);
+      return;
+    }
+  }
+
+  try {
+    page.RFB = await loadNoVnc();
+  } catch (error) {
+    logError('noVNC could not be loaded', error);
+    stop('disconnected', page.text.loadFailed);
+    return;
+  }
+  connect();
+}
+
+main();
