@@ -29,19 +29,35 @@ export interface Handlers {
 const TLS_HANDSHAKE = 0x16;
 
 export function createListener(opts: ListenerOptions, handlers: Handlers): { server: NetServer; tls: boolean } {
-  const plain = configure(createHttpServer({ maxHeaderSize: opts.maxHeaderSize }), opts, handlers);
+  // Node checks header timeouts on an interval (30 s by default): check often enough to bound them
+  const checkEvery = Math.max(100, Math.min(1000, opts.handshakeTimeoutMs / 2));
+  const plain = configure(createHttpServer({ maxHeaderSize: opts.maxHeaderSize, connectionsCheckingInterval: checkEvery }), opts, handlers);
   const certExists = opts.cert !== null && existsSync(opts.cert);
   if (opts.sslOnly && !certExists) {
     throw new GatewayError('CONFIG_INVALID', `[DEFAULT] ssl_only is set but the certificate file ${opts.cert ?? '(none)'} does not exist`);
   }
-  let secure: HttpServer | undefined;
-  if (certExists) {
-    const cert = readFileSync(opts.cert!);
-    const key = opts.key ? readFileSync(opts.key) : cert;
-    secure = configure(createHttpsServer({ cert, key, maxHeaderSize: opts.maxHeaderSize }), opts, handlers);
+  // Without TLS the HTTP server listens itself: Node enforces headersTimeout only on servers that listen
+  if (!certExists) return { server: plain, tls: false };
+  const cert = readFileSync(opts.cert!);
+  const key = opts.key ? readFileSync(opts.key) : cert;
+  const secure = configure(createHttpsServer({ cert, key, maxHeaderSize: opts.maxHeaderSize }), opts, handlers);
+  // Behind the detecting front the HTTP servers do not listen, so Node's header timeout does not
+  // run: each connection serves one request, which must arrive within the handshake timeout
+  for (const s of [plain, secure]) {
+    s.maxRequestsPerSocket = 1;
+    s.on('request', requestArrived);
+    s.on('upgrade', requestArrived);
   }
   const server = createNetServer({ pauseOnConnect: true, noDelay: true }, (socket) => route(socket, plain, secure, opts));
-  return { server, tls: secure !== undefined };
+  return { server, tls: true };
+}
+
+const deadlines = new WeakMap<object, NodeJS.Timeout>();
+
+function requestArrived(req: IncomingMessage): void {
+  // the TLS socket wraps the TCP socket the deadline was set on
+  const raw = (req.socket as { _parent?: object })._parent ?? req.socket;
+  clearTimeout(deadlines.get(raw));
 }
 
 function configure<S extends HttpServer>(server: S, opts: ListenerOptions, handlers: Handlers): S {
@@ -57,16 +73,10 @@ function configure<S extends HttpServer>(server: S, opts: ListenerOptions, handl
   return server;
 }
 
-function route(socket: Socket, plain: HttpServer, secure: HttpServer | undefined, opts: ListenerOptions): void {
+function route(socket: Socket, plain: HttpServer, secure: HttpServer, opts: ListenerOptions): void {
   socket.on('error', () => socket.destroy());
-  if (!secure) {
-    plain.emit('connection', socket);
-    socket.resume();
-    return;
-  }
-  const timer = setTimeout(() => socket.destroy(), opts.handshakeTimeoutMs);
+  deadlines.set(socket, setTimeout(() => socket.destroy(), opts.handshakeTimeoutMs));
   socket.once('data', (chunk: Buffer) => {
-    clearTimeout(timer);
     socket.pause();
     socket.unshift(chunk);
     if (chunk[0] === TLS_HANDSHAKE) secure.emit('connection', socket);

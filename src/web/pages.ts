@@ -19,7 +19,8 @@ import { tokenFromPageUrl } from '../proxy/token-source.ts';
 import type { TokenStore } from '../store/types.ts';
 
 const STATIC_DIR = join(dirname(fileURLToPath(import.meta.url)), 'static');
-const NOVNC_DIR = dirname(createRequire(import.meta.url).resolve('@novnc/novnc/package.json'));
+// the package exports only core/rfb.js; its directory holds core/ and vendor/
+const NOVNC_DIR = dirname(dirname(createRequire(import.meta.url).resolve('@novnc/novnc')));
 const STATE_MARKER = '<!--PORTHOLE_STATE-->';
 
 export const CONSOLE_PAGE_PATHS: readonly string[] = ['/vnc.html', '/vnc_lite.html', '/vnc_auto.html', '/vnc.auto.html'];

@@ -15,7 +15,7 @@ import { createRequire } from 'node:module';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import { chromium } from 'playwright-core';
 import { WebSocket, WebSocketServer } from 'ws';
 import { DEMO_MARKER_RGB, startDemoServer, type DemoServer } from '../../src/demo/server.ts';
@@ -122,6 +122,22 @@ describe('demo server', () => {
     return client;
   }
 
+  /** The reason of the next client the server closes for misbehaving. */
+  function nextClientError(timeoutMs = 5000): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const onError = (reason: string): void => {
+        clearTimeout(timer);
+        server.off('client-error', onError);
+        resolve(reason);
+      };
+      const timer = setTimeout(() => {
+        server.off('client-error', onError);
+        reject(new Error(`no client-error within ${timeoutMs} ms`));
+      }, timeoutMs);
+      server.on('client-error', onError);
+    });
+  }
+
   async function connected(): Promise<RfbClient> {
     const client = await connect();
     await client.handshake();
@@ -132,8 +148,12 @@ describe('demo server', () => {
     server = await startDemoServer();
   });
 
+  // Closed after each test, so no half-done handshake times out later inside another test.
+  afterEach(() => {
+    for (const c of clients.splice(0)) c.close();
+  });
+
   after(async () => {
-    for (const c of clients) c.close();
     await server.close();
   });
 
@@ -166,8 +186,10 @@ describe('demo server', () => {
     it('closes a client that answers with something other than a ProtocolVersion', async () => {
       const client = await connect();
       await client.readVersion();
+      const reason = nextClientError();
       client.send(Buffer.from('GET / HTTP/1.1\r\n\r\n'));
       await client.waitForClose();
+      assert.match(await reason, /ProtocolVersion/);
     });
 
     it('drops a client that does not finish the handshake in time', async () => {
@@ -217,8 +239,10 @@ describe('demo server', () => {
       const client = await connected();
       const msg = Buffer.alloc(20);
       msg[4] = 8; msg[5] = 8; msg[7] = 0; // true-colour flag off
+      const reason = nextClientError();
       client.send(msg);
       await client.waitForClose();
+      assert.match(await reason, /colour-map/);
     });
 
     it('holds an incremental request until that area changes, then sends it', async () => {
@@ -290,8 +314,10 @@ describe('demo server', () => {
       const good = await connected();
       await good.requestFramebuffer();
       good.updateRequest(true);
+      const reason = nextClientError();
       bad.send([0xff, 0, 0, 0]);
       await bad.waitForClose();
+      assert.equal(await reason, 'unknown message type 255');
       const rects = await good.readUpdate(2500); // the next clock tick
       assert.ok(rects.length > 0);
       const fb = await good.requestFramebuffer();
@@ -308,8 +334,11 @@ describe('demo server', () => {
 
     it('closes a client whose ClientCutText is longer than 1 MiB', async () => {
       const client = await connected();
+      const reason = nextClientError();
+      // Only the header: the server must refuse on the length, before any text arrives.
       client.send(Buffer.concat([Buffer.from([6, 0, 0, 0]), u32(1024 * 1024 + 1)]));
       await client.waitForClose();
+      assert.equal(await reason, 'ClientCutText of 1048577 bytes');
     });
   });
 

@@ -38,7 +38,7 @@ export class RfbClient {
   private buffered = 0;
   private waiter: { n: number; resolve: (b: Buffer) => void; reject: (e: Error) => void } | null = null;
   private closedWith: Error | null = null;
-  private readonly closeWaiters: Array<() => void> = [];
+  private readonly closeWaiters: Array<(why: string) => void> = [];
   private format: PixelFormat = RGB888_LE;
 
   constructor(private readonly transport: RfbTransport) {}
@@ -48,7 +48,7 @@ export class RfbClient {
     const client = new RfbClient({ send: (b) => socket.write(b), close: () => socket.destroy() });
     socket.on('data', (b: Buffer) => client.receive(b));
     socket.on('error', () => socket.destroy());
-    socket.on('close', () => client.closed('connection closed'));
+    socket.on('close', () => client.closed('TCP connection closed'));
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
       socket.once('error', reject);
@@ -66,29 +66,30 @@ export class RfbClient {
     ws.on('open', () => early.splice(0).forEach((b) => ws.send(b)));
     ws.on('message', (data: Buffer) => client.receive(data));
     ws.on('error', () => ws.terminate());
-    ws.on('close', (code, reason) => client.closed(`websocket closed ${code} ${reason.toString()}`));
+    ws.on('close', (code, reason) => client.closed(`WebSocket closed ${code} ${reason.toString()}`));
     return client;
   }
 
+  /** Called by the transport with each chunk received. */
   receive(b: Buffer): void {
     this.chunks.push(b);
     this.buffered += b.length;
     this.satisfy();
   }
 
+  /** Called by the transport when the peer has gone; pending and later reads reject. */
   closed(why: string): void {
-    if (this.closedWith) return;
-    this.closedWith = new Error(`RFB peer closed: ${why}`);
+    this.closedWith ??= new Error(why);
     this.satisfy();
-    this.closeWaiters.splice(0).forEach((f) => f());
+    this.closeWaiters.splice(0).forEach((f) => f(this.closedWith?.message ?? why));
   }
 
-  /** Resolves when the peer has closed the connection; rejects after the deadline. */
-  waitForClose(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<void> {
-    if (this.closedWith) return Promise.resolve();
+  /** Resolves with how the peer closed (for a WebSocket: code and reason); rejects after the deadline. */
+  waitForClose(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<string> {
+    if (this.closedWith) return Promise.resolve(this.closedWith.message);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`peer did not close within ${timeoutMs} ms`)), timeoutMs);
-      this.closeWaiters.push(() => { clearTimeout(timer); resolve(); });
+      this.closeWaiters.push((why) => { clearTimeout(timer); resolve(why); });
     });
   }
 
@@ -103,7 +104,7 @@ export class RfbClient {
       this.waiter = {
         n,
         resolve: (b) => { clearTimeout(timer); resolve(b); },
-        reject: (e) => { clearTimeout(timer); reject(new Error(`${e.message} while waiting for ${what}`)); },
+        reject: (e) => { clearTimeout(timer); reject(new Error(`peer closed (${e.message}) while waiting for ${what}`)); },
       };
       this.satisfy();
     });
@@ -175,29 +176,26 @@ export class RfbClient {
     return { version, securityTypes, width: this.width, height: this.height, name };
   }
 
+  /** Always true-colour: the client decodes no colour maps. */
   setPixelFormat(pf: PixelFormat): void {
-    const b = Buffer.alloc(20);
-    b[0] = 0;
-    b[4] = pf.bitsPerPixel; b[5] = pf.depth; b[6] = pf.bigEndian ? 1 : 0; b[7] = 1;
-    b.writeUInt16BE(pf.redMax, 8); b.writeUInt16BE(pf.greenMax, 10); b.writeUInt16BE(pf.blueMax, 12);
-    b[14] = pf.redShift; b[15] = pf.greenShift; b[16] = pf.blueShift;
-    this.send(b);
+    this.send(message(20, [0, 0, 0, 0, pf.bitsPerPixel, pf.depth, pf.bigEndian ? 1 : 0, 1], (b) => {
+      b.writeUInt16BE(pf.redMax, 8); b.writeUInt16BE(pf.greenMax, 10); b.writeUInt16BE(pf.blueMax, 12);
+      b.set([pf.redShift, pf.greenShift, pf.blueShift], 14);
+    }));
     this.format = pf;
   }
 
   setEncodings(encodings: number[]): void {
-    const b = Buffer.alloc(4 + 4 * encodings.length);
-    b[0] = 2;
-    b.writeUInt16BE(encodings.length, 2);
-    encodings.forEach((e, i) => b.writeInt32BE(e, 4 + 4 * i));
-    this.send(b);
+    this.send(message(4 + 4 * encodings.length, [2, 0], (b) => {
+      b.writeUInt16BE(encodings.length, 2);
+      encodings.forEach((e, i) => b.writeInt32BE(e, 4 + 4 * i));
+    }));
   }
 
   updateRequest(incremental: boolean, r: Rect = { x: 0, y: 0, w: this.width, h: this.height }): void {
-    const b = Buffer.alloc(10);
-    b[0] = 3; b[1] = incremental ? 1 : 0;
-    b.writeUInt16BE(r.x, 2); b.writeUInt16BE(r.y, 4); b.writeUInt16BE(r.w, 6); b.writeUInt16BE(r.h, 8);
-    this.send(b);
+    this.send(message(10, [3, incremental ? 1 : 0], (b) => {
+      [r.x, r.y, r.w, r.h].forEach((v, i) => b.writeUInt16BE(v, 2 + 2 * i));
+    }));
   }
 
   /** Sets `format` and Raw, asks for the whole screen and decodes until every pixel is covered. */
@@ -211,20 +209,13 @@ export class RfbClient {
     while (missing > 0) {
       for (const r of await this.readUpdate(timeoutMs)) {
         for (let y = r.y; y < r.y + r.h; y++) {
-          for (let x = r.x; x < r.x + r.w; x++) {
-            if (!covered[y * this.width + x]) { covered[y * this.width + x] = 1; missing--; }
-          }
+          for (let i = y * this.width + r.x; i < y * this.width + r.x + r.w; i++) if (!covered[i]) { covered[i] = 1; missing--; }
         }
       }
     }
     const { width, height, rgb } = this;
-    return {
-      width, height,
-      pixel: (x, y) => {
-        const i = (y * width + x) * 3;
-        return [rgb[i] ?? 0, rgb[i + 1] ?? 0, rgb[i + 2] ?? 0];
-      },
-    };
+    const at = (x: number, y: number, c: number): number => rgb[(y * width + x) * 3 + c] ?? 0;
+    return { width, height, pixel: (x, y) => [at(x, y, 0), at(x, y, 1), at(x, y, 2)] };
   }
 
   /** Reads server messages until a FramebufferUpdate, applies it to `rgb` and returns its rectangles. */
@@ -272,19 +263,20 @@ export class RfbClient {
     }
   }
 
+  /** KeyEvent down, then up. */
   key(keysym: number): void {
-    for (const down of [1, 0]) {
-      const b = Buffer.alloc(8);
-      b[0] = 4; b[1] = down;
-      b.writeUInt32BE(keysym >>> 0, 4);
-      this.send(b);
-    }
+    for (const down of [1, 0]) this.send(message(8, [4, down], (b) => b.writeUInt32BE(keysym >>> 0, 4)));
   }
 
   pointer(x: number, y: number, buttons = 0): void {
-    const b = Buffer.alloc(6);
-    b[0] = 5; b[1] = buttons;
-    b.writeUInt16BE(x, 2); b.writeUInt16BE(y, 4);
-    this.send(b);
+    this.send(message(6, [5, buttons], (b) => { b.writeUInt16BE(x, 2); b.writeUInt16BE(y, 4); }));
   }
+}
+
+/** A client message of `size` bytes starting with `head`, the rest written by `fill`. */
+function message(size: number, head: number[], fill: (b: Buffer) => void): Buffer {
+  const b = Buffer.alloc(size);
+  b.set(head);
+  fill(b);
+  return b;
 }

@@ -357,6 +357,9 @@ function setStatus(state, text) {
   page.status = text;
   elements.status.textContent = text;
   elements.status.title = text; // the whole sentence when the bar is too narrow for it
+  // Repeated large over the empty screen when there is no session (CSS generated content, so
+  // the words exist once in the DOM: in #status).
+  elements.screen.dataset.message = text;
   document.body.dataset.consoleState = state;
   updateButtons();
 }

@@ -1,0 +1,271 @@
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { WebSocket } from 'ws';
+import { hashToken } from '../../src/store/types.ts';
+import { bannerBackend, connectTunnelBackend, echoBackend, openConsole, RFB_BANNER, sourceBackend, type TestBackend } from '../support/backends.ts';
+import { eventually, startGateway, type TestGateway } from '../support/gateway.ts';
+import { freePort } from '../support/xvnc.ts';
+
+describe('console WebSocket upgrade', () => {
+  let gw: TestGateway;
+  let backend: TestBackend;
+
+  before(async () => {
+    gw = await startGateway({ 'console.allowed_origins': 'portal.example.com', 'porthole.handshake_timeout': '0.5' });
+    backend = await bannerBackend();
+  });
+  after(async () => {
+    await gw.close();
+    await backend.close();
+  });
+
+  const wsUrl = (query: string, path = '/') => `ws://127.0.0.1:${gw.port}${path}${query}`;
+
+  function refusalLogged(code: string) {
+    return eventually(`a refusal log line with ${code}`, () => gw.logs.find((l) => l.event === 'refused' && l.code === code));
+  }
+
+  it('relays the backend banner to a valid token, with the binary subprotocol', async () => {
+    const { token } = await gw.mint({ host: '127.0.0.1', port: backend.port });
+    const r = await openConsole(wsUrl(`?token=${token}`));
+    assert.equal(r.protocol, 'binary');
+    assert.deepEqual(r.first, RFB_BANNER);
+    r.ws!.close();
+    const line = await eventually('session log line', () => gw.logs.find((l) => l.event === 'session' && l.token === hashToken(token).slice(0, 8)));
+    assert.equal(line.bytesFromBackend, RFB_BANNER.length);
+    assert.match(String(line.client), /^127\.0\.0\.1:\d+$/);
+    assert.equal(typeof line.durationMs, 'number');
+  });
+
+  it('takes the token from /websockify, from the noVNC path parameter and from cookies', async () => {
+    const { token } = await gw.mint({ host: '127.0.0.1', port: backend.port });
+    for (const [url, headers] of [
+      [wsUrl(`?token=${token}`, '/websockify'), {}],
+      [wsUrl(`?path=${encodeURIComponent(`?token=${token}`)}`, '/websockify'), {}],
+      [wsUrl('', '/websockify'), { Cookie: `token=${token}` }],
+      // tempest sends the page URL's query string as its Cookie header
+      [wsUrl('', '/websockify'), { Cookie: `path=%3Ftoken%3D${token}` }],
+      [wsUrl('', '/'), { Cookie: `junk; =x; other="a b"; token=${token}` }],
+    ] as const) {
+      const r = await openConsole(url, { headers });
+      assert.deepEqual(r.first, RFB_BANNER, `${url} ${JSON.stringify(headers)}`);
+      r.ws!.close();
+    }
+  });
+
+  it('uses the last token query value, as Nova does', async () => {
+    const { token } = await gw.mint({ host: '127.0.0.1', port: backend.port });
+    const r = await openConsole(wsUrl(`?token=not-this-one&token=${token}`));
+    assert.deepEqual(r.first, RFB_BANNER);
+    r.ws!.close();
+  });
+
+  it('refuses an unknown token with 403, an empty body and no backend connection', async () => {
+    const before = backend.connections;
+    const r = await openConsole(wsUrl('?token=3f0c2a8e-0000-4000-8000-000000000000'));
+    assert.equal(r.status, 403);
+    assert.equal(backend.connections, before);
+    await refusalLogged('TOKEN_UNKNOWN');
+  });
+
+  it('refuses an expired token', async () => {
+    const { token } = await gw.mint({ host: '127.0.0.1', port: backend.port });
+    await gw.gateway.stores.database.db.updateTable('console_auth_tokens').set({ expires: Math.floor(Date.now() / 1000) - 1 }).where('token_hash', '=', hashToken(token)).execute();
+    const before = backend.connections;
+    assert.equal((await openConsole(wsUrl(`?token=${token}`))).status, 403);
+    assert.equal(backend.connections, before);
+    await refusalLogged('TOKEN_EXPIRED');
+  });
+
+  it('refuses a revoked token', async () => {
+    const { token } = await gw.mint({ host: '127.0.0.1', port: backend.port });
+    assert.equal(await gw.gateway.stores.tokens.revoke(token), true);
+    const before = backend.connections;
+    assert.equal((await openConsole(wsUrl(`?token=${token}`))).status, 403);
+    assert.equal(backend.connections, before);
+  });
+
+  it('refuses a request without a token with 400', async () => {
+    assert.equal((await openConsole(wsUrl(''))).status, 400);
+    await refusalLogged('TOKEN_MISSING');
+  });
+
+  it('checks Origin against Host and [console] allowed_origins (CVE-2015-0259)', async () => {
+    const { token } = await gw.mint({ host: '127.0.0.1', port: backend.port });
+    const before = backend.connections;
+    assert.equal((await openConsole(wsUrl(`?token=${token}`), { origin: 'http://evil.example.net' })).status, 403);
+    assert.equal(backend.connections, before);
+    await refusalLogged('ORIGIN_MISMATCH');
+    // same hostname as Host, any port: allowed
+    const same = await openConsole(wsUrl(`?token=${token}`), { origin: 'http://127.0.0.1:9999' });
+    assert.deepEqual(same.first, RFB_BANNER);
+    same.ws!.close();
+    const allowed = await openConsole(wsUrl(`?token=${token}`), { origin: 'http://portal.example.com' });
+    assert.deepEqual(allowed.first, RFB_BANNER);
+    allowed.ws!.close();
+  });
+
+  it('refuses an Origin whose scheme differs from the console URL, honouring X-Forwarded-Proto', async () => {
+    const { token } = await gw.mint({ host: '127.0.0.1', port: backend.port });
+    assert.equal((await openConsole(wsUrl(`?token=${token}`), { origin: 'https://127.0.0.1' })).status, 403);
+    await refusalLogged('ORIGIN_PROTO_MISMATCH');
+    const n = gw.logs.length;
+    assert.equal((await openConsole(wsUrl(`?token=${token}`), { origin: 'http://127.0.0.1', headers: { 'X-Forwarded-Proto': 'https' } })).status, 403);
+    await eventually('second proto refusal', () => gw.logs.slice(n).find((l) => l.code === 'ORIGIN_PROTO_MISMATCH'));
+    assert.equal((await openConsole(wsUrl(`?token=${token}`), { origin: 'null' })).status, 403);
+  });
+
+  it('refuses request paths that start with // (CVE-2021-3654) and unknown paths', async () => {
+    const { token } = await gw.mint({ host: '127.0.0.1', port: backend.port });
+    const before = backend.connections;
+    assert.equal((await openConsole(`ws://127.0.0.1:${gw.port}//evil.example.net/?token=${token}`)).status, 400);
+    await refusalLogged('DOUBLE_SLASH_PATH');
+    assert.equal((await openConsole(wsUrl(`?token=${token}`, '/other'))).status, 404);
+    assert.equal(backend.connections, before);
+    const res = await fetch(`http://127.0.0.1:${gw.port}//evil.example.net/`);
+    assert.equal(res.status, 400);
+  });
+
+  it('refuses a token whose console port no longer belongs to its server (CVE-2013-0335)', async () => {
+    const id = '0b7b6f7e-7c3e-4d3a-9a56-0d6c2f1d9e01';
+    await gw.gateway.stores.inventory.put({ id, name: 'web-1', projectId: null, status: 'ACTIVE', vnc: { host: '127.0.0.1', port: backend.port } });
+    const { token } = await gw.mint({ host: '127.0.0.1', port: backend.port, instanceUuid: id });
+    const ok = await openConsole(wsUrl(`?token=${token}`));
+    assert.deepEqual(ok.first, RFB_BANNER);
+    ok.ws!.close();
+    // the server moved: its console is now elsewhere, the old port may belong to another VM
+    await gw.gateway.stores.inventory.put({ id, name: 'web-1', projectId: null, status: 'ACTIVE', vnc: { host: '127.0.0.1', port: backend.port + 1 } });
+    const before = backend.connections;
+    assert.equal((await openConsole(wsUrl(`?token=${token}`))).status, 403);
+    assert.equal(backend.connections, before);
+    await refusalLogged('CONSOLE_PORT_MISMATCH');
+  });
+
+  it('answers 502 when the backend is unreachable, and says so in the log', async () => {
+    const { token } = await gw.mint({ host: '127.0.0.1', port: await freePort() });
+    assert.equal((await openConsole(wsUrl(`?token=${token}`))).status, 502);
+    const line = await refusalLogged('BACKEND_UNREACHABLE');
+    assert.match(line.msg, /ECONNREFUSED/);
+  });
+
+  it('performs the internal_access_path CONNECT handshake before relaying', async () => {
+    const tunnel = await connectTunnelBackend('/console/abc');
+    try {
+      const { token } = await gw.mint({ host: '127.0.0.1', port: tunnel.port, internalAccessPath: '/console/abc' });
+      const r = await openConsole(wsUrl(`?token=${token}`));
+      assert.deepEqual(r.first, RFB_BANNER);
+      r.ws!.close();
+      assert.deepEqual(tunnel.requests, ['CONNECT /console/abc HTTP/1.1']);
+      const bad = await gw.mint({ host: '127.0.0.1', port: tunnel.port, internalAccessPath: '/wrong' });
+      assert.equal((await openConsole(wsUrl(`?token=${bad.token}`))).status, 502);
+      await refusalLogged('BACKEND_PROTOCOL');
+    } finally {
+      await tunnel.close();
+    }
+  });
+
+  it('drops a client that does not finish its request headers in time', async () => {
+    const sock = connect(gw.port, '127.0.0.1');
+    await new Promise((r) => sock.once('connect', r));
+    sock.write('GET /?token=x HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+    sock.resume();
+    const closed = await new Promise<boolean>((resolve) => {
+      sock.once('close', () => resolve(true));
+      setTimeout(() => resolve(false), 5000);
+    });
+    assert.equal(closed, true);
+  });
+
+  it('never writes a token into the log', async () => {
+    const { token } = await gw.mint({ host: '127.0.0.1', port: backend.port });
+    const r = await openConsole(wsUrl(`?token=${token}`));
+    r.ws!.close();
+    await openConsole(wsUrl(`?token=${token}x`));
+    await eventually('log lines', () => gw.logs.some((l) => l.token === hashToken(token).slice(0, 8)));
+    assert.ok(!gw.rawLog.join('').includes(token));
+  });
+});
+
+describe('console relay', () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startGateway();
+  });
+  after(async () => {
+    await gw.close();
+  });
+
+  it('relays bytes exactly both ways', async () => {
+    const echo = await echoBackend();
+    try {
+      const { token } = await gw.mint({ host: '127.0.0.1', port: echo.port });
+      const ws = new WebSocket(`ws://127.0.0.1:${gw.port}/?token=${token}`, ['binary']);
+      await new Promise((r, j) => { ws.once('open', r); ws.once('error', j); });
+      const sent: Buffer[] = [];
+      for (let i = 0; i < 64; i++) {
+        const chunk = Buffer.alloc(1 + ((i * 7919) % 40000));
+        for (let j = 0; j < chunk.length; j++) chunk[j] = (i * 31 + j * 17) & 0xff;
+        sent.push(chunk);
+      }
+      const expected = Buffer.concat(sent);
+      const received: Buffer[] = [];
+      let got = 0;
+      const done = new Promise<void>((resolve) => ws.on('message', (d: Buffer) => {
+        received.push(d);
+        got += d.length;
+        if (got >= expected.length) resolve();
+      }));
+      for (const c of sent) ws.send(c);
+      await done;
+      assert.ok(Buffer.concat(received).equals(expected));
+      ws.close();
+    } finally {
+      await echo.close();
+    }
+  });
+
+  it('pauses the backend while the browser does not read (backpressure)', async () => {
+    const source = await sourceBackend();
+    try {
+      const { token } = await gw.mint({ host: '127.0.0.1', port: source.port });
+      const ws = new WebSocket(`ws://127.0.0.1:${gw.port}/?token=${token}`, ['binary']);
+      await new Promise((r, j) => { ws.once('open', r); ws.once('error', j); });
+      ws.pause();
+      // without backpressure the proxy would read the endless source into memory;
+      // with it, the source stalls once the kernel buffers on both legs are full
+      await eventually('the source to stall', async () => {
+        const a = source.written();
+        await new Promise((r) => setTimeout(r, 300));
+        return source.written() === a;
+      }, 10000);
+      assert.ok(source.written() < 64 * 1024 * 1024, `source wrote ${source.written()} bytes into a paused console`);
+      let got = 0;
+      ws.on('message', (d: Buffer) => (got += d.length));
+      ws.resume();
+      await eventually('bytes flowing again', () => got > 0);
+      ws.terminate();
+    } finally {
+      await source.close();
+    }
+  });
+
+  it('ends the session with the backend and logs the bytes each way', async () => {
+    const echo = await echoBackend();
+    try {
+      const { token } = await gw.mint({ host: '127.0.0.1', port: echo.port });
+      const ws = new WebSocket(`ws://127.0.0.1:${gw.port}/?token=${token}`, ['binary']);
+      await new Promise((r) => ws.once('open', r));
+      ws.send(Buffer.from('hello'));
+      await new Promise((r) => ws.once('message', r));
+      const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
+      for (const s of echo.sockets) s.end();
+      assert.equal(await closed, 1000);
+      const line = await eventually('session line', () => gw.logs.find((l) => l.event === 'session' && l.bytesFromClient === 5));
+      assert.equal(line.bytesFromBackend, 5);
+      assert.equal(line.reason, 'backend closed');
+    } finally {
+      await echo.close();
+    }
+  });
+});

@@ -1,0 +1,103 @@
+/**
+ * @module test/support/xvnc
+ * Starts a real TigerVNC `Xvnc` on loopback for a test, with its root window painted a known
+ * colour, and stops it. `xinput test-xi2 --root` watches its keyboard, so a test can see that
+ * keys typed in the browser reached the X server.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+
+export interface Xvnc {
+  readonly display: string;
+  readonly port: number;
+  /** Raw key presses seen by the X server (X keycodes), once `watchKeys()` was called. */
+  readonly keycodes: number[];
+  watchKeys(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export const XVNC = '/usr/bin/Xvnc';
+export const haveXvnc = existsSync(XVNC);
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function freeDisplay(): number {
+  for (let n = 40 + Math.floor(Math.random() * 400); ; n++) {
+    if (!existsSync(`/tmp/.X11-unix/X${n}`) && !existsSync(`/tmp/.X${n}-lock`)) return n;
+  }
+}
+
+export async function startXvnc(opts: { colour: string; securityTypes?: string; extraArgs?: string[]; geometry?: string }): Promise<Xvnc> {
+  const port = await freePort();
+  const n = freeDisplay();
+  const display = `:${n}`;
+  const proc = spawn(XVNC, [display, '-rfbport', String(port), '-localhost', '-nolisten', 'tcp', '-SecurityTypes', opts.securityTypes ?? 'None', '-geometry', opts.geometry ?? '640x480', '-depth', '24', '-AlwaysShared', ...(opts.extraArgs ?? [])], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const children: ChildProcess[] = [proc];
+  const deadline = Date.now() + 10_000;
+  while (!/Listening for VNC connections/.test(stderr)) {
+    if (proc.exitCode !== null || Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error(`Xvnc did not start: ${stderr.slice(-500)}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const env = { ...process.env, DISPLAY: display };
+  const paint = spawnSync('xsetroot', ['-solid', opts.colour], { env, encoding: 'utf8' });
+  if (paint.status !== 0) throw new Error(`xsetroot failed: ${paint.stderr}`);
+  const keycodes: number[] = [];
+  return {
+    display,
+    port,
+    keycodes,
+    async watchKeys() {
+      const watcher = spawn('xinput', ['test-xi2', '--root'], { env, stdio: ['ignore', 'pipe', 'ignore'] });
+      children.push(watcher);
+      let buf = '';
+      let inPress = false;
+      watcher.stdout!.on('data', (d: Buffer) => {
+        buf += d.toString();
+        const lines = buf.split('\n');
+        buf = lines.pop() ?? '';
+        for (const line of lines) {
+          if (/^EVENT type \d+ \(RawKeyPress\)/.test(line)) inPress = true;
+          else if (/^EVENT type/.test(line)) inPress = false;
+          const m = /^\s+detail: (\d+)/.exec(line);
+          if (m && inPress) keycodes.push(Number(m[1]));
+        }
+      });
+      await new Promise((r) => setTimeout(r, 300));
+    },
+    async stop() {
+      for (const c of children.reverse()) {
+        if (c.exitCode === null) {
+          const exited = new Promise((r) => c.once('exit', r));
+          c.kill('SIGTERM');
+          await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
+          if (c.exitCode === null) c.kill('SIGKILL');
+        }
+      }
+    },
+  };
+}
+
+/** X keycode of a keysym on this display (for checking what arrived). */
+export function keycodeOf(display: string, keysymName: string): number | undefined {
+  const r = spawnSync('xmodmap', ['-pke'], { env: { ...process.env, DISPLAY: display }, encoding: 'utf8' });
+  for (const line of r.stdout.split('\n')) {
+    const m = /^keycode\s+(\d+) = (\S+)/.exec(line);
+    if (m && m[2] === keysymName) return Number(m[1]);
+  }
+  return undefined;
+}
