@@ -17,10 +17,13 @@ export function tokenFromRequest(rawUrl: string, cookieHeader: string | undefine
   );
 }
 
-/** The token the console page was opened with: `?token=` or noVNC's `?path=%3Ftoken%3D...`. */
+/**
+ * The token the console page was opened with, by noVNC's rule: the `token` inside `path`
+ * (`?path=%3Ftoken%3D...`) when there is one, else the `token` parameter.
+ */
 export function tokenFromPageUrl(rawUrl: string): string | undefined {
   const query = new URLSearchParams(queryOf(rawUrl));
-  return lastNonEmpty(query.getAll('token')) ?? tokenInPath(lastNonEmpty(query.getAll('path')));
+  return tokenInPath(lastNonEmpty(query.getAll('path'))) ?? lastNonEmpty(query.getAll('token'));
 }
 
 function tokenFromCookies(header: string): string | undefined {

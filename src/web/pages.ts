@@ -15,13 +15,15 @@ import { createRequire } from 'node:module';
 import { dirname, extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Inventory } from '../inventory/types.ts';
-import { tokenFromPageUrl } from '../proxy/token-source.ts';
+import { parseCookies, tokenFromPageUrl } from '../proxy/token-source.ts';
 import type { TokenStore } from '../store/types.ts';
 
 const STATIC_DIR = join(dirname(fileURLToPath(import.meta.url)), 'static');
 // the package exports only core/rfb.js; its directory holds core/ and vendor/
 const NOVNC_DIR = dirname(dirname(createRequire(import.meta.url).resolve('@novnc/novnc')));
 const STATE_MARKER = '<!--PORTHOLE_STATE-->';
+/** The page runs only its own scripts; `ws:`/`wss:` because `host`/`port` may name another proxy. */
+const PAGE_CSP = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; object-src 'none'; base-uri 'none'";
 
 export const CONSOLE_PAGE_PATHS: readonly string[] = ['/vnc.html', '/vnc_lite.html', '/vnc_auto.html', '/vnc.auto.html'];
 
@@ -107,11 +109,11 @@ export function createPages(deps: PagesDeps): RequestHandler {
       // `<` escaped so a server name can never close the script element
       const json = JSON.stringify(state).replaceAll('<', '\\u003c');
       const html = consoleTemplate.replace(STATE_MARKER, `<script id="porthole-state" type="application/json">${json}</script>`);
-      send(res, 200, CONTENT_TYPES['.html']!, html, head, { 'Cache-Control': 'no-store' });
+      send(res, 200, CONTENT_TYPES['.html']!, html, head, { 'Cache-Control': 'no-store', 'Content-Security-Policy': PAGE_CSP });
       return;
     }
     if (pathname === '/porthole/token-state') {
-      const token = new URLSearchParams(rawUrl.slice(rawUrl.indexOf('?') + 1 || rawUrl.length)).get('token') ?? undefined;
+      const token = new URLSearchParams(rawUrl.slice(rawUrl.indexOf('?') + 1 || rawUrl.length)).get('token') || (req.headers.cookie ? parseCookies(req.headers.cookie).get('token') : undefined);
       send(res, 200, 'application/json', JSON.stringify(await tokenState(token || undefined)), head, { 'Cache-Control': 'no-store' });
       return;
     }
