@@ -4,11 +4,16 @@
  * not share an event loop with the proxy or the client that is measured. Two loopback listeners:
  *
  * - `source`: on connect, writes `--bytes N` bytes as fast as the socket takes them (honouring
- *   `drain`), then ends the connection: a download of a known size;
+ *   `drain`), then waits for the peer to hang up: a download of a known size. It does not close
+ *   first because websockify 0.10 drops the data it still holds for the client when its target
+ *   closes (`do_proxy` raises on the target's EOF with its client queue unsent), which would
+ *   measure a truncated download;
+ * - `closing`: the same, but ends the connection as soon as the last byte is written, to check
+ *   which proxy delivers every byte of a backend that closes (a VM that powers off mid-frame);
  * - `banner`: on connect, writes the 12-byte RFB 3.8 ProtocolVersion (RFC 6143 §7.1.1) at once
  *   and keeps the connection until the peer goes: the first byte a VNC client waits for.
  *
- * Prints `{"sourcePort","bannerPort"}` as one JSON line on stdout once both listen; stops on
+ * Prints `{"sourcePort","closingPort","bannerPort"}` as one JSON line on stdout once all three listen; stops on
  * SIGTERM, SIGINT, or when its parent closes stdin.
  *
  * Usage: node --import tsx bench/backend.ts --bytes 268435456
@@ -38,8 +43,10 @@ function track(socket: Socket): void {
   socket.on('error', () => socket.destroy());
 }
 
-function sourceOnConnection(socket: Socket): void {
+function sourceOnConnection(socket: Socket, closeWhenDone: boolean): void {
   track(socket);
+  socket.resume();
+  socket.on('end', () => socket.end());
   socket.setNoDelay(true);
   let left = total;
   const pump = (): void => {
@@ -52,7 +59,7 @@ function sourceOnConnection(socket: Socket): void {
         return;
       }
     }
-    socket.end();
+    if (closeWhenDone) socket.end();
   };
   pump();
 }
@@ -75,13 +82,15 @@ function listen(server: Server): Promise<number> {
   });
 }
 
-const source = createServer(sourceOnConnection);
+const source = createServer((s) => sourceOnConnection(s, false));
+const closing = createServer((s) => sourceOnConnection(s, true));
 const banner = createServer(bannerOnConnection);
-const [sourcePort, bannerPort] = await Promise.all([listen(source), listen(banner)]);
-process.stdout.write(`${JSON.stringify({ sourcePort, bannerPort })}\n`);
+const [sourcePort, closingPort, bannerPort] = await Promise.all([listen(source), listen(closing), listen(banner)]);
+process.stdout.write(`${JSON.stringify({ sourcePort, closingPort, bannerPort })}\n`);
 
 function stop(): void {
   source.close();
+  closing.close();
   banner.close();
   for (const s of sockets) s.destroy();
   process.exit(0);

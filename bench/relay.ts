@@ -3,12 +3,14 @@
  * The relay benchmark: Porthole side by side with raw loopback TCP and Debian's websockify on
  * the same run, the same machine and the same backends. For each path it measures
  *
- * - download throughput: a backend writes N bytes as fast as it can and closes; the client reads
- *   them (over a WebSocket for the proxies, `ws` without permessage-deflate) — median of several
+ * - download throughput: a backend writes N bytes as fast as it can; the client reads them (over
+ *   a WebSocket for the proxies, `ws` without permessage-deflate) and hangs up — median of several
  *   trials, and the proxy process tree's CPU seconds per GiB relayed (utime+stime from
  *   /proc/<pid>/stat, children included: websockify forks one process per connection);
  * - open → first backend byte: from the start of the connection attempt to the 12-byte RFB
- *   banner arriving, over many sequential connections, p50 and p99.
+ *   banner arriving, over many sequential connections, p50 and p99;
+ * - completeness: once per proxy, how many of N bytes arrive when the backend closes right after
+ *   writing them (websockify 0.10 drops what it still queues for the client).
  *
  * Every peer runs in its own process (backend, websockify, Porthole via its real CLI); only the
  * client lives here. Trials are interleaved path by path so drift on a shared machine hits all
@@ -55,6 +57,7 @@ interface Path {
   /** the process tree whose CPU is the proxy's cost (none for raw TCP) */
   readonly pid: number | null;
   readonly sourceTarget: string | number;
+  readonly closingTarget: string | number;
   readonly bannerTarget: string | number;
 }
 
@@ -66,6 +69,8 @@ interface PathResult {
   backendCpuSeconds: number;
   bytesMeasured: number;
   readonly latencyMs: number[];
+  /** bytes that arrived from the backend that closes right after writing */
+  delivered: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -226,7 +231,10 @@ function tcpDownload(port: number, expected: number): Promise<bigint> {
     const timer = setTimeout(() => socket.destroy(new Error('download timed out')), 120_000);
     socket.on('data', (d: Buffer) => {
       n += d.length;
-      if (n >= expected && t1 === 0n) t1 = process.hrtime.bigint();
+      if (n >= expected && t1 === 0n) {
+        t1 = process.hrtime.bigint();
+        socket.end();
+      }
     });
     socket.on('error', (err) => {
       clearTimeout(timer);
@@ -252,7 +260,11 @@ function wsDownload(url: string, expected: number, name: string): Promise<bigint
     }, 120_000);
     ws.on('message', (d: Buffer) => {
       n += d.length;
-      if (n >= expected && t1 === 0n) t1 = process.hrtime.bigint();
+      if (n >= expected && t1 === 0n) {
+        t1 = process.hrtime.bigint();
+        ws.close(1000);
+        setTimeout(() => ws.terminate(), 2000).unref();
+      }
     });
     ws.on('error', (err) => {
       clearTimeout(timer);
@@ -324,6 +336,41 @@ function wsFirstBytes(url: string, name: string): Promise<bigint> {
   });
 }
 
+/** Reads until the proxy closes; resolves with the byte count. */
+function wsReadAll(url: string, name: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let n = 0;
+    const ws = new WebSocket(url, 'binary', { perMessageDeflate: false });
+    const timer = setTimeout(() => {
+      ws.terminate();
+      reject(new Error(`${name}: the download from the closing backend did not end within 120 s`));
+    }, 120_000);
+    ws.on('message', (d: Buffer) => {
+      n += d.length;
+    });
+    ws.on('error', (err) => {
+      clearTimeout(timer);
+      reject(new Error(`${name}: ${err.message}`));
+    });
+    ws.on('close', () => {
+      clearTimeout(timer);
+      resolve(n);
+    });
+  });
+}
+
+function tcpReadAll(port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let n = 0;
+    const socket = connect({ host: LOOPBACK, port, noDelay: true });
+    socket.on('data', (d: Buffer) => {
+      n += d.length;
+    });
+    socket.on('error', reject);
+    socket.on('close', () => resolve(n));
+  });
+}
+
 function download(path: Path, bytes: number): Promise<bigint> {
   return path.kind === 'tcp' ? tcpDownload(path.sourceTarget as number, bytes) : wsDownload(path.sourceTarget as string, bytes, path.name);
 }
@@ -367,9 +414,9 @@ async function waitForPort(child: Child, port: number, ms: number): Promise<void
   }
 }
 
-async function startBackend(bytes: number): Promise<{ child: Child; sourcePort: number; bannerPort: number }> {
+async function startBackend(bytes: number): Promise<{ child: Child; sourcePort: number; closingPort: number; bannerPort: number }> {
   const child = startChild('backend', process.execPath, ['--import', 'tsx', join(HERE, 'backend.ts'), '--bytes', String(bytes)]);
-  const ports = JSON.parse(await firstLine(child, 20_000)) as { sourcePort: number; bannerPort: number };
+  const ports = JSON.parse(await firstLine(child, 20_000)) as { sourcePort: number; closingPort: number; bannerPort: number };
   return { child, ...ports };
 }
 
@@ -391,7 +438,7 @@ function porthole(args: string[]): Promise<string> {
   });
 }
 
-async function startPorthole(sourcePort: number, bannerPort: number): Promise<{ child: Child; port: number; sourceToken: string; bannerToken: string; dir: string }> {
+async function startPorthole(sourcePort: number, closingPort: number, bannerPort: number): Promise<{ child: Child; port: number; sourceToken: string; closingToken: string; bannerToken: string; dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'porthole-bench-'));
   const database = `sqlite:///${join(dir, 'porthole.db')}`;
   const mint = async (port: number) => {
@@ -399,6 +446,7 @@ async function startPorthole(sourcePort: number, bannerPort: number): Promise<{ 
     return (JSON.parse(out) as { token: string }).token;
   };
   const sourceToken = await mint(sourcePort);
+  const closingToken = await mint(closingPort);
   const bannerToken = await mint(bannerPort);
   const port = await freePort();
   const child = startChild('porthole novncproxy', process.execPath, [
@@ -410,17 +458,25 @@ async function startPorthole(sourcePort: number, bannerPort: number): Promise<{ 
   ]);
   child.proc.stdout!.resume();
   await waitForPort(child, port, 30_000);
-  return { child, port, sourceToken, bannerToken, dir };
+  return { child, port, sourceToken, closingToken, bannerToken, dir };
 }
 
 // ---------------------------------------------------------------------------------------------
 // the run
 
 async function measure(paths: Path[], plan: Plan, backendPid: number): Promise<PathResult[]> {
-  const results = paths.map((p): PathResult => ({ name: p.name, mibPerSec: [], proxyCpuSeconds: 0, clientCpuSeconds: 0, backendCpuSeconds: 0, bytesMeasured: 0, latencyMs: [] }));
+  const results = paths.map((p): PathResult => ({ name: p.name, mibPerSec: [], proxyCpuSeconds: 0, clientCpuSeconds: 0, backendCpuSeconds: 0, bytesMeasured: 0, latencyMs: [], delivered: 0 }));
 
   // one warm-up download per path (JIT, socket buffers, page cache of the Python modules)
   for (const path of paths) await download(path, plan.bytes);
+
+  for (const [i, path] of paths.entries()) {
+    const r = results[i]!;
+    const baseline = new Set(path.pid === null ? [] : descendants(path.pid));
+    r.delivered = path.kind === 'tcp' ? await tcpReadAll(path.closingTarget as number) : await wsReadAll(path.closingTarget as string, path.name);
+    await settle(path.pid, baseline);
+    process.stdout.write(`  closing backend ${path.name.padEnd(11)} delivered ${r.delivered} of ${plan.bytes} bytes\n`);
+  }
 
   for (let trial = 1; trial <= plan.trials; trial++) {
     for (const [i, path] of paths.entries()) {
@@ -464,14 +520,15 @@ async function main(): Promise<void> {
   try {
     const backend = await startBackend(plan.bytes);
     const wsSource = await startWebsockify(backend.sourcePort, 'download');
+    const wsClosing = await startWebsockify(backend.closingPort, 'closing');
     const wsBanner = await startWebsockify(backend.bannerPort, 'banner');
-    const ph = await startPorthole(backend.sourcePort, backend.bannerPort);
+    const ph = await startPorthole(backend.sourcePort, backend.closingPort, backend.bannerPort);
     portholeDir = ph.dir;
     const phUrl = (token: string) => `ws://${LOOPBACK}:${ph.port}/?token=${token}`;
     const paths: Path[] = [
-      { name: 'raw TCP', kind: 'tcp', pid: null, sourceTarget: backend.sourcePort, bannerTarget: backend.bannerPort },
-      { name: 'websockify', kind: 'ws', pid: wsSource.child.pid, sourceTarget: `ws://${LOOPBACK}:${wsSource.port}/`, bannerTarget: `ws://${LOOPBACK}:${wsBanner.port}/` },
-      { name: 'Porthole', kind: 'ws', pid: ph.child.pid, sourceTarget: phUrl(ph.sourceToken), bannerTarget: phUrl(ph.bannerToken) },
+      { name: 'raw TCP', kind: 'tcp', pid: null, sourceTarget: backend.sourcePort, closingTarget: backend.closingPort, bannerTarget: backend.bannerPort },
+      { name: 'websockify', kind: 'ws', pid: wsSource.child.pid, sourceTarget: `ws://${LOOPBACK}:${wsSource.port}/`, closingTarget: `ws://${LOOPBACK}:${wsClosing.port}/`, bannerTarget: `ws://${LOOPBACK}:${wsBanner.port}/` },
+      { name: 'Porthole', kind: 'ws', pid: ph.child.pid, sourceTarget: phUrl(ph.sourceToken), closingTarget: phUrl(ph.closingToken), bannerTarget: phUrl(ph.bannerToken) },
     ];
     const results = await measure(paths, plan, backend.child.pid);
     const report = render(plan, started, results);
@@ -499,6 +556,10 @@ function median(values: readonly number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+function delivered(n: number, of: number): string {
+  return n === of ? `all ${of / MiB} MiB` : `${(n / MiB).toFixed(2)} of ${of / MiB} MiB`;
+}
+
 function perGiB(seconds: number, bytes: number): number {
   return seconds / (bytes / GiB);
 }
@@ -514,12 +575,12 @@ function render(plan: Plan, _started: Date, results: PathResult[]): Report {
   const wsf = byName('websockify');
   const ph = byName('Porthole');
   const lines = [
-    `| path | download MiB/s (median of ${plan.trials}) | min – max | proxy CPU s/GiB | client CPU s/GiB | backend CPU s/GiB | open → banner p50 ms | p99 ms |`,
-    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    `| path | download MiB/s (median of ${plan.trials}) | min – max | proxy CPU s/GiB | client CPU s/GiB | backend CPU s/GiB | open → banner p50 ms | p99 ms | delivered when backend closes |`,
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of results) {
     const proxyCpu = r.name === 'raw TCP' ? '—' : perGiB(r.proxyCpuSeconds, r.bytesMeasured).toFixed(2);
-    lines.push(`| ${r.name} | ${median(r.mibPerSec).toFixed(1)} | ${Math.min(...r.mibPerSec).toFixed(1)} – ${Math.max(...r.mibPerSec).toFixed(1)} | ${proxyCpu} | ${perGiB(r.clientCpuSeconds, r.bytesMeasured).toFixed(2)} | ${perGiB(r.backendCpuSeconds, r.bytesMeasured).toFixed(2)} | ${percentile(r.latencyMs, 0.5).toFixed(3)} | ${percentile(r.latencyMs, 0.99).toFixed(3)} |`);
+    lines.push(`| ${r.name} | ${median(r.mibPerSec).toFixed(1)} | ${Math.min(...r.mibPerSec).toFixed(1)} – ${Math.max(...r.mibPerSec).toFixed(1)} | ${proxyCpu} | ${perGiB(r.clientCpuSeconds, r.bytesMeasured).toFixed(2)} | ${perGiB(r.backendCpuSeconds, r.bytesMeasured).toFixed(2)} | ${percentile(r.latencyMs, 0.5).toFixed(3)} | ${percentile(r.latencyMs, 0.99).toFixed(3)} | ${delivered(r.delivered, plan.bytes)} |`);
   }
   const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
   const thr = (r: PathResult) => median(r.mibPerSec);
@@ -579,7 +640,8 @@ ${report.table}
 ## How it was measured
 
 - Four kinds of process: the backend (\`bench/backend.ts\`, Node), websockify (\`websockify 127.0.0.1:P 127.0.0.1:BACKEND\`, plain target mode, its defaults), Porthole (\`node bin/porthole.js novncproxy\` with a SQLite token database, log level warn; tokens minted with \`porthole token create\`), and this script, which is the only client. Everything is on 127.0.0.1.
-- **Download**: the backend writes N bytes in 1 MiB writes as fast as its socket drains, then closes. The client reads over a WebSocket (\`ws\`, permessage-deflate off, subprotocol \`binary\`) or, for raw TCP, a plain socket. Time runs from \`new WebSocket\` / \`connect()\` to the last of the N bytes, so the handshake is included (negligible at this size). MiB/s is N / that time; the table shows the median and the spread of the measured trials. Trials rotate raw TCP → websockify → Porthole so that drift on a shared machine hits all three alike.
+- **Download**: the backend writes N bytes in 1 MiB writes as fast as its socket drains; the client reads over a WebSocket (\`ws\`, permessage-deflate off, subprotocol \`binary\`) or, for raw TCP, a plain socket, and hangs up after the N-th byte. Time runs from \`new WebSocket\` / \`connect()\` to the last of the N bytes, so the handshake is included (negligible at this size). The backend does not close first: websockify 0.10 then drops what it still queues for the client (see the last column), and a truncated download would not be a throughput.
+- **Delivered when backend closes**: one download per path from a backend that closes the moment its last byte is written, read until the proxy closes the WebSocket; the column says whether all N bytes arrived. MiB/s is N / that time; the table shows the median and the spread of the measured trials. Trials rotate raw TCP → websockify → Porthole so that drift on a shared machine hits all three alike.
 - **CPU per GiB**: utime+stime (+cutime+cstime) of the proxy's process tree from \`/proc/<pid>/stat\`, before and after each trial, after waiting for websockify's per-connection child to exit and be reaped; summed over the measured trials and divided by the GiB relayed. Clock tick is 1/${CLK_TCK} s. Client CPU is the bench process's \`process.cpuUsage()\`; backend CPU is the backend's process tree. The client and the backend work in all three columns, so they show how much of the machine the proxy leaves to them.
 - **Open → first byte**: time from \`new WebSocket(url, 'binary')\` (raw TCP: \`connect()\`) to holding the 12-byte \`RFB 003.008\\n\` that the banner backend writes on accept; each connection is closed and gone before the next starts. For the proxies this includes the HTTP upgrade, Porthole's token lookup in SQLite and its backend connect, and for websockify its fork per connection. p99 is nearest-rank (with ${plan.connections} samples: the ${Math.ceil(0.99 * plan.connections)}th smallest).
 - Caveats: one machine with ${m.cores} cores runs backend, proxy and client at once, so a download through a proxy has three busy processes on ${m.cores} cores where raw TCP has two; a proxy that needs less CPU leaves more to the others. Numbers from a shared or virtual machine move by several percent between runs; compare ratios from the same run, not absolute numbers across runs.

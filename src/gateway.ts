@@ -7,6 +7,7 @@
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from './config/load.ts';
+import { GatewayError } from './errors.ts';
 import { startDemoServer, type DemoServer } from './demo/server.ts';
 import { createLogger } from './log.ts';
 import { novncBaseUrl } from './proxy/console-url.ts';
@@ -44,6 +45,10 @@ export interface Gateway {
 
 export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = {}): Promise<Gateway> {
   const { config } = loaded;
+  const unsupported = config.vnc.auth_schemes.filter((s) => s !== 'none');
+  if (unsupported.length > 0) {
+    throw new GatewayError('CONFIG_INVALID', `[vnc] auth_schemes = ${config.vnc.auth_schemes.join(',')}: this version of Porthole relays RFB unchanged and supports only "none"; it will not skip the backend authentication you asked for`);
+  }
   const log = parts.log ?? createLogger(config);
   const stores = parts.stores ?? (await openStores(config.database.connection, { migrate: config.porthole.auto_migrate }));
   const sessions = new Set<ConsoleSession>();

@@ -35,7 +35,7 @@ export const OPTIONS = {
     source_is_ipv6: bool(false, 'Accepted for compatibility with Nova; Porthole listens on whatever address the *_host options give.'),
     record: optStr('Accepted for compatibility with Nova (websockify session recording); Porthole does not record sessions and says so at start.'),
     debug: bool(false, 'Log at debug level.'),
-    osapi_compute_listen: str('0.0.0.0', 'Address of the compute API listener.'),
+    osapi_compute_listen: str('0.0.0.0', 'Address of the compute API listener (the API is not in this version; the option is read and kept for it).'),
     osapi_compute_listen_port: port(8774, 'Port of the compute API listener.'),
   },
   vnc: {
@@ -43,7 +43,7 @@ export const OPTIONS = {
     novncproxy_host: str('0.0.0.0', 'Address the noVNC console proxy binds to.'),
     novncproxy_port: port(6080, 'Port the noVNC console proxy binds to.'),
     novncproxy_base_url: url('http://127.0.0.1:6080/vnc_auto.html', 'Public base URL of the console page; a console URL is `<base>?path=%3Ftoken%3D<token>`. When left at its default, Porthole uses the port it actually listens on.'),
-    auth_schemes: list(['none'], 'RFB authentication schemes allowed towards the compute host, strongest first (none, vnc, vencrypt).'),
+    auth_schemes: list(['none'], 'RFB authentication schemes allowed towards the compute host, strongest first. This version relays RFB unchanged and accepts only `none`; the RFB security proxy (vnc, vencrypt) is not built yet, and Porthole refuses to start rather than silently skip the authentication you asked for.'),
     vencrypt_ca_certs: optStr('CA certificates (PEM) that sign the compute hosts\' VNC server certificates.'),
     vencrypt_client_cert: optStr('Client certificate (PEM) the proxy presents to the compute host.'),
     vencrypt_client_key: optStr('Private key (PEM) of the client certificate.'),

@@ -1,0 +1,434 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import BetterSqlite3 from 'better-sqlite3';
+import { migrate } from '../../src/store/database.ts';
+import { openStores, type Stores } from '../../src/store/index.ts';
+import { nowSeconds, type NewConsoleToken } from '../../src/store/types.ts';
+import { tempDir } from '../support/gateway.ts';
+import { run } from '../support/process.ts';
+
+const UUID4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+const INSTANCE_A = '0b7c6c4e-6f2b-4d43-9d5e-0c1f3a8e2a11';
+const INSTANCE_B = '5d2f9a70-1c3e-4b8a-a6d4-7e9f0b1c2d33';
+
+function spec(over: Partial<NewConsoleToken> = {}): NewConsoleToken {
+  return { consoleType: 'novnc', host: '192.0.2.10', port: 5901, instanceUuid: INSTANCE_A, accessUrlBase: 'http://127.0.0.1:6080/vnc_auto.html', ttl: 600, ...over };
+}
+
+/** A fresh SQLite file in its own directory, removed by `cleanup`. */
+function freshDb(): { path: string; url: string; cleanup: () => void } {
+  const dir = tempDir('porthole-store-');
+  const path = join(dir, 'tokens.db');
+  return { path, url: `sqlite:///${path}`, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Reads the file with a connection of its own, as another process would. */
+function raw<T>(path: string, fn: (db: BetterSqlite3.Database) => T): T {
+  const db = new BetterSqlite3(path);
+  try {
+    return fn(db);
+  } finally {
+    db.close();
+  }
+}
+
+describe('TokenStore on SQLite', () => {
+  let db: ReturnType<typeof freshDb>;
+  let stores: Stores;
+
+  before(async () => {
+    db = freshDb();
+    stores = await openStores(db.url, { migrate: true });
+  });
+  after(async () => {
+    await stores.close();
+    db.cleanup();
+  });
+
+  it('mints a UUID4 token and returns the stored record', async () => {
+    const before = nowSeconds();
+    const { token, record } = await stores.tokens.create(spec({ internalAccessPath: 'vnc-path' }));
+    assert.match(token, UUID4);
+    assert.equal(record.tokenHash, createHash('sha256').update(token).digest('hex'));
+    assert.equal(record.consoleType, 'novnc');
+    assert.equal(record.host, '192.0.2.10');
+    assert.equal(record.port, 5901);
+    assert.equal(record.instanceUuid, INSTANCE_A);
+    assert.equal(record.internalAccessPath, 'vnc-path');
+    assert.equal(record.accessUrlBase, 'http://127.0.0.1:6080/vnc_auto.html');
+    assert.equal(record.tlsPort, null);
+    assert.ok(record.id > 0);
+    assert.ok(record.expires >= before + 600 && record.expires <= nowSeconds() + 600, `expires ${record.expires}`);
+  });
+
+  it('mints a different token every time', async () => {
+    const a = await stores.tokens.create(spec());
+    const b = await stores.tokens.create(spec());
+    assert.notEqual(a.token, b.token);
+    assert.notEqual(a.record.id, b.record.id);
+  });
+
+  it('stores only the SHA-256 hex hash of the token, in no column the token itself', async () => {
+    const { token } = await stores.tokens.create(spec());
+    const rows = raw(db.path, (d) => d.prepare('SELECT * FROM console_auth_tokens').all() as Record<string, unknown>[]);
+    const mine = rows.filter((r) => r['token_hash'] === createHash('sha256').update(token, 'utf8').digest('hex'));
+    assert.equal(mine.length, 1);
+    assert.match(String(mine[0]!['token_hash']), /^[0-9a-f]{64}$/);
+    for (const row of rows) {
+      for (const [column, value] of Object.entries(row)) {
+        assert.ok(!String(value).includes(token), `column ${column} holds the raw token`);
+      }
+    }
+    // nor anywhere in the files on disk (the WAL included), e.g. in another table
+    for (const file of [db.path, `${db.path}-wal`]) {
+      if (existsSync(file)) assert.ok(!readFileSync(file).includes(token), `${file} holds the raw token`);
+    }
+  });
+
+  it('writes created_at in SQLAlchemy\'s DateTime text form, as Nova does', async () => {
+    const { record } = await stores.tokens.create(spec());
+    const row = raw(db.path, (d) => d.prepare('SELECT created_at, updated_at FROM console_auth_tokens WHERE id = ?').get(record.id) as { created_at: string; updated_at: string | null });
+    assert.match(row.created_at, /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}$/);
+    assert.equal(row.updated_at, null);
+  });
+
+  it('finds a valid token with what it opens', async () => {
+    const { token, record } = await stores.tokens.create(spec({ host: '198.51.100.7', port: 5999, instanceUuid: INSTANCE_B }));
+    const found = await stores.tokens.lookup(token);
+    assert.equal(found.status, 'valid');
+    assert.ok(found.status === 'valid');
+    assert.deepEqual(found.token, record);
+  });
+
+  it('reports a token whose expires is in the past as expired, without deleting it', async () => {
+    const { token, record } = await stores.tokens.create(spec());
+    raw(db.path, (d) => d.prepare('UPDATE console_auth_tokens SET expires = ? WHERE id = ?').run(nowSeconds() - 5, record.id));
+    const found = await stores.tokens.lookup(token);
+    assert.equal(found.status, 'expired');
+    assert.ok(found.status === 'expired');
+    assert.equal(found.token.host, record.host);
+    assert.equal((await stores.tokens.lookup(token)).status, 'expired');
+  });
+
+  it('treats expires equal to now as expired (valid only while expires > now, as Nova)', async () => {
+    const { token, record } = await stores.tokens.create(spec());
+    // a far-past value is the same rule; now itself is the edge Nova defines
+    raw(db.path, (d) => d.prepare('UPDATE console_auth_tokens SET expires = ? WHERE id = ?').run(nowSeconds(), record.id));
+    assert.equal((await stores.tokens.lookup(token)).status, 'expired');
+  });
+
+  it('reports an unknown token as unknown', async () => {
+    assert.deepEqual(await stores.tokens.lookup('5f0e7f34-5c71-4d0e-9b3f-3c7f1f0c9a2e'), { status: 'unknown' });
+    assert.deepEqual(await stores.tokens.lookup(''), { status: 'unknown' });
+  });
+
+  it('does not accept the stored hash in place of the token', async () => {
+    const { record } = await stores.tokens.create(spec());
+    assert.equal((await stores.tokens.lookup(record.tokenHash)).status, 'unknown');
+  });
+
+  it('revokes one token and says whether it existed', async () => {
+    const kept = await stores.tokens.create(spec());
+    const gone = await stores.tokens.create(spec());
+    assert.equal(await stores.tokens.revoke(gone.token), true);
+    assert.equal((await stores.tokens.lookup(gone.token)).status, 'unknown');
+    assert.equal(await stores.tokens.revoke(gone.token), false);
+    assert.equal((await stores.tokens.lookup(kept.token)).status, 'valid');
+  });
+
+  it('revokes every token of an instance and no other', async () => {
+    const instance = 'c3a1e2f0-7b6d-4e5c-8a9b-0d1e2f3a4b5c';
+    const other = 'd4b2f3a1-8c7e-4f6d-9bac-1e2f3a4b5c6d';
+    const mine = [await stores.tokens.create(spec({ instanceUuid: instance })), await stores.tokens.create(spec({ instanceUuid: instance, port: 5902 })), await stores.tokens.create(spec({ instanceUuid: instance, consoleType: 'serial' }))];
+    const theirs = await stores.tokens.create(spec({ instanceUuid: other }));
+    assert.equal(await stores.tokens.revokeByInstance(instance), 3);
+    for (const t of mine) assert.equal((await stores.tokens.lookup(t.token)).status, 'unknown');
+    assert.equal((await stores.tokens.lookup(theirs.token)).status, 'valid');
+    assert.equal(await stores.tokens.revokeByInstance(instance), 0);
+  });
+
+  it('sweeps expired rows only, and counts them', async () => {
+    // its own file, so rows that other tests expired do not count
+    const own = freshDb();
+    const s = await openStores(own.url, { migrate: true });
+    try {
+      const live = await s.tokens.create(spec());
+      const expired1 = await s.tokens.create(spec());
+      const expired2 = await s.tokens.create(spec());
+      raw(own.path, (d) => d.prepare('UPDATE console_auth_tokens SET expires = ? WHERE id IN (?, ?)').run(nowSeconds() - 1, expired1.record.id, expired2.record.id));
+      assert.equal(await s.tokens.sweepExpired(), 2);
+      assert.equal((await s.tokens.lookup(live.token)).status, 'valid');
+      assert.equal((await s.tokens.lookup(expired1.token)).status, 'unknown');
+      assert.equal((await s.tokens.lookup(expired2.token)).status, 'unknown');
+      assert.equal(await s.tokens.sweepExpired(), 0);
+      assert.equal(raw(own.path, (d) => (d.prepare('SELECT count(*) AS n FROM console_auth_tokens').get() as { n: number }).n), 1);
+    } finally {
+      await s.close();
+      own.cleanup();
+    }
+  });
+});
+
+describe('SQLite token store across restarts and migrations', () => {
+  it('keeps tokens when the database is closed and opened again', async () => {
+    const db = freshDb();
+    try {
+      const first = await openStores(db.url, { migrate: true });
+      const { token, record } = await first.tokens.create(spec());
+      await first.close();
+      const second = await openStores(db.url, { migrate: true });
+      try {
+        const found = await second.tokens.lookup(token);
+        assert.equal(found.status, 'valid');
+        assert.ok(found.status === 'valid');
+        assert.deepEqual(found.token, record);
+      } finally {
+        await second.close();
+      }
+    } finally {
+      db.cleanup();
+    }
+  });
+
+  it('runs its migrations once: a second run applies nothing and changes no schema', async () => {
+    const db = freshDb();
+    try {
+      const stores = await openStores(db.url, { migrate: false });
+      try {
+        assert.deepEqual(await migrate(stores.database), ['0001_console_auth_tokens', '0002_porthole_servers']);
+        const schema = raw(db.path, (d) => d.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').all());
+        assert.deepEqual(await migrate(stores.database), []);
+        assert.deepEqual(raw(db.path, (d) => d.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').all()), schema);
+      } finally {
+        await stores.close();
+      }
+      // and opening with migrate:true again is as harmless
+      const again = await openStores(db.url, { migrate: true });
+      await again.close();
+    } finally {
+      db.cleanup();
+    }
+  });
+
+  it('creates console_auth_tokens with Nova\'s columns, unique constraint and index names', async () => {
+    const db = freshDb();
+    try {
+      const stores = await openStores(db.url, { migrate: true });
+      await stores.close();
+      raw(db.path, (d) => {
+        const columns = d.prepare("SELECT name, type, \"notnull\", pk FROM pragma_table_info('console_auth_tokens')").all() as { name: string; type: string; notnull: number; pk: number }[];
+        const byName = new Map(columns.map((c) => [c.name, c]));
+        // Nova's model (nova/db/main/models.py ConsoleAuthToken) plus 2025.1's nullable tls_port
+        const nova: [string, RegExp, boolean][] = [
+          ['created_at', /^(datetime|timestamp)$/i, false],
+          ['updated_at', /^(datetime|timestamp)$/i, false],
+          ['id', /^integer$/i, true],
+          ['token_hash', /^varchar\(255\)$/i, true],
+          ['console_type', /^varchar\(255\)$/i, true],
+          ['host', /^varchar\(255\)$/i, true],
+          ['port', /^integer$/i, true],
+          ['tls_port', /^integer$/i, false],
+          ['internal_access_path', /^varchar\(255\)$/i, false],
+          ['instance_uuid', /^varchar\(36\)$/i, true],
+          ['expires', /^integer$/i, true],
+          ['access_url_base', /^varchar\(255\)$/i, false],
+        ];
+        assert.deepEqual([...byName.keys()].sort(), nova.map(([n]) => n).sort());
+        for (const [name, type, notNull] of nova) {
+          const c = byName.get(name)!;
+          assert.match(c.type, type, `${name} type`);
+          assert.equal(c.notnull === 1, notNull, `${name} NOT NULL`);
+          assert.equal(c.pk === 1, name === 'id', `${name} primary key`);
+        }
+
+        const ddl = (d.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'console_auth_tokens'").get() as { sql: string }).sql;
+        assert.match(ddl, /constraint\s+"?uniq_console_auth_tokens0token_hash"?\s+unique\s*\(\s*"?token_hash"?\s*\)/i);
+
+        const indexes = d.prepare("SELECT name, \"unique\", origin FROM pragma_index_list('console_auth_tokens')").all() as { name: string; unique: number; origin: string }[];
+        const columnsOf = (index: string) => (d.prepare('SELECT name FROM pragma_index_info(?) ORDER BY seqno').all(index) as { name: string }[]).map((r) => r.name);
+        const created = indexes.filter((i) => i.origin === 'c');
+        // Nova dropped console_auth_tokens_token_hash_idx in 2023.1 (migration 960aac0e09ea): the
+        // unique constraint's index serves the same lookups
+        assert.deepEqual(
+          created.map((i) => [i.name, columnsOf(i.name)]).sort(),
+          [
+            ['console_auth_tokens_host_expires_idx', ['host', 'expires']],
+            ['console_auth_tokens_instance_uuid_idx', ['instance_uuid']],
+            ['console_auth_tokens_token_hash_instance_uuid_idx', ['token_hash', 'instance_uuid']],
+          ],
+        );
+        const unique = indexes.filter((i) => i.origin === 'u');
+        assert.equal(unique.length, 1);
+        assert.equal(unique[0]!.unique, 1);
+        assert.deepEqual(columnsOf(unique[0]!.name), ['token_hash']);
+      });
+    } finally {
+      db.cleanup();
+    }
+  });
+
+  it('refuses a second row with the same token_hash', async () => {
+    const db = freshDb();
+    try {
+      const stores = await openStores(db.url, { migrate: true });
+      const { record } = await stores.tokens.create(spec());
+      await stores.close();
+      assert.throws(
+        () => raw(db.path, (d) => d.prepare('INSERT INTO console_auth_tokens (token_hash, console_type, host, port, instance_uuid, expires) VALUES (?, ?, ?, ?, ?, ?)').run(record.tokenHash, 'novnc', 'h', 1, INSTANCE_A, nowSeconds() + 60)),
+        /UNIQUE constraint failed: console_auth_tokens\.token_hash/,
+      );
+    } finally {
+      db.cleanup();
+    }
+  });
+});
+
+// Nova's cell database, built and written by Python the way Nova does it (SQLAlchemy's DDL for
+// nova/db/main/models.py ConsoleAuthToken as of the initial alembic version, before 2023.1
+// dropped console_auth_tokens_token_hash_idx and before 2025.1 added tls_port), with an instances
+// table behind the foreign key so that SQLite enforces it as MySQL/InnoDB would.
+const NOVA_PY = String.raw`
+import datetime, hashlib, json, sqlite3, sys, time, uuid
+
+path, instance_uuid, action = sys.argv[1], sys.argv[2], sys.argv[3]
+conn = sqlite3.connect(path)
+if action == 'create':
+    conn.executescript("""
+CREATE TABLE instances (
+	created_at DATETIME,
+	updated_at DATETIME,
+	deleted_at DATETIME,
+	id INTEGER NOT NULL,
+	uuid VARCHAR(36) NOT NULL,
+	host VARCHAR(255),
+	deleted INTEGER,
+	PRIMARY KEY (id),
+	CONSTRAINT uniq_instances0uuid UNIQUE (uuid)
+);
+CREATE TABLE console_auth_tokens (
+	created_at DATETIME,
+	updated_at DATETIME,
+	id INTEGER NOT NULL,
+	token_hash VARCHAR(255) NOT NULL,
+	console_type VARCHAR(255) NOT NULL,
+	host VARCHAR(255) NOT NULL,
+	port INTEGER NOT NULL,
+	internal_access_path VARCHAR(255),
+	instance_uuid VARCHAR(36) NOT NULL,
+	expires INTEGER NOT NULL,
+	access_url_base VARCHAR(255),
+	PRIMARY KEY (id),
+	CONSTRAINT uniq_console_auth_tokens0token_hash UNIQUE (token_hash),
+	FOREIGN KEY(instance_uuid) REFERENCES instances (uuid)
+);
+CREATE INDEX console_auth_tokens_instance_uuid_idx ON console_auth_tokens (instance_uuid);
+CREATE INDEX console_auth_tokens_host_expires_idx ON console_auth_tokens (host, expires);
+CREATE INDEX console_auth_tokens_token_hash_idx ON console_auth_tokens (token_hash);
+CREATE INDEX console_auth_tokens_token_hash_instance_uuid_idx ON console_auth_tokens (token_hash, instance_uuid);
+""")
+    now = datetime.datetime.utcnow()
+    conn.execute("INSERT INTO instances (created_at, uuid, host, deleted) VALUES (?, ?, ?, 0)",
+                 (now.strftime('%Y-%m-%d %H:%M:%S.%f'), instance_uuid, 'compute-1'))
+    # nova.objects.ConsoleAuthToken.authorize
+    token = str(uuid.uuid4())
+    token_hash = hashlib.sha256(token.encode('utf-8')).hexdigest()
+    conn.execute(
+        "INSERT INTO console_auth_tokens (created_at, updated_at, token_hash, console_type, host, port,"
+        " internal_access_path, instance_uuid, expires, access_url_base) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (now.strftime('%Y-%m-%d %H:%M:%S.%f'), None, token_hash, 'novnc', '192.0.2.21', 5900, None,
+         instance_uuid, int(time.time()) + 600, 'http://controller:6080/vnc_auto.html'))
+    conn.commit()
+    print(json.dumps({'token': token}))
+elif action == 'lookup':
+    # nova.db.main.api.console_auth_token_get_valid
+    token = sys.stdin.read().strip()
+    token_hash = hashlib.sha256(token.encode('utf-8')).hexdigest()
+    row = conn.execute(
+        "SELECT created_at, host, port, instance_uuid, console_type, expires FROM console_auth_tokens"
+        " WHERE token_hash = ? AND instance_uuid = ? AND expires > ?",
+        (token_hash, instance_uuid, int(time.time()))).fetchone()
+    if row is None:
+        print(json.dumps(None))
+    else:
+        created = datetime.datetime.strptime(row[0], '%Y-%m-%d %H:%M:%S.%f')
+        print(json.dumps({'created_at': created.isoformat(), 'host': row[1], 'port': row[2],
+                          'instance_uuid': row[3], 'console_type': row[4], 'expires': row[5]}))
+`;
+
+async function python(args: string[], stdin?: string): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const child = execFile('python3', ['-c', NOVA_PY, ...args], { timeout: 20_000, encoding: 'utf8' }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`python3 failed: ${err.message}\n${stderr}`));
+      else resolve(JSON.parse(stdout));
+    });
+    child.stdin!.end(stdin ?? '');
+  });
+}
+
+describe('SQLite token store on a database Nova wrote', () => {
+  let db: ReturnType<typeof freshDb>;
+  let novaToken: string;
+  const instance = '7a3c1d2e-9f8b-4a6c-b5d4-e3f2a1b0c9d8';
+
+  before(async () => {
+    assert.equal((await run('python3', ['-c', 'import sqlite3, hashlib'])).code, 0, 'python3 with sqlite3 is needed');
+    db = freshDb();
+    ({ token: novaToken } = (await python([db.path, instance, 'create'])) as { token: string });
+  });
+  after(() => db.cleanup());
+
+  it('reads a token that Nova minted, without migrating anything', async () => {
+    const stores = await openStores(db.url, { migrate: false });
+    try {
+      const found = await stores.tokens.lookup(novaToken);
+      assert.equal(found.status, 'valid');
+      assert.ok(found.status === 'valid');
+      assert.equal(found.token.host, '192.0.2.21');
+      assert.equal(found.token.port, 5900);
+      assert.equal(found.token.instanceUuid, instance);
+      assert.equal(found.token.consoleType, 'novnc');
+      assert.equal(found.token.accessUrlBase, 'http://controller:6080/vnc_auto.html');
+      assert.equal(found.token.internalAccessPath, null);
+      assert.equal(found.token.tlsPort, null);
+      assert.ok(found.token.expires > nowSeconds() + 500);
+    } finally {
+      await stores.close();
+    }
+    const tables = raw(db.path, (d) => (d.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((t) => t.name));
+    assert.deepEqual(tables, ['console_auth_tokens', 'instances']);
+  });
+
+  it('writes tokens that Nova finds by hashing them the same way', async () => {
+    const stores = await openStores(db.url, { migrate: false });
+    let token: string;
+    try {
+      ({ token } = await stores.tokens.create(spec({ instanceUuid: instance, host: '192.0.2.21', port: 5901, accessUrlBase: 'http://controller:6080/vnc_auto.html' })));
+    } finally {
+      await stores.close();
+    }
+    const row = (await python([db.path, instance, 'lookup'], token)) as { host: string; port: number; instance_uuid: string; console_type: string; created_at: string } | null;
+    assert.ok(row, 'Nova\'s query did not find the token Porthole wrote');
+    assert.equal(row.host, '192.0.2.21');
+    assert.equal(row.port, 5901);
+    assert.equal(row.instance_uuid, instance);
+    assert.equal(row.console_type, 'novnc');
+    // created_at parsed as Nova's SQLAlchemy reads it: UTC, close to now
+    assert.ok(Math.abs(Date.parse(`${row.created_at}Z`) - Date.now()) < 60_000, row.created_at);
+  });
+
+  it('sees a token revoked by Porthole as gone for Nova too', async () => {
+    const stores = await openStores(db.url, { migrate: false });
+    let token: string;
+    try {
+      ({ token } = await stores.tokens.create(spec({ instanceUuid: instance })));
+      assert.equal(await stores.tokens.revoke(token), true);
+    } finally {
+      await stores.close();
+    }
+    assert.equal(await python([db.path, instance, 'lookup'], token), null);
+  });
+});
