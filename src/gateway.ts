@@ -63,6 +63,7 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
       demo = await startDemoServer({ host: '127.0.0.1', port: config.porthole.demo_port });
       const d = demo;
       closers.unshift(() => d.close());
+      d.on('client-error', (reason) => log.warn({ event: 'demo_client_error' }, `demo VNC server closed a client: ${reason}`));
       await stores.inventory.put({ id: DEMO_SERVER_ID, name: demo.name, projectId: null, status: 'ACTIVE', vnc: { host: demo.host, port: demo.port } });
     }
 

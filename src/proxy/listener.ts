@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import { Duplex } from 'node:stream';
 import { GatewayError } from '../errors.ts';
 
 export interface ListenerOptions {
@@ -56,7 +56,8 @@ const deadlines = new WeakMap<object, NodeJS.Timeout>();
 
 function requestArrived(req: IncomingMessage): void {
   // the TLS socket wraps the TCP socket the deadline was set on
-  const raw = (req.socket as { _parent?: object })._parent ?? req.socket;
+  const parent = (req.socket as { _parent?: { _peer?: object } })._parent;
+  const raw = parent?._peer ?? parent ?? req.socket;
   clearTimeout(deadlines.get(raw));
 }
 
@@ -78,13 +79,52 @@ function route(socket: Socket, plain: HttpServer, secure: HttpServer, opts: List
   deadlines.set(socket, setTimeout(() => socket.destroy(), opts.handshakeTimeoutMs));
   socket.once('data', (chunk: Buffer) => {
     socket.pause();
-    socket.unshift(chunk);
-    if (chunk[0] === TLS_HANDSHAKE) secure.emit('connection', socket);
-    else if (opts.sslOnly) {
+    if (chunk[0] === TLS_HANDSHAKE) {
+      secure.emit('connection', replayingStream(socket, chunk));
+      return;
+    }
+    if (opts.sslOnly) {
       socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
-    } else plain.emit('connection', socket);
+    }
+    socket.unshift(chunk);
+    plain.emit('connection', socket);
     socket.resume();
   });
   socket.resume();
+}
+
+/**
+ * The socket as a plain stream that first replays the bytes already read. TLS reads a TCP
+ * socket's handle directly, below the JS buffer where `unshift` puts them, so the ClientHello
+ * would be lost; a non-socket stream makes it read through the stream API instead.
+ */
+function replayingStream(socket: Socket, first: Buffer): Duplex {
+  const stream = new Duplex({
+    read() {
+      socket.resume();
+    },
+    write(chunk: Buffer, _enc, cb) {
+      socket.write(chunk, cb);
+    },
+    final(cb) {
+      socket.end(cb);
+    },
+    destroy(err, cb) {
+      socket.destroy(err ?? undefined);
+      cb(err);
+    },
+  });
+  Object.defineProperties(stream, {
+    remoteAddress: { get: () => socket.remoteAddress },
+    remotePort: { get: () => socket.remotePort },
+    _peer: { value: socket },
+  });
+  stream.push(first);
+  socket.on('data', (c: Buffer) => {
+    if (!stream.push(c)) socket.pause();
+  });
+  socket.on('end', () => stream.push(null));
+  socket.on('close', () => stream.destroy());
+  return stream;
 }

@@ -165,8 +165,10 @@ function refuse(socket: Duplex, status: number): void {
 }
 
 export function clientAddress(req: IncomingMessage): string {
-  const s = req.socket;
-  return s.remoteAddress ? `${s.remoteAddress}:${s.remotePort}` : 'unknown';
+  // a TLS socket over the listener's replaying stream knows its peer only through that stream
+  const s = req.socket as { remoteAddress?: string; remotePort?: number; _parent?: { remoteAddress?: string; remotePort?: number } };
+  const peer = s.remoteAddress ? s : s._parent;
+  return peer?.remoteAddress ? `${peer.remoteAddress}:${peer.remotePort}` : 'unknown';
 }
 
 function ignore(): void {}
