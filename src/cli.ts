@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { configFlag, loadConfig, type LoadedConfig, type RawSetting } from './config/load.ts';
 import { OPTIONS, optionSpec, sections, optionNames } from './config/options.ts';
 import { isGatewayError } from './errors.ts';
-import { createGateway, DEMO_SERVER_ID } from './gateway.ts';
+
 import { formatEndpoint, isUuid, parseEndpoint, type Server } from './inventory/types.ts';
 import { accessUrl, novncBaseUrl } from './proxy/console-url.ts';
 import { migrate } from './store/database.ts';
@@ -35,12 +35,15 @@ const VERSION = JSON.parse(readFileSync(new URL('../package.json', import.meta.u
 
 const COMMON = 'Common options: --config-file FILE (repeatable), --config-dir DIR, --json, --help, and any option as --SECTION-OPTION VALUE (e.g. --vnc-novncproxy_port 6080, --database-connection sqlite:////var/lib/porthole/porthole.db); see `porthole help options`.';
 
+/** Read when no --config-file is given, so scripts act on the same store as `porthole serve`. */
+const DAEMON_CONFIG = ['/etc/porthole/porthole.conf'];
+
 const COMMANDS: Record<string, CommandSpec> = {
   serve: {
     usage: 'porthole serve [--demo] [--config-file FILE]...',
     summary: 'Run the gateway: every enabled console proxy (noVNC on [vnc] novncproxy_host:novncproxy_port). --demo also starts the built-in demo VNC server and prints its console URL.',
     options: { demo: false },
-    defaultConfigFiles: ['/etc/porthole/porthole.conf'],
+    defaultConfigFiles: DAEMON_CONFIG,
     run: (a, l) => runServe(a, l()),
   },
   novncproxy: {
@@ -54,42 +57,49 @@ const COMMANDS: Record<string, CommandSpec> = {
     usage: 'porthole token create --instance-uuid UUID [--host HOST --port PORT] [--console-type novnc] [--ttl SECONDS] [--internal-access-path PATH] [--json]',
     summary: 'Mint a console token and print it with its console URL. Host and port default to the server\'s console endpoint in the inventory.',
     options: { 'instance-uuid': true, host: true, port: true, 'console-type': true, ttl: true, 'internal-access-path': true },
+    defaultConfigFiles: DAEMON_CONFIG,
     run: (a, l) => withStores(l(), (s, c) => tokenCreate(a, c, s)),
   },
   'token show': {
     usage: 'porthole token show TOKEN [--json]',
     summary: 'Show what a token opens and whether it is valid, expired or unknown.',
     options: {},
+    defaultConfigFiles: DAEMON_CONFIG,
     run: (a, l) => withStores(l(), (s) => tokenShow(a, s)),
   },
   'token revoke': {
     usage: 'porthole token revoke TOKEN | porthole token revoke --instance-uuid UUID [--json]',
     summary: 'Delete one token, or every token of a server.',
     options: { 'instance-uuid': true },
+    defaultConfigFiles: DAEMON_CONFIG,
     run: (a, l) => withStores(l(), (s) => tokenRevoke(a, s)),
   },
   'server add': {
     usage: 'porthole server add --id UUID --name NAME --vnc HOST:PORT [--project-id P] [--status ACTIVE] [--json]',
     summary: 'Register a server (or replace it) with its VNC console endpoint.',
     options: { id: true, name: true, vnc: true, 'project-id': true, status: true },
+    defaultConfigFiles: DAEMON_CONFIG,
     run: (a, l) => withStores(l(), (s) => serverAdd(a, s)),
   },
   'server list': {
     usage: 'porthole server list [--json]',
     summary: 'List registered servers.',
     options: {},
+    defaultConfigFiles: DAEMON_CONFIG,
     run: (a, l) => withStores(l(), (s) => serverList(a, s)),
   },
   'server remove': {
     usage: 'porthole server remove UUID [--json]',
     summary: 'Remove a server from the inventory (its tokens stay until they expire or are revoked).',
     options: {},
+    defaultConfigFiles: DAEMON_CONFIG,
     run: (a, l) => withStores(l(), (s) => serverRemove(a, s)),
   },
   'db migrate': {
     usage: 'porthole db migrate [--json]',
     summary: 'Create or upgrade Porthole\'s tables in [database] connection.',
     options: {},
+    defaultConfigFiles: DAEMON_CONFIG,
     run: (a, l) => withStores(l(), async (s) => dbMigrate(a, s), false),
   },
 };
@@ -120,6 +130,10 @@ async function dispatch(argv: string[]): Promise<number> {
   const command = COMMANDS[name];
   if (!command) {
     const group = Object.keys(COMMANDS).filter((c) => c.startsWith(`${argv[0]} `));
+    if (group.length && (argv[1] === '--help' || argv[1] === '-h')) {
+      process.stdout.write(`${group.map((g) => `usage: ${COMMANDS[g]!.usage}\n       ${COMMANDS[g]!.summary}`).join('\n\n')}\n\n${COMMON}\n`);
+      return 0;
+    }
     throw new UsageError(group.length ? `usage: ${group.map((g) => COMMANDS[g]!.usage).join('\n       ')}` : `unknown command "${argv[0]}"; try porthole --help`);
   }
   const rest = argv.slice(name.split(' ').length);
@@ -172,6 +186,8 @@ function parseArgs(argv: string[], command: CommandSpec): { args: ParsedArgs; fi
 }
 
 async function runServe(_args: ParsedArgs, loaded: LoadedConfig): Promise<number> {
+  // imported here so that the short-lived subcommands do not load the proxy and the demo server
+  const { createGateway, DEMO_SERVER_ID } = await import('./gateway.ts');
   const gateway = await createGateway(loaded);
   if (gateway.demo && gateway.novnc) {
     const { token } = await gateway.stores.tokens.create({
@@ -206,7 +222,7 @@ async function withStores(loaded: LoadedConfig, fn: (s: Stores, l: LoadedConfig)
 }
 
 async function tokenCreate(a: ParsedArgs, loaded: LoadedConfig, stores: Stores): Promise<number> {
-  const instanceUuid = requireOption(a, 'instance-uuid');
+  const instanceUuid = requireOption(a, 'instance-uuid').toLowerCase();
   if (!isUuid(instanceUuid)) throw new UsageError(`--instance-uuid ${instanceUuid}: expected a UUID`);
   const consoleType = optionString(a, 'console-type') ?? 'novnc';
   if (consoleType !== 'novnc') throw new UsageError(`--console-type ${consoleType}: this version serves novnc consoles only`);

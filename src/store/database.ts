@@ -5,11 +5,15 @@
  * their URL is chosen. This version ships the embedded SQLite backend.
  */
 import { resolve } from 'node:path';
-import { Kysely, Migrator, SqliteDialect } from 'kysely';
+import { Kysely, Migrator, SqliteDialect, sql, type MigrationResultSet } from 'kysely';
 import { GatewayError } from '../errors.ts';
 import { migrationProvider, MIGRATION_LOCK_TABLE, MIGRATION_TABLE } from './migrations.ts';
 
 export type Dialect = 'sqlite';
+
+const SQLITE_BUSY_TIMEOUT_MS = 5000;
+/** How long `migrate` waits for another process's migration of the same SQLite file. */
+const SQLITE_MIGRATION_WAIT_MS = 30_000;
 
 export interface Database {
   readonly db: Kysely<any>;
@@ -42,7 +46,7 @@ export async function openDatabase(connection: string): Promise<Database> {
     }
     // WAL lets the CLI write while a proxy reads; busy_timeout makes the two wait instead of fail
     sqlite.pragma('journal_mode = WAL');
-    sqlite.pragma('busy_timeout = 5000');
+    sqlite.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
     const db = new Kysely<any>({ dialect: new SqliteDialect({ database: sqlite }) });
     return { db, dialect: 'sqlite', description: `sqlite:${path}`, close: () => db.destroy() };
   }
@@ -59,11 +63,51 @@ export async function migrate(database: Database): Promise<string[]> {
     migrationTableName: MIGRATION_TABLE,
     migrationLockTableName: MIGRATION_LOCK_TABLE,
   });
-  const { error, results } = await migrator.migrateToLatest();
+  let outcome: MigrationResultSet;
+  try {
+    outcome = database.dialect === 'sqlite' ? await withSqliteWriteLock(database.db, () => migrator.migrateToLatest()) : await migrator.migrateToLatest();
+  } catch (err) {
+    outcome = { error: err };
+  }
+  const { error, results } = outcome;
   if (error) {
     throw new GatewayError('STORE_UNAVAILABLE', `migration of ${database.description} failed: ${(error as Error).message}`, { status: 503, cause: error });
   }
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+/**
+ * Kysely takes no migration lock on SQLite (it assumes one connection), so two processes that
+ * migrate the same new file both apply 0001 and one fails on `porthole_migration`'s key. SQLite's
+ * own write lock (`BEGIN IMMEDIATE`) serialises them and makes the run one transaction. The lock
+ * is polled with busy_timeout at 0: better-sqlite3's busy wait is synchronous and would stall
+ * the event loop, and with it another connection of this process that holds the lock.
+ */
+async function withSqliteWriteLock(db: Kysely<any>, run: () => Promise<MigrationResultSet>): Promise<MigrationResultSet> {
+  const deadline = Date.now() + SQLITE_MIGRATION_WAIT_MS;
+  await sql`PRAGMA busy_timeout = 0`.execute(db);
+  try {
+    for (;;) {
+      try {
+        await sql`BEGIN IMMEDIATE`.execute(db);
+        break;
+      } catch (err) {
+        if ((err as { code?: unknown }).code !== 'SQLITE_BUSY' || Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    }
+  } finally {
+    await sql.raw(`PRAGMA busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`).execute(db);
+  }
+  let outcome: MigrationResultSet;
+  try {
+    outcome = await run();
+  } catch (err) {
+    await sql`ROLLBACK`.execute(db);
+    throw err;
+  }
+  await sql.raw(outcome.error ? 'ROLLBACK' : 'COMMIT').execute(db);
+  return outcome;
 }
 
 export function redactUrl(url: string): string {

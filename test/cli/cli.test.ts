@@ -39,6 +39,12 @@ function assertUsageError(r: RunResult, message: RegExp): void {
   assert.match(r.stderr, message);
 }
 
+/** Runs independent refusals side by side (each start of the CLI costs over a second). */
+async function usageErrors(cases: [string[], RegExp][]): Promise<void> {
+  const results = await Promise.all(cases.map(([args]) => porthole(args)));
+  results.forEach((r, i) => assertUsageError(r, cases[i]![1]));
+}
+
 describe('porthole help', () => {
   it('lists every command on --help', async () => {
     const r = await porthole(['--help']);
@@ -94,6 +100,18 @@ describe('porthole db migrate', () => {
       s.cleanup();
     }
   });
+
+  it('succeeds in every one of several processes that migrate a new file at once', async () => {
+    const s = scratch();
+    try {
+      const runs = await Promise.all([1, 2, 3, 4].map(() => porthole(['db', 'migrate', '--json', ...s.db])));
+      for (const r of runs) assert.equal(r.code, 0, r.stderr);
+      const applied = runs.map((r) => (JSON.parse(r.stdout) as { applied: string[] }).applied).filter((a) => a.length > 0);
+      assert.deepEqual(applied, [['0001_console_auth_tokens', '0002_porthole_servers']]);
+    } finally {
+      s.cleanup();
+    }
+  });
 });
 
 describe('porthole server', () => {
@@ -140,11 +158,13 @@ describe('porthole server', () => {
   it('refuses a bad id or endpoint with a usage error', async () => {
     const s = scratch();
     try {
-      assertUsageError(await porthole(['server', 'add', '--id', 'web-1', '--name', 'web-1', '--vnc', '127.0.0.1:5901', ...s.db]), /--id web-1: expected a UUID/);
-      assertUsageError(await porthole(['server', 'add', '--id', SERVER, '--name', 'web-1', '--vnc', '127.0.0.1', ...s.db]), /--vnc 127\.0\.0\.1: expected HOST:PORT/);
-      assertUsageError(await porthole(['server', 'add', '--id', SERVER, '--name', 'web-1', '--vnc', '127.0.0.1:70000', ...s.db]), /--vnc 127\.0\.0\.1:70000: expected HOST:PORT/);
-      assertUsageError(await porthole(['server', 'add', '--id', SERVER, '--vnc', '127.0.0.1:5901', ...s.db]), /--name is required/);
-      assertUsageError(await porthole(['server', 'remove', ...s.db]), /expected exactly one UUID/);
+      await usageErrors([
+        [['server', 'add', '--id', 'web-1', '--name', 'web-1', '--vnc', '127.0.0.1:5901', ...s.db], /--id web-1: expected a UUID/],
+        [['server', 'add', '--id', SERVER, '--name', 'web-1', '--vnc', '127.0.0.1', ...s.db], /--vnc 127\.0\.0\.1: expected HOST:PORT/],
+        [['server', 'add', '--id', SERVER, '--name', 'web-1', '--vnc', '127.0.0.1:70000', ...s.db], /--vnc 127\.0\.0\.1:70000: expected HOST:PORT/],
+        [['server', 'add', '--id', SERVER, '--vnc', '127.0.0.1:5901', ...s.db], /--name is required/],
+        [['server', 'remove', ...s.db], /expected exactly one UUID/],
+      ]);
     } finally {
       s.cleanup();
     }
@@ -210,8 +230,10 @@ describe('porthole token', () => {
 
   it('refuses a host:port that is not the registered server\'s, and mints nothing', async () => {
     const before = tokenRows(s.path).length;
-    assertUsageError(await porthole(['token', 'create', '--instance-uuid', SERVER, '--host', '127.0.0.1', '--port', '5999', '--json', ...s.db]), /has its VNC console at 127\.0\.0\.1:5901, not 127\.0\.0\.1:5999/);
-    assertUsageError(await porthole(['token', 'create', '--instance-uuid', SERVER, '--host', '10.0.0.9', '--json', ...s.db]), /not 10\.0\.0\.9:5901/);
+    await usageErrors([
+      [['token', 'create', '--instance-uuid', SERVER, '--host', '127.0.0.1', '--port', '5999', '--json', ...s.db], /has its VNC console at 127\.0\.0\.1:5901, not 127\.0\.0\.1:5999/],
+      [['token', 'create', '--instance-uuid', SERVER, '--host', '10.0.0.9', '--json', ...s.db], /not 10\.0\.0\.9:5901/],
+    ]);
     assert.equal(tokenRows(s.path).length, before);
   });
 
@@ -290,8 +312,10 @@ describe('porthole usage errors', () => {
   });
 
   it('exits 2 naming an unknown option', async () => {
-    assertUsageError(await porthole(['token', 'create', '--instance-uuid', SERVER, '--bogus', 'x', ...s.db]), /unknown option --bogus/);
-    assertUsageError(await porthole(['server', 'list', '--vnc-server_listen', '1.2.3.4', ...s.db]), /unknown option --vnc-server_listen/);
+    await usageErrors([
+      [['token', 'create', '--instance-uuid', SERVER, '--bogus', 'x', ...s.db], /unknown option --bogus/],
+      [['server', 'list', '--vnc-server_listen', '1.2.3.4', ...s.db], /unknown option --vnc-server_listen/],
+    ]);
   });
 
   it('exits 2 when an option lacks its value', async () => {
@@ -299,21 +323,25 @@ describe('porthole usage errors', () => {
   });
 
   it('exits 2 on missing or malformed token create arguments', async () => {
-    assertUsageError(await porthole(['token', 'create', '--host', 'h', '--port', '1', ...s.db]), /--instance-uuid is required/);
-    assertUsageError(await porthole(['token', 'create', '--instance-uuid', 'nope', '--host', 'h', '--port', '1', ...s.db]), /--instance-uuid nope: expected a UUID/);
-    assertUsageError(await porthole(['token', 'create', '--instance-uuid', OTHER, ...s.db]), /--host and --port are needed/);
-    assertUsageError(await porthole(['token', 'create', '--instance-uuid', OTHER, '--host', 'h', ...s.db]), /--port is required/);
-    assertUsageError(await porthole(['token', 'create', '--instance-uuid', OTHER, '--host', 'h', '--port', '0', ...s.db]), /--port 0: expected a port number/);
-    assertUsageError(await porthole(['token', 'create', '--instance-uuid', OTHER, '--host', 'h', '--port', 'x', ...s.db]), /--port x: expected a port number/);
-    assertUsageError(await porthole(['token', 'create', '--instance-uuid', OTHER, '--host', 'h', '--port', '1', '--ttl', '0', ...s.db]), /--ttl 0: expected a whole number of seconds/);
-    assertUsageError(await porthole(['token', 'create', '--instance-uuid', OTHER, '--host', 'h', '--port', '1', '--ttl', '2.5', ...s.db]), /--ttl 2\.5/);
-    assertUsageError(await porthole(['token', 'create', '--instance-uuid', OTHER, '--host', 'h', '--port', '1', '--console-type', 'spice-html5', ...s.db]), /--console-type spice-html5/);
+    await usageErrors([
+      [['token', 'create', '--host', 'h', '--port', '1', ...s.db], /--instance-uuid is required/],
+      [['token', 'create', '--instance-uuid', 'nope', '--host', 'h', '--port', '1', ...s.db], /--instance-uuid nope: expected a UUID/],
+      [['token', 'create', '--instance-uuid', OTHER, ...s.db], /--host and --port are needed/],
+      [['token', 'create', '--instance-uuid', OTHER, '--host', 'h', ...s.db], /--port is required/],
+      [['token', 'create', '--instance-uuid', OTHER, '--host', 'h', '--port', '0', ...s.db], /--port 0: expected a port number/],
+      [['token', 'create', '--instance-uuid', OTHER, '--host', 'h', '--port', 'x', ...s.db], /--port x: expected a port number/],
+      [['token', 'create', '--instance-uuid', OTHER, '--host', 'h', '--port', '1', '--ttl', '0', ...s.db], /--ttl 0: expected a whole number of seconds/],
+      [['token', 'create', '--instance-uuid', OTHER, '--host', 'h', '--port', '1', '--ttl', '2.5', ...s.db], /--ttl 2\.5/],
+      [['token', 'create', '--instance-uuid', OTHER, '--host', 'h', '--port', '1', '--console-type', 'spice-html5', ...s.db], /--console-type spice-html5/],
+    ]);
   });
 
   it('exits 2 when token show or revoke gets no token or too much', async () => {
-    assertUsageError(await porthole(['token', 'show', ...s.db]), /expected exactly one TOKEN/);
-    assertUsageError(await porthole(['token', 'show', 'a', 'b', ...s.db]), /expected exactly one TOKEN/);
-    assertUsageError(await porthole(['token', 'revoke', 'a', '--instance-uuid', SERVER, ...s.db]), /either a TOKEN or --instance-uuid, not both/);
+    await usageErrors([
+      [['token', 'show', ...s.db], /expected exactly one TOKEN/],
+      [['token', 'show', 'a', 'b', ...s.db], /expected exactly one TOKEN/],
+      [['token', 'revoke', 'a', '--instance-uuid', SERVER, ...s.db], /either a TOKEN or --instance-uuid, not both/],
+    ]);
   });
 });
 

@@ -214,6 +214,28 @@ describe('SQLite token store across restarts and migrations', () => {
     }
   });
 
+  it('applies each migration once when several connections migrate a fresh file at the same time', async () => {
+    // what a proxy and a `porthole token create` started together on a new install do; each
+    // connection is SQLite's own, as in separate processes
+    const db = freshDb();
+    try {
+      const all = await Promise.all([1, 2, 3, 4].map(() => openStores(db.url, { migrate: false })));
+      try {
+        const results = await Promise.allSettled(all.map((s) => migrate(s.database)));
+        const failures = results.flatMap((r) => (r.status === 'rejected' ? [String((r.reason as Error).message)] : []));
+        assert.deepEqual(failures, []);
+        const applied = results.map((r) => (r.status === 'fulfilled' ? r.value : []));
+        assert.deepEqual(applied.filter((a) => a.length > 0), [['0001_console_auth_tokens', '0002_porthole_servers']]);
+      } finally {
+        await Promise.all(all.map((s) => s.close()));
+      }
+      const names = raw(db.path, (d) => (d.prepare('SELECT name FROM porthole_migration ORDER BY name').all() as { name: string }[]).map((r) => r.name));
+      assert.deepEqual(names, ['0001_console_auth_tokens', '0002_porthole_servers']);
+    } finally {
+      db.cleanup();
+    }
+  });
+
   it('creates console_auth_tokens with Nova\'s columns, unique constraint and index names', async () => {
     const db = freshDb();
     try {
