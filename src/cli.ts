@@ -4,7 +4,7 @@
  * parsing and printing; every subcommand takes `--config-file`/`--config-dir` and Nova's option
  * flags, so scripts act on the same store as the daemons.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { configFlag, loadConfig, type LoadedConfig, type RawSetting } from './config/load.ts';
 import { OPTIONS, optionSpec, sections, optionNames } from './config/options.ts';
 import { isGatewayError } from './errors.ts';
@@ -44,14 +44,28 @@ const COMMANDS: Record<string, CommandSpec> = {
     summary: 'Run the gateway: every enabled console proxy (noVNC on [vnc] novncproxy_host:novncproxy_port). --demo also starts the built-in demo VNC server and prints its console URL.',
     options: { demo: false },
     defaultConfigFiles: DAEMON_CONFIG,
-    run: (a, l) => runServe(a, l()),
+    run: (a, l) => runServe(a, l(), undefined),
+  },
+  api: {
+    usage: 'porthole api [--config-file FILE]... [--osapi_compute_listen ADDR] [--osapi_compute_listen_port 8774]',
+    summary: 'The Nova-compatible compute API alone (remote-consoles, console auth tokens, servers) and the admin API.',
+    options: {},
+    defaultConfigFiles: DAEMON_CONFIG,
+    run: (a, l) => runServe(a, l(), { proxies: false, api: true }),
+  },
+  'api-token create': {
+    usage: 'porthole api-token create --user U --project P [--roles member,admin] [--file F] [--json]',
+    summary: 'Make a static API token ([api] auth_strategy = static): prints the token once and appends its hash line to --file or [porthole] api_tokens_file.',
+    options: { user: true, project: true, roles: true, file: true },
+    defaultConfigFiles: DAEMON_CONFIG,
+    run: async (a, l) => apiTokenCreate(a, l()),
   },
   novncproxy: {
     usage: 'porthole novncproxy [--config-file /etc/nova/nova.conf] [--vnc-novncproxy_host H] [--vnc-novncproxy_port P] [--web DIR] [--ssl_only --cert F --key F]',
     summary: 'Drop-in for nova-novncproxy: the noVNC console proxy alone, reading nova.conf and the console_auth_tokens table of [database] connection.',
     options: {},
     defaultConfigFiles: ['/etc/nova/nova.conf'],
-    run: (a, l) => runServe(a, l()),
+    run: (a, l) => runServe(a, l(), { proxies: true, api: false }),
   },
   'token create': {
     usage: 'porthole token create --instance-uuid UUID [--host HOST --port PORT] [--console-type novnc] [--ttl SECONDS] [--internal-access-path PATH] [--json]',
@@ -185,10 +199,10 @@ function parseArgs(argv: string[], command: CommandSpec): { args: ParsedArgs; fi
   return { args: { positional, options, json }, files, dirs, flags };
 }
 
-async function runServe(_args: ParsedArgs, loaded: LoadedConfig): Promise<number> {
+async function runServe(_args: ParsedArgs, loaded: LoadedConfig, run: { proxies: boolean; api: boolean } | undefined): Promise<number> {
   // imported here so that the short-lived subcommands do not load the proxy and the demo server
   const { createGateway, DEMO_SERVER_ID } = await import('./gateway.ts');
-  const gateway = await createGateway(loaded);
+  const gateway = await createGateway(loaded, { run });
   if (gateway.demo && gateway.novnc) {
     const { token } = await gateway.stores.tokens.create({
       consoleType: 'novnc',
@@ -201,6 +215,10 @@ async function runServe(_args: ParsedArgs, loaded: LoadedConfig): Promise<number
     const minutes = Math.round(loaded.config.consoleauth.token_ttl / 60);
     process.stdout.write(`\nPorthole is running. Open the demo console (valid for ${minutes} minutes):\n\n  ${accessUrl(gateway.novnc.baseUrl, 'novnc', token)}\n\nA new URL: npx porthole token create --instance-uuid ${DEMO_SERVER_ID}\n\n`);
   }
+  if (gateway.api) {
+    const host = gateway.api.host === '0.0.0.0' ? '127.0.0.1' : gateway.api.host;
+    process.stdout.write(`Compute API: http://${host}:${gateway.api.port}/v2.1 ([api] auth_strategy = ${loaded.config.api.auth_strategy})\n\n`);
+  }
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       gateway.log.info({ event: 'stopping', signal }, `received ${signal}, closing console sessions`);
@@ -209,6 +227,20 @@ async function runServe(_args: ParsedArgs, loaded: LoadedConfig): Promise<number
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+  return 0;
+}
+
+async function apiTokenCreate(a: ParsedArgs, loaded: LoadedConfig): Promise<number> {
+  const { newStaticToken } = await import('./api/auth.ts');
+  const user = requireOption(a, 'user');
+  const project = requireOption(a, 'project');
+  const roles = (optionString(a, 'roles') ?? 'member').split(',').map((r) => r.trim()).filter(Boolean);
+  if ([user, project, ...roles].some((x) => /\s/.test(x))) throw new UsageError('--user, --project and --roles may not contain spaces');
+  const file = optionString(a, 'file') ?? loaded.config.porthole.api_tokens_file;
+  if (!file) throw new UsageError('--file is required when [porthole] api_tokens_file is not set');
+  const { token, line } = newStaticToken(user, project, roles);
+  appendFileSync(file, `${line}\n`, { mode: 0o600 });
+  print(a, { token, user, project, roles, file }, `token: ${token}\n(only its SHA-256 was written to ${file}; keep the token, it is not shown again)`);
   return 0;
 }
 

@@ -6,14 +6,15 @@
  */
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import type { Logger } from 'pino';
+import { createApi } from './api/app.ts';
 import type { LoadedConfig } from './config/load.ts';
-import { GatewayError } from './errors.ts';
 import { startDemoServer, type DemoServer } from './demo/server.ts';
 import { createLogger } from './log.ts';
 import { novncBaseUrl } from './proxy/console-url.ts';
 import { createListener } from './proxy/listener.ts';
 import type { ConsoleSession } from './proxy/relay.ts';
 import { createUpgradeHandler } from './proxy/upgrade.ts';
+import { rfbConfigWarnings, rfbProxyOptions } from './rfb/config.ts';
 import { openStores, type Stores } from './store/index.ts';
 import { createPages } from './web/pages.ts';
 
@@ -23,6 +24,8 @@ export const DEMO_SERVER_ID = '00000000-0000-4000-8000-000000000de0';
 export interface GatewayParts {
   readonly log?: Logger;
   readonly stores?: Stores;
+  /** Which listeners to run: the console proxies (`novncproxy`), the API (`api`), or both (`serve`). */
+  readonly run?: { readonly proxies: boolean; readonly api: boolean };
 }
 
 export interface ProxyInfo {
@@ -38,6 +41,7 @@ export interface Gateway {
   readonly stores: Stores;
   readonly novnc: ProxyInfo | undefined;
   readonly demo: DemoServer | undefined;
+  readonly api: { readonly host: string; readonly port: number } | undefined;
   readonly sessions: ReadonlySet<ConsoleSession>;
   /** Stops accepting, closes live sessions with a reason, closes the stores it opened. */
   close(): Promise<void>;
@@ -45,19 +49,22 @@ export interface Gateway {
 
 export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = {}): Promise<Gateway> {
   const { config } = loaded;
-  const unsupported = config.vnc.auth_schemes.filter((s) => s !== 'none');
-  if (unsupported.length > 0) {
-    throw new GatewayError('CONFIG_INVALID', `[vnc] auth_schemes = ${config.vnc.auth_schemes.join(',')}: this version of Porthole relays RFB unchanged and supports only "none"; it will not skip the backend authentication you asked for`);
-  }
+  // VeNCrypt files and the password file are checked before anything is opened
+  const rfb = rfbProxyOptions(config);
   const log = parts.log ?? createLogger(config);
+  for (const warning of rfbConfigWarnings(rfb)) log.warn({ event: 'config' }, warning);
+  // RFB handshakes in progress end at once when the gateway closes
+  const shutdown = new AbortController();
   const stores = parts.stores ?? (await openStores(config.database.connection, { migrate: config.porthole.auto_migrate }));
   const sessions = new Set<ConsoleSession>();
   const closers: Array<() => Promise<void>> = [];
   if (!parts.stores) closers.push(() => stores.close());
   if (config.DEFAULT.record) log.warn({ event: 'config' }, '[DEFAULT] record is set: Porthole does not record console sessions');
 
+  const run = parts.run ?? { proxies: true, api: config.porthole.api_enabled };
   let demo: DemoServer | undefined;
   let novnc: ProxyInfo | undefined;
+  let api: { host: string; port: number } | undefined;
   try {
     if (config.porthole.demo) {
       demo = await startDemoServer({ host: '127.0.0.1', port: config.porthole.demo_port });
@@ -67,7 +74,7 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
       await stores.inventory.put({ id: DEMO_SERVER_ID, name: demo.name, projectId: null, status: 'ACTIVE', vnc: { host: demo.host, port: demo.port } });
     }
 
-    if (config.vnc.enabled) {
+    if (run.proxies && config.vnc.enabled) {
       const { handle, wss } = createUpgradeHandler(
         {
           consoleTypes: ['novnc'],
@@ -76,8 +83,10 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
           maxMessageSize: config.porthole.max_message_size,
           connectTimeoutMs: config.porthole.backend_connect_timeout * 1000,
           handshakeTimeoutMs: config.porthole.handshake_timeout * 1000,
+          // always on for noVNC, as nova-novncproxy always runs its RFBSecurityProxy
+          rfb,
         },
-        { tokens: stores.tokens, inventory: stores.inventory, log, sessions },
+        { tokens: stores.tokens, inventory: stores.inventory, log, sessions, signal: shutdown.signal },
       );
       const { server, tls } = createListener(
         {
@@ -91,6 +100,7 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
       );
       const port = await listen(server, config.vnc.novncproxy_host, config.vnc.novncproxy_port);
       closers.unshift(async () => {
+        shutdown.abort();
         for (const s of sessions) s.close(1001, 'proxy shutting down');
         wss.close();
         await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -98,6 +108,18 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
       const info = { host: config.vnc.novncproxy_host, port, tls, baseUrl: novncBaseUrl(loaded, port) };
       novnc = info;
       log.info({ event: 'listening', proxy: 'novnc', host: info.host, port, tls }, `noVNC console proxy listening on ${info.host}:${port}`);
+    }
+
+    if (run.api) {
+      const app = await createApi({ config, stores, novncBaseUrl: () => novnc?.baseUrl ?? novncBaseUrl(loaded) }, log);
+      const host = config.DEFAULT.osapi_compute_listen;
+      const port = await listen(app.server, host, config.DEFAULT.osapi_compute_listen_port);
+      closers.unshift(() => app.close());
+      api = { host, port };
+      log.info({ event: 'listening', part: 'api', host, port, auth: config.api.auth_strategy }, `compute API listening on ${host}:${port}`);
+      if (config.api.auth_strategy === 'noauth2' && !isLoopback(host)) {
+        log.warn({ event: 'config' }, `[api] auth_strategy = noauth2 on ${host}: anyone who reaches this port can mint console tokens as admin; use static or jwt`);
+      }
     }
   } catch (err) {
     for (const c of closers) await c().catch(() => {});
@@ -122,6 +144,7 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
     stores,
     novnc,
     demo,
+    api,
     sessions,
     close() {
       closing ??= (async () => {
@@ -130,6 +153,10 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
       return closing;
     },
   };
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
 function listen(server: NetServer, host: string, port: number): Promise<number> {

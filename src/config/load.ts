@@ -166,8 +166,12 @@ function coerce(s: RawSetting, spec: OptionSpec<unknown>): unknown {
       if (raw === '' || !Number.isFinite(n)) throw invalid(s, 'expected a number');
       return inRange(s, spec, n);
     }
-    case 'list':
-      return raw.split(',').map((x) => x.trim()).filter((x) => x !== '');
+    case 'list': {
+      const items = raw.split(',').map((x) => x.trim()).filter((x) => x !== '');
+      const bad = spec.choices ? items.find((x) => !spec.choices!.includes(x)) : undefined;
+      if (bad !== undefined) throw invalid(s, `"${bad}" is not one of ${spec.choices!.join(', ')}`);
+      return items;
+    }
     case 'url': {
       let u: URL;
       try {

@@ -24,6 +24,7 @@ const bool = (def: boolean, help: string): OptionSpec<boolean> => ({ kind: 'bool
 const list = (def: string[], help: string): OptionSpec<string[]> => ({ kind: 'list', default: def, help });
 const port = (def: number, help: string): OptionSpec<number> => ({ kind: 'port', default: def, help, min: 0, max: 65535 });
 const url = (def: string, help: string): OptionSpec<string> => ({ kind: 'url', default: def, help });
+const choiceList = (def: string[], choices: readonly string[], help: string): OptionSpec<string[]> => ({ kind: 'list', default: def, help, choices });
 const choice = <C extends string>(def: C, choices: readonly C[], help: string): OptionSpec<C> => ({ kind: 'choice', default: def, help, choices });
 
 export const OPTIONS = {
@@ -35,7 +36,7 @@ export const OPTIONS = {
     source_is_ipv6: bool(false, 'Accepted for compatibility with Nova; Porthole listens on whatever address the *_host options give.'),
     record: optStr('Accepted for compatibility with Nova (websockify session recording); Porthole does not record sessions and says so at start.'),
     debug: bool(false, 'Log at debug level.'),
-    osapi_compute_listen: str('0.0.0.0', 'Address of the compute API listener (the API is not in this version; the option is read and kept for it).'),
+    osapi_compute_listen: str('0.0.0.0', 'Address of the compute API listener.'),
     osapi_compute_listen_port: port(8774, 'Port of the compute API listener.'),
   },
   vnc: {
@@ -43,10 +44,13 @@ export const OPTIONS = {
     novncproxy_host: str('0.0.0.0', 'Address the noVNC console proxy binds to.'),
     novncproxy_port: port(6080, 'Port the noVNC console proxy binds to.'),
     novncproxy_base_url: url('http://127.0.0.1:6080/vnc_auto.html', 'Public base URL of the console page; a console URL is `<base>?path=%3Ftoken%3D<token>`. When left at its default, Porthole uses the port it actually listens on.'),
-    auth_schemes: list(['none'], 'RFB authentication schemes allowed towards the compute host, strongest first. This version relays RFB unchanged and accepts only `none`; the RFB security proxy (vnc, vencrypt) is not built yet, and Porthole refuses to start rather than silently skip the authentication you asked for.'),
-    vencrypt_ca_certs: optStr('CA certificates (PEM) that sign the compute hosts\' VNC server certificates.'),
-    vencrypt_client_cert: optStr('Client certificate (PEM) the proxy presents to the compute host.'),
-    vencrypt_client_key: optStr('Private key (PEM) of the client certificate.'),
+    auth_schemes: choiceList(['none'], ['none', 'vnc', 'vencrypt'], 'RFB authentication schemes allowed towards the compute host (Nova\'s `none`, `vencrypt`; Porthole adds `vnc`, the VNC password). The browser is always offered None; Porthole authenticates to the VNC server with the first of the types the *server* offers that is in this list (as Nova). A server\'s own list in the inventory replaces this one.'),
+    vencrypt_ca_certs: optStr('CA certificates (PEM) that sign the compute hosts\' VNC server certificates. VeNCrypt X509 connections are verified against them, always; without them no VeNCrypt X509 connection is made.'),
+    vencrypt_client_cert: optStr('Client certificate (PEM) the proxy presents to the compute host (VeNCrypt).'),
+    vencrypt_client_key: optStr('Private key (PEM) of the client certificate; unset: the key is read from vencrypt_client_cert.'),
+  },
+  api: {
+    auth_strategy: choice('noauth2', ['noauth2', 'static', 'jwt'] as const, 'How API callers authenticate: `noauth2` (Nova\'s development mode: `X-Auth-Token: user:project`, admin when the user is `admin`; never on a network you do not trust), `static` (tokens listed, hashed, in `[porthole] api_tokens_file`), `jwt` (bearer tokens signed by your identity provider).'),
   },
   consoleauth: {
     token_ttl: int(600, 'Seconds a console token stays valid.', 1),
@@ -58,6 +62,15 @@ export const OPTIONS = {
     allowed_origins: list([], 'Extra hostnames allowed in the Origin header of console WebSocket connections, besides the Host header\'s.'),
   },
   porthole: {
+    api_enabled: bool(true, 'Serve the compute API in `porthole serve` (`porthole api` serves it alone, `porthole novncproxy` never).'),
+    api_max_body_size: int(64 * 1024, 'Largest API request body, in bytes (Nova answers 413 above its limit).', 1024, 16 * 1024 * 1024),
+    api_tokens_file: optStr('File of static API tokens for `[api] auth_strategy = static`: one per line, `<sha256 hex of the token> <user> <project> <role,role>`; `porthole api-token create` adds lines.'),
+    jwt_secret: optStr('Shared secret for HS256 JWTs (`[api] auth_strategy = jwt`).'),
+    jwt_public_key_file: optStr('PEM public key for RS256/ES256 JWTs (`[api] auth_strategy = jwt`).'),
+    jwt_issuer: optStr('Required `iss` of JWTs, when set.'),
+    jwt_audience: optStr('Required `aud` of JWTs, when set.'),
+    jwt_roles_claim: str('roles', 'JWT claim holding the caller\'s roles (a list or a space-separated string); `admin` makes an admin.'),
+    jwt_project_claim: str('project_id', 'JWT claim holding the caller\'s project.'),
     demo: bool(false, 'Start the built-in demo VNC server, register it in the inventory and print a console URL for it.'),
     demo_port: port(0, 'Port of the demo VNC server (0: any free port); it listens on 127.0.0.1 only.'),
     log_level: choice('info', ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const, 'Log level (`[DEFAULT] debug = true` means debug).'),
@@ -67,6 +80,11 @@ export const OPTIONS = {
     max_message_size: int(4 * 1024 * 1024, 'Largest WebSocket message accepted from a client, in bytes.', 1024, 256 * 1024 * 1024),
     token_sweep_interval: int(300, 'Seconds between sweeps of expired tokens from the store (0: never).', 0),
     max_header_size: int(16 * 1024, 'Largest HTTP request header block accepted, in bytes.', 1024, 1024 * 1024),
+    rfb_handshake_timeout: float(10, 'Seconds for each side of the RFB handshake of the security proxy: the VNC server from TCP connect to SecurityResult (TLS included), then the browser up to ClientInit, then the server\'s ServerInit.', 0.1, 300),
+    vencrypt_verify_hostname: bool(false, 'Also check that the VNC server\'s certificate names the host of the console endpoint (or the server\'s TLS server name from the inventory). Off by default, as in Nova: compute certificates often name the host rather than the VNC listen address; the certificate chain is verified against [vnc] vencrypt_ca_certs either way.'),
+    vencrypt_allow_insecure_tls: bool(false, 'Allow VeNCrypt\'s anonymous-TLS subtypes (TLSNone, TLSVnc, TLSPlain): encrypted, but with no server certificate, so anyone in the path can intercept them.'),
+    vnc_password_file: optStr('File holding the VNC password used for servers that have none of their own in the inventory (security type VncAuth, VeNCrypt X509Vnc, and the X509Plain password); one line, read at start. VNC authentication uses the first 8 bytes.'),
+    vnc_username: optStr('User name for VeNCrypt X509Plain for servers that have none of their own in the inventory.'),
   },
 } as const;
 

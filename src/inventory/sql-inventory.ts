@@ -1,6 +1,8 @@
 /**
  * @module inventory/sql-inventory
- * The inventory in the `porthole_servers` table, beside the tokens.
+ * The inventory in the `porthole_servers` table, beside the tokens. A server's VNC password is
+ * a column of its row (see `BackendAuth` for why it cannot be hashed); the database is to be
+ * protected as nova.conf is.
  */
 import type { Kysely } from 'kysely';
 import { sqlTimestamp } from '../store/sql-tokens.ts';
@@ -13,6 +15,10 @@ interface Row {
   status: string;
   vnc_host: string | null;
   vnc_port: number | null;
+  auth_schemes: string | null;
+  vnc_username: string | null;
+  vnc_password: string | null;
+  tls_server_name: string | null;
 }
 
 const TABLE = 'porthole_servers';
@@ -28,6 +34,10 @@ export class SqlInventory implements Inventory {
       status: server.status,
       vnc_host: server.vnc?.host ?? null,
       vnc_port: server.vnc?.port ?? null,
+      auth_schemes: server.backendAuth?.authSchemes ? server.backendAuth.authSchemes.join(',') : null,
+      vnc_username: server.backendAuth?.vncUsername ?? null,
+      vnc_password: server.backendAuth?.vncPassword ?? null,
+      tls_server_name: server.backendAuth?.tlsServerName ?? null,
     };
     await this.db.transaction().execute(async (tx) => {
       const r = await tx.updateTable(TABLE).set({ ...values, updated_at: now }).where('id', '=', server.id.toLowerCase()).executeTakeFirst();
@@ -60,5 +70,14 @@ function toServer(row: Row): Server {
     projectId: row.project_id,
     status: row.status,
     vnc: row.vnc_host != null && row.vnc_port != null ? { host: row.vnc_host, port: Number(row.vnc_port) } : null,
+    backendAuth:
+      row.auth_schemes == null && row.vnc_username == null && row.vnc_password == null && row.tls_server_name == null
+        ? null
+        : {
+            authSchemes: row.auth_schemes == null ? null : row.auth_schemes.split(',').filter((x) => x !== ''),
+            vncUsername: row.vnc_username,
+            vncPassword: row.vnc_password,
+            tlsServerName: row.tls_server_name,
+          },
   };
 }

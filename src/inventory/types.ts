@@ -10,6 +10,25 @@ export interface ConsoleEndpoint {
   readonly port: number;
 }
 
+/**
+ * How the proxy authenticates to a server's VNC console (the RFB security proxy); every field
+ * left null falls back to the config (`[vnc] auth_schemes`, `[porthole] vnc_password_file`, ...).
+ */
+export interface BackendAuth {
+  /** RFB schemes allowed for this server (`none`, `vnc`, `vencrypt`); null: `[vnc] auth_schemes`. */
+  readonly authSchemes: readonly string[] | null;
+  /** VeNCrypt X509Plain user name. */
+  readonly vncUsername: string | null;
+  /**
+   * VNC password (and X509Plain password). Held in clear because VNC authentication needs it to
+   * answer the server's challenge; never logged, never printed, never returned by an API: show
+   * `backendAuthSummary` instead.
+   */
+  readonly vncPassword: string | null;
+  /** Name the VNC server's certificate must carry; also sent as SNI. Setting it turns the name check on. */
+  readonly tlsServerName: string | null;
+}
+
 export interface Server {
   /** UUID, as Nova's instance uuid. */
   readonly id: string;
@@ -18,6 +37,18 @@ export interface Server {
   /** Nova's server status words: ACTIVE, SHUTOFF, PAUSED, ... */
   readonly status: string;
   readonly vnc: ConsoleEndpoint | null;
+  /** Absent or null: the config's defaults. `put` replaces it with the rest of the server. */
+  readonly backendAuth?: BackendAuth | null;
+}
+
+/** A server's backend auth settings as the CLI and APIs may show them: whether a password is set, never the password. */
+export function backendAuthSummary(auth: BackendAuth | null | undefined): { auth_schemes: string[] | null; vnc_username: string | null; vnc_password_set: boolean; tls_server_name: string | null } {
+  return {
+    auth_schemes: auth?.authSchemes ? [...auth.authSchemes] : null,
+    vnc_username: auth?.vncUsername ?? null,
+    vnc_password_set: auth?.vncPassword != null,
+    tls_server_name: auth?.tlsServerName ?? null,
+  };
 }
 
 export interface Inventory {

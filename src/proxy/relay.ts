@@ -17,6 +17,8 @@ export interface SessionInfo {
   readonly client: string;
   readonly backend: string;
   readonly tokenLogId: string;
+  /** How the proxy authenticated to the backend (`VeNCrypt X509None`), when the RFB security proxy ran. */
+  readonly backendAuth?: string | null;
 }
 
 export interface SessionEnd {

@@ -1,12 +1,16 @@
 /**
  * @module proxy/upgrade
  * Decides every console WebSocket upgrade, in Nova's order: path, token, Origin, console type,
- * console port still owned by the server (CVE-2013-0335), backend reachable; only then the 101
- * and the relay. A refusal is an HTTP status with an empty body and `Connection: close`, written
- * before any WebSocket byte: tempest's `test_novnc_bad_token` requires that a bad token gets the
- * connection closed without a single data byte, and the person at the console learns the reason
- * from the console page (token state), not from this socket. Every refusal and every session
- * gets one log line; tokens appear there only as 8 hex digits of their hash.
+ * console port still owned by the server (CVE-2013-0335), backend reachable, and for noVNC the
+ * backend's RFB authentication (the security proxy, `src/rfb/`); only then the 101 and the relay.
+ * A refusal is an HTTP status with an empty body and `Connection: close`, written before any
+ * WebSocket byte: tempest's `test_novnc_bad_token` requires that a bad token gets the connection
+ * closed without a single data byte, and the person at the console learns the reason from the
+ * console page (token state), not from this socket. A backend that could not be authenticated
+ * is the exception: the browser gets the 101 and an RFB failure whose reason says only that (the
+ * RFB handshake is where noVNC shows a reason), and the log line says exactly what failed.
+ * Every refusal and every session gets one log line; tokens appear there only as 8 hex digits of
+ * their hash, passwords never.
  */
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
@@ -15,7 +19,9 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { GatewayError, isGatewayError } from '../errors.ts';
-import type { Inventory } from '../inventory/types.ts';
+import type { Inventory, Server } from '../inventory/types.ts';
+import { clientReader, negotiateBackend, refuseClient, serveClient, type BackendHandshake, type ClientSeam } from '../rfb/security-proxy.ts';
+import { isAuthSchemeName, type BackendAuthSettings, type RfbProxyOptions } from '../rfb/types.ts';
 import { tokenLogId, type TokenStore } from '../store/types.ts';
 import { connectBackend, type BackendOptions } from './backend.ts';
 import { checkOriginHost, checkOriginScheme } from './origin.ts';
@@ -29,6 +35,8 @@ export interface UpgradeOptions extends BackendOptions {
   readonly paths: readonly string[];
   readonly allowedOrigins: readonly string[];
   readonly maxMessageSize: number;
+  /** The RFB security proxy's defaults; absent: a plain relay (consoles that are not RFB). */
+  readonly rfb?: RfbProxyOptions;
 }
 
 export interface UpgradeDeps {
@@ -36,6 +44,8 @@ export interface UpgradeDeps {
   readonly inventory: Inventory;
   readonly log: Logger;
   readonly sessions: Set<ConsoleSession>;
+  /** Aborted when the gateway shuts down: RFB handshakes in progress end at once. */
+  readonly signal?: AbortSignal;
 }
 
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
@@ -60,7 +70,11 @@ export function createUpgradeHandler(opts: UpgradeOptions, deps: UpgradeDeps): {
           logRefusal(deps.log, req, new GatewayError('BAD_REQUEST', 'client went away before the upgrade completed'), accepted.tokenLogId);
           return;
         }
-        wss.handleUpgrade(req, socket, head, (ws) => startSession(ws, socket, req, accepted, deps));
+        wss.handleUpgrade(req, socket, head, (ws) => {
+          if (accepted.rfbFailure) refuseRfb(ws, socket, req, accepted, accepted.rfbFailure, opts.rfb!, deps);
+          else if (accepted.rfb) handshakeThenSession(ws, socket, req, accepted, accepted.rfb, opts.rfb!, deps);
+          else startSession(ws, socket, req, accepted, deps);
+        });
       },
       (err: unknown) => {
         const e = isGatewayError(err) ? err : new GatewayError('STORE_UNAVAILABLE', `upgrade failed: ${(err as Error)?.message ?? err}`, { status: 503, cause: err });
@@ -74,6 +88,10 @@ export function createUpgradeHandler(opts: UpgradeOptions, deps: UpgradeDeps): {
 
 interface Accepted {
   readonly backend: Socket;
+  /** The backend after the security proxy's half of the RFB handshake. */
+  readonly rfb?: BackendHandshake;
+  /** Why the backend could not be authenticated: the browser gets an RFB failure. */
+  readonly rfbFailure?: GatewayError;
   readonly tokenLogId: string;
   readonly consoleType: string;
   readonly instanceUuid: string;
@@ -111,8 +129,20 @@ async function decide(req: IncomingMessage, socket: Duplex, opts: UpgradeOptions
     }
     if (socket.destroyed) return undefined;
     const backend = await connectBackend({ host: t.host, port: t.port, internalAccessPath: t.internalAccessPath }, opts);
+    let rfb: BackendHandshake | undefined;
+    let rfbFailure: GatewayError | undefined;
+    if (opts.rfb) {
+      try {
+        rfb = await negotiateBackend(backend, backendAuthSettings(opts.rfb, server, t.host), { timeoutMs: opts.rfb.timeoutMs, address: `${t.host}:${t.port}` });
+      } catch (err) {
+        rfbFailure = isGatewayError(err) ? err : new GatewayError('BACKEND_PROTOCOL', `backend ${t.host}:${t.port}: ${(err as Error)?.message ?? err}`, { status: 502, closeCode: 1011 });
+        logRefusal(deps.log, req, rfbFailure, logId, { backend: `${t.host}:${t.port}`, instance: t.instanceUuid });
+      }
+    }
     return {
-      backend,
+      backend: rfb?.socket ?? backend,
+      rfb,
+      rfbFailure,
       tokenLogId: logId,
       consoleType: t.consoleType,
       instanceUuid: t.instanceUuid,
@@ -125,6 +155,19 @@ async function decide(req: IncomingMessage, socket: Duplex, opts: UpgradeOptions
   }
 }
 
+/** A server's own settings over the config's; the password is looked up here and goes nowhere else. */
+export function backendAuthSettings(defaults: RfbProxyOptions, server: Server | undefined, host: string): BackendAuthSettings {
+  const own = server?.backendAuth;
+  return {
+    schemes: own?.authSchemes ? own.authSchemes.filter(isAuthSchemeName) : defaults.authSchemes,
+    password: own?.vncPassword ?? defaults.password,
+    username: own?.vncUsername ?? defaults.username,
+    tls: defaults.tls,
+    tlsServerName: own?.tlsServerName ?? (defaults.verifyHostname ? host : null),
+    allowInsecureTls: defaults.allowInsecureTls,
+  };
+}
+
 /** The checks `ws` would make, done before the backend is dialled so a bad request costs nothing. */
 function checkWebSocketRequest(req: IncomingMessage): void {
   const key = req.headers['sec-websocket-key'];
@@ -132,6 +175,73 @@ function checkWebSocketRequest(req: IncomingMessage): void {
   if (req.method !== 'GET' || req.headers.upgrade?.toLowerCase() !== 'websocket' || !key || !/^[+/0-9A-Za-z]{22}==$/.test(key) || (version !== '13' && version !== '8')) {
     throw new GatewayError('BAD_REQUEST', 'not a valid WebSocket upgrade request', { status: 400 });
   }
+}
+
+/** The browser's half of the RFB handshake (version, None, OK, ClientInit, ServerInit), then the relay. */
+function handshakeThenSession(ws: WebSocket, socket: Duplex, req: IncomingMessage, a: Accepted, rfb: BackendHandshake, o: RfbProxyOptions, deps: UpgradeDeps): void {
+  const { seam, release } = clientSeam(ws, o.timeoutMs, deps.signal);
+  serveClient(seam, rfb, { timeoutMs: o.timeoutMs }).then(
+    () => {
+      release();
+      startSession(ws, socket, req, a, deps);
+    },
+    (err: unknown) => {
+      release();
+      rfb.socket.destroy();
+      const e = isGatewayError(err) ? err : new GatewayError('BACKEND_PROTOCOL', `RFB handshake failed: ${(err as Error)?.message ?? err}`, { closeCode: 1011 });
+      logRefusal(deps.log, req, e, a.tokenLogId, { backend: a.backendAddress, instance: a.instanceUuid });
+      // past SecurityResult OK, RFB has no way left to give a reason: the close frame has it
+      closeClient(ws, socket, e.closeCode, e.code.startsWith('BACKEND') ? 'The console closed during the connection' : e.clientMessage.slice(0, 100));
+    },
+  );
+}
+
+/** The browser's side of a failed backend authentication: an RFB failure with a reason, then the close. */
+function refuseRfb(ws: WebSocket, socket: Duplex, req: IncomingMessage, a: Accepted, failure: GatewayError, o: RfbProxyOptions, deps: UpgradeDeps): void {
+  a.backend.destroy();
+  const { seam, release } = clientSeam(ws, o.timeoutMs, deps.signal);
+  refuseClient(seam, failure.clientMessage).then(
+    () => {
+      release();
+      closeClient(ws, socket, 1000, 'console could not be authenticated');
+    },
+    (err: unknown) => {
+      release();
+      deps.log.debug({ event: 'rfb_refusal_incomplete', client: clientAddress(req), token: a.tokenLogId, code: isGatewayError(err) ? err.code : undefined }, `the client did not take the RFB failure: ${(err as Error)?.message ?? err}`);
+      closeClient(ws, socket, 1000, 'console could not be authenticated');
+    },
+  );
+}
+
+/** The WebSocket as the RFB code sees it, until `release()`: messages in, one message per RFB message out. */
+function clientSeam(ws: WebSocket, timeoutMs: number, signal: AbortSignal | undefined): { seam: ClientSeam; release: () => void } {
+  const reader = clientReader(timeoutMs);
+  const onMessage = (data: Buffer) => reader.push(data);
+  const onClose = () => reader.end('the WebSocket closed');
+  const onError = (err: Error) => reader.end(err.message);
+  const onAbort = () => reader.fail(new GatewayError('CLIENT_CLOSED', 'proxy shutting down during the RFB handshake', { closeCode: 1001, clientMessage: 'proxy shutting down' }));
+  ws.on('message', onMessage);
+  ws.on('close', onClose);
+  ws.on('error', onError);
+  signal?.addEventListener('abort', onAbort);
+  if (signal?.aborted) onAbort();
+  return {
+    seam: { reader, send: (message) => ws.send(message, BINARY) },
+    release() {
+      reader.finish();
+      ws.off('message', onMessage);
+      ws.off('close', onClose);
+      ws.off('error', onError);
+      signal?.removeEventListener('abort', onAbort);
+    },
+  };
+}
+
+function closeClient(ws: WebSocket, socket: Duplex, code: number, reason: string): void {
+  ws.on('error', ignore);
+  if (ws.readyState === ws.OPEN) ws.close(code, reason);
+  // a client that never answers the close frame must not hold the socket
+  setTimeout(() => socket.destroy(), 2000).unref();
 }
 
 function startSession(ws: WebSocket, socket: Duplex, req: IncomingMessage, a: Accepted, deps: UpgradeDeps): void {
@@ -143,17 +253,19 @@ function startSession(ws: WebSocket, socket: Duplex, req: IncomingMessage, a: Ac
     client: clientAddress(req),
     backend: a.backendAddress,
     tokenLogId: a.tokenLogId,
+    backendAuth: a.rfb?.auth ?? null,
   };
   const session = new ConsoleSession(info, ws, socket, a.backend, (s, end) => {
     deps.sessions.delete(s);
-    deps.log.info({ event: 'session', session: info.id, server: info.serverName, instance: info.instanceUuid, client: info.client, backend: info.backend, token: info.tokenLogId, reason: end.reason, bytesFromClient: end.bytesFromClient, bytesFromBackend: end.bytesFromBackend, durationMs: end.durationMs }, 'console session ended');
+    deps.log.info({ event: 'session', session: info.id, server: info.serverName, instance: info.instanceUuid, client: info.client, backend: info.backend, backendAuth: info.backendAuth ?? undefined, token: info.tokenLogId, reason: end.reason, bytesFromClient: end.bytesFromClient, bytesFromBackend: end.bytesFromBackend, durationMs: end.durationMs }, 'console session ended');
   });
   deps.sessions.add(session);
   deps.log.debug({ event: 'session_start', session: info.id, instance: info.instanceUuid, client: info.client, token: info.tokenLogId }, 'console session started');
 }
 
-function logRefusal(log: Logger, req: IncomingMessage, err: GatewayError, logId: string | undefined): void {
-  log.warn({ event: 'refused', code: err.code, client: clientAddress(req), token: logId, status: err.status }, err.message);
+function logRefusal(log: Logger, req: IncomingMessage, err: GatewayError, logId: string | undefined, extra?: { backend: string; instance: string }): void {
+  // after the 101 (RFB failures) there is no HTTP status to report
+  log.warn({ event: 'refused', code: err.code, client: clientAddress(req), token: logId, status: extra ? undefined : err.status, ...extra }, err.message);
 }
 
 function refuse(socket: Duplex, status: number): void {
@@ -172,3 +284,5 @@ export function clientAddress(req: IncomingMessage): string {
 }
 
 function ignore(): void {}
+
+const BINARY = { binary: true } as const;

@@ -48,6 +48,23 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('porthole_servers_name_idx').ifNotExists().on('porthole_servers').column('name').execute();
     },
   },
+  '0003_porthole_servers_backend_auth': {
+    async up(db: Kysely<any>) {
+      // ALTER TABLE ... ADD COLUMN has no IF NOT EXISTS in SQLite or MySQL: look first, so a
+      // table that already has a column (a partly applied run, a hand-made table) is fine
+      const table = (await db.introspection.getTables()).find((t) => t.name === 'porthole_servers');
+      const have = new Set(table?.columns.map((c) => c.name) ?? []);
+      const columns: Array<[string, 'varchar(255)' | 'varchar(1024)']> = [
+        ['auth_schemes', 'varchar(255)'],
+        ['vnc_username', 'varchar(255)'],
+        ['vnc_password', 'varchar(1024)'],
+        ['tls_server_name', 'varchar(255)'],
+      ];
+      for (const [name, type] of columns) {
+        if (!have.has(name)) await db.schema.alterTable('porthole_servers').addColumn(name, type).execute();
+      }
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,0 +1,87 @@
+/**
+ * @module api/admin
+ * Porthole's admin API under `/porthole/v1` (admin callers only): the inventory (servers and
+ * their console endpoints), revocation of one token or of all tokens of a server, and the
+ * OpenAPI document of every route, Nova's included.
+ */
+import type { FastifyInstance } from 'fastify';
+import { isUuid, type Server } from '../inventory/types.ts';
+import type { ApiContext } from './context.ts';
+import { badRequest, notFound } from './errors.ts';
+import { authorize } from './policy.ts';
+
+const endpointSchema = { type: 'object', properties: { host: { type: 'string', minLength: 1, maxLength: 255 }, port: { type: 'integer', minimum: 1, maximum: 65535 } }, required: ['host', 'port'], additionalProperties: false };
+const serverInput = {
+  type: 'object',
+  properties: {
+    id: { type: 'string', maxLength: 36 },
+    name: { type: 'string', minLength: 1, maxLength: 255 },
+    project_id: { type: 'string', nullable: true, maxLength: 255 },
+    status: { type: 'string', minLength: 1, maxLength: 32 },
+    vnc: { ...endpointSchema, nullable: true },
+  },
+  required: ['name'],
+  additionalProperties: false,
+};
+const serverOutput = {
+  type: 'object',
+  properties: { id: { type: 'string' }, name: { type: 'string' }, project_id: { type: 'string', nullable: true }, status: { type: 'string' }, vnc: { ...endpointSchema, nullable: true } },
+};
+const idParams = { type: 'object', properties: { id: { type: 'string', maxLength: 36 } }, required: ['id'] };
+
+interface ServerInput {
+  id?: string;
+  name: string;
+  project_id?: string | null;
+  status?: string;
+  vnc?: { host: string; port: number } | null;
+}
+
+function toJson(s: Server) {
+  return { id: s.id, name: s.name, project_id: s.projectId, status: s.status, vnc: s.vnc };
+}
+
+export function registerAdmin(app: FastifyInstance, ctx: ApiContext): void {
+  const admin = { preHandler: async (req: { caller: Parameters<typeof authorize>[0] }) => authorize(req.caller, 'admin', 'porthole:admin') };
+  const inv = ctx.stores.inventory;
+
+  function fromInput(id: string, body: ServerInput): Server {
+    if (!isUuid(id)) throw badRequest(`Invalid input for field/attribute id. Value: ${id}. Expected a UUID`);
+    return { id: id.toLowerCase(), name: body.name, projectId: body.project_id ?? null, status: (body.status ?? 'ACTIVE').toUpperCase(), vnc: body.vnc ?? null };
+  }
+
+  app.get('/porthole/v1/servers', { ...admin, schema: { tags: ['admin'], summary: 'List the inventory', response: { 200: { type: 'object', properties: { servers: { type: 'array', items: serverOutput } } } } } }, async () => ({
+    servers: (await inv.list()).map(toJson),
+  }));
+  app.post<{ Body: ServerInput }>('/porthole/v1/servers', { ...admin, schema: { tags: ['admin'], summary: 'Register a server (id generated when absent)', body: serverInput, response: { 201: { type: 'object', properties: { server: serverOutput } } } } }, async (req, reply) => {
+    const server = fromInput(req.body.id ?? crypto.randomUUID(), req.body);
+    if (await inv.get(server.id)) throw badRequest(`Server ${server.id} already exists; use PUT to replace it`);
+    await inv.put(server);
+    reply.code(201);
+    return { server: toJson(server) };
+  });
+  app.get<{ Params: { id: string } }>('/porthole/v1/servers/:id', { ...admin, schema: { tags: ['admin'], summary: 'Show a server', params: idParams, response: { 200: { type: 'object', properties: { server: serverOutput } } } } }, async (req) => {
+    const s = await inv.get(req.params.id);
+    if (!s) throw notFound(`Server ${req.params.id} could not be found.`);
+    return { server: toJson(s) };
+  });
+  app.put<{ Params: { id: string }; Body: ServerInput }>('/porthole/v1/servers/:id', { ...admin, schema: { tags: ['admin'], summary: 'Register or replace a server', params: idParams, body: serverInput, response: { 200: { type: 'object', properties: { server: serverOutput } } } } }, async (req) => {
+    if (req.body.id !== undefined && req.body.id.toLowerCase() !== req.params.id.toLowerCase()) throw badRequest('The id in the body differs from the id in the URL');
+    const server = fromInput(req.params.id, req.body);
+    await inv.put(server);
+    return { server: toJson(server) };
+  });
+  app.delete<{ Params: { id: string } }>('/porthole/v1/servers/:id', { ...admin, schema: { tags: ['admin'], summary: 'Remove a server and revoke its tokens', params: idParams } }, async (req, reply) => {
+    if (!(await inv.remove(req.params.id))) throw notFound(`Server ${req.params.id} could not be found.`);
+    await ctx.stores.tokens.revokeByInstance(req.params.id.toLowerCase());
+    reply.code(204);
+  });
+  app.delete<{ Params: { id: string } }>('/porthole/v1/servers/:id/tokens', { ...admin, schema: { tags: ['admin'], summary: 'Revoke every console token of a server', params: idParams, response: { 200: { type: 'object', properties: { revoked: { type: 'integer' } } } } } }, async (req) => ({
+    revoked: await ctx.stores.tokens.revokeByInstance(req.params.id.toLowerCase()),
+  }));
+  app.delete<{ Params: { token: string } }>('/porthole/v1/tokens/:token', { ...admin, schema: { tags: ['admin'], summary: 'Revoke one console token', params: { type: 'object', properties: { token: { type: 'string', maxLength: 255 } }, required: ['token'] } } }, async (req, reply) => {
+    if (!(await ctx.stores.tokens.revoke(req.params.token))) throw notFound('Token not found');
+    reply.code(204);
+  });
+  app.get('/porthole/v1/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
+}

@@ -1,0 +1,95 @@
+/**
+ * @module api/app
+ * The compute API server: Fastify with a JSON schema on every route, Nova's request handling
+ * around them (microversion headers in and out, credentials, the `{project_id}` of the URL
+ * matched against the caller's, bodies parsed as JSON when their type is JSON, plain text or
+ * absent, and bounded in size), and one error renderer. Requests are logged by route pattern,
+ * never by URL, since a console token can be part of a URL.
+ */
+import swagger from '@fastify/swagger';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { GatewayError } from '../errors.ts';
+import { registerAdmin } from './admin.ts';
+import { createAuthenticator } from './auth.ts';
+import { registerConsoleAuthTokens } from './console-auth-tokens.ts';
+import type { ApiContext } from './context.ts';
+import { faultBody, handleError } from './errors.ts';
+import { formatVersion, MAX_VERSION, MIN_VERSION, requestedVersion, versionHeaders } from './microversion.ts';
+import { registerRemoteConsoles } from './remote-consoles.ts';
+import { registerServers } from './servers.ts';
+import { registerVersions } from './versions.ts';
+
+export async function createApi(ctx: ApiContext, log: Logger): Promise<FastifyInstance> {
+  const authenticate = await createAuthenticator(ctx.config);
+  const app = Fastify({
+    loggerInstance: log.child({ component: 'api' }) as FastifyBaseLogger,
+    // request lines are ours (by route pattern): Fastify's would log URLs, which can hold tokens
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: ctx.config.porthole.api_max_body_size,
+    // an upgrade-free JSON API: bound the time a client may take to send its request
+    requestTimeout: 30_000,
+    connectionTimeout: 60_000,
+    routerOptions: { ignoreTrailingSlash: false, maxParamLength: 255 },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Porthole API', version: formatVersion(MAX_VERSION), description: `OpenStack Compute (Nova) remote-console routes, microversions ${formatVersion(MIN_VERSION)}-${formatVersion(MAX_VERSION)}, and Porthole's admin API.` },
+      components: { securitySchemes: { authToken: { type: 'apiKey', in: 'header', name: 'X-Auth-Token' } } },
+      security: [{ authToken: [] }],
+    },
+  });
+
+  // Nova treats a body without Content-Type, or text/plain, as JSON; other types are 415
+  app.removeContentTypeParser(['application/json', 'text/plain']);
+  app.addContentTypeParser(['application/json', 'text/plain'], { parseAs: 'string' }, (_req, body, done) => parseJson(body as string, done));
+  app.addContentTypeParser('*', { parseAs: 'string' }, (req, body, done) => {
+    if (req.headers['content-type'] === undefined) parseJson(body as string, done);
+    else done(new GatewayError('UNSUPPORTED_MEDIA_TYPE', `Content-Type ${req.headers['content-type']} refused`, { status: 415, clientMessage: 'Unsupported Content-Type' }), undefined);
+  });
+
+  app.decorateRequest('caller', null as never);
+  app.decorateRequest('microversion', null as never);
+  app.addHook('onRequest', async (req, reply) => {
+    req.microversion = MIN_VERSION;
+    req.microversion = requestedVersion(req.headers);
+    void reply.headers(versionHeaders(req.microversion));
+  });
+  app.addHook('preHandler', async (req) => {
+    if (req.routeOptions.config.public) return;
+    req.caller = await authenticate(req.headers);
+    const projectInUrl = (req.params as { project_id?: string } | undefined)?.project_id;
+    if (projectInUrl !== undefined && projectInUrl !== req.caller.project) {
+      throw new GatewayError('BAD_REQUEST', `Malformed request URL: URL's project_id '${projectInUrl}' doesn't match Context's project_id '${req.caller.project}'`, { status: 400 });
+    }
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    req.log.info({ event: 'api_request', method: req.method, route: req.routeOptions.url ?? 'unmatched', status: reply.statusCode, user: req.caller?.user, project: req.caller?.project, ms: Math.round(reply.elapsedTime) }, 'api request');
+  });
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler((req, reply) => {
+    void reply.headers(versionHeaders(req.microversion ?? MIN_VERSION)).code(404).send(faultBody(404, 'The resource could not be found.'));
+  });
+
+  registerVersions(app);
+  registerServers(app, ctx);
+  registerRemoteConsoles(app, ctx);
+  registerConsoleAuthTokens(app, ctx);
+  registerAdmin(app, ctx);
+  await app.ready();
+  return app;
+}
+
+function parseJson(body: string, done: (err: Error | null, value?: unknown) => void): void {
+  if (body.trim() === '') {
+    done(null, undefined);
+    return;
+  }
+  try {
+    done(null, JSON.parse(body));
+  } catch {
+    done(new GatewayError('BAD_REQUEST', 'request body is not JSON', { status: 400, clientMessage: 'Malformed request body' }));
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * @module api/servers
+ * `GET /servers`, `/servers/detail`, `/servers/{id}`: the inventory in the shape of Nova's
+ * server views, with the fields clients need to resolve a name to an id (id, name, status,
+ * tenant_id, links). Members see their project's servers, admins all. `?name=` filters as
+ * Nova's regular-expression filter does for the forms clients send (a name, `^name$`, a
+ * prefix with `^`), matched literally so a request can never run a costly expression.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Server } from '../inventory/types.ts';
+import { COMPUTE_PREFIXES, type ApiContext } from './context.ts';
+import { authorize, canSee, visibleServer } from './policy.ts';
+
+const POLICY = 'os_compute_api:servers:index';
+
+const linkArray = { type: 'array', items: { type: 'object', properties: { rel: { type: 'string' }, href: { type: 'string' } } } };
+const serverBrief = { type: 'object', properties: { id: { type: 'string' }, name: { type: 'string' }, links: linkArray } };
+const serverDetail = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    name: { type: 'string' },
+    status: { type: 'string' },
+    tenant_id: { type: 'string', nullable: true },
+    user_id: { type: 'string', nullable: true },
+    metadata: { type: 'object', additionalProperties: true },
+    addresses: { type: 'object', additionalProperties: true },
+    links: linkArray,
+  },
+};
+const idParams = { type: 'object', properties: { server_id: { type: 'string', maxLength: 255 }, project_id: { type: 'string', maxLength: 255 } }, required: ['server_id'] };
+const listQuery = { type: 'object', properties: { name: { type: 'string', maxLength: 255 }, limit: { type: 'integer', minimum: 0 }, marker: { type: 'string', maxLength: 255 } }, additionalProperties: true };
+
+export function nameMatches(name: string, filter: string): boolean {
+  const anchoredStart = filter.startsWith('^');
+  const anchoredEnd = filter.endsWith('$') && !filter.endsWith('\\$');
+  const core = filter.slice(anchoredStart ? 1 : 0, anchoredEnd ? -1 : undefined);
+  if (anchoredStart && anchoredEnd) return name === core;
+  if (anchoredStart) return name.startsWith(core);
+  if (anchoredEnd) return name.endsWith(core);
+  return name.includes(core);
+}
+
+function links(req: FastifyRequest, server: Server) {
+  const proto = (req.headers['x-forwarded-proto'] as string | undefined)?.split(',')[0]?.trim() || req.protocol;
+  const base = `${proto}://${req.headers.host ?? 'localhost'}`;
+  const project = server.projectId ?? req.caller.project;
+  return [
+    { rel: 'self', href: `${base}/v2.1/${project}/servers/${server.id}` },
+    { rel: 'bookmark', href: `${base}/${project}/servers/${server.id}` },
+  ];
+}
+
+function detail(req: FastifyRequest, s: Server) {
+  return { id: s.id, name: s.name, status: s.status, tenant_id: s.projectId, user_id: null, metadata: {}, addresses: {}, links: links(req, s) };
+}
+
+export function registerServers(app: FastifyInstance, ctx: ApiContext): void {
+  async function listed(req: FastifyRequest<{ Querystring: { name?: string; limit?: number; marker?: string } }>): Promise<Server[]> {
+    authorize(req.caller, 'project_member_or_admin', POLICY);
+    let servers = (await ctx.stores.inventory.list()).filter((s) => canSee(req.caller, s));
+    const { name, marker, limit } = req.query;
+    if (name !== undefined) servers = servers.filter((s) => nameMatches(s.name, name));
+    if (marker !== undefined) servers = servers.slice(servers.findIndex((s) => s.id === marker) + 1);
+    if (limit !== undefined) servers = servers.slice(0, limit);
+    return servers;
+  }
+
+  for (const prefix of COMPUTE_PREFIXES) {
+    app.get<{ Querystring: { name?: string; limit?: number; marker?: string } }>(`${prefix}/servers`, { schema: { tags: ['compute'], summary: 'List servers', querystring: listQuery, response: { 200: { type: 'object', properties: { servers: { type: 'array', items: serverBrief } } } } } }, async (req) => ({
+      servers: (await listed(req)).map((s) => ({ id: s.id, name: s.name, links: links(req, s) })),
+    }));
+    app.get<{ Querystring: { name?: string; limit?: number; marker?: string } }>(`${prefix}/servers/detail`, { schema: { tags: ['compute'], summary: 'List servers with details', querystring: listQuery, response: { 200: { type: 'object', properties: { servers: { type: 'array', items: serverDetail } } } } } }, async (req) => ({
+      servers: (await listed(req)).map((s) => detail(req, s)),
+    }));
+    app.get<{ Params: { server_id: string } }>(`${prefix}/servers/:server_id`, { schema: { tags: ['compute'], summary: 'Show a server', params: idParams, response: { 200: { type: 'object', properties: { server: serverDetail } } } } }, async (req) => {
+      authorize(req.caller, 'project_member_or_admin', 'os_compute_api:servers:show');
+      const server = visibleServer(req.caller, await ctx.stores.inventory.get(req.params.server_id), req.params.server_id);
+      return { server: detail(req, server) };
+    });
+  }
+}

@@ -1,0 +1,336 @@
+/**
+ * @module rfb/security-proxy
+ * The RFB security proxy, as Nova's `RFBSecurityProxy` (nova/console/securityproxy/rfb.py): it
+ * speaks the client role of the RFB handshake (RFC 6143 §7.1–7.3) to the VM's VNC server and
+ * authenticates with what Porthole holds (VNC password, VeNCrypt with a client certificate),
+ * and speaks the server role to the browser, offering exactly security type None, so the browser
+ * never sees a backend secret. After ServerInit both sides are plain RFB and the relay takes
+ * over byte for byte.
+ *
+ * In two halves, because the backend is authenticated before the WebSocket is accepted:
+ * `negotiateBackend` runs ProtocolVersion, Security, the scheme and SecurityResult with the VNC
+ * server; `serveClient` then gives the browser version 3.8, security types [None], SecurityResult
+ * OK, forwards its ClientInit (the shared flag is the browser's to choose) and answers with the
+ * server's ServerInit. `refuseClient` is the browser's side of a failed backend authentication.
+ * Each message to the browser is one `send`, which the caller makes one WebSocket message:
+ * clients such as tempest's `test_novnc` read one RFB message per frame.
+ *
+ * As Nova: the first of the *server's* offered types that `auth_schemes` allows wins, and the
+ * browser is never told what failed (information leakage: host names, certificate subjects,
+ * server messages), only that the console could not be authenticated; the log says exactly what.
+ * Beyond Nova: 3.3 and 3.7 servers (Nova requires 3.8), security type 2 with a password held per
+ * server, VeNCrypt X509Vnc and X509Plain, and a deadline on every step.
+ */
+import type { Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import { GatewayError, isGatewayError } from '../errors.ts';
+import { noneAuth } from './auth/none.ts';
+import { vencryptAuth } from './auth/vencrypt.ts';
+import { vncAuth } from './auth/vnc.ts';
+import { RfbReader, type ReaderErrors } from './reader.ts';
+import { AUTH_FAILED_CLIENT_MESSAGE, backendAuthError, SecurityType, securityTypeName, type AuthScheme, type BackendAuthSettings, type BackendTransport } from './types.ts';
+
+export type RfbMinor = 3 | 7 | 8;
+
+const VERSION_LENGTH = 12;
+/** Bound on a reason string from a server; real ones are a sentence. */
+export const MAX_REASON = 4096;
+/** Bound on the desktop name in ServerInit; noVNC shows it as a title. */
+export const MAX_DESKTOP_NAME = 64 * 1024;
+const SERVER_INIT_HEAD = 24;
+
+const SCHEMES: readonly AuthScheme[] = [noneAuth, vncAuth, vencryptAuth];
+
+/** The backend after SecurityResult: the socket to use from now on and the reader still fed by it. */
+export interface BackendHandshake {
+  readonly socket: Socket;
+  readonly minor: RfbMinor;
+  /** What authenticated the connection, for the log: `None`, `VncAuth`, `VeNCrypt X509None`. */
+  readonly auth: string;
+  /** @internal */
+  readonly transport: Transport;
+}
+
+/** The browser's side as the RFB code sees it: one `send` is one RFB message (one WebSocket message). */
+export interface ClientSeam {
+  send(message: Buffer): void;
+  readonly reader: RfbReader;
+}
+
+// ---------------------------------------------------------------------------------------------
+// backend
+
+export interface NegotiateOptions {
+  readonly timeoutMs: number;
+  /** `host:port`, for log messages. */
+  readonly address: string;
+}
+
+/** Runs the handshake with the VNC server up to and including SecurityResult. */
+export async function negotiateBackend(socket: Socket, settings: BackendAuthSettings, opts: NegotiateOptions): Promise<BackendHandshake> {
+  const transport = new Transport(socket, opts.address, opts.timeoutMs);
+  const r = transport.reader;
+  try {
+    const version = await r.read(VERSION_LENGTH, 'ProtocolVersion');
+    const minor = parseVersion(version);
+    if (minor === undefined) throw protocol(transport, 'ProtocolVersion', `not an RFB 3.x server: ${printable(version)}`);
+    transport.write(versionMessage(minor));
+
+    let type: number;
+    if (minor === 3) {
+      // §7.1.2 (3.3): the server decides, as a U32; 0 is a failure with a reason
+      type = await r.u32('Security');
+      if (type === SecurityType.Invalid) throw await serverRefused(transport, 'Security', minor);
+      const scheme = SCHEMES.find((s) => s.securityType === type);
+      const why = scheme ? whyNot(scheme, settings) : 'not supported by Porthole';
+      if (!scheme || why) throw backendAuthError('BACKEND_AUTH_NO_SCHEME', `backend ${opts.address}: RFB 3.3 server chose security type ${securityTypeName(type)}, which Porthole may not use: ${why}`);
+    } else {
+      const count = await r.u8('Security');
+      if (count === 0) throw await serverRefused(transport, 'Security', minor);
+      const offered = [...(await r.read(count, 'Security'))];
+      const chosen = chooseScheme(offered, settings);
+      if (!chosen.scheme) throw backendAuthError('BACKEND_AUTH_NO_SCHEME', `backend ${opts.address}: no common security type: the server offers ${offered.map(securityTypeName).join(', ')}; auth_schemes = ${settings.schemes.join(',')}${chosen.why.length ? ` (${chosen.why.join('; ')})` : ''}`);
+      type = chosen.scheme.securityType;
+      transport.write([type]);
+    }
+    const scheme = SCHEMES.find((s) => s.securityType === type)!;
+    const auth = await scheme.handshake(transport, settings);
+
+    // §7.1.3: a 3.3 or 3.7 server sends no SecurityResult for None; a 3.8 one always does
+    if (!(minor < 8 && type === SecurityType.None)) {
+      const result = await r.u32('SecurityResult');
+      if (result !== 0) {
+        const reason = minor === 8 ? await r.lengthPrefixed('SecurityResult reason', MAX_REASON) : undefined;
+        throw backendAuthError('BACKEND_AUTH_FAILED', `backend ${opts.address}: the server refused ${auth} (SecurityResult ${result}${reason ? `: ${printable(reason)}` : ''})`);
+      }
+    }
+    // the browser may take its time to answer; the backend's next step gets a deadline of its own
+    r.pauseDeadline();
+    return { socket: transport.socket, minor, auth, transport };
+  } catch (err) {
+    transport.destroy();
+    r.fail(asGatewayError(err, transport));
+    r.finish();
+    throw asGatewayError(err, transport);
+  }
+}
+
+/** The first of the server's types that the settings allow and can use (Nova's `find_scheme`). */
+export function chooseScheme(offered: readonly number[], settings: BackendAuthSettings): { scheme: AuthScheme | undefined; why: string[] } {
+  const why: string[] = [];
+  for (const type of offered) {
+    const scheme = SCHEMES.find((s) => s.securityType === type);
+    if (!scheme || !settings.schemes.includes(scheme.name)) continue;
+    const reason = scheme.unusable(settings);
+    if (reason === null) return { scheme, why };
+    why.push(`${scheme.name}: ${reason}`);
+  }
+  return { scheme: undefined, why };
+}
+
+function whyNot(scheme: AuthScheme, settings: BackendAuthSettings): string | null {
+  if (!settings.schemes.includes(scheme.name)) return `auth_schemes = ${settings.schemes.join(',')}`;
+  return scheme.unusable(settings);
+}
+
+async function serverRefused(t: Transport, step: string, minor: RfbMinor): Promise<GatewayError> {
+  // §7.1.2: no security types (or type 0 in 3.3) is followed by a reason string
+  const reason = await t.reader.lengthPrefixed(`${step} failure reason`, MAX_REASON);
+  return backendAuthError('BACKEND_AUTH_FAILED', `backend ${t.address}: the RFB 3.${minor} server refused the connection: ${printable(reason)}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// browser
+
+export interface ClientResult {
+  /** Bytes the browser sent after ClientInit (already written to the backend). */
+  readonly forwarded: number;
+}
+
+/**
+ * The server role toward the browser, over an authenticated backend: version 3.8, None, OK;
+ * then ClientInit to the backend and its ServerInit back. On return the backend socket is paused
+ * with any bytes after ServerInit put back in it, for the relay.
+ */
+export async function serveClient(client: ClientSeam, backend: BackendHandshake, opts: { timeoutMs: number }): Promise<void> {
+  const r = client.reader;
+  const t = backend.transport;
+  const minor = await clientVersion(client);
+  if (minor === 3) {
+    client.send(u32(SecurityType.None));
+  } else {
+    client.send(Buffer.from([1, SecurityType.None]));
+    const choice = await r.u8('Security');
+    if (choice !== SecurityType.None) {
+      if (minor === 8) client.send(failureResult(`Only the security type None (${SecurityType.None}) is supported`));
+      throw new GatewayError('CLIENT_PROTOCOL', `client chose security type ${securityTypeName(choice)}; only None was offered`, { closeCode: 1002 });
+    }
+    if (minor === 8) client.send(u32(0));
+  }
+  const clientInit = await r.read(1, 'ClientInit');
+  t.write(clientInit);
+  t.reader.resumeDeadline(opts.timeoutMs);
+  const head = await t.reader.read(SERVER_INIT_HEAD, 'ServerInit');
+  const nameLength = head.readUInt32BE(20);
+  if (nameLength > MAX_DESKTOP_NAME) throw protocol(t, 'ServerInit', `desktop name length ${nameLength} exceeds ${MAX_DESKTOP_NAME}`);
+  const name = await t.reader.read(nameLength, 'ServerInit name');
+  client.send(Buffer.concat([head, name]));
+  // a client may pipeline its first messages; they go to the backend before the relay starts
+  const early = r.finish();
+  if (early.length > 0) t.write(early);
+  t.handOff();
+}
+
+/**
+ * The browser's side of a failed backend authentication: the handshake up to the point where
+ * RFB can carry a reason (a failed SecurityResult in 3.8, as Nova; no security types in 3.7; type
+ * 0 in 3.3), with the words of `clientMessage` only.
+ */
+export async function refuseClient(client: ClientSeam, clientMessage: string = AUTH_FAILED_CLIENT_MESSAGE): Promise<void> {
+  const minor = await clientVersion(client);
+  if (minor === 3) {
+    client.send(Buffer.concat([u32(0), reasonString(clientMessage)]));
+  } else if (minor === 7) {
+    client.send(Buffer.concat([Buffer.from([0]), reasonString(clientMessage)]));
+  } else {
+    client.send(Buffer.from([1, SecurityType.None]));
+    await client.reader.u8('Security');
+    client.send(failureResult(clientMessage));
+  }
+  client.reader.finish();
+}
+
+async function clientVersion(client: ClientSeam): Promise<RfbMinor> {
+  client.send(versionMessage(8));
+  const v = await client.reader.read(VERSION_LENGTH, 'ProtocolVersion');
+  // §7.1.1: the client answers with a version no higher than the server's
+  const m = /^RFB 003\.00([378])\n$/.exec(v.toString('latin1'));
+  if (!m) throw new GatewayError('CLIENT_PROTOCOL', `client sent no RFB 3.3/3.7/3.8 version: ${printable(v)}`, { closeCode: 1002 });
+  return Number(m[1]) as RfbMinor;
+}
+
+export function clientReader(timeoutMs: number): RfbReader {
+  return new RfbReader({ timeoutMs, errors: CLIENT_ERRORS });
+}
+
+const CLIENT_ERRORS: ReaderErrors = {
+  closed: (step, detail) => new GatewayError('CLIENT_CLOSED', `client went away during the RFB handshake (${step}): ${detail}`),
+  timeout: (step) => new GatewayError('CLIENT_TIMEOUT', `client did not send ${step} in time`, { closeCode: 1008 }),
+  protocol: (step, detail) => new GatewayError('CLIENT_PROTOCOL', `client broke the RFB handshake at ${step}: ${detail}`, { closeCode: 1002 }),
+};
+
+// ---------------------------------------------------------------------------------------------
+// messages
+
+/**
+ * §7.1.1: `RFB 003.00x\n`. Other minors map as the spec says: 3.4–3.6 (and unknown ones below 7)
+ * are 3.3, 3.889 (Apple) and anything above 8 is 3.8; major versions other than 3 are not RFB.
+ */
+export function parseVersion(v: Buffer): RfbMinor | undefined {
+  const m = /^RFB (\d{3})\.(\d{3})\n$/.exec(v.toString('latin1'));
+  if (!m || Number(m[1]) !== 3) return undefined;
+  const minor = Number(m[2]);
+  return minor >= 8 ? 8 : minor === 7 ? 7 : minor >= 3 ? 3 : undefined;
+}
+
+function versionMessage(minor: RfbMinor): Buffer {
+  return Buffer.from(`RFB 003.00${minor}\n`, 'latin1');
+}
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+}
+
+function reasonString(text: string): Buffer {
+  const bytes = Buffer.from(text, 'utf8');
+  return Buffer.concat([u32(bytes.length), bytes]);
+}
+
+/** SecurityResult "failed" (1) and its reason, one message (§7.1.3, 3.8). */
+function failureResult(text: string): Buffer {
+  return Buffer.concat([u32(1), reasonString(text)]);
+}
+
+/** A server's words for the log: bounded, control characters escaped. */
+function printable(b: Buffer | undefined): string {
+  if (!b) return '""';
+  return JSON.stringify(b.subarray(0, 200).toString('utf8')) + (b.length > 200 ? '…' : '');
+}
+
+function protocol(t: Transport, step: string, detail: string): GatewayError {
+  return backendAuthError('BACKEND_PROTOCOL', `backend ${t.address}: broke the RFB handshake at ${step}: ${detail}`);
+}
+
+function asGatewayError(err: unknown, t: Transport): GatewayError {
+  if (isGatewayError(err)) return err;
+  return backendAuthError('BACKEND_PROTOCOL', `backend ${t.address}: RFB handshake failed: ${(err as Error)?.message ?? String(err)}`, err);
+}
+
+// ---------------------------------------------------------------------------------------------
+// transport
+
+/** The backend connection during the handshake: the socket (TCP, then maybe TLS) and its reader. */
+class Transport implements BackendTransport {
+  readonly reader: RfbReader;
+  socket: Socket;
+  private readonly raw: Socket;
+  private detach: () => void;
+
+  constructor(socket: Socket, readonly address: string, timeoutMs: number) {
+    this.raw = socket;
+    this.socket = socket;
+    this.reader = new RfbReader({ timeoutMs, errors: backendErrors(address), onTimeout: () => this.destroy() });
+    this.detach = this.reader.attach(socket);
+  }
+
+  write(bytes: Buffer | Uint8Array | readonly number[]): void {
+    this.socket.write(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes as Uint8Array));
+  }
+
+  async startTls(options: ConnectionOptions): Promise<void> {
+    this.detach();
+    // the client speaks first in TLS: a server that sent more is not speaking VeNCrypt
+    if (this.reader.available > 0) throw protocol(this, 'VeNCrypt', `${this.reader.available} unexpected bytes before the TLS handshake`);
+    const secure: TLSSocket = tlsConnect({ ...options, socket: this.raw });
+    this.socket = secure;
+    const handshake = new Promise<void>((resolve, reject) => {
+      secure.once('secureConnect', resolve);
+      secure.once('error', reject);
+    });
+    try {
+      await this.reader.guard(handshake);
+    } catch (err) {
+      if (isGatewayError(err)) throw err;
+      throw tlsError(this.address, err as NodeJS.ErrnoException);
+    }
+    secure.removeAllListeners('error');
+    this.detach = this.reader.attach(secure, (err) => tlsError(this.address, err));
+  }
+
+  /** Pauses the socket with the bytes read past ServerInit put back, for the relay. */
+  handOff(): void {
+    const rest = this.reader.finish();
+    this.detach();
+    if (rest.length > 0) this.socket.unshift(rest);
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+    this.raw.destroy();
+  }
+}
+
+function backendErrors(address: string): ReaderErrors {
+  return {
+    closed: (step, detail) => backendAuthError('BACKEND_CLOSED', `backend ${address} closed the connection during the RFB handshake (${step}): ${detail}`),
+    timeout: (step) => backendAuthError('BACKEND_TIMEOUT', `backend ${address} did not complete the RFB handshake in time (waiting for ${step})`),
+    protocol: (step, detail) => backendAuthError('BACKEND_PROTOCOL', `backend ${address}: broke the RFB handshake at ${step}: ${detail}`),
+  };
+}
+
+function tlsError(address: string, err: NodeJS.ErrnoException): GatewayError {
+  const what = err.code ? `${err.code}: ${err.message}` : err.message;
+  return backendAuthError('BACKEND_TLS_FAILED', `backend ${address}: VeNCrypt TLS failed: ${what}`, err);
+}
