@@ -1,27 +1,39 @@
 /**
  * @module bench/backend
- * The console backends of the relay benchmark, run as their own process so that their work does
- * not share an event loop with the proxy or the client that is measured. Two loopback listeners:
+ * The console backends of the relay benchmark: minimal RFB 3.8 servers, run as their own process
+ * so that their work does not share an event loop with the proxy or the client being measured.
+ * Every connection gets the server half of the handshake (RFC 6143 §7.1–7.3: ProtocolVersion,
+ * security types [None], SecurityResult OK, then ServerInit after the client's ClientInit), as
+ * a VM's VNC server would; Porthole's security proxy needs it, and the raw TCP and websockify
+ * clients go through the same steps so that every path does the same work. After ServerInit:
  *
- * - `source`: on connect, writes `--bytes N` bytes as fast as the socket takes them (honouring
- *   `drain`), then waits for the peer to hang up: a download of a known size. It does not close
- *   first because websockify 0.10 drops the data it still holds for the client when its target
- *   closes (`do_proxy` raises on the target's EOF with its client queue unsent), which would
- *   measure a truncated download;
+ * - `source`: writes `--bytes N` bytes as fast as the socket takes them (honouring `drain`),
+ *   standing in for framebuffer updates (no proxy parses them), then waits for the peer to hang
+ *   up. It does not close first because websockify 0.10 can drop the data it still holds for the
+ *   client when its target closes (`do_proxy` raises on the target's EOF with its client queue
+ *   unsent), which would measure a truncated download;
  * - `closing`: the same, but ends the connection as soon as the last byte is written, to check
  *   which proxy delivers every byte of a backend that closes (a VM that powers off mid-frame);
- * - `banner`: on connect, writes the 12-byte RFB 3.8 ProtocolVersion (RFC 6143 §7.1.1) at once
- *   and keeps the connection until the peer goes: the first byte a VNC client waits for.
+ * - `banner`: sends nothing more and keeps the connection until the peer goes: for timing the
+ *   handshake alone.
  *
- * Prints `{"sourcePort","closingPort","bannerPort"}` as one JSON line on stdout once all three listen; stops on
- * SIGTERM, SIGINT, or when its parent closes stdin.
+ * Prints `{"sourcePort","closingPort","bannerPort"}` as one JSON line on stdout once all three
+ * listen; stops on SIGTERM, SIGINT, or when its parent closes stdin.
  *
  * Usage: node --import tsx bench/backend.ts --bytes 268435456
  */
 import { createServer, type Server, type Socket } from 'node:net';
 
 const CHUNK = 1024 * 1024;
-const BANNER = Buffer.from('RFB 003.008\n', 'latin1');
+const VERSION = Buffer.from('RFB 003.008\n', 'latin1');
+const SECURITY_NONE = 1;
+const NAME = Buffer.from('porthole-bench', 'latin1');
+/** §7.3.2: 1024×768, 32 bits per pixel, depth 24, little-endian true colour, then the name. */
+const SERVER_INIT = Buffer.concat([
+  Buffer.from([0x04, 0x00, 0x03, 0x00, 32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0, 0, 0, 0]),
+  Buffer.from([0, 0, 0, NAME.length]),
+  NAME,
+]);
 
 const bytesArg = process.argv.indexOf('--bytes');
 const total = bytesArg > 0 ? Number(process.argv[bytesArg + 1]) : 256 * CHUNK;
@@ -30,24 +42,64 @@ if (!Number.isSafeInteger(total) || total <= 0) {
   process.exit(2);
 }
 
-// One buffer written again and again: the backend should cost as little as it can, and a fixed
-// non-zero pattern still lets a reader spot truncation or reordering if it wants to.
+// One buffer written again and again: the backend should cost as little as it can.
 const chunk = Buffer.alloc(CHUNK);
 for (let i = 0; i < CHUNK; i++) chunk[i] = i & 0xff;
 
+type Mode = 'source' | 'closing' | 'banner';
+
 const sockets = new Set<Socket>();
 
-function track(socket: Socket): void {
+/**
+ * The server half of the RFB 3.8 handshake, as a resumable state machine fed by `data` events:
+ * each step waits until its bytes are there (a short read is not an error).
+ */
+function serve(socket: Socket, mode: Mode): void {
   sockets.add(socket);
+  socket.setNoDelay(true);
   socket.on('close', () => sockets.delete(socket));
   socket.on('error', () => socket.destroy());
+  let state: 'ProtocolVersion' | 'Security' | 'ClientInit' | 'Done' = 'ProtocolVersion';
+  let pending: Buffer = Buffer.alloc(0);
+  socket.on('data', (data: Buffer) => {
+    if (state === 'Done') return;
+    pending = pending.length === 0 ? data : Buffer.concat([pending, data]);
+    for (;;) {
+      if (state === 'ProtocolVersion') {
+        if (pending.length < VERSION.length) return;
+        if (!pending.subarray(0, VERSION.length).equals(VERSION)) {
+          socket.destroy();
+          return;
+        }
+        pending = pending.subarray(VERSION.length);
+        socket.write(Buffer.from([1, SECURITY_NONE]));
+        state = 'Security';
+      } else if (state === 'Security') {
+        if (pending.length < 1) return;
+        if (pending[0] !== SECURITY_NONE) {
+          socket.destroy();
+          return;
+        }
+        pending = pending.subarray(1);
+        socket.write(Buffer.from([0, 0, 0, 0]));
+        state = 'ClientInit';
+      } else if (state === 'ClientInit') {
+        if (pending.length < 1) return;
+        pending = Buffer.alloc(0);
+        state = 'Done';
+        socket.write(SERVER_INIT);
+        if (mode !== 'banner') stream(socket, mode === 'closing');
+        return;
+      } else {
+        return;
+      }
+    }
+  });
+  socket.on('end', () => socket.end());
+  socket.write(VERSION);
 }
 
-function sourceOnConnection(socket: Socket, closeWhenDone: boolean): void {
-  track(socket);
-  socket.resume();
-  socket.on('end', () => socket.end());
-  socket.setNoDelay(true);
+function stream(socket: Socket, closeWhenDone: boolean): void {
   let left = total;
   const pump = (): void => {
     while (left > 0) {
@@ -64,14 +116,6 @@ function sourceOnConnection(socket: Socket, closeWhenDone: boolean): void {
   pump();
 }
 
-function bannerOnConnection(socket: Socket): void {
-  track(socket);
-  socket.setNoDelay(true);
-  socket.write(BANNER);
-  socket.resume();
-  socket.on('end', () => socket.end());
-}
-
 function listen(server: Server): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -82,9 +126,9 @@ function listen(server: Server): Promise<number> {
   });
 }
 
-const source = createServer((s) => sourceOnConnection(s, false));
-const closing = createServer((s) => sourceOnConnection(s, true));
-const banner = createServer(bannerOnConnection);
+const source = createServer((s) => serve(s, 'source'));
+const closing = createServer((s) => serve(s, 'closing'));
+const banner = createServer((s) => serve(s, 'banner'));
 const [sourcePort, closingPort, bannerPort] = await Promise.all([listen(source), listen(closing), listen(banner)]);
 process.stdout.write(`${JSON.stringify({ sourcePort, closingPort, bannerPort })}\n`);
 

@@ -1,16 +1,19 @@
 /**
  * @module bench/relay
  * The relay benchmark: Porthole side by side with raw loopback TCP and Debian's websockify on
- * the same run, the same machine and the same backends. For each path it measures
+ * the same run, the same machine and the same backends. The backends are minimal RFB 3.8
+ * servers (`bench/backend.ts`) and the client does the client half of the RFB handshake on every
+ * path, because Porthole's security proxy speaks RFB to both sides before it relays. For each path:
  *
- * - download throughput: a backend writes N bytes as fast as it can; the client reads them (over
- *   a WebSocket for the proxies, `ws` without permessage-deflate) and hangs up — median of several
- *   trials, and the proxy process tree's CPU seconds per GiB relayed (utime+stime from
- *   /proc/<pid>/stat, children included: websockify forks one process per connection);
- * - open → first backend byte: from the start of the connection attempt to the 12-byte RFB
- *   banner arriving, over many sequential connections, p50 and p99;
+ * - download throughput: after ServerInit the backend writes N bytes as fast as it can; the
+ *   client reads them (over a WebSocket for the proxies, `ws` without permessage-deflate) and
+ *   hangs up — median of several trials, and the proxy process tree's CPU seconds per GiB
+ *   relayed (utime+stime from /proc/<pid>/stat, children included: websockify forks one process
+ *   per connection);
+ * - open → first RFB byte (the 12-byte ProtocolVersion) and open → ServerInit (the console can
+ *   draw), over many sequential connections, p50 and p99;
  * - completeness: once per proxy, how many of N bytes arrive when the backend closes right after
- *   writing them (websockify 0.10 drops what it still queues for the client).
+ *   writing them (websockify 0.10 can drop what it still queues for the client: a race).
  *
  * Every peer runs in its own process (backend, websockify, Porthole via its real CLI); only the
  * client lives here. Trials are interleaved path by path so drift on a shared machine hits all
@@ -53,22 +56,26 @@ const QUICK: Plan = { quick: true, bytes: 64 * MiB, trials: 2, connections: 50, 
 /** One way for the client to reach the backends: straight, or through a proxy. */
 interface Path {
   readonly name: string;
-  readonly kind: 'tcp' | 'ws';
   /** the process tree whose CPU is the proxy's cost (none for raw TCP) */
   readonly pid: number | null;
-  readonly sourceTarget: string | number;
-  readonly closingTarget: string | number;
-  readonly bannerTarget: string | number;
+  /** per backend: a port for raw TCP, a WebSocket URL for a proxy */
+  readonly targets: Readonly<Record<'source' | 'closing' | 'banner', string | number>>;
 }
 
 interface PathResult {
   readonly name: string;
   readonly mibPerSec: number[];
   proxyCpuSeconds: number;
+  proxyUserSeconds: number;
+  proxySysSeconds: number;
+  /** minor page faults of the proxy tree: a relay that reads into fresh memory pays one per page */
+  proxyFaults: number;
   clientCpuSeconds: number;
   backendCpuSeconds: number;
   bytesMeasured: number;
-  readonly latencyMs: number[];
+  /** open → ProtocolVersion and open → ServerInit, per connection */
+  readonly bannerMs: number[];
+  readonly readyMs: number[];
   /** bytes that arrived from the backend that closes right after writing */
   delivered: number;
 }
@@ -85,6 +92,8 @@ interface Child {
 }
 
 const children = new Set<Child>();
+/** temporary directories (Porthole's token database), removed however the run ends */
+const tempDirs = new Set<string>();
 
 function startChild(name: string, command: string, args: string[]): Child {
   const proc = spawn(command, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
@@ -171,6 +180,7 @@ async function stopAll(): Promise<void> {
 
 process.on('exit', () => {
   for (const c of children) signalTree(c.pid, 'SIGKILL');
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
 });
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
@@ -184,24 +194,41 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
-/** utime+stime of the process and of its reaped children (cutime+cstime), in clock ticks */
-function processTicks(pid: number): number {
+interface Usage {
+  /** CPU seconds in user mode and in the kernel */
+  readonly user: number;
+  readonly sys: number;
+  readonly faults: number;
+}
+
+const NO_USAGE: Usage = { user: 0, sys: 0, faults: 0 };
+
+/** Usage of a process and of its reaped children (cutime, cstime, cminflt). */
+function processUsage(pid: number): Usage {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // fields after the command name, which may itself hold spaces and parentheses
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // f[0] is field 3 (state): utime 14, stime 15, cutime 16, cstime 17
-    return Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    // fields after the command name, which may itself hold spaces and parentheses; f[0] is
+    // field 3 (state): minflt 10, cminflt 11, utime 14, stime 15, cutime 16, cstime 17 (proc(5))
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+    return { user: (f[11]! + f[13]!) / CLK_TCK, sys: (f[12]! + f[14]!) / CLK_TCK, faults: f[7]! + f[8]! };
   } catch {
-    return 0;
+    return NO_USAGE;
   }
 }
 
-/** CPU seconds of a process tree: live descendants plus everything already reaped into the root. */
-function treeCpuSeconds(pid: number): number {
-  let ticks = 0;
-  for (const p of descendants(pid)) ticks += processTicks(p);
-  return (ticks + processTicks(pid)) / CLK_TCK;
+/** Usage of a process tree: live descendants plus everything already reaped into the root. */
+function treeUsage(pid: number | null): Usage {
+  if (pid === null) return NO_USAGE;
+  let user = 0;
+  let sys = 0;
+  let faults = 0;
+  for (const p of [...descendants(pid), pid]) {
+    const u = processUsage(p);
+    user += u.user;
+    sys += u.sys;
+    faults += u.faults;
+  }
+  return { user, sys, faults };
 }
 
 /**
@@ -220,165 +247,201 @@ async function settle(pid: number | null, before: ReadonlySet<number>): Promise<
 }
 
 // ---------------------------------------------------------------------------------------------
-// the client side of one download and one banner read
+// the client: one console connection over raw TCP or a WebSocket, doing the client half of the
+// RFB 3.8 handshake, then counting bytes
 
-function tcpDownload(port: number, expected: number): Promise<bigint> {
-  return new Promise((resolve, reject) => {
-    const t0 = process.hrtime.bigint();
-    let t1 = 0n;
-    let n = 0;
-    const socket = connect({ host: LOOPBACK, port, noDelay: true });
-    const timer = setTimeout(() => socket.destroy(new Error('download timed out')), 120_000);
-    socket.on('data', (d: Buffer) => {
-      n += d.length;
-      if (n >= expected && t1 === 0n) {
-        t1 = process.hrtime.bigint();
-        socket.end();
-      }
+/**
+ * The bytes a connection has received. During the handshake they queue for `read`; after
+ * `count()` they are only counted, so the bulk phase costs the client one addition per chunk.
+ */
+class Inbox {
+  private chunks: Buffer[] = [];
+  private queued = 0;
+  private waiter: { n: number; resolve: (b: Buffer) => void; reject: (e: Error) => void } | undefined;
+  private failure: Error | undefined;
+  private counting = false;
+  counted = 0;
+  onCount: ((counted: number) => void) | undefined;
+
+  push(data: Buffer): void {
+    if (this.counting) {
+      this.counted += data.length;
+      this.onCount?.(this.counted);
+      return;
+    }
+    this.chunks.push(data);
+    this.queued += data.length;
+    this.wake();
+  }
+
+  read(n: number): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      this.waiter = { n, resolve, reject };
+      this.wake();
     });
-    socket.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    socket.on('close', () => {
-      clearTimeout(timer);
-      if (n === expected) resolve(t1 - t0);
-      else reject(new Error(`raw TCP download: got ${n} bytes, expected ${expected}`));
-    });
-  });
+  }
+
+  count(): void {
+    this.counting = true;
+    this.counted = this.queued;
+    this.chunks = [];
+    this.queued = 0;
+  }
+
+  end(err: Error): void {
+    this.failure ??= err;
+    this.wake();
+  }
+
+  private wake(): void {
+    const w = this.waiter;
+    if (!w) return;
+    if (this.queued >= w.n) {
+      this.waiter = undefined;
+      const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+      this.chunks = all.length > w.n ? [all.subarray(w.n)] : [];
+      this.queued -= w.n;
+      w.resolve(all.subarray(0, w.n));
+    } else if (this.failure) {
+      this.waiter = undefined;
+      w.reject(this.failure);
+    }
+  }
 }
 
-function wsDownload(url: string, expected: number, name: string): Promise<bigint> {
-  return new Promise((resolve, reject) => {
-    const t0 = process.hrtime.bigint();
-    let t1 = 0n;
-    let n = 0;
-    const ws = new WebSocket(url, 'binary', { perMessageDeflate: false });
-    const timer = setTimeout(() => {
-      ws.terminate();
-      reject(new Error(`${name} download timed out after ${n} bytes`));
-    }, 120_000);
-    ws.on('message', (d: Buffer) => {
-      n += d.length;
-      if (n >= expected && t1 === 0n) {
-        t1 = process.hrtime.bigint();
-        ws.close(1000);
-        setTimeout(() => ws.terminate(), 2000).unref();
-      }
-    });
-    ws.on('error', (err) => {
-      clearTimeout(timer);
-      reject(new Error(`${name} download: ${err.message}`));
-    });
-    ws.on('close', (code) => {
-      clearTimeout(timer);
-      if (n === expected) resolve(t1 - t0);
-      else reject(new Error(`${name} download: got ${n} bytes, expected ${expected} (close ${code})`));
-    });
-  });
+interface Connection {
+  readonly inbox: Inbox;
+  /** when the connection attempt started */
+  readonly t0: bigint;
+  /** settles when the connection is closed, with the WebSocket close code (0 for TCP) */
+  readonly closed: Promise<number>;
+  write(data: Buffer): void;
+  /** a clean close: TCP FIN, or a WebSocket close frame with 1000 */
+  close(): void;
+  destroy(): void;
 }
 
-function tcpFirstBytes(port: number): Promise<bigint> {
-  return new Promise((resolve, reject) => {
-    const t0 = process.hrtime.bigint();
-    let t1 = 0n;
-    let n = 0;
-    const socket = connect({ host: LOOPBACK, port, noDelay: true });
-    const timer = setTimeout(() => socket.destroy(new Error('no banner within 10 s')), 10_000);
-    socket.on('data', (d: Buffer) => {
-      n += d.length;
-      if (n >= BANNER_LENGTH && t1 === 0n) {
-        t1 = process.hrtime.bigint();
-        socket.end();
-      }
-    });
-    socket.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    socket.on('close', () => {
-      clearTimeout(timer);
-      if (t1 !== 0n) resolve(t1 - t0);
-      else reject(new Error(`raw TCP: connection closed after ${n} bytes of the banner`));
-    });
-  });
+type Target = 'source' | 'closing' | 'banner';
+
+function open(path: Path, target: Target): Connection {
+  const where = path.targets[target];
+  const inbox = new Inbox();
+  const t0 = process.hrtime.bigint();
+  if (typeof where === 'number') {
+    const socket = connect({ host: LOOPBACK, port: where, noDelay: true });
+    socket.on('data', (d: Buffer) => inbox.push(d));
+    socket.on('error', (err) => inbox.end(err));
+    const closed = new Promise<number>((resolve) => socket.on('close', () => {
+      inbox.end(new Error(`${path.name}: connection closed`));
+      resolve(0);
+    }));
+    return { inbox, t0, closed, write: (d) => socket.write(d), close: () => socket.end(), destroy: () => socket.destroy() };
+  }
+  const ws = new WebSocket(where, 'binary', { perMessageDeflate: false });
+  ws.on('message', (d: Buffer) => inbox.push(d));
+  ws.on('error', (err) => inbox.end(new Error(`${path.name}: ${err.message}`)));
+  const closed = new Promise<number>((resolve) => ws.on('close', (code: number, reason: Buffer) => {
+    inbox.end(new Error(`${path.name}: WebSocket closed (${code}${reason.length ? ` ${reason.toString()}` : ''})`));
+    resolve(code);
+  }));
+  return {
+    inbox,
+    t0,
+    closed,
+    // the handshake writes only after the server's first bytes, so the socket is open by then
+    write: (d) => ws.send(d),
+    close: () => {
+      if (ws.readyState === ws.CONNECTING) ws.terminate();
+      else ws.close(1000);
+      // a peer that does not answer the close frame does not hold the run up
+      setTimeout(() => ws.terminate(), 2000).unref();
+    },
+    destroy: () => ws.terminate(),
+  };
 }
 
-function wsFirstBytes(url: string, name: string): Promise<bigint> {
-  return new Promise((resolve, reject) => {
-    const t0 = process.hrtime.bigint();
-    let t1 = 0n;
-    let n = 0;
-    const ws = new WebSocket(url, 'binary', { perMessageDeflate: false });
-    const timer = setTimeout(() => {
-      ws.terminate();
-      reject(new Error(`${name}: no banner within 10 s`));
-    }, 10_000);
-    ws.on('message', (d: Buffer) => {
-      n += d.length;
-      if (n >= BANNER_LENGTH && t1 === 0n) {
-        t1 = process.hrtime.bigint();
-        ws.close(1000);
-        // the next connection starts only when this one is gone; a peer that does not answer
-        // the close frame does not hold the run up
-        setTimeout(() => ws.terminate(), 2000).unref();
-      }
-    });
-    ws.on('error', (err) => {
-      clearTimeout(timer);
-      reject(new Error(`${name}: ${err.message}`));
-    });
-    ws.on('close', (code) => {
-      clearTimeout(timer);
-      if (t1 !== 0n) resolve(t1 - t0);
-      else reject(new Error(`${name}: closed (${code}) after ${n} bytes of the banner`));
-    });
-  });
+interface Handshake {
+  /** nanoseconds from the connection attempt to the 12-byte ProtocolVersion */
+  readonly banner: bigint;
+  /** ... to the whole ServerInit: the console can draw */
+  readonly ready: bigint;
 }
 
-/** Reads until the proxy closes; resolves with the byte count. */
-function wsReadAll(url: string, name: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    let n = 0;
-    const ws = new WebSocket(url, 'binary', { perMessageDeflate: false });
-    const timer = setTimeout(() => {
-      ws.terminate();
-      reject(new Error(`${name}: the download from the closing backend did not end within 120 s`));
-    }, 120_000);
-    ws.on('message', (d: Buffer) => {
-      n += d.length;
-    });
-    ws.on('error', (err) => {
-      clearTimeout(timer);
-      reject(new Error(`${name}: ${err.message}`));
-    });
-    ws.on('close', () => {
-      clearTimeout(timer);
-      resolve(n);
-    });
-  });
+/** The client half of RFB 3.8 (RFC 6143 §7.1–7.3), choosing None, asking for a shared session. */
+async function rfbHandshake(c: Connection): Promise<Handshake> {
+  const version = await c.inbox.read(BANNER_LENGTH);
+  const banner = process.hrtime.bigint() - c.t0;
+  if (version.toString('latin1') !== 'RFB 003.008\n') throw new Error(`not an RFB 3.8 server: ${JSON.stringify(version.toString('latin1'))}`);
+  c.write(Buffer.from('RFB 003.008\n', 'latin1'));
+  const count = (await c.inbox.read(1))[0]!;
+  if (count === 0) throw new Error('the server refused the connection');
+  const types = await c.inbox.read(count);
+  if (!types.includes(1)) throw new Error(`security type None not offered: ${[...types].join(', ')}`);
+  c.write(Buffer.from([1]));
+  const result = (await c.inbox.read(4)).readUInt32BE(0);
+  if (result !== 0) throw new Error(`SecurityResult ${result}`);
+  c.write(Buffer.from([1]));
+  const head = await c.inbox.read(24);
+  await c.inbox.read(head.readUInt32BE(20));
+  return { banner, ready: process.hrtime.bigint() - c.t0 };
 }
 
-function tcpReadAll(port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    let n = 0;
-    const socket = connect({ host: LOOPBACK, port, noDelay: true });
-    socket.on('data', (d: Buffer) => {
-      n += d.length;
-    });
-    socket.on('error', reject);
-    socket.on('close', () => resolve(n));
-  });
+/** Runs `fn` on a fresh connection with a deadline; the connection is gone when it settles. */
+async function withConnection<T>(path: Path, target: Target, ms: number, fn: (c: Connection) => Promise<T>): Promise<T> {
+  const c = open(path, target);
+  const timer = setTimeout(() => {
+    c.inbox.end(new Error(`${path.name}: no progress within ${ms} ms`));
+    c.destroy();
+  }, ms);
+  try {
+    return await fn(c);
+  } catch (err) {
+    c.destroy();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+    await c.closed;
+  }
 }
 
+/** Nanoseconds from the end of the handshake to the last of `bytes` bytes. */
 function download(path: Path, bytes: number): Promise<bigint> {
-  return path.kind === 'tcp' ? tcpDownload(path.sourceTarget as number, bytes) : wsDownload(path.sourceTarget as string, bytes, path.name);
+  return withConnection(path, 'source', 120_000, async (c) => {
+    await rfbHandshake(c);
+    const t0 = process.hrtime.bigint();
+    const t1 = await new Promise<bigint>((resolve, reject) => {
+      c.inbox.onCount = (n) => {
+        if (n >= bytes) resolve(process.hrtime.bigint());
+      };
+      c.closed.then(() => reject(new Error(`${path.name}: closed after ${c.inbox.counted} of ${bytes} bytes`)));
+      c.inbox.count();
+      c.inbox.onCount(c.inbox.counted);
+    });
+    c.inbox.onCount = undefined;
+    c.close();
+    const counted = c.inbox.counted;
+    if (counted > bytes) throw new Error(`${path.name}: got ${counted} bytes, more than the ${bytes} sent`);
+    return t1 - t0;
+  });
 }
 
-function firstBytes(path: Path): Promise<bigint> {
-  return path.kind === 'tcp' ? tcpFirstBytes(path.bannerTarget as number) : wsFirstBytes(path.bannerTarget as string, path.name);
+/** Bytes after ServerInit from the backend that closes after its last byte, until the proxy closes. */
+function readUntilClosed(path: Path): Promise<number> {
+  return withConnection(path, 'closing', 120_000, async (c) => {
+    await rfbHandshake(c);
+    c.inbox.count();
+    await c.closed;
+    return c.inbox.counted;
+  });
 }
 
+function handshakeTimes(path: Path): Promise<Handshake> {
+  return withConnection(path, 'banner', 10_000, async (c) => {
+    const times = await rfbHandshake(c);
+    c.close();
+    return times;
+  });
+}
 // ---------------------------------------------------------------------------------------------
 // starting the peers
 
@@ -438,8 +501,9 @@ function porthole(args: string[]): Promise<string> {
   });
 }
 
-async function startPorthole(sourcePort: number, closingPort: number, bannerPort: number): Promise<{ child: Child; port: number; sourceToken: string; closingToken: string; bannerToken: string; dir: string }> {
+async function startPorthole(sourcePort: number, closingPort: number, bannerPort: number): Promise<{ child: Child; port: number; sourceToken: string; closingToken: string; bannerToken: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'porthole-bench-'));
+  tempDirs.add(dir);
   const database = `sqlite:///${join(dir, 'porthole.db')}`;
   const mint = async (port: number) => {
     const out = await porthole(['token', 'create', '--instance-uuid', randomUUID(), '--host', LOOPBACK, '--port', String(port), '--ttl', '86400', '--json', '--database-connection', database]);
@@ -458,14 +522,14 @@ async function startPorthole(sourcePort: number, closingPort: number, bannerPort
   ]);
   child.proc.stdout!.resume();
   await waitForPort(child, port, 30_000);
-  return { child, port, sourceToken, closingToken, bannerToken, dir };
+  return { child, port, sourceToken, closingToken, bannerToken };
 }
 
 // ---------------------------------------------------------------------------------------------
 // the run
 
 async function measure(paths: Path[], plan: Plan, backendPid: number): Promise<PathResult[]> {
-  const results = paths.map((p): PathResult => ({ name: p.name, mibPerSec: [], proxyCpuSeconds: 0, clientCpuSeconds: 0, backendCpuSeconds: 0, bytesMeasured: 0, latencyMs: [], delivered: 0 }));
+  const results = paths.map((p): PathResult => ({ name: p.name, mibPerSec: [], proxyCpuSeconds: 0, clientCpuSeconds: 0, backendCpuSeconds: 0, bytesMeasured: 0, bannerMs: [], readyMs: [], delivered: 0, proxyUserSeconds: 0, proxySysSeconds: 0, proxyFaults: 0 }));
 
   // one warm-up download per path (JIT, socket buffers, page cache of the Python modules)
   for (const path of paths) await download(path, plan.bytes);
@@ -473,7 +537,7 @@ async function measure(paths: Path[], plan: Plan, backendPid: number): Promise<P
   for (const [i, path] of paths.entries()) {
     const r = results[i]!;
     const baseline = new Set(path.pid === null ? [] : descendants(path.pid));
-    r.delivered = path.kind === 'tcp' ? await tcpReadAll(path.closingTarget as number) : await wsReadAll(path.closingTarget as string, path.name);
+    r.delivered = await readUntilClosed(path);
     await settle(path.pid, baseline);
     process.stdout.write(`  closing backend ${path.name.padEnd(11)} delivered ${r.delivered} of ${plan.bytes} bytes\n`);
   }
@@ -482,14 +546,19 @@ async function measure(paths: Path[], plan: Plan, backendPid: number): Promise<P
     for (const [i, path] of paths.entries()) {
       const r = results[i]!;
       const baseline = new Set(path.pid === null ? [] : descendants(path.pid));
-      const proxyBefore = path.pid === null ? 0 : treeCpuSeconds(path.pid);
-      const backendBefore = treeCpuSeconds(backendPid);
+      const proxyBefore = treeUsage(path.pid);
+      const backendBefore = treeUsage(backendPid);
       const clientBefore = process.cpuUsage();
       const ns = await download(path, plan.bytes);
       const client = process.cpuUsage(clientBefore);
       await settle(path.pid, baseline);
-      r.proxyCpuSeconds += path.pid === null ? 0 : treeCpuSeconds(path.pid) - proxyBefore;
-      r.backendCpuSeconds += treeCpuSeconds(backendPid) - backendBefore;
+      const proxyAfter = treeUsage(path.pid);
+      const backendAfter = treeUsage(backendPid);
+      r.proxyUserSeconds += proxyAfter.user - proxyBefore.user;
+      r.proxySysSeconds += proxyAfter.sys - proxyBefore.sys;
+      r.proxyCpuSeconds = r.proxyUserSeconds + r.proxySysSeconds;
+      r.proxyFaults += proxyAfter.faults - proxyBefore.faults;
+      r.backendCpuSeconds += backendAfter.user + backendAfter.sys - backendBefore.user - backendBefore.sys;
       r.clientCpuSeconds += (client.user + client.system) / 1e6;
       r.bytesMeasured += plan.bytes;
       const mibs = plan.bytes / MiB / (Number(ns) / 1e9);
@@ -498,12 +567,16 @@ async function measure(paths: Path[], plan: Plan, backendPid: number): Promise<P
     }
   }
 
-  for (let i = 0; i < plan.warmupConnections; i++) for (const path of paths) await firstBytes(path);
+  for (let i = 0; i < plan.warmupConnections; i++) for (const path of paths) await handshakeTimes(path);
   for (let i = 0; i < plan.connections; i++) {
-    for (const [j, path] of paths.entries()) results[j]!.latencyMs.push(Number(await firstBytes(path)) / 1e6);
+    for (const [j, path] of paths.entries()) {
+      const t = await handshakeTimes(path);
+      results[j]!.bannerMs.push(Number(t.banner) / 1e6);
+      results[j]!.readyMs.push(Number(t.ready) / 1e6);
+    }
   }
   for (const r of results) {
-    process.stdout.write(`  first byte ${r.name.padEnd(11)} p50 ${percentile(r.latencyMs, 0.5).toFixed(3)} ms  p99 ${percentile(r.latencyMs, 0.99).toFixed(3)} ms\n`);
+    process.stdout.write(`  handshake ${r.name.padEnd(11)} first byte p50 ${percentile(r.bannerMs, 0.5).toFixed(3)} ms p99 ${percentile(r.bannerMs, 0.99).toFixed(3)} ms; ServerInit p50 ${percentile(r.readyMs, 0.5).toFixed(3)} ms p99 ${percentile(r.readyMs, 0.99).toFixed(3)} ms\n`);
   }
   return results;
 }
@@ -514,30 +587,28 @@ async function main(): Promise<void> {
   const plan = args.includes('--quick') ? QUICK : FULL;
   if (!existsSync(WEBSOCKIFY)) throw new Error(`${WEBSOCKIFY} not found (Debian package websockify)`);
   const started = new Date();
+  const loadBefore = loadAverage();
   process.stdout.write(`relay benchmark (${plan.quick ? 'quick' : 'full'}): ${plan.trials} × ${plan.bytes / MiB} MiB downloads, ${plan.connections} connections per path\n`);
 
-  let portholeDir: string | undefined;
   try {
     const backend = await startBackend(plan.bytes);
     const wsSource = await startWebsockify(backend.sourcePort, 'download');
     const wsClosing = await startWebsockify(backend.closingPort, 'closing');
     const wsBanner = await startWebsockify(backend.bannerPort, 'banner');
     const ph = await startPorthole(backend.sourcePort, backend.closingPort, backend.bannerPort);
-    portholeDir = ph.dir;
     const phUrl = (token: string) => `ws://${LOOPBACK}:${ph.port}/?token=${token}`;
     const paths: Path[] = [
-      { name: 'raw TCP', kind: 'tcp', pid: null, sourceTarget: backend.sourcePort, closingTarget: backend.closingPort, bannerTarget: backend.bannerPort },
-      { name: 'websockify', kind: 'ws', pid: wsSource.child.pid, sourceTarget: `ws://${LOOPBACK}:${wsSource.port}/`, closingTarget: `ws://${LOOPBACK}:${wsClosing.port}/`, bannerTarget: `ws://${LOOPBACK}:${wsBanner.port}/` },
-      { name: 'Porthole', kind: 'ws', pid: ph.child.pid, sourceTarget: phUrl(ph.sourceToken), closingTarget: phUrl(ph.closingToken), bannerTarget: phUrl(ph.bannerToken) },
+      { name: 'raw TCP', pid: null, targets: { source: backend.sourcePort, closing: backend.closingPort, banner: backend.bannerPort } },
+      { name: 'websockify', pid: wsSource.child.pid, targets: { source: `ws://${LOOPBACK}:${wsSource.port}/`, closing: `ws://${LOOPBACK}:${wsClosing.port}/`, banner: `ws://${LOOPBACK}:${wsBanner.port}/` } },
+      { name: 'Porthole', pid: ph.child.pid, targets: { source: phUrl(ph.sourceToken), closing: phUrl(ph.closingToken), banner: phUrl(ph.bannerToken) } },
     ];
     const results = await measure(paths, plan, backend.child.pid);
-    const report = render(plan, started, results);
+    const report = render(plan, started, results, loadBefore, loadAverage());
     process.stdout.write(`\n${report.table}\n`);
     writeResults(plan, started, results, report);
     process.stdout.write(`\nwrote ${RESULTS}\n`);
   } finally {
     await stopAll();
-    if (portholeDir) rmSync(portholeDir, { recursive: true, force: true });
   }
 }
 
@@ -567,34 +638,50 @@ function perGiB(seconds: number, bytes: number): number {
 interface Report {
   readonly table: string;
   readonly ratioToRaw: number;
+  readonly loadBefore: string;
+  readonly loadAfter: string;
 }
 
-function render(plan: Plan, _started: Date, results: PathResult[]): Report {
+function loadAverage(): string {
+  return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+}
+
+function render(plan: Plan, _started: Date, results: PathResult[], loadBefore: string, loadAfter: string): Report {
   const byName = (n: string) => results.find((r) => r.name === n)!;
   const raw = byName('raw TCP');
   const wsf = byName('websockify');
   const ph = byName('Porthole');
+  const thr = (r: PathResult) => median(r.mibPerSec);
+  const cpu = (r: PathResult) => perGiB(r.proxyCpuSeconds, r.bytesMeasured);
+  const ms = (values: readonly number[], p: number) => percentile(values, p).toFixed(3);
   const lines = [
-    `| path | download MiB/s (median of ${plan.trials}) | min – max | proxy CPU s/GiB | client CPU s/GiB | backend CPU s/GiB | open → banner p50 ms | p99 ms | delivered when backend closes |`,
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    `| path | download MiB/s (median of ${plan.trials}) | min – max | proxy CPU s/GiB | proxy page faults /MiB | client CPU s/GiB | backend CPU s/GiB | delivered when backend closes |`,
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of results) {
-    const proxyCpu = r.name === 'raw TCP' ? '—' : perGiB(r.proxyCpuSeconds, r.bytesMeasured).toFixed(2);
-    lines.push(`| ${r.name} | ${median(r.mibPerSec).toFixed(1)} | ${Math.min(...r.mibPerSec).toFixed(1)} – ${Math.max(...r.mibPerSec).toFixed(1)} | ${proxyCpu} | ${perGiB(r.clientCpuSeconds, r.bytesMeasured).toFixed(2)} | ${perGiB(r.backendCpuSeconds, r.bytesMeasured).toFixed(2)} | ${percentile(r.latencyMs, 0.5).toFixed(3)} | ${percentile(r.latencyMs, 0.99).toFixed(3)} | ${delivered(r.delivered, plan.bytes)} |`);
+    const isRaw = r === raw;
+    const proxyCpu = isRaw ? '—' : `${cpu(r).toFixed(2)} (${perGiB(r.proxyUserSeconds, r.bytesMeasured).toFixed(2)} user + ${perGiB(r.proxySysSeconds, r.bytesMeasured).toFixed(2)} sys)`;
+    const faults = isRaw ? '—' : (r.proxyFaults / (r.bytesMeasured / MiB)).toFixed(1);
+    lines.push(`| ${r.name} | ${thr(r).toFixed(1)} | ${Math.min(...r.mibPerSec).toFixed(1)} – ${Math.max(...r.mibPerSec).toFixed(1)} | ${proxyCpu} | ${faults} | ${perGiB(r.clientCpuSeconds, r.bytesMeasured).toFixed(2)} | ${perGiB(r.backendCpuSeconds, r.bytesMeasured).toFixed(2)} | ${delivered(r.delivered, plan.bytes)} |`);
   }
-  const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
-  const thr = (r: PathResult) => median(r.mibPerSec);
-  const p50 = (r: PathResult) => percentile(r.latencyMs, 0.5);
-  const p99 = (r: PathResult) => percentile(r.latencyMs, 0.99);
-  const cpu = (r: PathResult) => perGiB(r.proxyCpuSeconds, r.bytesMeasured);
   lines.push(
     '',
-    '| ratio | throughput | proxy CPU per GiB | first byte p50 | first byte p99 |',
+    `| path (${plan.connections} connections) | open → first RFB byte p50 ms | p99 ms | open → ServerInit p50 ms | p99 ms |`,
     '|---|---:|---:|---:|---:|',
-    `| Porthole / raw TCP | ${ratio(thr(ph), thr(raw))} | — | ${ratio(p50(ph), p50(raw))} | ${ratio(p99(ph), p99(raw))} |`,
-    `| Porthole / websockify | ${ratio(thr(ph), thr(wsf))} | ${ratio(cpu(ph), cpu(wsf))} | ${ratio(p50(ph), p50(wsf))} | ${ratio(p99(ph), p99(wsf))} |`,
   );
-  return { table: lines.join('\n'), ratioToRaw: thr(ph) / thr(raw) };
+  for (const r of results) lines.push(`| ${r.name} | ${ms(r.bannerMs, 0.5)} | ${ms(r.bannerMs, 0.99)} | ${ms(r.readyMs, 0.5)} | ${ms(r.readyMs, 0.99)} |`);
+  const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
+  const lat = (r: PathResult, which: 'bannerMs' | 'readyMs', p: number) => percentile(r[which], p);
+  const latRatios = (a: PathResult, b: PathResult) =>
+    `${ratio(lat(a, 'bannerMs', 0.5), lat(b, 'bannerMs', 0.5))} | ${ratio(lat(a, 'bannerMs', 0.99), lat(b, 'bannerMs', 0.99))} | ${ratio(lat(a, 'readyMs', 0.5), lat(b, 'readyMs', 0.5))} | ${ratio(lat(a, 'readyMs', 0.99), lat(b, 'readyMs', 0.99))}`;
+  lines.push(
+    '',
+    '| ratio | throughput | proxy CPU per GiB | first byte p50 | first byte p99 | ServerInit p50 | ServerInit p99 |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    `| Porthole / raw TCP | ${ratio(thr(ph), thr(raw))} | — | ${latRatios(ph, raw)} |`,
+    `| Porthole / websockify | ${ratio(thr(ph), thr(wsf))} | ${ratio(cpu(ph), cpu(wsf))} | ${latRatios(ph, wsf)} |`,
+  );
+  return { table: lines.join('\n'), ratioToRaw: thr(ph) / thr(raw), loadBefore, loadAfter };
 }
 
 function machine(): { cpu: string; cores: number; kernel: string; websockify: string } {
@@ -623,7 +710,7 @@ function writeResults(plan: Plan, started: Date, results: PathResult[], report: 
   const raw = results.find((r) => r.name === 'raw TCP')!;
   const history = [
     ...previousHistory(),
-    `- ${started.toISOString()} ${plan.quick ? 'quick' : 'full'}: Porthole ${median(ph.mibPerSec).toFixed(1)} MiB/s = ${report.ratioToRaw.toFixed(3)} × raw TCP (${median(raw.mibPerSec).toFixed(1)} MiB/s), first byte p50 ${percentile(ph.latencyMs, 0.5).toFixed(3)} ms`,
+    `- ${started.toISOString()} ${plan.quick ? 'quick' : 'full'}: Porthole ${median(ph.mibPerSec).toFixed(1)} MiB/s = ${report.ratioToRaw.toFixed(3)} × raw TCP (${median(raw.mibPerSec).toFixed(1)} MiB/s), open → ServerInit p50 ${percentile(ph.readyMs, 0.5).toFixed(3)} ms`,
   ];
   const text = `# Relay benchmark
 
@@ -633,18 +720,20 @@ Latest run; overwritten by every \`npm run bench\` (the History section at the e
 - machine: ${m.cpu}, ${m.cores} cores, Linux ${m.kernel}
 - Node ${process.version}; websockify ${m.websockify} (Debian, \`${WEBSOCKIFY}\`)
 - command: \`${command}\`
-- downloads: ${plan.trials} measured trials of ${plan.bytes / MiB} MiB per path after one warm-up; first byte: ${plan.connections} sequential connections per path after ${plan.warmupConnections} warm-up ones
+- load average (1, 5, 15 min) before the run: ${report.loadBefore}; after: ${report.loadAfter}
+- downloads: ${plan.trials} measured trials of ${plan.bytes / MiB} MiB per path after one warm-up; handshake timing: ${plan.connections} sequential connections per path after ${plan.warmupConnections} warm-up ones
 
 ${report.table}
 
 ## How it was measured
 
-- Four kinds of process: the backend (\`bench/backend.ts\`, Node), websockify (\`websockify 127.0.0.1:P 127.0.0.1:BACKEND\`, plain target mode, its defaults), Porthole (\`node bin/porthole.js novncproxy\` with a SQLite token database, log level warn; tokens minted with \`porthole token create\`), and this script, which is the only client. Everything is on 127.0.0.1.
-- **Download**: the backend writes N bytes in 1 MiB writes as fast as its socket drains; the client reads over a WebSocket (\`ws\`, permessage-deflate off, subprotocol \`binary\`) or, for raw TCP, a plain socket, and hangs up after the N-th byte. Time runs from \`new WebSocket\` / \`connect()\` to the last of the N bytes, so the handshake is included (negligible at this size). The backend does not close first: websockify 0.10 then drops what it still queues for the client (see the last column), and a truncated download would not be a throughput.
-- **Delivered when backend closes**: one download per path from a backend that closes the moment its last byte is written, read until the proxy closes the WebSocket; the column says whether all N bytes arrived. MiB/s is N / that time; the table shows the median and the spread of the measured trials. Trials rotate raw TCP → websockify → Porthole so that drift on a shared machine hits all three alike.
-- **CPU per GiB**: utime+stime (+cutime+cstime) of the proxy's process tree from \`/proc/<pid>/stat\`, before and after each trial, after waiting for websockify's per-connection child to exit and be reaped; summed over the measured trials and divided by the GiB relayed. Clock tick is 1/${CLK_TCK} s. Client CPU is the bench process's \`process.cpuUsage()\`; backend CPU is the backend's process tree. The client and the backend work in all three columns, so they show how much of the machine the proxy leaves to them.
-- **Open → first byte**: time from \`new WebSocket(url, 'binary')\` (raw TCP: \`connect()\`) to holding the 12-byte \`RFB 003.008\\n\` that the banner backend writes on accept; each connection is closed and gone before the next starts. For the proxies this includes the HTTP upgrade, Porthole's token lookup in SQLite and its backend connect, and for websockify its fork per connection. p99 is nearest-rank (with ${plan.connections} samples: the ${Math.ceil(0.99 * plan.connections)}th smallest).
-- Caveats: one machine with ${m.cores} cores runs backend, proxy and client at once, so a download through a proxy has three busy processes on ${m.cores} cores where raw TCP has two; a proxy that needs less CPU leaves more to the others. Numbers from a shared or virtual machine move by several percent between runs; compare ratios from the same run, not absolute numbers across runs.
+- Four kinds of process: the backend (\`bench/backend.ts\`, Node: minimal RFB 3.8 servers offering security type None), websockify (\`websockify 127.0.0.1:P 127.0.0.1:BACKEND\`, plain target mode, its defaults), Porthole (\`node bin/porthole.js novncproxy\` with a SQLite token database, log level warn, default \`auth_schemes = none\`; tokens minted with \`porthole token create\`), and this script, which is the only client. Everything is on 127.0.0.1.
+- **RFB on every path**: Porthole's security proxy does the RFB handshake with the backend (ProtocolVersion, Security, SecurityResult) before it accepts the WebSocket, then serves the client its own handshake and forwards ClientInit / ServerInit; it relays byte for byte only after that. So the client does the client half of RFB 3.8 (version, None, shared ClientInit, ServerInit) on all three paths, and the backend serves it on all three; websockify and raw TCP just carry those bytes.
+- **Download**: after ServerInit the backend writes N bytes in 1 MiB writes as fast as its socket drains (standing in for framebuffer updates; no proxy parses them); the client reads them over a WebSocket (\`ws\`, permessage-deflate off, subprotocol \`binary\`) or, for raw TCP, a plain socket, and hangs up after the N-th byte. Time runs from the end of the client's handshake (ServerInit received) to the last of the N bytes: the relay alone; the handshake is timed in the second table. MiB/s is N / that time; the table shows the median and the spread of the measured trials. Trials rotate raw TCP → websockify → Porthole so that drift on a shared machine hits all three alike. The backend does not close first: websockify 0.10 then sometimes drops what it still queues for the client (its \`do_proxy\` raises on the target's EOF without flushing a partly sent queue; see the last column, which varies from run to run), and a truncated download would not be a throughput.
+- **Delivered when backend closes**: one download per path from a backend that closes the moment its last byte is written, read until the proxy closes the connection; the column says whether all N bytes arrived.
+- **CPU per GiB**: utime (user) and stime (sys), with cutime and cstime, of the proxy's process tree from \`/proc/<pid>/stat\`, before and after each trial, after waiting for websockify's per-connection child to exit and be reaped; summed over the measured trials and divided by the GiB relayed (the handshake's share is negligible). Clock tick is 1/${CLK_TCK} s. Page faults are the tree's minor faults (minflt+cminflt) per MiB relayed: a relay whose read buffers land on freshly mapped memory pays up to 16 per 64 KiB read, and on a virtual machine each one is costly sys time. Client CPU is the bench process's \`process.cpuUsage()\`; backend CPU is the backend's process tree. The client and the backend work in all three columns, so they show how much of the machine the proxy leaves to them.
+- **Open → first RFB byte / → ServerInit**: time from \`new WebSocket(url, 'binary')\` (raw TCP: \`connect()\`) to holding the 12-byte \`RFB 003.008\\n\`, and to holding the whole ServerInit after answering version, security type and ClientInit: the moment noVNC can start drawing. Each connection is closed and gone before the next starts. Through websockify the first byte is the backend's, sent on accept, after websockify's upgrade and its fork per connection. Through Porthole it is Porthole's own, sent only after the token lookup in SQLite, the backend connect and the backend's handshake up to SecurityResult; Porthole then takes one more client round trip per step and forwards ClientInit and ServerInit. p99 is nearest-rank (with ${plan.connections} samples: the ${Math.ceil(0.99 * plan.connections)}th smallest).
+- Caveats: one machine with ${m.cores} cores runs backend, proxy and client at once, so a download through a proxy has three busy processes on ${m.cores} cores where raw TCP has two; a proxy that needs less CPU leaves more to the others. Numbers from a shared or virtual machine move by several percent between runs; compare ratios from the same run, not absolute numbers across runs. A load average well above 0 before the run means other work shared the CPUs while it ran.
 
 ## History
 

@@ -9,8 +9,10 @@ import { configFlag, loadConfig, type LoadedConfig, type RawSetting } from './co
 import { OPTIONS, optionSpec, sections, optionNames } from './config/options.ts';
 import { isGatewayError } from './errors.ts';
 
-import { formatEndpoint, isUuid, parseEndpoint, type Server } from './inventory/types.ts';
+import { backendAuthSummary, formatEndpoint, isUuid, parseEndpoint, type BackendAuth, type Server } from './inventory/types.ts';
 import { accessUrl, novncBaseUrl } from './proxy/console-url.ts';
+import { readPasswordFile } from './rfb/config.ts';
+import { AUTH_SCHEMES, isAuthSchemeName } from './rfb/types.ts';
 import { migrate } from './store/database.ts';
 import { openStores, type Stores } from './store/index.ts';
 
@@ -89,9 +91,9 @@ const COMMANDS: Record<string, CommandSpec> = {
     run: (a, l) => withStores(l(), (s) => tokenRevoke(a, s)),
   },
   'server add': {
-    usage: 'porthole server add --id UUID --name NAME --vnc HOST:PORT [--project-id P] [--status ACTIVE] [--json]',
-    summary: 'Register a server (or replace it) with its VNC console endpoint.',
-    options: { id: true, name: true, vnc: true, 'project-id': true, status: true },
+    usage: 'porthole server add --id UUID --name NAME --vnc HOST:PORT [--project-id P] [--status ACTIVE] [--auth-schemes vencrypt,vnc,none] [--vnc-password-file F] [--vnc-username U] [--tls-server-name N] [--json]',
+    summary: 'Register a server (or replace it) with its VNC console endpoint and how the proxy authenticates to it: --auth-schemes replaces [vnc] auth_schemes for this server; --vnc-password-file holds its VNC password (first line; also the X509Plain password), stored in the database and never printed; --vnc-username is its X509Plain user; --tls-server-name is the name its certificate must carry (turns the name check on).',
+    options: { id: true, name: true, vnc: true, 'project-id': true, status: true, 'auth-schemes': true, 'vnc-password-file': true, 'vnc-username': true, 'tls-server-name': true },
     defaultConfigFiles: DAEMON_CONFIG,
     run: (a, l) => withStores(l(), (s) => serverAdd(a, s)),
   },
@@ -316,17 +318,50 @@ async function serverAdd(a: ParsedArgs, stores: Stores): Promise<number> {
   const vnc = parseEndpoint(vncText);
   if (!vnc) throw new UsageError(`--vnc ${vncText}: expected HOST:PORT`);
   const status = (optionString(a, 'status') ?? 'ACTIVE').toUpperCase();
-  const server: Server = { id, name: requireOption(a, 'name'), projectId: optionString(a, 'project-id') ?? null, status, vnc };
+  const server: Server = { id, name: requireOption(a, 'name'), projectId: optionString(a, 'project-id') ?? null, status, vnc, backendAuth: backendAuthOptions(a) };
   await stores.inventory.put(server);
-  print(a, serverJson(server), `server ${server.id} (${server.name}) console at ${formatEndpoint(vnc)}`);
+  print(a, serverJson(server), `server ${server.id} (${server.name}) console at ${formatEndpoint(vnc)}${server.backendAuth ? `, backend auth ${authText(server)}` : ''}`);
   return 0;
+}
+
+/** `--auth-schemes`, `--vnc-password-file`, `--vnc-username`, `--tls-server-name`, or null when none is given. */
+function backendAuthOptions(a: ParsedArgs): BackendAuth | null {
+  const schemesText = optionString(a, 'auth-schemes');
+  const passwordFile = optionString(a, 'vnc-password-file');
+  const username = optionString(a, 'vnc-username');
+  const tlsServerName = optionString(a, 'tls-server-name');
+  if (schemesText === undefined && passwordFile === undefined && username === undefined && tlsServerName === undefined) return null;
+  let authSchemes: string[] | null = null;
+  if (schemesText !== undefined) {
+    authSchemes = schemesText.split(',').map((x) => x.trim()).filter((x) => x !== '');
+    const bad = authSchemes.find((x) => !isAuthSchemeName(x));
+    if (bad !== undefined || authSchemes.length === 0) throw new UsageError(`--auth-schemes ${schemesText}: expected a comma-separated list of ${AUTH_SCHEMES.join(', ')}`);
+  }
+  let vncPassword: string | null = null;
+  if (passwordFile !== undefined) {
+    try {
+      vncPassword = readPasswordFile(passwordFile, '--vnc-password-file');
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    if (Buffer.byteLength(vncPassword) > 8) process.stderr.write('porthole: note: VNC authentication (VncAuth, X509Vnc) uses only the first 8 bytes of the password, as VNC servers do\n');
+  }
+  if (username === '') throw new UsageError('--vnc-username must not be empty');
+  if (tlsServerName === '') throw new UsageError('--tls-server-name must not be empty');
+  return { authSchemes, vncPassword, vncUsername: username ?? null, tlsServerName: tlsServerName ?? null };
+}
+
+function authText(s: Server): string {
+  const auth = backendAuthSummary(s.backendAuth);
+  if (!s.backendAuth) return '';
+  return [auth.auth_schemes?.join(',') ?? 'default', auth.vnc_username && `user ${auth.vnc_username}`, auth.vnc_password_set && 'password set', auth.tls_server_name && `tls ${auth.tls_server_name}`].filter(Boolean).join(' ');
 }
 
 async function serverList(a: ParsedArgs, stores: Stores): Promise<number> {
   const servers = await stores.inventory.list();
   if (a.json) process.stdout.write(`${JSON.stringify(servers.map(serverJson))}\n`);
   else {
-    const rows = [['ID', 'NAME', 'PROJECT', 'STATUS', 'VNC'], ...servers.map((s) => [s.id, s.name, s.projectId ?? '', s.status, s.vnc ? formatEndpoint(s.vnc) : ''])];
+    const rows = [['ID', 'NAME', 'PROJECT', 'STATUS', 'VNC', 'AUTH'], ...servers.map((s) => [s.id, s.name, s.projectId ?? '', s.status, s.vnc ? formatEndpoint(s.vnc) : '', authText(s)])];
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
     process.stdout.write(rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n');
   }
@@ -347,7 +382,8 @@ async function dbMigrate(a: ParsedArgs, stores: Stores): Promise<number> {
 }
 
 function serverJson(s: Server) {
-  return { id: s.id, name: s.name, project_id: s.projectId, status: s.status, vnc: s.vnc ? formatEndpoint(s.vnc) : null };
+  // the password itself is never printed: only whether one is set
+  return { id: s.id, name: s.name, project_id: s.projectId, status: s.status, vnc: s.vnc ? formatEndpoint(s.vnc) : null, backend_auth: s.backendAuth ? backendAuthSummary(s.backendAuth) : null };
 }
 
 function print(a: ParsedArgs, json: unknown, text: string): void {

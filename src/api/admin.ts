@@ -1,16 +1,40 @@
 /**
  * @module api/admin
- * Porthole's admin API under `/porthole/v1` (admin callers only): the inventory (servers and
- * their console endpoints), revocation of one token or of all tokens of a server, and the
- * OpenAPI document of every route, Nova's included.
+ * Porthole's admin API under `/porthole/v1` (admin callers only): the inventory (servers, their
+ * console endpoints and backend auth settings: a VNC password goes in and never comes out),
+ * revocation of one token or of all tokens of a server, and the OpenAPI document of every route,
+ * Nova's included.
  */
 import type { FastifyInstance } from 'fastify';
-import { isUuid, type Server } from '../inventory/types.ts';
+import { backendAuthSummary, isUuid, type BackendAuth, type Server } from '../inventory/types.ts';
+import { AUTH_SCHEMES } from '../rfb/types.ts';
 import type { ApiContext } from './context.ts';
 import { badRequest, notFound } from './errors.ts';
 import { authorize } from './policy.ts';
 
 const endpointSchema = { type: 'object', properties: { host: { type: 'string', minLength: 1, maxLength: 255 }, port: { type: 'integer', minimum: 1, maximum: 65535 } }, required: ['host', 'port'], additionalProperties: false };
+/** As `porthole server add`: every field left out or null falls back to the config. */
+const backendAuthInput = {
+  type: 'object',
+  nullable: true,
+  properties: {
+    auth_schemes: { type: 'array', nullable: true, minItems: 1, maxItems: AUTH_SCHEMES.length, uniqueItems: true, items: { type: 'string', enum: [...AUTH_SCHEMES] } },
+    vnc_username: { type: 'string', nullable: true, maxLength: 255 },
+    vnc_password: { type: 'string', nullable: true, minLength: 1, maxLength: 255 },
+    tls_server_name: { type: 'string', nullable: true, minLength: 1, maxLength: 255 },
+  },
+  additionalProperties: false,
+};
+const backendAuthOutput = {
+  type: 'object',
+  nullable: true,
+  properties: {
+    auth_schemes: { type: 'array', nullable: true, items: { type: 'string' } },
+    vnc_username: { type: 'string', nullable: true },
+    vnc_password_set: { type: 'boolean' },
+    tls_server_name: { type: 'string', nullable: true },
+  },
+};
 const serverInput = {
   type: 'object',
   properties: {
@@ -19,13 +43,14 @@ const serverInput = {
     project_id: { type: 'string', nullable: true, maxLength: 255 },
     status: { type: 'string', minLength: 1, maxLength: 32 },
     vnc: { ...endpointSchema, nullable: true },
+    backend_auth: backendAuthInput,
   },
   required: ['name'],
   additionalProperties: false,
 };
 const serverOutput = {
   type: 'object',
-  properties: { id: { type: 'string' }, name: { type: 'string' }, project_id: { type: 'string', nullable: true }, status: { type: 'string' }, vnc: { ...endpointSchema, nullable: true } },
+  properties: { id: { type: 'string' }, name: { type: 'string' }, project_id: { type: 'string', nullable: true }, status: { type: 'string' }, vnc: { ...endpointSchema, nullable: true }, backend_auth: backendAuthOutput },
 };
 const idParams = { type: 'object', properties: { id: { type: 'string', maxLength: 36 } }, required: ['id'] };
 
@@ -35,10 +60,17 @@ interface ServerInput {
   project_id?: string | null;
   status?: string;
   vnc?: { host: string; port: number } | null;
+  backend_auth?: { auth_schemes?: string[] | null; vnc_username?: string | null; vnc_password?: string | null; tls_server_name?: string | null } | null;
 }
 
 function toJson(s: Server) {
-  return { id: s.id, name: s.name, project_id: s.projectId, status: s.status, vnc: s.vnc };
+  return { id: s.id, name: s.name, project_id: s.projectId, status: s.status, vnc: s.vnc, backend_auth: s.backendAuth ? backendAuthSummary(s.backendAuth) : null };
+}
+
+function backendAuth(input: ServerInput['backend_auth']): BackendAuth | null {
+  if (!input) return null;
+  const auth = { authSchemes: input.auth_schemes ?? null, vncUsername: input.vnc_username ?? null, vncPassword: input.vnc_password ?? null, tlsServerName: input.tls_server_name ?? null };
+  return Object.values(auth).every((v) => v === null) ? null : auth;
 }
 
 export function registerAdmin(app: FastifyInstance, ctx: ApiContext): void {
@@ -47,7 +79,7 @@ export function registerAdmin(app: FastifyInstance, ctx: ApiContext): void {
 
   function fromInput(id: string, body: ServerInput): Server {
     if (!isUuid(id)) throw badRequest(`Invalid input for field/attribute id. Value: ${id}. Expected a UUID`);
-    return { id: id.toLowerCase(), name: body.name, projectId: body.project_id ?? null, status: (body.status ?? 'ACTIVE').toUpperCase(), vnc: body.vnc ?? null };
+    return { id: id.toLowerCase(), name: body.name, projectId: body.project_id ?? null, status: (body.status ?? 'ACTIVE').toUpperCase(), vnc: body.vnc ?? null, backendAuth: backendAuth(body.backend_auth) };
   }
 
   app.get('/porthole/v1/servers', { ...admin, schema: { tags: ['admin'], summary: 'List the inventory', response: { 200: { type: 'object', properties: { servers: { type: 'array', items: serverOutput } } } } } }, async () => ({

@@ -7,7 +7,7 @@
  * never by URL, since a console token can be part of a URL.
  */
 import swagger from '@fastify/swagger';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifySchema } from 'fastify';
 import type { Logger } from 'pino';
 import { GatewayError } from '../errors.ts';
 import { registerAdmin } from './admin.ts';
@@ -32,6 +32,8 @@ export async function createApi(ctx: ApiContext, log: Logger): Promise<FastifyIn
     connectionTimeout: 60_000,
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 255 },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    // a URL Fastify cannot route (bad percent-encoding, an over-long parameter) gets Nova's body too
+    frameworkErrors: handleError,
   });
 
   await app.register(swagger, {
@@ -40,6 +42,8 @@ export async function createApi(ctx: ApiContext, log: Logger): Promise<FastifyIn
       components: { securitySchemes: { authToken: { type: 'apiKey', in: 'header', name: 'X-Auth-Token' } } },
       security: [{ authToken: [] }],
     },
+    // one params schema serves both URL forms of a compute route; OpenAPI allows only the path's own
+    transform: ({ schema, url }) => ({ schema: pathParamsOnly(schema, url), url }),
   });
 
   // Nova treats a body without Content-Type, or text/plain, as JSON; other types are 415
@@ -57,7 +61,9 @@ export async function createApi(ctx: ApiContext, log: Logger): Promise<FastifyIn
     req.microversion = requestedVersion(req.headers);
     void reply.headers(versionHeaders(req.microversion));
   });
-  app.addHook('preHandler', async (req) => {
+  // credentials before the body is read or validated, as Nova's auth middleware sits in front of
+  // everything: an unauthenticated caller learns nothing from the schema and costs no parsing
+  app.addHook('onRequest', async (req) => {
     if (req.routeOptions.config.public) return;
     req.caller = await authenticate(req.headers);
     const projectInUrl = (req.params as { project_id?: string } | undefined)?.project_id;
@@ -80,6 +86,16 @@ export async function createApi(ctx: ApiContext, log: Logger): Promise<FastifyIn
   registerAdmin(app, ctx);
   await app.ready();
   return app;
+}
+
+function pathParamsOnly(schema: FastifySchema, url: string): FastifySchema {
+  const params = schema?.params as { properties?: Record<string, unknown>; required?: string[] } | undefined;
+  if (!params?.properties) return schema;
+  const inUrl = new Set([...url.matchAll(/:(\w+)/g)].map((m) => m[1]));
+  return {
+    ...schema,
+    params: { ...params, properties: Object.fromEntries(Object.entries(params.properties).filter(([k]) => inUrl.has(k))), required: params.required?.filter((k) => inUrl.has(k)) },
+  };
 }
 
 function parseJson(body: string, done: (err: Error | null, value?: unknown) => void): void {

@@ -31,6 +31,8 @@ export async function createAuthenticator(config: Config): Promise<Authenticator
       return staticTokens(config.porthole.api_tokens_file);
     case 'jwt':
       return jwt(config);
+    case 'keystone':
+      throw new GatewayError('CONFIG_INVALID', '[api] auth_strategy = keystone: Keystone token validation is not in this version of Porthole; use noauth2, static or jwt for the API (the console proxies do not need it)');
   }
 }
 

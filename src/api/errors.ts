@@ -34,6 +34,19 @@ export function badRequest(message: string): GatewayError {
   return new GatewayError('BAD_REQUEST', message, { status: 400 });
 }
 
+/**
+ * A request value as an error message may quote it: at most 200 characters, and never a throw
+ * (JSON.stringify recurses, and a body may nest deeper than the stack goes).
+ */
+export function preview(value: unknown): string {
+  if (typeof value === 'string') return value.slice(0, 200);
+  try {
+    return String(JSON.stringify(value ?? null)).slice(0, 200);
+  } catch {
+    return Array.isArray(value) ? '[...]' : '{...}';
+  }
+}
+
 /** Nova's words for a JSON-schema failure: the field, the value, what was wrong. */
 function validationMessage(err: FastifyError, req: FastifyRequest): string {
   const v = err.validation?.[0];
@@ -43,7 +56,7 @@ function validationMessage(err: FastifyError, req: FastifyRequest): string {
   let data: unknown = root;
   for (const key of path) data = data !== null && typeof data === 'object' ? (data as Record<string, unknown>)[key] : undefined;
   const field = path.at(-1) ?? err.validationContext ?? 'body';
-  const value = typeof data === 'string' ? data : JSON.stringify(data ?? null)?.slice(0, 200);
+  const value = preview(data);
   const params = v.params as Record<string, unknown>;
   if (v.keyword === 'required') return `Invalid input for field/attribute ${field}. Value: ${value}. '${String(params.missingProperty)}' is a required property`;
   if (v.keyword === 'additionalProperties') return `Invalid input for field/attribute ${field}. Value: ${value}. Additional properties are not allowed ('${String(params.additionalProperty)}' was unexpected)`;

@@ -36,7 +36,8 @@ export function requestedVersion(headers: IncomingHttpHeaders): Microversion {
   if (raw === undefined) return MIN_VERSION;
   const text = raw.trim();
   if (text.toLowerCase() === 'latest') return MAX_VERSION;
-  const m = /^(\d+)\.(\d+)$/.exec(text);
+  // Nova's APIVersionRequest pattern: no leading zeros, so `2.01` is malformed rather than 2.1
+  const m = /^([1-9]\d*)\.([1-9]\d*|0)$/.exec(text);
   if (!m) {
     throw new GatewayError('BAD_REQUEST', `API Version String ${text} is of invalid format. Must be of format MajorNum.MinorNum.`, { status: 400 });
   }

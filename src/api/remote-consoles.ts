@@ -13,7 +13,7 @@ import { GatewayError } from '../errors.ts';
 import type { Server } from '../inventory/types.ts';
 import { accessUrl } from '../proxy/console-url.ts';
 import { COMPUTE_PREFIXES, type ApiContext } from './context.ts';
-import { badRequest, notFound } from './errors.ts';
+import { badRequest, notFound, preview } from './errors.ts';
 import { atLeast } from './microversion.ts';
 import { authorize, visibleServer } from './policy.ts';
 
@@ -129,15 +129,16 @@ export function registerRemoteConsoles(app: FastifyInstance, ctx: ApiContext): v
       },
       async (req) => {
         const name = Object.keys(req.body)[0]!;
-        const action = LEGACY_ACTIONS[name];
+        // own keys only: `constructor` or `__proto__` must not find Object.prototype's
+        const action = Object.hasOwn(LEGACY_ACTIONS, name) ? LEGACY_ACTIONS[name] : undefined;
         if (!action) throw badRequest(`There is no such action: ${name}`);
         // the console actions end at 2.5: later callers get the plain not-found of a missing method
         if (atLeast(req.microversion, 6)) throw notFound();
         const args = req.body[name] as { type?: unknown } | null;
         if (args === null || typeof args !== 'object' || Object.keys(args).some((k) => k !== 'type')) {
-          throw badRequest(`Invalid input for field/attribute ${name}. Value: ${JSON.stringify(args)}. Additional properties are not allowed`);
+          throw badRequest(`Invalid input for field/attribute ${name}. Value: ${preview(args)}. Additional properties are not allowed`);
         }
-        if (typeof args.type !== 'string') throw badRequest(`Invalid input for field/attribute ${name}. Value: ${JSON.stringify(args)}. 'type' is a required property`);
+        if (typeof args.type !== 'string') throw badRequest(`Invalid input for field/attribute ${name}. Value: ${preview(args)}. 'type' is a required property`);
         if (!action.types.includes(args.type)) throw badRequest(`Invalid input for field/attribute type. Value: ${args.type}. '${args.type}' is not one of ${JSON.stringify(action.types)}`);
         return { console: { type: args.type, url: await mint(req, action.protocol, args.type) } };
       },

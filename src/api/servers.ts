@@ -2,9 +2,10 @@
  * @module api/servers
  * `GET /servers`, `/servers/detail`, `/servers/{id}`: the inventory in the shape of Nova's
  * server views, with the fields clients need to resolve a name to an id (id, name, status,
- * tenant_id, links). Members see their project's servers, admins all. `?name=` filters as
- * Nova's regular-expression filter does for the forms clients send (a name, `^name$`, a
- * prefix with `^`), matched literally so a request can never run a costly expression.
+ * tenant_id, links). Readers and members see their project's servers, admins all. `?name=`
+ * filters as Nova's regular-expression filter does for the forms clients send (a name,
+ * `^name$`, a prefix with `^`), matched literally so a request can never run a costly
+ * expression.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Server } from '../inventory/types.ts';
@@ -57,7 +58,7 @@ function detail(req: FastifyRequest, s: Server) {
 
 export function registerServers(app: FastifyInstance, ctx: ApiContext): void {
   async function listed(req: FastifyRequest<{ Querystring: { name?: string; limit?: number; marker?: string } }>): Promise<Server[]> {
-    authorize(req.caller, 'project_member_or_admin', POLICY);
+    authorize(req.caller, 'project_reader_or_admin', POLICY);
     let servers = (await ctx.stores.inventory.list()).filter((s) => canSee(req.caller, s));
     const { name, marker, limit } = req.query;
     if (name !== undefined) servers = servers.filter((s) => nameMatches(s.name, name));
@@ -74,7 +75,7 @@ export function registerServers(app: FastifyInstance, ctx: ApiContext): void {
       servers: (await listed(req)).map((s) => detail(req, s)),
     }));
     app.get<{ Params: { server_id: string } }>(`${prefix}/servers/:server_id`, { schema: { tags: ['compute'], summary: 'Show a server', params: idParams, response: { 200: { type: 'object', properties: { server: serverDetail } } } } }, async (req) => {
-      authorize(req.caller, 'project_member_or_admin', 'os_compute_api:servers:show');
+      authorize(req.caller, 'project_reader_or_admin', 'os_compute_api:servers:show');
       const server = visibleServer(req.caller, await ctx.stores.inventory.get(req.params.server_id), req.params.server_id);
       return { server: detail(req, server) };
     });

@@ -1,8 +1,9 @@
 /**
  * @module api/versions
- * The version documents, as Nova serves them at `/` (all versions, 300 Multiple Choices) and at
- * `/v2.1` (the current one). Clients read them with no credentials to find the microversion
- * range; links point back at this API's own address.
+ * The version documents, as Nova serves them at `/` (all versions, 200 as Nova's
+ * `Versions.index`; its 300 Multiple Choices is for other paths) and at `/v2.1` (the current
+ * one). Clients read them with no credentials to find the microversion range; links point back
+ * at this API's own address.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { formatVersion, MAX_VERSION, MIN_VERSION } from './microversion.ts';
@@ -39,10 +40,9 @@ const versionSchema = {
 };
 
 export function registerVersions(app: FastifyInstance): void {
-  app.get('/', { schema: { tags: ['versions'], summary: 'All API versions', response: { 300: { type: 'object', properties: { versions: { type: 'array', items: versionSchema } } } } }, config: { public: true } }, async (req, reply) => {
-    reply.code(300);
-    return { versions: [v21(req)] };
-  });
+  app.get('/', { schema: { tags: ['versions'], summary: 'All API versions', response: { 200: { type: 'object', properties: { versions: { type: 'array', items: versionSchema } } } } }, config: { public: true } }, async (req) => ({
+    versions: [v21(req)],
+  }));
   for (const path of ['/v2.1', '/v2.1/']) {
     app.get(path, { schema: { tags: ['versions'], summary: 'The v2.1 API version', response: { 200: { type: 'object', properties: { version: versionSchema } } } }, config: { public: true } }, async (req) => ({ version: v21(req) }));
   }

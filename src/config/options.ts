@@ -50,7 +50,7 @@ export const OPTIONS = {
     vencrypt_client_key: optStr('Private key (PEM) of the client certificate; unset: the key is read from vencrypt_client_cert.'),
   },
   api: {
-    auth_strategy: choice('noauth2', ['noauth2', 'static', 'jwt'] as const, 'How API callers authenticate: `noauth2` (Nova\'s development mode: `X-Auth-Token: user:project`, admin when the user is `admin`; never on a network you do not trust), `static` (tokens listed, hashed, in `[porthole] api_tokens_file`), `jwt` (bearer tokens signed by your identity provider).'),
+    auth_strategy: choice('noauth2', ['noauth2', 'static', 'jwt', 'keystone'] as const, 'How API callers authenticate: `noauth2` (Nova\'s development mode: `X-Auth-Token: user:project`, admin when the user is `admin`; never on a network you do not trust), `static` (tokens listed, hashed, in `[porthole] api_tokens_file`), `jwt` (bearer tokens signed by your identity provider). `keystone` (Nova\'s default, so every nova.conf has it) is accepted in the file, but the API refuses to start with it: Keystone validation is not in this version. Nova\'s own default is keystone; Porthole\'s is noauth2.'),
   },
   consoleauth: {
     token_ttl: int(600, 'Seconds a console token stays valid.', 1),
@@ -81,7 +81,7 @@ export const OPTIONS = {
     token_sweep_interval: int(300, 'Seconds between sweeps of expired tokens from the store (0: never).', 0),
     max_header_size: int(16 * 1024, 'Largest HTTP request header block accepted, in bytes.', 1024, 1024 * 1024),
     rfb_handshake_timeout: float(10, 'Seconds for each side of the RFB handshake of the security proxy: the VNC server from TCP connect to SecurityResult (TLS included), then the browser up to ClientInit, then the server\'s ServerInit.', 0.1, 300),
-    vencrypt_verify_hostname: bool(false, 'Also check that the VNC server\'s certificate names the host of the console endpoint (or the server\'s TLS server name from the inventory). Off by default, as in Nova: compute certificates often name the host rather than the VNC listen address; the certificate chain is verified against [vnc] vencrypt_ca_certs either way.'),
+    vencrypt_verify_hostname: bool(false, 'Also check that the VNC server\'s certificate names the console\'s host (a server with its own TLS server name in the inventory has that name checked either way). Off by default, as in Nova: compute certificates often name the host rather than the VNC listen address; the certificate chain is verified against [vnc] vencrypt_ca_certs either way.'),
     vencrypt_allow_insecure_tls: bool(false, 'Allow VeNCrypt\'s anonymous-TLS subtypes (TLSNone, TLSVnc, TLSPlain): encrypted, but with no server certificate, so anyone in the path can intercept them.'),
     vnc_password_file: optStr('File holding the VNC password used for servers that have none of their own in the inventory (security type VncAuth, VeNCrypt X509Vnc, and the X509Plain password); one line, read at start. VNC authentication uses the first 8 bytes.'),
     vnc_username: optStr('User name for VeNCrypt X509Plain for servers that have none of their own in the inventory.'),

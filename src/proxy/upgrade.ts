@@ -135,6 +135,9 @@ async function decide(req: IncomingMessage, socket: Duplex, opts: UpgradeOptions
       try {
         rfb = await negotiateBackend(backend, backendAuthSettings(opts.rfb, server, t.host), { timeoutMs: opts.rfb.timeoutMs, address: `${t.host}:${t.port}` });
       } catch (err) {
+        // not an HTTP refusal: RFB is where noVNC shows a reason, so the browser gets its 101 and
+        // an RFB failure saying only that the console could not be authenticated; the detail
+        // (hosts, certificates, the server's words) is information leakage and goes to the log
         rfbFailure = isGatewayError(err) ? err : new GatewayError('BACKEND_PROTOCOL', `backend ${t.host}:${t.port}: ${(err as Error)?.message ?? err}`, { status: 502, closeCode: 1011 });
         logRefusal(deps.log, req, rfbFailure, logId, { backend: `${t.host}:${t.port}`, instance: t.instanceUuid });
       }

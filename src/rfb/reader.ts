@@ -47,6 +47,8 @@ export class RfbReader {
   private buffered = 0;
   private waiter: Waiter | null = null;
   private failure: GatewayError | null = null;
+  /** Set when the failure is the peer leaving: bytes it sent before still count. */
+  private closedDetail: string | null = null;
   private readonly failureWaiters: Array<(e: GatewayError) => void> = [];
   private timer: NodeJS.Timeout | null;
   private readonly maxBuffered: number;
@@ -87,15 +89,19 @@ export class RfbReader {
     if (this.failure || chunk.length === 0) return;
     this.chunks.push(chunk);
     this.buffered += chunk.length;
+    this.satisfy();
     if (this.buffered > this.maxBuffered) {
       this.fail(this.opts.errors.protocol(this.step, `more than ${this.maxBuffered} bytes unread during the handshake`));
-      return;
     }
-    this.satisfy();
   }
 
-  /** The peer has gone: a pending read that the buffered bytes cannot satisfy fails. */
+  /**
+   * The peer has gone. Bytes it sent before still count (a server may send its last message
+   * and close at once); a read they cannot satisfy fails, naming its step.
+   */
   end(detail: string): void {
+    if (this.failure) return;
+    this.closedDetail = detail;
     this.fail(this.opts.errors.closed(this.waiter?.step ?? this.step, detail));
   }
 
@@ -105,8 +111,7 @@ export class RfbReader {
     this.failure = err;
     this.stopTimer();
     const w = this.waiter;
-    // bytes already received still count: a server may send its last message and close at once
-    if (w && this.buffered < w.n) {
+    if (w) {
       this.waiter = null;
       w.reject(err);
     }
@@ -122,8 +127,12 @@ export class RfbReader {
       this.fail(err);
       return Promise.reject(err);
     }
+    if (this.failure) {
+      if (this.closedDetail === null) return Promise.reject(this.failure);
+      if (this.buffered >= n) return Promise.resolve(this.take(n));
+      return Promise.reject(this.opts.errors.closed(step, this.closedDetail));
+    }
     if (this.buffered >= n) return Promise.resolve(this.take(n));
-    if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       this.waiter = { n, step, resolve, reject };
     });

@@ -108,10 +108,11 @@ export async function negotiateBackend(socket: Socket, settings: BackendAuthSett
     r.pauseDeadline();
     return { socket: transport.socket, minor, auth, transport };
   } catch (err) {
+    const e = transport.explain(asGatewayError(err, transport));
     transport.destroy();
-    r.fail(asGatewayError(err, transport));
+    r.fail(e);
     r.finish();
-    throw asGatewayError(err, transport);
+    throw e;
   }
 }
 
@@ -141,11 +142,6 @@ async function serverRefused(t: Transport, step: string, minor: RfbMinor): Promi
 
 // ---------------------------------------------------------------------------------------------
 // browser
-
-export interface ClientResult {
-  /** Bytes the browser sent after ClientInit (already written to the backend). */
-  readonly forwarded: number;
-}
 
 /**
  * The server role toward the browser, over an authenticated backend: version 3.8, None, OK;
@@ -277,6 +273,8 @@ class Transport implements BackendTransport {
   socket: Socket;
   private readonly raw: Socket;
   private detach: () => void;
+  /** Set once TLS is up: what the proxy presented, for explaining a server that hangs up. */
+  private tlsClient: string | null = null;
 
   constructor(socket: Socket, readonly address: string, timeoutMs: number) {
     this.raw = socket;
@@ -293,7 +291,12 @@ class Transport implements BackendTransport {
     this.detach();
     // the client speaks first in TLS: a server that sent more is not speaking VeNCrypt
     if (this.reader.available > 0) throw protocol(this, 'VeNCrypt', `${this.reader.available} unexpected bytes before the TLS handshake`);
-    const secure: TLSSocket = tlsConnect({ ...options, socket: this.raw });
+    let secure: TLSSocket;
+    try {
+      secure = tlsConnect({ ...options, socket: this.raw });
+    } catch (err) {
+      throw tlsError(this.address, err as NodeJS.ErrnoException);
+    }
     this.socket = secure;
     const handshake = new Promise<void>((resolve, reject) => {
       secure.once('secureConnect', resolve);
@@ -306,7 +309,19 @@ class Transport implements BackendTransport {
       throw tlsError(this.address, err as NodeJS.ErrnoException);
     }
     secure.removeAllListeners('error');
+    const own = secure.getCertificate();
+    this.tlsClient = own && 'subject' in own && own.subject ? `the client certificate ${JSON.stringify(own.subject.CN ?? '')} issued by ${JSON.stringify(own.issuer?.CN ?? '')}` : 'no client certificate ([vnc] vencrypt_client_cert is not set)';
     this.detach = this.reader.attach(secure, (err) => tlsError(this.address, err));
+  }
+
+  /**
+   * In TLS 1.3 the server checks the client certificate after the client has finished its side
+   * of the handshake, so a refused certificate shows up as a server that hangs up (or sends an
+   * alert) right after it: say so in the log instead of "closed".
+   */
+  explain(err: GatewayError): GatewayError {
+    if (this.tlsClient === null || err.code !== 'BACKEND_CLOSED') return err;
+    return backendAuthError('BACKEND_TLS_FAILED', `${err.message}; the server hung up after the TLS handshake, as a VNC server that refuses the client certificate does (the proxy presented ${this.tlsClient})`, err);
   }
 
   /** Pauses the socket with the bytes read past ServerInit put back, for the relay. */

@@ -90,7 +90,7 @@ describe('porthole db migrate', () => {
     const s = scratch();
     try {
       const first = json(await porthole(['db', 'migrate', '--json', ...s.db]));
-      assert.deepEqual(first, { database: `sqlite:${s.path}`, applied: ['0001_console_auth_tokens', '0002_porthole_servers'] });
+      assert.deepEqual(first, { database: `sqlite:${s.path}`, applied: ['0001_console_auth_tokens', '0002_porthole_servers', '0003_porthole_servers_backend_auth'] });
       const second = json(await porthole(['db', 'migrate', '--json', ...s.db]));
       assert.deepEqual(second, { database: `sqlite:${s.path}`, applied: [] });
       const text = await porthole(['db', 'migrate', ...s.db]);
@@ -107,7 +107,7 @@ describe('porthole db migrate', () => {
       const runs = await Promise.all([1, 2, 3, 4].map(() => porthole(['db', 'migrate', '--json', ...s.db])));
       for (const r of runs) assert.equal(r.code, 0, r.stderr);
       const applied = runs.map((r) => (JSON.parse(r.stdout) as { applied: string[] }).applied).filter((a) => a.length > 0);
-      assert.deepEqual(applied, [['0001_console_auth_tokens', '0002_porthole_servers']]);
+      assert.deepEqual(applied, [['0001_console_auth_tokens', '0002_porthole_servers', '0003_porthole_servers_backend_auth']]);
     } finally {
       s.cleanup();
     }
@@ -119,17 +119,17 @@ describe('porthole server', () => {
     const s = scratch();
     try {
       const added = json(await porthole(['server', 'add', '--id', SERVER.toUpperCase(), '--name', 'web-1', '--vnc', '127.0.0.1:5901', '--json', ...s.db]));
-      assert.deepEqual(added, { id: SERVER, name: 'web-1', project_id: null, status: 'ACTIVE', vnc: '127.0.0.1:5901' });
+      assert.deepEqual(added, { id: SERVER, name: 'web-1', project_id: null, status: 'ACTIVE', vnc: '127.0.0.1:5901', backend_auth: null });
       json(await porthole(['server', 'add', '--id', OTHER, '--name', 'db-1', '--vnc', '[::1]:5902', '--project-id', 'p1', '--status', 'shutoff', '--json', ...s.db]));
 
       const listed = json(await porthole(['server', 'list', '--json', ...s.db]));
       assert.deepEqual(listed, [
-        { id: OTHER, name: 'db-1', project_id: 'p1', status: 'SHUTOFF', vnc: '[::1]:5902' },
-        { id: SERVER, name: 'web-1', project_id: null, status: 'ACTIVE', vnc: '127.0.0.1:5901' },
+        { id: OTHER, name: 'db-1', project_id: 'p1', status: 'SHUTOFF', vnc: '[::1]:5902', backend_auth: null },
+        { id: SERVER, name: 'web-1', project_id: null, status: 'ACTIVE', vnc: '127.0.0.1:5901', backend_auth: null },
       ]);
       const table = await porthole(['server', 'list', ...s.db]);
       assert.equal(table.code, 0);
-      assert.match(table.stdout, /^ID +NAME +PROJECT +STATUS +VNC$/m);
+      assert.match(table.stdout, /^ID +NAME +PROJECT +STATUS +VNC +AUTH$/m);
       assert.match(table.stdout, new RegExp(`^${SERVER} +web-1 +ACTIVE +127\\.0\\.0\\.1:5901$`, 'm'));
 
       const removed = await porthole(['server', 'remove', SERVER, '--json', ...s.db]);
@@ -149,7 +149,7 @@ describe('porthole server', () => {
     try {
       json(await porthole(['server', 'add', '--id', SERVER, '--name', 'web-1', '--vnc', '127.0.0.1:5901', '--json', ...s.db]));
       json(await porthole(['server', 'add', '--id', SERVER, '--name', 'web-1b', '--vnc', '127.0.0.1:5911', '--json', ...s.db]));
-      assert.deepEqual(json(await porthole(['server', 'list', '--json', ...s.db])), [{ id: SERVER, name: 'web-1b', project_id: null, status: 'ACTIVE', vnc: '127.0.0.1:5911' }]);
+      assert.deepEqual(json(await porthole(['server', 'list', '--json', ...s.db])), [{ id: SERVER, name: 'web-1b', project_id: null, status: 'ACTIVE', vnc: '127.0.0.1:5911', backend_auth: null }]);
     } finally {
       s.cleanup();
     }
@@ -384,7 +384,7 @@ describe('porthole configuration', () => {
     const conf = join(s.dir, 'nova.conf');
     writeFileSync(conf, `[DEFAULT]\ntransport_url = rabbit://openstack:pw@controller\nmy_ip = 10.0.0.11\n\n[api_database]\nconnection = sqlite:////nonexistent/nova_api.db\n\n[database]\n# the cell database holds console_auth_tokens\nconnection = sqlite:///${dbPath}\n\n[vnc]\nserver_listen = $my_ip\nnovncproxy_base_url = http://controller:6080/vnc_auto.html\n\n[keystone_authtoken]\npassword = secret\n`);
     const migrated = json(await porthole(['db', 'migrate', '--json', '--config-file', conf]));
-    assert.deepEqual(migrated, { database: `sqlite:${dbPath}`, applied: ['0001_console_auth_tokens', '0002_porthole_servers'] });
+    assert.deepEqual(migrated, { database: `sqlite:${dbPath}`, applied: ['0001_console_auth_tokens', '0002_porthole_servers', '0003_porthole_servers_backend_auth'] });
     const out = json(await porthole(['token', 'create', '--instance-uuid', SERVER, '--host', '192.0.2.1', '--port', '5900', '--json', '--config-file', conf]));
     assert.equal(out.url, `http://controller:6080/vnc_auto.html?path=%3Ftoken%3D${out.token}`);
     assert.equal(tokenRows(dbPath).length, 1);

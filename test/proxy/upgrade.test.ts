@@ -3,7 +3,7 @@ import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { hashToken } from '../../src/store/types.ts';
-import { bannerBackend, connectTunnelBackend, echoBackend, openConsole, RFB_BANNER, sourceBackend, type TestBackend } from '../support/backends.ts';
+import { bannerBackend, connectTunnelBackend, echoBackend, openConsole, openRfbConsole, RFB_BANNER, sourceBackend, type TestBackend } from '../support/backends.ts';
 import { eventually, startGateway, type TestGateway } from '../support/gateway.ts';
 import { freePort } from '../support/xvnc.ts';
 
@@ -26,14 +26,17 @@ describe('console WebSocket upgrade', () => {
     return eventually(`a refusal log line with ${code}`, () => gw.logs.find((l) => l.event === 'refused' && l.code === code));
   }
 
-  it('relays the backend banner to a valid token, with the binary subprotocol', async () => {
+  it('opens a console for a valid token, with the binary subprotocol, and logs the session', async () => {
     const { token } = await gw.mint({ host: '127.0.0.1', port: backend.port });
     const r = await openConsole(wsUrl(`?token=${token}`));
     assert.equal(r.protocol, 'binary');
     assert.deepEqual(r.first, RFB_BANNER);
     r.ws!.close();
+    const { ws } = await openRfbConsole(wsUrl(`?token=${token}`));
+    ws.close();
     const line = await eventually('session log line', () => gw.logs.find((l) => l.event === 'session' && l.token === hashToken(token).slice(0, 8)));
-    assert.equal(line.bytesFromBackend, RFB_BANNER.length);
+    assert.equal(line.bytesFromBackend, 0);
+    assert.equal(line.backendAuth, 'None');
     assert.match(String(line.client), /^127\.0\.0\.1:\d+$/);
     assert.equal(typeof line.durationMs, 'number');
   });
@@ -200,8 +203,7 @@ describe('console relay', () => {
     const echo = await echoBackend();
     try {
       const { token } = await gw.mint({ host: '127.0.0.1', port: echo.port });
-      const ws = new WebSocket(`ws://127.0.0.1:${gw.port}/?token=${token}`, ['binary']);
-      await new Promise((r, j) => { ws.once('open', r); ws.once('error', j); });
+      const { ws } = await openRfbConsole(`ws://127.0.0.1:${gw.port}/?token=${token}`);
       const sent: Buffer[] = [];
       for (let i = 0; i < 64; i++) {
         const chunk = Buffer.alloc(1 + ((i * 7919) % 40000));
@@ -229,8 +231,8 @@ describe('console relay', () => {
     const source = await sourceBackend();
     try {
       const { token } = await gw.mint({ host: '127.0.0.1', port: source.port });
-      const ws = new WebSocket(`ws://127.0.0.1:${gw.port}/?token=${token}`, ['binary']);
-      await new Promise((r, j) => { ws.once('open', r); ws.once('error', j); });
+      const { ws } = await openRfbConsole(`ws://127.0.0.1:${gw.port}/?token=${token}`);
+      ws.removeAllListeners('message');
       ws.pause();
       // without backpressure the proxy would read the endless source into memory;
       // with it, the source stalls once the kernel buffers on both legs are full
@@ -254,8 +256,7 @@ describe('console relay', () => {
     const echo = await echoBackend();
     try {
       const { token } = await gw.mint({ host: '127.0.0.1', port: echo.port });
-      const ws = new WebSocket(`ws://127.0.0.1:${gw.port}/?token=${token}`, ['binary']);
-      await new Promise((r) => ws.once('open', r));
+      const { ws } = await openRfbConsole(`ws://127.0.0.1:${gw.port}/?token=${token}`);
       ws.send(Buffer.from('hello'));
       await new Promise((r) => ws.once('message', r));
       const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));

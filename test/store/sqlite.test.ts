@@ -199,7 +199,7 @@ describe('SQLite token store across restarts and migrations', () => {
     try {
       const stores = await openStores(db.url, { migrate: false });
       try {
-        assert.deepEqual(await migrate(stores.database), ['0001_console_auth_tokens', '0002_porthole_servers']);
+        assert.deepEqual(await migrate(stores.database), ['0001_console_auth_tokens', '0002_porthole_servers', '0003_porthole_servers_backend_auth']);
         const schema = raw(db.path, (d) => d.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').all());
         assert.deepEqual(await migrate(stores.database), []);
         assert.deepEqual(raw(db.path, (d) => d.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').all()), schema);
@@ -225,12 +225,12 @@ describe('SQLite token store across restarts and migrations', () => {
         const failures = results.flatMap((r) => (r.status === 'rejected' ? [String((r.reason as Error).message)] : []));
         assert.deepEqual(failures, []);
         const applied = results.map((r) => (r.status === 'fulfilled' ? r.value : []));
-        assert.deepEqual(applied.filter((a) => a.length > 0), [['0001_console_auth_tokens', '0002_porthole_servers']]);
+        assert.deepEqual(applied.filter((a) => a.length > 0), [['0001_console_auth_tokens', '0002_porthole_servers', '0003_porthole_servers_backend_auth']]);
       } finally {
         await Promise.all(all.map((s) => s.close()));
       }
       const names = raw(db.path, (d) => (d.prepare('SELECT name FROM porthole_migration ORDER BY name').all() as { name: string }[]).map((r) => r.name));
-      assert.deepEqual(names, ['0001_console_auth_tokens', '0002_porthole_servers']);
+      assert.deepEqual(names, ['0001_console_auth_tokens', '0002_porthole_servers', '0003_porthole_servers_backend_auth']);
     } finally {
       db.cleanup();
     }

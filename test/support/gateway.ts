@@ -1,7 +1,8 @@
 /**
  * @module test/support/gateway
- * Starts a real Porthole gateway for a test: loopback only, a free port, a fresh SQLite file in
- * a temporary directory, and a logger whose lines the test can read.
+ * Starts a real Porthole gateway for a test: loopback only, free ports (the noVNC proxy's and
+ * the API's), a fresh SQLite file in a temporary directory, and a logger whose lines the test
+ * can read.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -52,6 +53,10 @@ export async function startGateway(settings: Record<string, string> = {}): Promi
     flags: flags({
       'vnc.novncproxy_host': '127.0.0.1',
       'vnc.novncproxy_port': '0',
+      // the API listener is on by default ([porthole] api_enabled): loopback and a free port
+      // too, never 0.0.0.0:8774, which a running Porthole or another test may hold
+      'DEFAULT.osapi_compute_listen': '127.0.0.1',
+      'DEFAULT.osapi_compute_listen_port': '0',
       'database.connection': `sqlite:///${dbPath}`,
       'DEFAULT.web': join(dir, 'no-web-dir'),
       'DEFAULT.cert': join(dir, 'no-cert.pem'),

@@ -2,11 +2,14 @@
  * @module test/support/xvnc
  * Starts a real TigerVNC `Xvnc` on loopback for a test, with its root window painted a known
  * colour, and stops it. `xinput test-xi2 --root` watches its keyboard, so a test can see that
- * keys typed in the browser reached the X server.
+ * keys typed in the browser reached the X server. Options give it a VNC password (`-rfbauth`)
+ * or an X509 certificate for VeNCrypt; by default it offers security type None.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export interface Xvnc {
   readonly display: string;
@@ -37,11 +40,34 @@ function freeDisplay(): number {
   }
 }
 
-export async function startXvnc(opts: { colour: string; securityTypes?: string; extraArgs?: string[]; geometry?: string }): Promise<Xvnc> {
+export interface XvncOptions {
+  colour: string;
+  /** `-SecurityTypes`; default None. */
+  securityTypes?: string;
+  extraArgs?: string[];
+  geometry?: string;
+  /** VNC password: written with `vncpasswd -f` (tigervnc-tools) to a file given as `-rfbauth`. */
+  password?: string;
+  /** Server certificate and key for the X509 security types (`-X509Cert`, `-X509Key`). */
+  x509?: { cert: string; key: string };
+}
+
+export async function startXvnc(opts: XvncOptions): Promise<Xvnc> {
   const port = await freePort();
   const n = freeDisplay();
   const display = `:${n}`;
-  const proc = spawn(XVNC, [display, '-rfbport', String(port), '-localhost', '-nolisten', 'tcp', '-SecurityTypes', opts.securityTypes ?? 'None', '-geometry', opts.geometry ?? '640x480', '-depth', '24', '-AlwaysShared', ...(opts.extraArgs ?? [])], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const extra = [...(opts.extraArgs ?? [])];
+  let passwordDir: string | undefined;
+  if (opts.password !== undefined) {
+    passwordDir = mkdtempSync(join(tmpdir(), 'porthole-xvnc-'));
+    const file = join(passwordDir, 'passwd');
+    const made = spawnSync('vncpasswd', ['-f'], { input: `${opts.password}\n${opts.password}\n` });
+    if (made.status !== 0) throw new Error(`vncpasswd -f failed: ${made.stderr?.toString()}`);
+    writeFileSync(file, made.stdout, { mode: 0o600 });
+    extra.push('-rfbauth', file);
+  }
+  if (opts.x509) extra.push('-X509Cert', opts.x509.cert, '-X509Key', opts.x509.key);
+  const proc = spawn(XVNC, [display, '-rfbport', String(port), '-localhost', '-nolisten', 'tcp', '-SecurityTypes', opts.securityTypes ?? 'None', '-geometry', opts.geometry ?? '640x480', '-depth', '24', '-AlwaysShared', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const children: ChildProcess[] = [proc];
@@ -88,6 +114,7 @@ export async function startXvnc(opts: { colour: string; securityTypes?: string; 
           if (c.exitCode === null) c.kill('SIGKILL');
         }
       }
+      if (passwordDir) rmSync(passwordDir, { recursive: true, force: true });
     },
   };
 }
