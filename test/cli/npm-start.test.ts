@@ -23,12 +23,13 @@ describe('npm start', () => {
 
   it('prints a console URL that shows the demo pattern in a browser, and stops on SIGTERM', async () => {
     const dir = tempDir();
-    child = spawn('npm', ['start', '--', '--vnc-novncproxy_port', '0', '--database-connection', `sqlite:///${join(dir, 'porthole.db')}`], { cwd: process.cwd(), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn('npm', ['start', '--', '--vnc-novncproxy_port', '0', '--osapi_compute_listen_port', '0', '--database-connection', `sqlite:///${join(dir, 'porthole.db')}`], { cwd: process.cwd(), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
     const url = await eventually('the console URL on stdout', () => /(http:\/\/127\.0\.0\.1:\d+\/vnc_auto\.html\?path=%3Ftoken%3D[0-9a-f-]{36})/.exec(out)?.[1], 30_000);
     assert.match(out, /valid for 10 minutes/);
+    await eventually('the compute API line', () => /Compute API: http:\/\/127\.0\.0\.1:\d+\/v2\.1/.test(out));
 
     const browser = await launchBrowser();
     try {
