@@ -94,10 +94,18 @@ function backendOnData(s: ConsoleSession, chunk: Buffer): void {
   s.bytesFromBackend += chunk.length;
   s._ws.send(chunk, BINARY);
   const client = s._clientSocket;
-  if (client.writableNeedDrain && !s._backend.isPaused()) {
+  if (client.writableLength > CLIENT_HIGH_WATER && !s._backend.isPaused()) {
     s._backend.pause();
     client.once('drain', () => s._backend.resume());
   }
 }
 
 const BINARY = { binary: true } as const;
+
+/**
+ * Bytes queued towards the browser before the backend is paused. The socket's own mark (16 KiB)
+ * is below one 64 KiB backend read, so `writableNeedDrain` paused the backend after every chunk
+ * (4097 pauses in a 256 MiB download); a few reads of headroom keep the pipe full while still
+ * bounding what a slow browser can make the proxy hold.
+ */
+const CLIENT_HIGH_WATER = 256 * 1024;
