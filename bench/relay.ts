@@ -703,6 +703,13 @@ function previousHistory(): string[] {
   return text.slice(at).split('\n').filter((l) => l.startsWith('- '));
 }
 
+/** Sections other benchmarks keep in RESULTS.md between `<!-- name … -->` and `<!-- /name -->`. */
+function otherSections(): string[] {
+  if (!existsSync(RESULTS)) return [];
+  const text = readFileSync(RESULTS, 'utf8');
+  return [...text.matchAll(/<!-- ([a-z0-9-]+)[^>]*-->[\s\S]*?<!-- \/\1 -->/g)].map((m) => m[0]);
+}
+
 function writeResults(plan: Plan, started: Date, results: PathResult[], report: Report): void {
   const m = machine();
   const command = `npm run bench${plan.quick ? ' -- --quick' : ''}   (node --import tsx bench/relay.ts${plan.quick ? ' --quick' : ''})`;
@@ -734,7 +741,7 @@ ${report.table}
 - **CPU per GiB**: utime (user) and stime (sys), with cutime and cstime, of the proxy's process tree from \`/proc/<pid>/stat\`, before and after each trial, after waiting for websockify's per-connection child to exit and be reaped; summed over the measured trials and divided by the GiB relayed (the handshake's share is negligible). Clock tick is 1/${CLK_TCK} s. Page faults are the tree's minor faults (minflt+cminflt) per MiB relayed: a relay whose read buffers land on freshly mapped memory pays up to 16 per 64 KiB read, and on a virtual machine each one is costly sys time. Client CPU is the bench process's \`process.cpuUsage()\`; backend CPU is the backend's process tree. The client and the backend work in all three columns, so they show how much of the machine the proxy leaves to them.
 - **Open → first RFB byte / → ServerInit**: time from \`new WebSocket(url, 'binary')\` (raw TCP: \`connect()\`) to holding the 12-byte \`RFB 003.008\\n\`, and to holding the whole ServerInit after answering version, security type and ClientInit: the moment noVNC can start drawing. Each connection is closed and gone before the next starts. Through websockify the first byte is the backend's, sent on accept, after websockify's upgrade and its fork per connection. Through Porthole it is Porthole's own, sent only after the token lookup in SQLite, the backend connect and the backend's handshake up to SecurityResult; Porthole then takes one more client round trip per step and forwards ClientInit and ServerInit. p99 is nearest-rank (with ${plan.connections} samples: the ${Math.ceil(0.99 * plan.connections)}th smallest).
 - Caveats: one machine with ${m.cores} cores runs backend, proxy and client at once, so a download through a proxy has three busy processes on ${m.cores} cores where raw TCP has two; a proxy that needs less CPU leaves more to the others. Numbers from a shared or virtual machine move by several percent between runs; compare ratios from the same run, not absolute numbers across runs. A load average well above 0 before the run means other work shared the CPUs while it ran.
-
+${otherSections().map((sec) => `\n${sec}\n`).join('')}
 ## History
 
 ${history.join('\n')}

@@ -10,6 +10,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Server } from '../inventory/types.ts';
 import { COMPUTE_PREFIXES, type ApiContext } from './context.ts';
+import { baseUrl } from './versions.ts';
 import { authorize, canSee, visibleServer } from './policy.ts';
 
 const POLICY = 'os_compute_api:servers:index';
@@ -43,8 +44,7 @@ export function nameMatches(name: string, filter: string): boolean {
 }
 
 function links(req: FastifyRequest, server: Server) {
-  const proto = (req.headers['x-forwarded-proto'] as string | undefined)?.split(',')[0]?.trim() || req.protocol;
-  const base = `${proto}://${req.headers.host ?? 'localhost'}`;
+  const base = baseUrl(req);
   const project = server.projectId ?? req.caller.project;
   return [
     { rel: 'self', href: `${base}/v2.1/${project}/servers/${server.id}` },

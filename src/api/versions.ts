@@ -8,7 +8,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { formatVersion, MAX_VERSION, MIN_VERSION } from './microversion.ts';
 
-function baseUrl(req: FastifyRequest): string {
+/** This API's address as the caller reached it (a TLS-terminating balancer says so in X-Forwarded-Proto). */
+export function baseUrl(req: FastifyRequest): string {
   const proto = (req.headers['x-forwarded-proto'] as string | undefined)?.split(',')[0]?.trim() || req.protocol;
   return `${proto}://${req.headers.host ?? 'localhost'}`;
 }
