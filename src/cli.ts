@@ -7,14 +7,14 @@
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { configFlag, loadConfig, type LoadedConfig, type RawSetting } from './config/load.ts';
 import { OPTIONS, optionSpec, sections, optionNames } from './config/options.ts';
-import { isGatewayError } from './errors.ts';
+import { GatewayError, isGatewayError } from './errors.ts';
 
 import { backendAuthSummary, formatEndpoint, isUuid, parseEndpoint, type BackendAuth, type Server } from './inventory/types.ts';
 import { accessUrl, novncBaseUrl } from './proxy/console-url.ts';
 import { readPasswordFile } from './rfb/config.ts';
 import { AUTH_SCHEMES, isAuthSchemeName } from './rfb/types.ts';
-import { migrate } from './store/database.ts';
-import { openStores, type Stores } from './store/index.ts';
+import type { Sessions } from './sessions/service.ts';
+import { openStores, storeSettings, type Stores } from './store/index.ts';
 
 interface CommandSpec {
   readonly usage: string;
@@ -64,7 +64,7 @@ const COMMANDS: Record<string, CommandSpec> = {
   },
   novncproxy: {
     usage: 'porthole novncproxy [--config-file /etc/nova/nova.conf] [--vnc-novncproxy_host H] [--vnc-novncproxy_port P] [--web DIR] [--ssl_only --cert F --key F]',
-    summary: 'Drop-in for nova-novncproxy: the noVNC console proxy alone, reading nova.conf and the console_auth_tokens table of [database] connection.',
+    summary: 'Drop-in for nova-novncproxy: the noVNC console proxy alone, reading nova.conf and the console_auth_tokens table of [database] connection (a Nova cell database is used as is, never migrated).',
     options: {},
     defaultConfigFiles: ['/etc/nova/nova.conf'],
     run: (a, l) => runServe(a, l(), { proxies: true, api: false }),
@@ -88,7 +88,7 @@ const COMMANDS: Record<string, CommandSpec> = {
     summary: 'Delete one token, or every token of a server.',
     options: { 'instance-uuid': true },
     defaultConfigFiles: DAEMON_CONFIG,
-    run: (a, l) => withStores(l(), (s) => tokenRevoke(a, s)),
+    run: (a, l) => withSessions(l(), (s) => tokenRevoke(a, s)),
   },
   'server add': {
     usage: 'porthole server add --id UUID --name NAME --vnc HOST:PORT [--project-id P] [--status ACTIVE] [--auth-schemes vencrypt,vnc,none] [--vnc-password-file F] [--vnc-username U] [--tls-server-name N] [--json]',
@@ -111,9 +111,23 @@ const COMMANDS: Record<string, CommandSpec> = {
     defaultConfigFiles: DAEMON_CONFIG,
     run: (a, l) => withStores(l(), (s) => serverRemove(a, s)),
   },
+  'sessions list': {
+    usage: 'porthole sessions list [--json]',
+    summary: 'List the live console sessions of every proxy sharing the store (server, client, proxy, since when, bytes each way as of the last heartbeat), and the proxies.',
+    options: {},
+    defaultConfigFiles: DAEMON_CONFIG,
+    run: (a, l) => withSessions(l(), (s) => sessionsList(a, s)),
+  },
+  'sessions kill': {
+    usage: 'porthole sessions kill SESSION_ID [--json]',
+    summary: 'Close a live console session on whichever proxy holds it (WebSocket close 1008). The console page reconnects while its token is valid: revoke the token to keep the person out.',
+    options: {},
+    defaultConfigFiles: DAEMON_CONFIG,
+    run: (a, l) => withSessions(l(), (s) => sessionsKill(a, s)),
+  },
   'db migrate': {
     usage: 'porthole db migrate [--json]',
-    summary: 'Create or upgrade Porthole\'s tables in [database] connection.',
+    summary: 'Create or upgrade Porthole\'s tables in [database] connection (and [porthole] connection). A Nova database is never migrated.',
     options: {},
     defaultConfigFiles: DAEMON_CONFIG,
     run: (a, l) => withStores(l(), async (s) => dbMigrate(a, s), false),
@@ -222,12 +236,19 @@ async function runServe(_args: ParsedArgs, loaded: LoadedConfig, run: { proxies:
     process.stdout.write(`Compute API: http://${host}:${gateway.api.port}/v2.1 ([api] auth_strategy = ${loaded.config.api.auth_strategy})\n\n`);
   }
   await new Promise<void>((resolve) => {
+    // SIGTERM (systemd, Kubernetes, a rolling restart) drains; SIGINT (Ctrl-C) closes at once,
+    // also during a drain. A SIGTERM during the drain changes nothing: systemd sends it to the
+    // launcher of bin/porthole.js and to this process alike, and the launcher forwards its own
+    let terminating = false;
     const stop = (signal: string) => {
-      gateway.log.info({ event: 'stopping', signal }, `received ${signal}, closing console sessions`);
-      gateway.close().then(resolve, resolve);
+      if (signal === 'SIGTERM' && terminating) return;
+      terminating ||= signal === 'SIGTERM';
+      const drainMs = signal === 'SIGTERM' ? loaded.config.porthole.drain_seconds * 1000 : 0;
+      gateway.log.info({ event: 'stopping', signal, drainSeconds: drainMs / 1000 }, `received ${signal}, ${drainMs > 0 ? `draining console sessions (up to ${drainMs / 1000} s; SIGINT closes them at once)` : 'closing console sessions'}`);
+      gateway.close({ drainMs }).then(resolve, resolve);
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
   });
   return 0;
 }
@@ -247,13 +268,45 @@ async function apiTokenCreate(a: ParsedArgs, loaded: LoadedConfig): Promise<numb
 }
 
 async function withStores(loaded: LoadedConfig, fn: (s: Stores, l: LoadedConfig) => Promise<number>, autoMigrate = loaded.config.porthole.auto_migrate): Promise<number> {
-  const stores = await openStores(loaded.config.database.connection, { migrate: autoMigrate });
+  const stores = await openStores(loaded.config.database.connection, { migrate: autoMigrate, ...storeSettings(loaded.config) });
   try {
     return await fn(stores, loaded);
   } finally {
     await stores.close();
   }
 }
+
+/** The stores, and the sessions registry in them: revocations through it close live sessions on every proxy. */
+async function withSessions(loaded: LoadedConfig, fn: (s: Sessions) => Promise<number>): Promise<number> {
+  return withStores(loaded, async (stores) => {
+    const { openSessions, sessionsOptions } = await import('./sessions/service.ts');
+    const sessions = await openSessions(stores, sessionsOptions(loaded.config));
+    try {
+      return await fn(sessions);
+    } finally {
+      await sessions.close();
+    }
+  });
+}
+
+async function sessionsList(a: ParsedArgs, sessions: Sessions): Promise<number> {
+  if (!sessions.shared) throw new GatewayError('CONFIG_INVALID', REGISTRY_OFF);
+  const { listingJson, listingText } = await import('./sessions/format.ts');
+  const listing = await sessions.list();
+  print(a, listingJson(listing), listingText(listing));
+  return 0;
+}
+
+async function sessionsKill(a: ParsedArgs, sessions: Sessions): Promise<number> {
+  const id = onePositional(a, 'SESSION_ID');
+  if (!sessions.shared) throw new GatewayError('CONFIG_INVALID', REGISTRY_OFF);
+  const result = await sessions.kill(id);
+  const text = result === 'closed' ? `closed session ${id}` : result === 'requested' ? `asked its proxy to close session ${id}; not seen closed yet (the proxy closes it at its next heartbeat at the latest)` : `no live session ${id}`;
+  print(a, { session: id, result }, text);
+  return result === 'unknown' ? 1 : 0;
+}
+
+const REGISTRY_OFF = 'the live-sessions registry is off: [database] connection is a Nova database and [porthole] connection is not set, so there is no store of Porthole\'s own to keep it in (each proxy\'s admin API still lists and kills its own sessions)';
 
 async function tokenCreate(a: ParsedArgs, loaded: LoadedConfig, stores: Stores): Promise<number> {
   const instanceUuid = requireOption(a, 'instance-uuid').toLowerCase();
@@ -298,7 +351,7 @@ async function tokenShow(a: ParsedArgs, stores: Stores): Promise<number> {
   return found.status === 'valid' ? 0 : 1;
 }
 
-async function tokenRevoke(a: ParsedArgs, stores: Stores): Promise<number> {
+async function tokenRevoke(a: ParsedArgs, stores: Sessions): Promise<number> {
   const instance = optionString(a, 'instance-uuid');
   if (instance !== undefined) {
     if (a.positional.length) throw new UsageError('give either a TOKEN or --instance-uuid, not both');
@@ -376,8 +429,13 @@ async function serverRemove(a: ParsedArgs, stores: Stores): Promise<number> {
 }
 
 async function dbMigrate(a: ParsedArgs, stores: Stores): Promise<number> {
-  const applied = await migrate(stores.database);
-  print(a, { database: stores.database.description, applied }, applied.length ? `applied ${applied.join(', ')} to ${stores.database.description}` : `${stores.database.description} is up to date`);
+  const applied = await stores.migrate();
+  // a Nova database is never migrated; Porthole's own tables may be elsewhere ([porthole] connection)
+  const targets = [...(stores.nova ? [] : [stores.description]), ...(stores.own && stores.own !== stores.description ? [stores.own] : [])];
+  const novaNote = stores.nova ? `${stores.description} is a Nova database: Porthole does not migrate it${stores.own ? '' : '; [porthole] connection is not set, so there are no tables of Porthole\'s own (the inventory is off)'}` : '';
+  const text = targets.length === 0 ? novaNote : `${applied.length ? `applied ${applied.join(', ')} to ${targets.join(' and ')}` : `${targets.join(' and ')} ${targets.length > 1 ? 'are' : 'is'} up to date`}${novaNote ? `\n${novaNote}` : ''}`;
+  const extra = stores.nova || (stores.own !== null && stores.own !== stores.description) ? { own: stores.own, nova: stores.nova } : {};
+  print(a, { database: stores.description, applied, ...extra }, text);
   return 0;
 }
 

@@ -5,17 +5,21 @@
  * globals: tests build the same gateway with their own config and logger.
  */
 import type { AddressInfo, Server as NetServer } from 'node:net';
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { createApi } from './api/app.ts';
 import type { LoadedConfig } from './config/load.ts';
 import { startDemoServer, type DemoServer } from './demo/server.ts';
+import { GatewayError } from './errors.ts';
 import { createLogger } from './log.ts';
 import { novncBaseUrl } from './proxy/console-url.ts';
 import { createListener } from './proxy/listener.ts';
 import type { ConsoleSession } from './proxy/relay.ts';
 import { createUpgradeHandler } from './proxy/upgrade.ts';
 import { rfbConfigWarnings, rfbProxyOptions } from './rfb/config.ts';
-import { openStores, type Stores } from './store/index.ts';
+import { openSessions, sessionsOptions, type Sessions } from './sessions/service.ts';
+import { CLOSE_SHUTDOWN, type SessionTracker } from './sessions/tracker.ts';
+import { openStores, storeSettings, type Stores } from './store/index.ts';
 import { createPages } from './web/pages.ts';
 
 /** The demo server's fixed inventory id, so restarts replace it instead of adding another. */
@@ -43,8 +47,15 @@ export interface Gateway {
   readonly demo: DemoServer | undefined;
   readonly api: { readonly host: string; readonly port: number } | undefined;
   readonly sessions: ReadonlySet<ConsoleSession>;
-  /** Stops accepting, closes live sessions with a reason, closes the stores it opened. */
-  close(): Promise<void>;
+  /** The live-sessions registry across proxies (list, kill) and this proxy's part in it. */
+  readonly registry: Sessions;
+  readonly tracker: SessionTracker | undefined;
+  /**
+   * Stops accepting, closes live sessions with a reason (1001 "proxy shutting down"), closes the
+   * stores it opened. With `drainMs`, live sessions may first run on for up to that long (SIGTERM:
+   * `[porthole] drain_seconds`); another `close()` without it during the drain ends it at once.
+   */
+  close(opts?: { readonly drainMs?: number }): Promise<void>;
 }
 
 export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = {}): Promise<Gateway> {
@@ -55,16 +66,39 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
   for (const warning of rfbConfigWarnings(rfb)) log.warn({ event: 'config' }, warning);
   // RFB handshakes in progress end at once when the gateway closes
   const shutdown = new AbortController();
-  const stores = parts.stores ?? (await openStores(config.database.connection, { migrate: config.porthole.auto_migrate }));
+  const opened = parts.stores ?? (await openStores(config.database.connection, { migrate: config.porthole.auto_migrate, ...storeSettings(config, log) }));
+  let registry: Sessions;
+  try {
+    registry = await openSessions(opened, sessionsOptions(config, log));
+  } catch (err) {
+    if (!parts.stores) await opened.close();
+    throw err;
+  }
+  // every revocation made through this process (API) tells the proxies holding its sessions
+  const stores: Stores = { ...opened, tokens: registry.tokens };
   const sessions = new Set<ConsoleSession>();
+  // single-use tokens being released when their session ends: awaited at close, so a proxy that
+  // stops lets its clients reconnect elsewhere within the grace
+  const releases = new Set<Promise<unknown>>();
   const closers: Array<() => Promise<void>> = [];
+  /** What stops new connections at once (a drain's first step); each may be called again. */
+  const stopAccepting: Array<() => void> = [];
   if (!parts.stores) closers.push(() => stores.close());
+  closers.unshift(() => registry.close());
+  if (stores.own === null) {
+    if (config.porthole.single_use_tokens) {
+      await Promise.all(closers.map((c) => c()));
+      throw new GatewayError('CONFIG_INVALID', `[porthole] single_use_tokens needs a store of Porthole's own to record uses: ${stores.description} is a Nova database; set [porthole] connection`);
+    }
+    log.warn({ event: 'config', database: stores.description }, `${stores.description} is a Nova database and [porthole] connection is not set: the inventory is off, so the console-port check (CVE-2013-0335) is skipped`);
+  }
   if (config.DEFAULT.record) log.warn({ event: 'config' }, '[DEFAULT] record is set: Porthole does not record console sessions');
 
   const run = parts.run ?? { proxies: true, api: config.porthole.api_enabled };
   let demo: DemoServer | undefined;
   let novnc: ProxyInfo | undefined;
   let api: { host: string; port: number } | undefined;
+  let tracker: SessionTracker | undefined;
   try {
     if (config.porthole.demo) {
       demo = await startDemoServer({ host: '127.0.0.1', port: config.porthole.demo_port });
@@ -85,8 +119,9 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
           handshakeTimeoutMs: config.porthole.handshake_timeout * 1000,
           // always on for noVNC, as nova-novncproxy always runs its RFBSecurityProxy
           rfb,
+          singleUse: config.porthole.single_use_tokens ? { graceSeconds: config.porthole.reconnect_grace_seconds } : undefined,
         },
-        { tokens: stores.tokens, inventory: stores.inventory, log, sessions, signal: shutdown.signal },
+        { tokens: stores.tokens, inventory: stores.inventory, log, sessions, signal: shutdown.signal, releases, registry: { started: (s) => tracker?.started(s), ended: (s) => tracker?.ended(s) } },
       );
       const { server, tls } = createListener(
         {
@@ -99,22 +134,36 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
         { request: createPages({ tokens: stores.tokens, inventory: stores.inventory, webDir: config.DEFAULT.web }), upgrade: handle },
       );
       const port = await listen(server, config.vnc.novncproxy_host, config.vnc.novncproxy_port);
+      const serverClosed = new Promise<void>((resolve) => server.once('close', () => resolve()));
+      const stopListening = () => {
+        if (server.listening) server.close();
+      };
+      stopAccepting.push(stopListening);
+      const t = registry.track(proxyAddress(config.vnc.novncproxy_host, port), log);
+      tracker = t;
+      closers.unshift(() => t.stop());
       closers.unshift(async () => {
         shutdown.abort();
-        for (const s of sessions) s.close(1001, 'proxy shutting down');
+        stopListening();
+        for (const s of sessions) s.close(CLOSE_SHUTDOWN.code, CLOSE_SHUTDOWN.reason);
         wss.close();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await serverClosed;
+        await Promise.allSettled([...releases]);
       });
+      await t.start();
       const info = { host: config.vnc.novncproxy_host, port, tls, baseUrl: novncBaseUrl(loaded, port) };
       novnc = info;
       log.info({ event: 'listening', proxy: 'novnc', host: info.host, port, tls }, `noVNC console proxy listening on ${info.host}:${port}`);
     }
 
     if (run.api) {
-      const app = await createApi({ config, stores, novncBaseUrl: () => novnc?.baseUrl ?? novncBaseUrl(loaded) }, log);
+      const app = await createApi({ config, stores, sessions: registry, novncBaseUrl: () => novnc?.baseUrl ?? novncBaseUrl(loaded) }, log);
       const host = config.DEFAULT.osapi_compute_listen;
       const port = await listen(app.server, host, config.DEFAULT.osapi_compute_listen_port);
-      closers.unshift(() => app.close());
+      let appClosed: Promise<void> | undefined;
+      const closeApp = () => (appClosed ??= app.close());
+      stopAccepting.push(() => void closeApp());
+      closers.unshift(closeApp);
       api = { host, port };
       log.info({ event: 'listening', part: 'api', host, port, auth: config.api.auth_strategy }, `compute API listening on ${host}:${port}`);
       if (config.api.auth_strategy === 'noauth2' && !isLoopback(host)) {
@@ -139,6 +188,8 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
   }
 
   let closing: Promise<void> | undefined;
+  let endDrain: (() => void) | undefined;
+  let drainCut = false;
   return {
     log,
     stores,
@@ -146,13 +197,49 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
     demo,
     api,
     sessions,
-    close() {
-      closing ??= (async () => {
+    registry,
+    tracker,
+    close(opts = {}) {
+      const drainMs = opts.drainMs ?? 0;
+      if (closing) {
+        if (drainMs === 0) {
+          drainCut = true;
+          endDrain?.();
+        }
+        return closing;
+      }
+      closing = (async () => {
+        if (drainMs > 0 && sessions.size > 0) await drain(drainMs);
         for (const c of closers) await c();
       })();
       return closing;
     },
   };
+
+  /** Stops accepting and lets live sessions end by themselves, for up to `ms`. */
+  async function drain(ms: number): Promise<void> {
+    for (const stop of stopAccepting) stop();
+    await tracker?.draining();
+    log.info({ event: 'draining', sessions: sessions.size, seconds: ms / 1000 }, `no longer accepting connections; ${sessions.size} console session(s) may run for up to ${ms / 1000} s`);
+    if (drainCut) return;
+    await new Promise<void>((resolve) => {
+      const deadline = setTimeout(finish, ms);
+      const poll = setInterval(() => sessions.size === 0 && finish(), 100);
+      function finish() {
+        clearTimeout(deadline);
+        clearInterval(poll);
+        endDrain = undefined;
+        resolve();
+      }
+      endDrain = finish;
+    });
+  }
+}
+
+/** The console listener's address as other hosts know it: the machine's name for a wildcard bind. */
+function proxyAddress(host: string, port: number): string {
+  const h = host === '0.0.0.0' || host === '::' || host === '' ? hostname() : host;
+  return h.includes(':') ? `[${h}]:${port}` : `${h}:${port}`;
 }
 
 function isLoopback(host: string): boolean {

@@ -2,12 +2,15 @@
  * @module api/admin
  * Porthole's admin API under `/porthole/v1` (admin callers only): the inventory (servers, their
  * console endpoints and backend auth settings: a VNC password goes in and never comes out),
- * revocation of one token or of all tokens of a server, and the OpenAPI document of every route,
- * Nova's included.
+ * revocation of one token or of all tokens of a server (which closes the live sessions opened
+ * with them, on every proxy), the live sessions of every proxy and their kill, and the OpenAPI
+ * document of every route, Nova's included.
  */
 import type { FastifyInstance } from 'fastify';
 import { backendAuthSummary, isUuid, type BackendAuth, type Server } from '../inventory/types.ts';
+import { listingJson } from '../sessions/format.ts';
 import { AUTH_SCHEMES } from '../rfb/types.ts';
+import type { Sessions } from '../sessions/service.ts';
 import type { ApiContext } from './context.ts';
 import { badRequest, notFound } from './errors.ts';
 import { authorize } from './policy.ts';
@@ -115,5 +118,48 @@ export function registerAdmin(app: FastifyInstance, ctx: ApiContext): void {
     if (!(await ctx.stores.tokens.revoke(req.params.token))) throw notFound('Token not found');
     reply.code(204);
   });
+  if (ctx.sessions) registerSessions(app, ctx.sessions, admin);
   app.get('/porthole/v1/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
+}
+
+const sessionOutput = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    proxy_id: { type: 'string' },
+    proxy_address: { type: 'string', nullable: true },
+    console_type: { type: 'string' },
+    instance_uuid: { type: 'string' },
+    server_name: { type: 'string', nullable: true },
+    client: { type: 'string' },
+    backend: { type: 'string' },
+    token_hash_prefix: { type: 'string', description: 'first 8 hex digits of the token\'s SHA-256, as in the log' },
+    started_at: { type: 'string', format: 'date-time' },
+    updated_at: { type: 'string', format: 'date-time', description: 'when the byte counts were written (the proxy\'s last heartbeat)' },
+    bytes_from_client: { type: 'integer' },
+    bytes_from_backend: { type: 'integer' },
+  },
+};
+const proxyOutput = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    address: { type: 'string' },
+    hostname: { type: 'string' },
+    pid: { type: 'integer' },
+    started_at: { type: 'string', format: 'date-time' },
+    heartbeat_at: { type: 'string', format: 'date-time' },
+    draining: { type: 'boolean' },
+    sessions: { type: 'integer' },
+  },
+};
+
+/** `GET /porthole/v1/sessions` and `DELETE /porthole/v1/sessions/{id}`: every proxy's, through the shared registry. */
+function registerSessions(app: FastifyInstance, sessions: Sessions, admin: object): void {
+  app.get('/porthole/v1/sessions', { ...admin, schema: { tags: ['admin'], summary: 'List the live console sessions of every proxy, and the proxies', response: { 200: { type: 'object', properties: { sessions: { type: 'array', items: sessionOutput }, proxies: { type: 'array', items: proxyOutput } } } } } }, async () => listingJson(await sessions.list()));
+  app.delete<{ Params: { id: string } }>('/porthole/v1/sessions/:id', { ...admin, schema: { tags: ['admin'], summary: 'Close a live console session on whichever proxy holds it: 204 when it is closed, 202 when its proxy was asked but had not closed it within 3 s', params: { type: 'object', properties: { id: { type: 'string', maxLength: 64 } }, required: ['id'] } } }, async (req, reply) => {
+    const result = await sessions.kill(req.params.id);
+    if (result === 'unknown') throw notFound(`Session ${req.params.id} could not be found.`);
+    reply.code(result === 'closed' ? 204 : 202);
+  });
 }

@@ -5,6 +5,7 @@
  */
 import type {} from '@fastify/swagger';
 import type { Config } from '../config/options.ts';
+import type { Sessions } from '../sessions/service.ts';
 import type { Stores } from '../store/index.ts';
 import type { Caller } from './auth.ts';
 import type { Microversion } from './microversion.ts';
@@ -12,6 +13,8 @@ import type { Microversion } from './microversion.ts';
 export interface ApiContext {
   readonly config: Config;
   readonly stores: Stores;
+  /** The live-sessions registry (list, kill); absent: the admin API has no session routes. */
+  readonly sessions?: Sessions;
   /** Base of noVNC console URLs (`[vnc] novncproxy_base_url`, or the running proxy's). */
   novncBaseUrl(): string;
 }

@@ -56,7 +56,7 @@ export const OPTIONS = {
     token_ttl: int(600, 'Seconds a console token stays valid.', 1),
   },
   database: {
-    connection: str('sqlite:///porthole.db', 'Token store: `sqlite:///relative.db`, `sqlite:////absolute.db` (SQLAlchemy URL forms, as in nova.conf).'),
+    connection: str('sqlite:///porthole.db', 'Token store (SQLAlchemy URL forms, as in nova.conf): `sqlite:///relative.db`, `sqlite:////absolute.db`, `postgresql://user:pw@host:5432/db` (also `postgresql+psycopg2://`), `mysql+pymysql://user:pw@host:3306/db` (also `mysql://`; MariaDB and MySQL), `redis://[:pw@]host:6379/0` (also `rediss://`). A Nova cell database is used as is: see `[porthole] nova_database`.'),
   },
   console: {
     allowed_origins: list([], 'Extra hostnames allowed in the Origin header of console WebSocket connections, besides the Host header\'s.'),
@@ -85,6 +85,19 @@ export const OPTIONS = {
     vencrypt_allow_insecure_tls: bool(false, 'Allow VeNCrypt\'s anonymous-TLS subtypes (TLSNone, TLSVnc, TLSPlain): encrypted, but with no server certificate, so anyone in the path can intercept them.'),
     vnc_password_file: optStr('File holding the VNC password used for servers that have none of their own in the inventory (security type VncAuth, VeNCrypt X509Vnc, and the X509Plain password); one line, read at start. VNC authentication uses the first 8 bytes.'),
     vnc_username: optStr('User name for VeNCrypt X509Plain for servers that have none of their own in the inventory.'),
+    connection: optStr('Where Porthole keeps its own tables (the inventory, the uses of single-use tokens), as a `[database] connection` URL. Unset: beside the tokens in `[database] connection`, unless that is a Nova database, where Porthole creates nothing: then the inventory is off (and with it the console-port check of CVE-2013-0335) and single-use tokens are unavailable.'),
+    nova_database: choice('auto', ['auto', 'true', 'false'] as const, 'Whether `[database] connection` is a Nova cell database, whose schema Porthole never migrates or alters (it reads, inserts and deletes rows of `console_auth_tokens` only, as Nova does). `auto`: yes when it has Nova\'s `instances` table (looked up at start, so the database must be reachable then); `true`: always (also starts while the database is down); `false`: never.'),
+    single_use_tokens: bool(false, 'A console token opens one session: the first successful connection consumes it, atomically across every proxy sharing the store (Nova\'s tokens are reusable until they expire: false).'),
+    reconnect_grace_seconds: int(30, 'With single_use_tokens: seconds after its session ended during which a consumed token may connect again, from the same client address only (a network blip; the console page reconnects by itself). 0: never.', 0, 86400),
+    store_pool_size: int(10, 'Most connections this process opens to a PostgreSQL or MariaDB/MySQL store; further queries wait for a free one (within store_query_timeout).', 1, 1000),
+    store_connect_timeout: float(5, 'Seconds to open a connection to a PostgreSQL, MariaDB/MySQL or Redis store (TCP, TLS and login).', 0.1, 300),
+    store_query_timeout: float(5, 'Seconds one store operation (a token lookup, a mint, a revocation) may take, waiting for a pooled connection included; after it the operation fails with STORE_UNAVAILABLE: a console connection is refused with 503, an API call answers 503.', 0.1, 300),
+    store_idle_timeout: float(30, 'Seconds an unused pooled connection to PostgreSQL or MariaDB/MySQL stays open.', 1, 86400),
+    store_reconnect_max_delay: float(2, 'Longest wait, in seconds, between attempts to reconnect to a Redis store that went away (the waits grow 0.1 s, 0.2 s, ... up to this). SQL pools need none: a broken connection is dropped and the next query opens a new one.', 0.1, 300),
+    redis_key_prefix: str('porthole:', 'Prefix of every Redis key Porthole writes, so several Porthole installations (or test runs) can share one Redis database.'),
+    drain_seconds: int(30, 'On SIGTERM, a console proxy stops accepting connections at once and lets its live sessions run for up to this many seconds before closing them (WebSocket close 1001 "proxy shutting down"); the console page reconnects through another proxy. 0: close them at once. SIGINT (Ctrl-C) closes at once, also during a drain; under systemd, keep TimeoutStopSec above this.', 0, 86400),
+    session_heartbeat_interval: float(5, 'Seconds between a proxy\'s heartbeats in the live-sessions registry (Porthole\'s own store): each writes its sessions\' byte counts, and checks that their tokens were not deleted by someone who did not tell (Nova). A proxy that missed 3 heartbeats is gone from the registry with its sessions.', 0.2, 300),
+    revocation_poll_interval: float(0.5, 'Seconds between a proxy\'s reads of the revocations and kills of the live-sessions registry on SQLite and MariaDB/MySQL (PostgreSQL and Redis tell proxies at once: LISTEN/NOTIFY, pub/sub). Keep it at most 1 for revocations that close live sessions within a second.', 0.05, 60),
   },
 } as const;
 

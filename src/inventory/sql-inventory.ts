@@ -1,10 +1,11 @@
 /**
  * @module inventory/sql-inventory
- * The inventory in the `porthole_servers` table, beside the tokens. A server's VNC password is
- * a column of its row (see `BackendAuth` for why it cannot be hashed); the database is to be
+ * The inventory in the `porthole_servers` table of Porthole's own database (beside the tokens,
+ * or `[porthole] connection`), on SQLite, PostgreSQL and MariaDB/MySQL. A server's VNC password
+ * is a column of its row (see `BackendAuth` for why it cannot be hashed); the database is to be
  * protected as nova.conf is.
  */
-import type { Kysely } from 'kysely';
+import type { Database } from '../store/database.ts';
 import { sqlTimestamp } from '../store/sql-tokens.ts';
 import type { Inventory, Server } from './types.ts';
 
@@ -24,7 +25,11 @@ interface Row {
 const TABLE = 'porthole_servers';
 
 export class SqlInventory implements Inventory {
-  constructor(private readonly db: Kysely<any>) {}
+  private readonly db: Database['db'];
+
+  constructor(private readonly database: Database) {
+    this.db = database.db;
+  }
 
   async put(server: Server): Promise<void> {
     const now = sqlTimestamp(new Date());
@@ -39,12 +44,10 @@ export class SqlInventory implements Inventory {
       vnc_password: server.backendAuth?.vncPassword ?? null,
       tls_server_name: server.backendAuth?.tlsServerName ?? null,
     };
-    await this.db.transaction().execute(async (tx) => {
-      const r = await tx.updateTable(TABLE).set({ ...values, updated_at: now }).where('id', '=', server.id.toLowerCase()).executeTakeFirst();
-      if (Number(r.numUpdatedRows) === 0) {
-        await tx.insertInto(TABLE).values({ id: server.id.toLowerCase(), ...values, created_at: now }).execute();
-      }
-    });
+    // one upsert, so two proxies registering the same new server at once cannot collide
+    const insert = this.db.insertInto(TABLE).values({ id: server.id.toLowerCase(), ...values, created_at: now });
+    const update = { ...values, updated_at: now };
+    await (this.database.dialect === 'mysql' ? insert.onDuplicateKeyUpdate(update) : insert.onConflict((oc) => oc.column('id').doUpdateSet(update))).execute();
   }
 
   async get(id: string): Promise<Server | undefined> {

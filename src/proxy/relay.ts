@@ -17,6 +17,9 @@ export interface SessionInfo {
   readonly client: string;
   readonly backend: string;
   readonly tokenLogId: string;
+  /** The token's whole SHA-256 and its expiry (epoch seconds): what revocation matches (`src/sessions/`). Never logged. */
+  readonly tokenHash: string;
+  readonly tokenExpires: number;
   /** How the proxy authenticated to the backend (`VeNCrypt X509None`), when the RFB security proxy ran. */
   readonly backendAuth?: string | null;
 }

@@ -22,7 +22,7 @@ import { GatewayError, isGatewayError } from '../errors.ts';
 import type { Inventory, Server } from '../inventory/types.ts';
 import { clientReader, negotiateBackend, refuseClient, serveClient, type BackendHandshake, type ClientSeam } from '../rfb/security-proxy.ts';
 import { isAuthSchemeName, type BackendAuthSettings, type RfbProxyOptions } from '../rfb/types.ts';
-import { tokenLogId, type TokenStore } from '../store/types.ts';
+import { tokenLogId, type ConsoleToken, type ConsumeResult, type TokenStore } from '../store/types.ts';
 import { connectBackend, type BackendOptions } from './backend.ts';
 import { checkOriginHost, checkOriginScheme } from './origin.ts';
 import { ConsoleSession } from './relay.ts';
@@ -37,6 +37,8 @@ export interface UpgradeOptions extends BackendOptions {
   readonly maxMessageSize: number;
   /** The RFB security proxy's defaults; absent: a plain relay (consoles that are not RFB). */
   readonly rfb?: RfbProxyOptions;
+  /** `[porthole] single_use_tokens`: the first successful connection consumes the token. */
+  readonly singleUse?: { readonly graceSeconds: number };
 }
 
 export interface UpgradeDeps {
@@ -46,6 +48,10 @@ export interface UpgradeDeps {
   readonly sessions: Set<ConsoleSession>;
   /** Aborted when the gateway shuts down: RFB handshakes in progress end at once. */
   readonly signal?: AbortSignal;
+  /** Releases of single-use tokens in flight, for the gateway to await when it closes. */
+  readonly releases?: Set<Promise<unknown>>;
+  /** Told of every session that starts and ends: the live-sessions registry (`src/sessions/`). */
+  readonly registry?: { started(session: ConsoleSession): void; ended(session: ConsoleSession): void };
 }
 
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
@@ -67,6 +73,7 @@ export function createUpgradeHandler(opts: UpgradeOptions, deps: UpgradeDeps): {
         if (!accepted) return;
         if (socket.destroyed) {
           accepted.backend.destroy();
+          accepted.use?.failed();
           logRefusal(deps.log, req, new GatewayError('BAD_REQUEST', 'client went away before the upgrade completed'), accepted.tokenLogId);
           return;
         }
@@ -93,10 +100,14 @@ interface Accepted {
   /** Why the backend could not be authenticated: the browser gets an RFB failure. */
   readonly rfbFailure?: GatewayError;
   readonly tokenLogId: string;
+  readonly tokenHash: string;
+  readonly tokenExpires: number;
   readonly consoleType: string;
   readonly instanceUuid: string;
   readonly serverName: string | null;
   readonly backendAddress: string;
+  /** Single-use tokens: this connection's use of its token. */
+  readonly use?: TokenUse;
 }
 
 async function decide(req: IncomingMessage, socket: Duplex, opts: UpgradeOptions, deps: UpgradeDeps): Promise<Accepted | undefined> {
@@ -128,7 +139,16 @@ async function decide(req: IncomingMessage, socket: Duplex, opts: UpgradeOptions
       }
     }
     if (socket.destroyed) return undefined;
-    const backend = await connectBackend({ host: t.host, port: t.port, internalAccessPath: t.internalAccessPath }, opts);
+    // consumed before the backend is dialled, so a used token costs no backend connection; a
+    // connection that then fails gives it back (`failed`): only a working one consumes it
+    const use = opts.singleUse ? await consumeToken(t, req, opts.singleUse.graceSeconds, deps) : undefined;
+    let backend: Socket;
+    try {
+      backend = await connectBackend({ host: t.host, port: t.port, internalAccessPath: t.internalAccessPath }, opts);
+    } catch (err) {
+      use?.failed();
+      throw err;
+    }
     let rfb: BackendHandshake | undefined;
     let rfbFailure: GatewayError | undefined;
     if (opts.rfb) {
@@ -142,20 +162,55 @@ async function decide(req: IncomingMessage, socket: Duplex, opts: UpgradeOptions
         logRefusal(deps.log, req, rfbFailure, logId, { backend: `${t.host}:${t.port}`, instance: t.instanceUuid });
       }
     }
+    if (rfbFailure) use?.failed();
     return {
       backend: rfb?.socket ?? backend,
       rfb,
       rfbFailure,
       tokenLogId: logId,
+      tokenHash: t.tokenHash,
+      tokenExpires: t.expires,
       consoleType: t.consoleType,
       instanceUuid: t.instanceUuid,
       serverName: server?.name ?? null,
       backendAddress: `${t.host}:${t.port}`,
+      use: rfbFailure ? undefined : use,
     };
   } catch (err) {
     if (err && typeof err === 'object') (err as { tokenLogId?: string }).tokenLogId = logId;
     throw err;
   }
+}
+
+/** A connection's use of a single-use token: it `failed` before its session began, or its session `ended`. */
+interface TokenUse {
+  failed(): void;
+  ended(): void;
+}
+
+/**
+ * Single-use tokens: consumes `t` for this client (its address without the port, which changes on
+ * every reconnection) or refuses with TOKEN_CONSUMED.
+ */
+async function consumeToken(t: ConsoleToken, req: IncomingMessage, graceSeconds: number, deps: UpgradeDeps): Promise<TokenUse> {
+  const client = clientHost(req);
+  const result: ConsumeResult = await deps.tokens.consume(t, client, graceSeconds);
+  if (result === 'refused') {
+    throw new GatewayError('TOKEN_CONSUMED', 'single-use console token already used (by a live session, another client, or longer ago than the reconnect grace)', { status: 403 });
+  }
+  let done = false;
+  const finish = (what: string, op: () => Promise<void>) => {
+    if (done) return;
+    done = true;
+    const p = op().catch((err: unknown) => deps.log.warn({ event: 'token_use', code: isGatewayError(err) ? err.code : undefined, token: tokenLogId(t.tokenHash, true) }, `single-use token not ${what}: ${(err as Error)?.message ?? err}`));
+    deps.releases?.add(p);
+    void p.finally(() => deps.releases?.delete(p));
+  };
+  return {
+    // a first use that failed leaves the token unused; a failed reconnection leaves it released
+    failed: () => (result === 'first' ? finish('given back', () => deps.tokens.forget(t, client)) : finish('released', () => deps.tokens.release(t, client))),
+    ended: () => finish('released', () => deps.tokens.release(t, client)),
+  };
 }
 
 /** A server's own settings over the config's; the password is looked up here and goes nowhere else. */
@@ -191,6 +246,7 @@ function handshakeThenSession(ws: WebSocket, socket: Duplex, req: IncomingMessag
     (err: unknown) => {
       release();
       rfb.socket.destroy();
+      a.use?.failed();
       const e = isGatewayError(err) ? err : new GatewayError('BACKEND_PROTOCOL', `RFB handshake failed: ${(err as Error)?.message ?? err}`, { closeCode: 1011 });
       logRefusal(deps.log, req, e, a.tokenLogId, { backend: a.backendAddress, instance: a.instanceUuid });
       // past SecurityResult OK, RFB has no way left to give a reason: the close frame has it
@@ -256,13 +312,18 @@ function startSession(ws: WebSocket, socket: Duplex, req: IncomingMessage, a: Ac
     client: clientAddress(req),
     backend: a.backendAddress,
     tokenLogId: a.tokenLogId,
+    tokenHash: a.tokenHash,
+    tokenExpires: a.tokenExpires,
     backendAuth: a.rfb?.auth ?? null,
   };
   const session = new ConsoleSession(info, ws, socket, a.backend, (s, end) => {
     deps.sessions.delete(s);
+    deps.registry?.ended(s);
+    a.use?.ended();
     deps.log.info({ event: 'session', session: info.id, server: info.serverName, instance: info.instanceUuid, client: info.client, backend: info.backend, backendAuth: info.backendAuth ?? undefined, token: info.tokenLogId, reason: end.reason, bytesFromClient: end.bytesFromClient, bytesFromBackend: end.bytesFromBackend, durationMs: end.durationMs }, 'console session ended');
   });
   deps.sessions.add(session);
+  deps.registry?.started(session);
   deps.log.debug({ event: 'session_start', session: info.id, instance: info.instanceUuid, client: info.client, token: info.tokenLogId }, 'console session started');
 }
 
@@ -277,6 +338,12 @@ function refuse(socket: Duplex, status: number): void {
   }
   // a client that does not read must not keep the socket open
   setTimeout(() => socket.destroy(), 1000).unref();
+}
+
+/** The client's address without its port. */
+export function clientHost(req: IncomingMessage): string {
+  const s = req.socket as { remoteAddress?: string; _parent?: { remoteAddress?: string } };
+  return s.remoteAddress ?? s._parent?.remoteAddress ?? 'unknown';
 }
 
 export function clientAddress(req: IncomingMessage): string {

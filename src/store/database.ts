@@ -1,19 +1,17 @@
 /**
  * @module store/database
- * Opens the database named by `[database] connection` (SQLAlchemy URL forms, as in nova.conf)
- * as a Kysely instance, and runs Porthole's migrations on it. Drivers are imported only when
- * their URL is chosen. This version ships the embedded SQLite backend.
+ * Opens the SQL database named by a `[database] connection` URL (SQLAlchemy forms, as in
+ * nova.conf) as a Kysely instance, one file per dialect (`sqlite.ts`, `postgres.ts`,
+ * `mysql.ts`), each importing its driver only when chosen. Also: Porthole's migrations, which
+ * come in two sets (the token table, Porthole's own tables) so that each can live in its own
+ * database, and the look at a database's tables that tells a Nova cell database apart.
  */
-import { resolve } from 'node:path';
-import { Kysely, Migrator, SqliteDialect, sql, type MigrationResultSet } from 'kysely';
+import { Migrator, sql, type Kysely, type Migration, type MigrationResultSet } from 'kysely';
+import { OPTIONS } from '../config/options.ts';
 import { GatewayError } from '../errors.ts';
-import { migrationProvider, MIGRATION_LOCK_TABLE, MIGRATION_TABLE } from './migrations.ts';
+import { migrationsFor, MIGRATION_LOCK_TABLE, MIGRATION_TABLE, type MigrationSet } from './migrations.ts';
 
-export type Dialect = 'sqlite';
-
-const SQLITE_BUSY_TIMEOUT_MS = 5000;
-/** How long `migrate` waits for another process's migration of the same SQLite file. */
-const SQLITE_MIGRATION_WAIT_MS = 30_000;
+export type Dialect = 'sqlite' | 'postgres' | 'mysql';
 
 export interface Database {
   readonly db: Kysely<any>;
@@ -23,49 +21,75 @@ export interface Database {
   close(): Promise<void>;
 }
 
-/** `sqlite:///rel.db` → `rel.db`, `sqlite:////abs.db` → `/abs.db`, `sqlite://` → in memory. */
-export function sqlitePath(connection: string): string {
-  const rest = connection.slice('sqlite://'.length).split('?')[0]!;
-  if (rest === '' || rest === '/' || rest === '/:memory:') return ':memory:';
-  if (!rest.startsWith('/')) {
-    throw new GatewayError('CONFIG_INVALID', `[database] connection = ${connection}: expected sqlite:///relative/path.db or sqlite:////absolute/path.db`);
-  }
-  return resolve(rest.slice(1));
+/** How Porthole connects to a networked store; `[porthole] store_*` options, in milliseconds. */
+export interface ConnectOptions {
+  readonly poolSize: number;
+  readonly connectTimeoutMs: number;
+  readonly queryTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly reconnectMaxDelayMs: number;
+  readonly redisKeyPrefix: string;
+  /** Trouble no caller sees (a server closing an idle pooled connection, a Redis reconnect). */
+  readonly onError?: (err: Error, store: string) => void;
 }
 
-export async function openDatabase(connection: string): Promise<Database> {
+export const DEFAULT_CONNECT_OPTIONS: ConnectOptions = {
+  poolSize: OPTIONS.porthole.store_pool_size.default,
+  connectTimeoutMs: OPTIONS.porthole.store_connect_timeout.default * 1000,
+  queryTimeoutMs: OPTIONS.porthole.store_query_timeout.default * 1000,
+  idleTimeoutMs: OPTIONS.porthole.store_idle_timeout.default * 1000,
+  reconnectMaxDelayMs: OPTIONS.porthole.store_reconnect_max_delay.default * 1000,
+  redisKeyPrefix: OPTIONS.porthole.redis_key_prefix.default,
+};
+
+export type StoreKind = Dialect | 'redis';
+
+/** `postgresql+psycopg2://…` → `postgres`, `mysql+pymysql://…` → `mysql`, `rediss://…` → `redis`. */
+export function storeKind(connection: string): StoreKind {
   const scheme = connection.split(':', 1)[0]!.split('+', 1)[0]!.toLowerCase();
-  if (scheme === 'sqlite') {
-    const path = sqlitePath(connection);
-    const { default: BetterSqlite3 } = await import('better-sqlite3');
-    let sqlite;
-    try {
-      sqlite = new BetterSqlite3(path);
-    } catch (err) {
-      throw new GatewayError('STORE_UNAVAILABLE', `cannot open SQLite database ${path}: ${(err as Error).message}`, { status: 503 });
-    }
-    // WAL lets the CLI write while a proxy reads; busy_timeout makes the two wait instead of fail
-    sqlite.pragma('journal_mode = WAL');
-    sqlite.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
-    const db = new Kysely<any>({ dialect: new SqliteDialect({ database: sqlite }) });
-    return { db, dialect: 'sqlite', description: `sqlite:${path}`, close: () => db.destroy() };
-  }
-  if (['postgresql', 'postgres', 'mysql', 'mariadb', 'redis'].includes(scheme)) {
-    throw new GatewayError('CONFIG_INVALID', `[database] connection: the ${scheme} token store is not available in this version of Porthole; use sqlite:///path.db`);
-  }
-  throw new GatewayError('CONFIG_INVALID', `[database] connection = ${redactUrl(connection)}: unknown database scheme "${scheme}" (expected sqlite:///path.db)`);
+  if (scheme === 'sqlite') return 'sqlite';
+  if (scheme === 'postgresql' || scheme === 'postgres') return 'postgres';
+  if (scheme === 'mysql' || scheme === 'mariadb') return 'mysql';
+  if (scheme === 'redis' || scheme === 'rediss') return 'redis';
+  throw new GatewayError('CONFIG_INVALID', `connection = ${redactUrl(connection)}: unknown database scheme "${scheme}" (expected sqlite:///path.db, postgresql://, mysql+pymysql:// or redis://)`);
 }
 
-export async function migrate(database: Database): Promise<string[]> {
+export { sqlitePath } from './sqlite.ts';
+
+export async function openDatabase(connection: string, opts: ConnectOptions = DEFAULT_CONNECT_OPTIONS): Promise<Database> {
+  const kind = storeKind(connection);
+  if (kind === 'sqlite') return (await import('./sqlite.ts')).openSqlite(connection);
+  if (kind === 'postgres') return (await import('./postgres.ts')).openPostgres(connection, opts);
+  if (kind === 'mysql') return (await import('./mysql.ts')).openMysql(connection, opts);
+  throw new GatewayError('CONFIG_INVALID', `connection = ${redactUrl(connection)}: Redis is not an SQL database`);
+}
+
+/**
+ * Applies the migrations of `set` that `database` has not had yet; returns their names.
+ *
+ * A database may have had the other set too (Porthole's own tables were beside the tokens, then
+ * `[porthole] connection` moved them, or the other way round). Kysely refuses to run when a
+ * recorded migration is not in its list, so those already recorded are listed as done, and the
+ * two sets may interleave (`allowUnorderedMigrations`): they touch different tables.
+ */
+export async function migrate(database: Database, set: MigrationSet = 'all'): Promise<string[]> {
+  const done = (await existingTables(database, [MIGRATION_TABLE])).has(MIGRATION_TABLE)
+    ? (await database.db.selectFrom(MIGRATION_TABLE).select('name').execute()).map((r) => String(r.name))
+    : [];
+  const migrations: Record<string, Migration> = {
+    ...Object.fromEntries(done.map((name) => [name, { up: async () => {} }])),
+    ...migrationsFor(set, database.dialect),
+  };
   const migrator = new Migrator({
     db: database.db,
-    provider: migrationProvider,
+    provider: { getMigrations: async (): Promise<Record<string, Migration>> => migrations },
     migrationTableName: MIGRATION_TABLE,
     migrationLockTableName: MIGRATION_LOCK_TABLE,
+    allowUnorderedMigrations: true,
   });
   let outcome: MigrationResultSet;
   try {
-    outcome = database.dialect === 'sqlite' ? await withSqliteWriteLock(database.db, () => migrator.migrateToLatest()) : await migrator.migrateToLatest();
+    outcome = database.dialect === 'sqlite' ? await (await import('./sqlite.ts')).withSqliteWriteLock(database.db, () => migrator.migrateToLatest()) : await migrator.migrateToLatest();
   } catch (err) {
     outcome = { error: err };
   }
@@ -76,40 +100,41 @@ export async function migrate(database: Database): Promise<string[]> {
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }
 
+/** Which of `names` are tables of the database (its current schema on PostgreSQL). */
+export async function existingTables(database: Database, names: readonly string[]): Promise<Set<string>> {
+  const { db, dialect } = database;
+  const list = sql.join(names.map((n) => sql.lit(n)));
+  const query =
+    dialect === 'sqlite'
+      ? sql<{ name: string }>`SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (${list})`
+      : dialect === 'postgres'
+        ? sql<{ name: string }>`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() AND table_name IN (${list})`
+        : sql<{ name: string }>`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name IN (${list})`;
+  const { rows } = await query.execute(db);
+  return new Set(rows.map((r) => r.name));
+}
+
+/** The column names of `table`, empty when there is no such table. */
+export async function tableColumns(database: Database, table: string): Promise<string[]> {
+  const { db, dialect } = database;
+  const query =
+    dialect === 'sqlite'
+      ? sql<{ name: string }>`SELECT name FROM pragma_table_info(${table})`
+      : dialect === 'postgres'
+        ? sql<{ name: string }>`SELECT column_name AS name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ${table}`
+        : sql<{ name: string }>`SELECT column_name AS name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ${table}`;
+  const { rows } = await query.execute(db);
+  return rows.map((r) => r.name);
+}
+
 /**
- * Kysely takes no migration lock on SQLite (it assumes one connection), so two processes that
- * migrate the same new file both apply 0001 and one fails on `porthole_migration`'s key. SQLite's
- * own write lock (`BEGIN IMMEDIATE`) serialises them and makes the run one transaction. The lock
- * is polled with busy_timeout at 0: better-sqlite3's busy wait is synchronous and would stall
- * the event loop, and with it another connection of this process that holds the lock.
+ * Nova's cell database always has its `instances` table; Porthole never creates one. That is how
+ * `[porthole] nova_database = auto` tells Nova's database from Porthole's own.
  */
-async function withSqliteWriteLock(db: Kysely<any>, run: () => Promise<MigrationResultSet>): Promise<MigrationResultSet> {
-  const deadline = Date.now() + SQLITE_MIGRATION_WAIT_MS;
-  await sql`PRAGMA busy_timeout = 0`.execute(db);
-  try {
-    for (;;) {
-      try {
-        await sql`BEGIN IMMEDIATE`.execute(db);
-        break;
-      } catch (err) {
-        if ((err as { code?: unknown }).code !== 'SQLITE_BUSY' || Date.now() > deadline) throw err;
-        await new Promise((r) => setTimeout(r, 25));
-      }
-    }
-  } finally {
-    await sql.raw(`PRAGMA busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`).execute(db);
-  }
-  let outcome: MigrationResultSet;
-  try {
-    outcome = await run();
-  } catch (err) {
-    await sql`ROLLBACK`.execute(db);
-    throw err;
-  }
-  await sql.raw(outcome.error ? 'ROLLBACK' : 'COMMIT').execute(db);
-  return outcome;
+export async function isNovaDatabase(database: Database): Promise<boolean> {
+  return (await existingTables(database, ['instances'])).has('instances');
 }
 
 export function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+  return url.replace(/\/\/([^:/@]*):[^@]*@/, '//$1:***@');
 }

@@ -1,20 +1,53 @@
 /**
  * @module store/migrations
- * Porthole's schema, in order. `console_auth_tokens` is Nova's table column for column (with the
- * nullable `tls_port` of Nova 2025.1), with Nova's constraint and index names, so a cell database
- * table and a Porthole table are read by the same code. Migrations only ever add.
+ * Porthole's schema, in order, on SQLite, PostgreSQL and MariaDB/MySQL. `console_auth_tokens` is
+ * Nova's table column for column (with the nullable `tls_port` of Nova 2025.1), with Nova's
+ * constraint and index names and Nova's column types per dialect (an autoincrementing `id`:
+ * SERIAL on PostgreSQL, AUTO_INCREMENT on MySQL; DATETIME timestamps on MySQL, `timestamp`
+ * without time zone on PostgreSQL), so a cell database table and a Porthole table are read by
+ * the same code. Migrations only ever add.
+ *
+ * Two sets: `tokens` (the token table, in `[database] connection`) and `own` (Porthole's own
+ * tables, in `[porthole] connection` when set). A database that holds both runs `all`, in name
+ * order, which is what every Porthole database before the split already recorded. A Nova
+ * database runs neither.
  */
-import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { sql, type ColumnDataType, type Kysely, type Migration } from 'kysely';
+import type { Dialect } from './database.ts';
 
-const migrations: Record<string, Migration> = {
+export type MigrationSet = 'tokens' | 'own' | 'all';
+
+interface Step {
+  readonly set: 'tokens' | 'own';
+  up(db: Kysely<any>, dialect: Dialect): Promise<void>;
+}
+
+/** Nova's DateTime column: DATETIME on MySQL (its TIMESTAMP would update itself), else `timestamp`. */
+const timestamp = (d: Dialect): ColumnDataType => (d === 'mysql' ? 'datetime' : 'timestamp');
+
+/** MySQL has no CREATE INDEX IF NOT EXISTS (MariaDB has): a migration runs once, so none is needed there. */
+function createIndex(db: Kysely<any>, d: Dialect, name: string) {
+  const b = db.schema.createIndex(name);
+  return d === 'mysql' ? b : b.ifNotExists();
+}
+
+const steps: Record<string, Step> = {
   '0001_console_auth_tokens': {
-    async up(db: Kysely<any>) {
-      await db.schema
+    set: 'tokens',
+    async up(db, d) {
+      let table = db.schema
         .createTable('console_auth_tokens')
         .ifNotExists()
-        .addColumn('created_at', 'timestamp')
-        .addColumn('updated_at', 'timestamp')
-        .addColumn('id', 'integer', (c) => c.primaryKey().notNull())
+        .addColumn('created_at', timestamp(d))
+        .addColumn('updated_at', timestamp(d));
+      // SQLite's INTEGER PRIMARY KEY is the rowid, which autoincrements by itself
+      table =
+        d === 'postgres'
+          ? table.addColumn('id', 'serial', (c) => c.primaryKey().notNull())
+          : d === 'mysql'
+            ? table.addColumn('id', 'integer', (c) => c.primaryKey().notNull().autoIncrement())
+            : table.addColumn('id', 'integer', (c) => c.primaryKey().notNull());
+      await table
         .addColumn('token_hash', 'varchar(255)', (c) => c.notNull())
         .addColumn('console_type', 'varchar(255)', (c) => c.notNull())
         .addColumn('host', 'varchar(255)', (c) => c.notNull())
@@ -26,13 +59,14 @@ const migrations: Record<string, Migration> = {
         .addColumn('access_url_base', 'varchar(255)')
         .addUniqueConstraint('uniq_console_auth_tokens0token_hash', ['token_hash'])
         .execute();
-      await db.schema.createIndex('console_auth_tokens_instance_uuid_idx').ifNotExists().on('console_auth_tokens').column('instance_uuid').execute();
-      await db.schema.createIndex('console_auth_tokens_host_expires_idx').ifNotExists().on('console_auth_tokens').columns(['host', 'expires']).execute();
-      await db.schema.createIndex('console_auth_tokens_token_hash_instance_uuid_idx').ifNotExists().on('console_auth_tokens').columns(['token_hash', 'instance_uuid']).execute();
+      await createIndex(db, d, 'console_auth_tokens_instance_uuid_idx').on('console_auth_tokens').column('instance_uuid').execute();
+      await createIndex(db, d, 'console_auth_tokens_host_expires_idx').on('console_auth_tokens').columns(['host', 'expires']).execute();
+      await createIndex(db, d, 'console_auth_tokens_token_hash_instance_uuid_idx').on('console_auth_tokens').columns(['token_hash', 'instance_uuid']).execute();
     },
   },
   '0002_porthole_servers': {
-    async up(db: Kysely<any>) {
+    set: 'own',
+    async up(db, d) {
       await db.schema
         .createTable('porthole_servers')
         .ifNotExists()
@@ -42,14 +76,15 @@ const migrations: Record<string, Migration> = {
         .addColumn('status', 'varchar(32)', (c) => c.notNull().defaultTo('ACTIVE'))
         .addColumn('vnc_host', 'varchar(255)')
         .addColumn('vnc_port', 'integer')
-        .addColumn('created_at', 'timestamp', (c) => c.notNull().defaultTo(sql`CURRENT_TIMESTAMP`))
-        .addColumn('updated_at', 'timestamp')
+        .addColumn('created_at', timestamp(d), (c) => c.notNull().defaultTo(sql`CURRENT_TIMESTAMP`))
+        .addColumn('updated_at', timestamp(d))
         .execute();
-      await db.schema.createIndex('porthole_servers_name_idx').ifNotExists().on('porthole_servers').column('name').execute();
+      await createIndex(db, d, 'porthole_servers_name_idx').on('porthole_servers').column('name').execute();
     },
   },
   '0003_porthole_servers_backend_auth': {
-    async up(db: Kysely<any>) {
+    set: 'own',
+    async up(db) {
       // ALTER TABLE ... ADD COLUMN has no IF NOT EXISTS in SQLite or MySQL: look first, so a
       // table that already has a column (a partly applied run, a hand-made table) is fine
       const table = (await db.introspection.getTables()).find((t) => t.name === 'porthole_servers');
@@ -65,13 +100,83 @@ const migrations: Record<string, Migration> = {
       }
     },
   },
-};
-
-export const migrationProvider: MigrationProvider = {
-  async getMigrations() {
-    return migrations;
+  '0004_porthole_token_uses': {
+    set: 'own',
+    async up(db, d) {
+      // one row per consumed single-use token; the primary key is what makes a consumption
+      // atomic across proxies (an INSERT that finds the row inserts nothing)
+      await db.schema
+        .createTable('porthole_token_uses')
+        .ifNotExists()
+        .addColumn('token_hash', 'varchar(64)', (c) => c.primaryKey().notNull())
+        .addColumn('client', 'varchar(255)', (c) => c.notNull())
+        .addColumn('live', 'integer', (c) => c.notNull())
+        .addColumn('consumed_at', 'integer', (c) => c.notNull())
+        .addColumn('released_at', 'integer')
+        .addColumn('expires', 'integer', (c) => c.notNull())
+        .execute();
+      await createIndex(db, d, 'porthole_token_uses_expires_idx').on('porthole_token_uses').column('expires').execute();
+    },
+  },
+  '0005_porthole_sessions': {
+    set: 'own',
+    async up(db, d) {
+      // the live-sessions registry (src/sessions/): proxies and their heartbeats, their sessions
+      // with byte counts, and the revocations and kills that proxies read (times: epoch ms)
+      await db.schema
+        .createTable('porthole_proxies')
+        .ifNotExists()
+        .addColumn('id', 'varchar(64)', (c) => c.primaryKey().notNull())
+        .addColumn('address', 'varchar(255)', (c) => c.notNull())
+        .addColumn('hostname', 'varchar(255)', (c) => c.notNull())
+        .addColumn('pid', 'integer', (c) => c.notNull())
+        .addColumn('started_at', 'bigint', (c) => c.notNull())
+        .addColumn('heartbeat_at', 'bigint', (c) => c.notNull())
+        .addColumn('draining', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema
+        .createTable('porthole_sessions')
+        .ifNotExists()
+        .addColumn('id', 'varchar(64)', (c) => c.primaryKey().notNull())
+        .addColumn('proxy_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('console_type', 'varchar(255)', (c) => c.notNull())
+        .addColumn('instance_uuid', 'varchar(36)', (c) => c.notNull())
+        .addColumn('server_name', 'varchar(255)')
+        .addColumn('client', 'varchar(255)', (c) => c.notNull())
+        .addColumn('backend', 'varchar(255)', (c) => c.notNull())
+        .addColumn('token_prefix', 'varchar(8)', (c) => c.notNull())
+        .addColumn('started_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addColumn('bytes_from_client', 'bigint', (c) => c.notNull().defaultTo(0))
+        .addColumn('bytes_from_backend', 'bigint', (c) => c.notNull().defaultTo(0))
+        .addColumn('killed', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await createIndex(db, d, 'porthole_sessions_proxy_id_idx').on('porthole_sessions').column('proxy_id').execute();
+      // AUTOINCREMENT on SQLite: ids never reused, which readers that remember the last id need
+      let events = db.schema.createTable('porthole_session_events').ifNotExists();
+      events =
+        d === 'postgres'
+          ? events.addColumn('id', 'bigserial', (c) => c.primaryKey().notNull())
+          : d === 'mysql'
+            ? events.addColumn('id', 'bigint', (c) => c.primaryKey().notNull().autoIncrement())
+            : events.addColumn('id', 'integer', (c) => c.primaryKey().notNull().autoIncrement());
+      await events
+        .addColumn('kind', 'varchar(16)', (c) => c.notNull())
+        .addColumn('target', 'varchar(255)', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+    },
   },
 };
+
+/** The Kysely migrations of one set, for one dialect. */
+export function migrationsFor(set: MigrationSet, dialect: Dialect): Record<string, Migration> {
+  const out: Record<string, Migration> = {};
+  for (const [name, step] of Object.entries(steps)) {
+    if (set === 'all' || step.set === set) out[name] = { up: (db) => step.up(db, dialect) };
+  }
+  return out;
+}
 
 export const MIGRATION_TABLE = 'porthole_migration';
 export const MIGRATION_LOCK_TABLE = 'porthole_migration_lock';

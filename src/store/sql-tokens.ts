@@ -1,12 +1,16 @@
 /**
  * @module store/sql-tokens
- * `TokenStore` over Nova's `console_auth_tokens` table through Kysely, so every SQL dialect
- * shares one implementation. Reads select `*` so that a table with or without Nova 2025.1's
- * `tls_port` column works unchanged.
+ * `TokenStore` over Nova's `console_auth_tokens` table through Kysely, so SQLite, PostgreSQL and
+ * MariaDB/MySQL share one implementation; and `TokenUses`, the uses of single-use tokens, in
+ * Porthole's own `porthole_token_uses`. Reads name their columns: Nova's own (those of Nova 26,
+ * Debian 12's) and `tls_port` only where the table has it (Nova 2025.1, Porthole's schema), looked
+ * up once. The only statements on the token table are SELECT, INSERT and DELETE, as Nova's own,
+ * so a Nova cell database is used as is.
  */
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
-import { hashToken, nowSeconds, type ConsoleToken, type NewConsoleToken, type TokenLookup, type TokenStore } from './types.ts';
+import { GatewayError } from '../errors.ts';
+import { tableColumns, type Database } from './database.ts';
+import { hashToken, nowSeconds, type ConsoleToken, type ConsumeResult, type NewConsoleToken, type TokenLookup, type TokenStore, type TokenUses } from './types.ts';
 
 interface Row {
   id: number | bigint;
@@ -22,9 +26,16 @@ interface Row {
 }
 
 const TABLE = 'console_auth_tokens';
+const USES = 'porthole_token_uses';
+const NOVA_COLUMNS = ['id', 'token_hash', 'console_type', 'host', 'port', 'internal_access_path', 'instance_uuid', 'access_url_base', 'expires'] as const;
 
 export class SqlTokenStore implements TokenStore {
-  constructor(private readonly db: Kysely<any>) {}
+  private columns: Promise<string[]> | undefined;
+
+  constructor(
+    private readonly database: Database,
+    private readonly uses: TokenUses | null,
+  ) {}
 
   async create(spec: NewConsoleToken): Promise<{ token: string; record: ConsoleToken }> {
     // Nova: token = str(uuid.uuid4()), 122 random bits
@@ -44,30 +55,109 @@ export class SqlTokenStore implements TokenStore {
       access_url_base: spec.accessUrlBase,
       ...(spec.tlsPort != null ? { tls_port: spec.tlsPort } : {}),
     };
-    const result = await this.db.insertInto(TABLE).values(row).executeTakeFirstOrThrow();
-    const id = Number(result.insertId ?? 0);
-    return { token, record: toToken({ ...row, id, tls_port: spec.tlsPort ?? null }) };
+    const insert = this.database.db.insertInto(TABLE).values(row);
+    // PostgreSQL reports no insert id: ask for it (MySQL has no RETURNING, its insertId works)
+    const id = this.database.dialect === 'postgres' ? (await insert.returning('id').executeTakeFirstOrThrow()).id : (await insert.executeTakeFirstOrThrow()).insertId;
+    return { token, record: toToken({ ...row, id: id ?? 0, tls_port: spec.tlsPort ?? null }) };
   }
 
   async lookup(token: string): Promise<TokenLookup> {
-    const row = (await this.db.selectFrom(TABLE).selectAll().where('token_hash', '=', hashToken(token)).executeTakeFirst()) as Row | undefined;
+    const columns = await this.selectColumns();
+    const row = (await this.database.db.selectFrom(TABLE).select(columns).where('token_hash', '=', hashToken(token)).executeTakeFirst()) as Row | undefined;
     if (!row) return { status: 'unknown' };
     const record = toToken(row);
     return record.expires > nowSeconds() ? { status: 'valid', token: record } : { status: 'expired', token: record };
   }
 
   async revoke(token: string): Promise<boolean> {
-    const r = await this.db.deleteFrom(TABLE).where('token_hash', '=', hashToken(token)).executeTakeFirst();
+    const r = await this.database.db.deleteFrom(TABLE).where('token_hash', '=', hashToken(token)).executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
   }
 
   async revokeByInstance(instanceUuid: string): Promise<number> {
-    const r = await this.db.deleteFrom(TABLE).where('instance_uuid', '=', instanceUuid).executeTakeFirst();
+    const r = await this.database.db.deleteFrom(TABLE).where('instance_uuid', '=', instanceUuid).executeTakeFirst();
     return Number(r.numDeletedRows);
   }
 
   async sweepExpired(): Promise<number> {
-    const r = await this.db.deleteFrom(TABLE).where('expires', '<=', nowSeconds()).executeTakeFirst();
+    const r = await this.database.db.deleteFrom(TABLE).where('expires', '<=', nowSeconds()).executeTakeFirst();
+    await this.uses?.sweepExpired();
+    return Number(r.numDeletedRows);
+  }
+
+  consume(token: ConsoleToken, client: string, graceSeconds: number): Promise<ConsumeResult> {
+    return usesOf(this.uses).consume(token, client, graceSeconds);
+  }
+
+  release(token: ConsoleToken, client: string): Promise<void> {
+    return usesOf(this.uses).release(token, client);
+  }
+
+  forget(token: ConsoleToken, client: string): Promise<void> {
+    return usesOf(this.uses).forget(token, client);
+  }
+
+  /** Nova's columns, and `tls_port` where the table has it; looked up on first use (the database may be down at start). */
+  private async selectColumns(): Promise<string[]> {
+    this.columns ??= tableColumns(this.database, TABLE).then(
+      (have) => [...NOVA_COLUMNS, ...(have.includes('tls_port') ? ['tls_port'] : [])],
+      (err: unknown) => {
+        this.columns = undefined;
+        throw err;
+      },
+    );
+    return this.columns;
+  }
+}
+
+export function usesOf(uses: TokenUses | null): TokenUses {
+  if (!uses) {
+    throw new GatewayError('CONFIG_INVALID', 'single-use tokens need a store of Porthole\'s own: [database] connection is a Nova database and [porthole] connection is not set', { status: 503, clientMessage: 'console token store unavailable' });
+  }
+  return uses;
+}
+
+/**
+ * Single-use tokens in `porthole_token_uses`. Consuming is one INSERT that does nothing when the
+ * row exists (ON CONFLICT DO NOTHING, MySQL's INSERT IGNORE): the database's primary key decides
+ * which of racing proxies wins. A reconnection is one conditional UPDATE, as atomic.
+ */
+export class SqlTokenUses implements TokenUses {
+  constructor(private readonly database: Database) {}
+
+  async consume(token: ConsoleToken, client: string, graceSeconds: number): Promise<ConsumeResult> {
+    const { db, dialect } = this.database;
+    const now = nowSeconds();
+    const insert = db.insertInto(USES).values({ token_hash: token.tokenHash, client, live: 1, consumed_at: now, released_at: null, expires: token.expires });
+    const inserted = await (dialect === 'mysql' ? insert.ignore() : insert.onConflict((oc) => oc.column('token_hash').doNothing())).executeTakeFirst();
+    if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 1) return 'first';
+    const r = await db
+      .updateTable(USES)
+      .set({ live: 1, released_at: null })
+      .where('token_hash', '=', token.tokenHash)
+      .where('client', '=', client)
+      .where('live', '=', 0)
+      .where('released_at', '>', now - graceSeconds)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1 ? 'reconnect' : 'refused';
+  }
+
+  async release(token: ConsoleToken, client: string): Promise<void> {
+    await this.database.db
+      .updateTable(USES)
+      .set({ live: 0, released_at: nowSeconds() })
+      .where('token_hash', '=', token.tokenHash)
+      .where('client', '=', client)
+      .where('live', '=', 1)
+      .execute();
+  }
+
+  async forget(token: ConsoleToken, client: string): Promise<void> {
+    await this.database.db.deleteFrom(USES).where('token_hash', '=', token.tokenHash).where('client', '=', client).where('live', '=', 1).execute();
+  }
+
+  async sweepExpired(): Promise<number> {
+    const r = await this.database.db.deleteFrom(USES).where('expires', '<=', nowSeconds()).executeTakeFirst();
     return Number(r.numDeletedRows);
   }
 }
@@ -87,7 +177,10 @@ function toToken(row: Row): ConsoleToken {
   };
 }
 
-/** SQLAlchemy's DateTime text form in SQLite: `YYYY-MM-DD HH:MM:SS.ffffff` (UTC, as Nova writes). */
+/**
+ * SQLAlchemy's DateTime as Nova writes it: naive UTC, `YYYY-MM-DD HH:MM:SS.ffffff`. Sent as text,
+ * so no driver shifts it by this machine's time zone; MariaDB's DATETIME keeps the seconds.
+ */
 export function sqlTimestamp(d: Date): string {
   return d.toISOString().replace('T', ' ').replace('Z', '000');
 }

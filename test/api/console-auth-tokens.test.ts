@@ -85,7 +85,7 @@ describe('os-console-auth-tokens', () => {
     const open = await openConsole(websocketUrl(gw, expiring));
     assert.deepEqual(open.first, RFB_BANNER);
     open.ws!.close();
-    const updated = await gw.gateway.stores.database.db
+    const updated = await gw.gateway.stores.database!.db
       .updateTable('console_auth_tokens')
       .set({ expires: nowSeconds() - 5 })
       .where('token_hash', '=', hashToken(expiring))

@@ -74,7 +74,7 @@ describe('console WebSocket upgrade', () => {
 
   it('refuses an expired token', async () => {
     const { token } = await gw.mint({ host: '127.0.0.1', port: backend.port });
-    await gw.gateway.stores.database.db.updateTable('console_auth_tokens').set({ expires: Math.floor(Date.now() / 1000) - 1 }).where('token_hash', '=', hashToken(token)).execute();
+    await gw.gateway.stores.database!.db.updateTable('console_auth_tokens').set({ expires: Math.floor(Date.now() / 1000) - 1 }).where('token_hash', '=', hashToken(token)).execute();
     const before = backend.connections;
     assert.equal((await openConsole(wsUrl(`?token=${token}`))).status, 403);
     assert.equal(backend.connections, before);

@@ -1,23 +1,17 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
-import { migrate } from '../../src/store/database.ts';
 import { openStores, type Stores } from '../../src/store/index.ts';
-import { nowSeconds, type NewConsoleToken } from '../../src/store/types.ts';
+import { nowSeconds } from '../../src/store/types.ts';
 import { tempDir } from '../support/gateway.ts';
 import { run } from '../support/process.ts';
+import { spec, storeContract } from './contract.ts';
 
-const UUID4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const INSTANCE_A = '0b7c6c4e-6f2b-4d43-9d5e-0c1f3a8e2a11';
-const INSTANCE_B = '5d2f9a70-1c3e-4b8a-a6d4-7e9f0b1c2d33';
-
-function spec(over: Partial<NewConsoleToken> = {}): NewConsoleToken {
-  return { consoleType: 'novnc', host: '192.0.2.10', port: 5901, instanceUuid: INSTANCE_A, accessUrlBase: 'http://127.0.0.1:6080/vnc_auto.html', ttl: 600, ...over };
-}
+const ALL_MIGRATIONS = ['0001_console_auth_tokens', '0002_porthole_servers', '0003_porthole_servers_backend_auth', '0004_porthole_token_uses'];
 
 /** A fresh SQLite file in its own directory, removed by `cleanup`. */
 function freshDb(): { path: string; url: string; cleanup: () => void } {
@@ -36,7 +30,24 @@ function raw<T>(path: string, fn: (db: BetterSqlite3.Database) => T): T {
   }
 }
 
-describe('TokenStore on SQLite', () => {
+storeContract('SQLite', async () => {
+  const db = freshDb();
+  return {
+    open: () => openStores(db.url, { migrate: true }),
+    async setExpires(record, expires) {
+      raw(db.path, (d) => d.prepare('UPDATE console_auth_tokens SET expires = ? WHERE id = ?').run(expires, record.id));
+    },
+    async dump() {
+      return JSON.stringify(raw(db.path, (d) => [d.prepare('SELECT * FROM console_auth_tokens').all(), d.prepare('SELECT * FROM porthole_token_uses').all()]));
+    },
+    expiresByItself: false,
+    async cleanup() {
+      db.cleanup();
+    },
+  };
+});
+
+describe('SQLite token store files', () => {
   let db: ReturnType<typeof freshDb>;
   let stores: Stores;
 
@@ -49,41 +60,8 @@ describe('TokenStore on SQLite', () => {
     db.cleanup();
   });
 
-  it('mints a UUID4 token and returns the stored record', async () => {
-    const before = nowSeconds();
-    const { token, record } = await stores.tokens.create(spec({ internalAccessPath: 'vnc-path' }));
-    assert.match(token, UUID4);
-    assert.equal(record.tokenHash, createHash('sha256').update(token).digest('hex'));
-    assert.equal(record.consoleType, 'novnc');
-    assert.equal(record.host, '192.0.2.10');
-    assert.equal(record.port, 5901);
-    assert.equal(record.instanceUuid, INSTANCE_A);
-    assert.equal(record.internalAccessPath, 'vnc-path');
-    assert.equal(record.accessUrlBase, 'http://127.0.0.1:6080/vnc_auto.html');
-    assert.equal(record.tlsPort, null);
-    assert.ok(record.id > 0);
-    assert.ok(record.expires >= before + 600 && record.expires <= nowSeconds() + 600, `expires ${record.expires}`);
-  });
-
-  it('mints a different token every time', async () => {
-    const a = await stores.tokens.create(spec());
-    const b = await stores.tokens.create(spec());
-    assert.notEqual(a.token, b.token);
-    assert.notEqual(a.record.id, b.record.id);
-  });
-
-  it('stores only the SHA-256 hex hash of the token, in no column the token itself', async () => {
+  it('holds the raw token in no file on disk (the WAL included)', async () => {
     const { token } = await stores.tokens.create(spec());
-    const rows = raw(db.path, (d) => d.prepare('SELECT * FROM console_auth_tokens').all() as Record<string, unknown>[]);
-    const mine = rows.filter((r) => r['token_hash'] === createHash('sha256').update(token, 'utf8').digest('hex'));
-    assert.equal(mine.length, 1);
-    assert.match(String(mine[0]!['token_hash']), /^[0-9a-f]{64}$/);
-    for (const row of rows) {
-      for (const [column, value] of Object.entries(row)) {
-        assert.ok(!String(value).includes(token), `column ${column} holds the raw token`);
-      }
-    }
-    // nor anywhere in the files on disk (the WAL included), e.g. in another table
     for (const file of [db.path, `${db.path}-wal`]) {
       if (existsSync(file)) assert.ok(!readFileSync(file).includes(token), `${file} holds the raw token`);
     }
@@ -94,82 +72,6 @@ describe('TokenStore on SQLite', () => {
     const row = raw(db.path, (d) => d.prepare('SELECT created_at, updated_at FROM console_auth_tokens WHERE id = ?').get(record.id) as { created_at: string; updated_at: string | null });
     assert.match(row.created_at, /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}$/);
     assert.equal(row.updated_at, null);
-  });
-
-  it('finds a valid token with what it opens', async () => {
-    const { token, record } = await stores.tokens.create(spec({ host: '198.51.100.7', port: 5999, instanceUuid: INSTANCE_B }));
-    const found = await stores.tokens.lookup(token);
-    assert.equal(found.status, 'valid');
-    assert.ok(found.status === 'valid');
-    assert.deepEqual(found.token, record);
-  });
-
-  it('reports a token whose expires is in the past as expired, without deleting it', async () => {
-    const { token, record } = await stores.tokens.create(spec());
-    raw(db.path, (d) => d.prepare('UPDATE console_auth_tokens SET expires = ? WHERE id = ?').run(nowSeconds() - 5, record.id));
-    const found = await stores.tokens.lookup(token);
-    assert.equal(found.status, 'expired');
-    assert.ok(found.status === 'expired');
-    assert.equal(found.token.host, record.host);
-    assert.equal((await stores.tokens.lookup(token)).status, 'expired');
-  });
-
-  it('treats expires equal to now as expired (valid only while expires > now, as Nova)', async () => {
-    const { token, record } = await stores.tokens.create(spec());
-    // a far-past value is the same rule; now itself is the edge Nova defines
-    raw(db.path, (d) => d.prepare('UPDATE console_auth_tokens SET expires = ? WHERE id = ?').run(nowSeconds(), record.id));
-    assert.equal((await stores.tokens.lookup(token)).status, 'expired');
-  });
-
-  it('reports an unknown token as unknown', async () => {
-    assert.deepEqual(await stores.tokens.lookup('5f0e7f34-5c71-4d0e-9b3f-3c7f1f0c9a2e'), { status: 'unknown' });
-    assert.deepEqual(await stores.tokens.lookup(''), { status: 'unknown' });
-  });
-
-  it('does not accept the stored hash in place of the token', async () => {
-    const { record } = await stores.tokens.create(spec());
-    assert.equal((await stores.tokens.lookup(record.tokenHash)).status, 'unknown');
-  });
-
-  it('revokes one token and says whether it existed', async () => {
-    const kept = await stores.tokens.create(spec());
-    const gone = await stores.tokens.create(spec());
-    assert.equal(await stores.tokens.revoke(gone.token), true);
-    assert.equal((await stores.tokens.lookup(gone.token)).status, 'unknown');
-    assert.equal(await stores.tokens.revoke(gone.token), false);
-    assert.equal((await stores.tokens.lookup(kept.token)).status, 'valid');
-  });
-
-  it('revokes every token of an instance and no other', async () => {
-    const instance = 'c3a1e2f0-7b6d-4e5c-8a9b-0d1e2f3a4b5c';
-    const other = 'd4b2f3a1-8c7e-4f6d-9bac-1e2f3a4b5c6d';
-    const mine = [await stores.tokens.create(spec({ instanceUuid: instance })), await stores.tokens.create(spec({ instanceUuid: instance, port: 5902 })), await stores.tokens.create(spec({ instanceUuid: instance, consoleType: 'serial' }))];
-    const theirs = await stores.tokens.create(spec({ instanceUuid: other }));
-    assert.equal(await stores.tokens.revokeByInstance(instance), 3);
-    for (const t of mine) assert.equal((await stores.tokens.lookup(t.token)).status, 'unknown');
-    assert.equal((await stores.tokens.lookup(theirs.token)).status, 'valid');
-    assert.equal(await stores.tokens.revokeByInstance(instance), 0);
-  });
-
-  it('sweeps expired rows only, and counts them', async () => {
-    // its own file, so rows that other tests expired do not count
-    const own = freshDb();
-    const s = await openStores(own.url, { migrate: true });
-    try {
-      const live = await s.tokens.create(spec());
-      const expired1 = await s.tokens.create(spec());
-      const expired2 = await s.tokens.create(spec());
-      raw(own.path, (d) => d.prepare('UPDATE console_auth_tokens SET expires = ? WHERE id IN (?, ?)').run(nowSeconds() - 1, expired1.record.id, expired2.record.id));
-      assert.equal(await s.tokens.sweepExpired(), 2);
-      assert.equal((await s.tokens.lookup(live.token)).status, 'valid');
-      assert.equal((await s.tokens.lookup(expired1.token)).status, 'unknown');
-      assert.equal((await s.tokens.lookup(expired2.token)).status, 'unknown');
-      assert.equal(await s.tokens.sweepExpired(), 0);
-      assert.equal(raw(own.path, (d) => (d.prepare('SELECT count(*) AS n FROM console_auth_tokens').get() as { n: number }).n), 1);
-    } finally {
-      await s.close();
-      own.cleanup();
-    }
   });
 });
 
@@ -199,9 +101,9 @@ describe('SQLite token store across restarts and migrations', () => {
     try {
       const stores = await openStores(db.url, { migrate: false });
       try {
-        assert.deepEqual(await migrate(stores.database), ['0001_console_auth_tokens', '0002_porthole_servers', '0003_porthole_servers_backend_auth']);
+        assert.deepEqual(await stores.migrate(), ALL_MIGRATIONS);
         const schema = raw(db.path, (d) => d.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').all());
-        assert.deepEqual(await migrate(stores.database), []);
+        assert.deepEqual(await stores.migrate(), []);
         assert.deepEqual(raw(db.path, (d) => d.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').all()), schema);
       } finally {
         await stores.close();
@@ -221,18 +123,44 @@ describe('SQLite token store across restarts and migrations', () => {
     try {
       const all = await Promise.all([1, 2, 3, 4].map(() => openStores(db.url, { migrate: false })));
       try {
-        const results = await Promise.allSettled(all.map((s) => migrate(s.database)));
+        const results = await Promise.allSettled(all.map((s) => s.migrate()));
         const failures = results.flatMap((r) => (r.status === 'rejected' ? [String((r.reason as Error).message)] : []));
         assert.deepEqual(failures, []);
         const applied = results.map((r) => (r.status === 'fulfilled' ? r.value : []));
-        assert.deepEqual(applied.filter((a) => a.length > 0), [['0001_console_auth_tokens', '0002_porthole_servers', '0003_porthole_servers_backend_auth']]);
+        assert.deepEqual(applied.filter((a) => a.length > 0), [ALL_MIGRATIONS]);
       } finally {
         await Promise.all(all.map((s) => s.close()));
       }
       const names = raw(db.path, (d) => (d.prepare('SELECT name FROM porthole_migration ORDER BY name').all() as { name: string }[]).map((r) => r.name));
-      assert.deepEqual(names, ['0001_console_auth_tokens', '0002_porthole_servers', '0003_porthole_servers_backend_auth']);
+      assert.deepEqual(names, ALL_MIGRATIONS);
     } finally {
       db.cleanup();
+    }
+  });
+
+  it('moves Porthole\'s own tables to [porthole] connection and back without a migration error', async () => {
+    const tokens = freshDb();
+    const own = freshDb();
+    try {
+      const standalone = await openStores(tokens.url, { migrate: true });
+      await standalone.close();
+      const split = await openStores(tokens.url, { migrate: false, ownConnection: own.url });
+      try {
+        assert.deepEqual(await split.migrate(), ALL_MIGRATIONS.slice(1), 'only the own set, in the own database');
+        assert.equal(split.own, `sqlite:${own.path}`);
+      } finally {
+        await split.close();
+      }
+      const merged = await openStores(own.url, { migrate: false });
+      try {
+        assert.deepEqual(await merged.migrate(), [ALL_MIGRATIONS[0]], 'the token table joins them');
+        assert.deepEqual(await merged.migrate(), []);
+      } finally {
+        await merged.close();
+      }
+    } finally {
+      tokens.cleanup();
+      own.cleanup();
     }
   });
 

@@ -83,7 +83,7 @@ describe('console page in Chromium', () => {
 
   it('says in words that a token has expired, and does not try to connect', async () => {
     const { url, token } = await gw.mint({ host: '127.0.0.1', port: xvnc.port, instanceUuid: SERVER_ID });
-    await gw.gateway.stores.database.db.updateTable('console_auth_tokens').set({ expires: Math.floor(Date.now() / 1000) - 5 }).where('token_hash', '=', hashToken(token)).execute();
+    await gw.gateway.stores.database!.db.updateTable('console_auth_tokens').set({ expires: Math.floor(Date.now() / 1000) - 5 }).where('token_hash', '=', hashToken(token)).execute();
     const page = await browser.newPage();
     try {
       await page.goto(url);

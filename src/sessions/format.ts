@@ -1,0 +1,65 @@
+/**
+ * @module sessions/format
+ * The registry as `porthole sessions list` prints it and the admin API answers it: the same JSON
+ * for both (snake_case, times as ISO 8601, bytes as numbers as of the session's last heartbeat),
+ * and a table for people.
+ */
+import type { ProxyRecord, RegistryListing, SessionRecord } from './types.ts';
+
+export function sessionJson(s: SessionRecord, proxies: ReadonlyMap<string, ProxyRecord>) {
+  return {
+    id: s.id,
+    proxy_id: s.proxyId,
+    proxy_address: proxies.get(s.proxyId)?.address ?? null,
+    console_type: s.consoleType,
+    instance_uuid: s.instanceUuid,
+    server_name: s.serverName,
+    client: s.client,
+    backend: s.backend,
+    token_hash_prefix: s.tokenLogId,
+    started_at: new Date(s.startedAt).toISOString(),
+    updated_at: new Date(s.updatedAt).toISOString(),
+    bytes_from_client: s.bytesFromClient,
+    bytes_from_backend: s.bytesFromBackend,
+  };
+}
+
+export function proxyJson(p: ProxyRecord, sessions: number) {
+  return {
+    id: p.id,
+    address: p.address,
+    hostname: p.hostname,
+    pid: p.pid,
+    started_at: new Date(p.startedAt).toISOString(),
+    heartbeat_at: new Date(p.heartbeatAt).toISOString(),
+    draining: p.draining,
+    sessions,
+  };
+}
+
+export function listingJson(l: RegistryListing) {
+  const proxies = new Map(l.proxies.map((p) => [p.id, p]));
+  return {
+    sessions: l.sessions.map((s) => sessionJson(s, proxies)),
+    proxies: l.proxies.map((p) => proxyJson(p, l.sessions.filter((s) => s.proxyId === p.id).length)),
+  };
+}
+
+export function listingText(l: RegistryListing): string {
+  const proxies = new Map(l.proxies.map((p) => [p.id, p]));
+  const rows = [
+    ['SESSION', 'SERVER', 'CLIENT', 'PROXY', 'SINCE', 'FROM CLIENT', 'FROM BACKEND'],
+    ...l.sessions.map((s) => [s.id, s.serverName ?? s.instanceUuid, s.client, proxies.get(s.proxyId)?.address ?? s.proxyId, new Date(s.startedAt).toISOString().replace(/\.\d+Z$/, 'Z'), bytes(s.bytesFromClient), bytes(s.bytesFromBackend)]),
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const table = l.sessions.length ? `${rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n')}\n` : '';
+  const summary = `${l.sessions.length} live session(s) on ${l.proxies.length} proxy(ies): ${l.proxies.map((p) => `${p.address}${p.draining ? ' (draining)' : ''}`).join(', ') || 'none'}`;
+  return `${table}${summary}`;
+}
+
+function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+}

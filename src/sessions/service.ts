@@ -1,0 +1,161 @@
+/**
+ * @module sessions/service
+ * The live-sessions registry as the rest of Porthole uses it: `openSessions(stores)` picks the
+ * registry of Porthole's own store (SQL tables, Redis keys; in memory, this process only, when
+ * there is no store of its own) and answers:
+ *
+ * - `tokens`: the token store, which now tells every proxy what it revokes, so that revoking a
+ *   token (or all of a server's) closes the live sessions opened with it, wherever they are;
+ * - `list()` and `kill(id)` for `porthole sessions list|kill` and the admin API;
+ * - `track(...)`: a proxy's tracker (`tracker.ts`).
+ *
+ * Every operation here is bounded by `[porthole] store_query_timeout` and fails as
+ * STORE_UNAVAILABLE, as the token store does.
+ */
+import type { Logger } from 'pino';
+import type { Config } from '../config/options.ts';
+import { guard } from '../store/guard.ts';
+import type { StoreHandle, Stores } from '../store/index.ts';
+import { hashToken, type ConsoleToken, type ConsumeResult, type NewConsoleToken, type TokenLookup, type TokenStore } from '../store/types.ts';
+import { LocalRegistry } from './local-registry.ts';
+import { SessionTracker } from './tracker.ts';
+import { STALE_HEARTBEATS, type RegistryBackend, type RegistryListing, type SessionEvent, type TokenPresence } from './types.ts';
+
+export interface SessionsOptions {
+  /** `[porthole] session_heartbeat_interval`, ms. */
+  readonly heartbeatMs: number;
+  /** `[porthole] revocation_poll_interval`, ms. */
+  readonly pollMs: number;
+  readonly connectTimeoutMs: number;
+  readonly queryTimeoutMs: number;
+  readonly reconnectMaxDelayMs: number;
+  readonly log?: Logger;
+}
+
+export function sessionsOptions(config: Config, log?: Logger): SessionsOptions {
+  const p = config.porthole;
+  return {
+    heartbeatMs: p.session_heartbeat_interval * 1000,
+    pollMs: p.revocation_poll_interval * 1000,
+    connectTimeoutMs: p.store_connect_timeout * 1000,
+    queryTimeoutMs: p.store_query_timeout * 1000,
+    reconnectMaxDelayMs: p.store_reconnect_max_delay * 1000,
+    log,
+  };
+}
+
+/** What `kill` achieved: the session is gone, the kill is asked for but not seen done yet, or no live session has that id. */
+export type KillResult = 'closed' | 'requested' | 'unknown';
+
+export interface Sessions {
+  /** The registry is in a store that every proxy shares (false: this process's sessions only). */
+  readonly shared: boolean;
+  /** Where the registry is (no password). */
+  readonly description: string;
+  readonly staleMs: number;
+  /** The token store, telling every proxy about each revocation. */
+  readonly tokens: TokenStore;
+  list(): Promise<RegistryListing>;
+  /** Kills a live session on whichever proxy holds it and waits up to `waitMs` to see it gone. */
+  kill(id: string, waitMs?: number): Promise<KillResult>;
+  /** A console proxy's tracker; its `start()` registers the proxy. */
+  track(address: string, log: Logger): SessionTracker;
+  close(): Promise<void>;
+}
+
+export async function openSessions(stores: Stores, opts: SessionsOptions): Promise<Sessions> {
+  const own = stores.handles?.own ?? null;
+  const registry = own ? await registryOn(own, opts) : new LocalRegistry();
+  const presence = stores.handles ? await presenceOn(stores.handles.tokens) : null;
+  const staleMs = opts.heartbeatMs * STALE_HEARTBEATS;
+  const run = <T>(what: string, op: () => Promise<T>) => guard(registry.description, what, opts.queryTimeoutMs, op);
+  const tell = async (event: SessionEvent) => {
+    try {
+      await run('session event', () => registry.publish(event));
+    } catch (err) {
+      // the revocation itself is done: proxies find the deleted token at their next heartbeat
+      opts.log?.warn({ event: 'sessions_registry', kind: event.kind, err: (err as Error).message }, `revocation done, but live sessions could not be told at once (${(err as Error).message}); proxies close them at their next heartbeat`);
+    }
+  };
+  const sessions: Sessions = {
+    shared: registry.shared,
+    description: registry.description,
+    staleMs,
+    tokens: new RevocationsTold(stores.tokens, tell),
+    list: () => run('sessions list', () => registry.list(staleMs)),
+    async kill(id, waitMs = 3000) {
+      const proxy = await run('session kill', () => registry.markKilled(id, staleMs));
+      if (proxy === undefined) return 'unknown';
+      await run('session event', () => registry.publish({ kind: 'session', target: id }));
+      const deadline = Date.now() + waitMs;
+      while (Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+        const now = await run('sessions list', () => registry.list(staleMs));
+        if (!now.sessions.some((s) => s.id === id)) return 'closed';
+      }
+      return 'requested';
+    },
+    track: (address, log) => new SessionTracker(registry, presence, { heartbeatMs: opts.heartbeatMs, address, log }),
+    close: () => registry.close(),
+  };
+  return sessions;
+}
+
+async function registryOn(h: StoreHandle, opts: SessionsOptions): Promise<RegistryBackend> {
+  if (h.kind === 'redis') return new (await import('./redis-registry.ts')).RedisRegistry(h.redis);
+  const { SqlRegistry } = await import('./sql-registry.ts');
+  return new SqlRegistry(h.database, {
+    pollMs: opts.pollMs,
+    // with LISTEN working, the table is read when PostgreSQL says so; the poll is a safety net
+    idlePollMs: opts.heartbeatMs,
+    listen: h.database.dialect === 'postgres' ? { url: h.url, connectTimeoutMs: opts.connectTimeoutMs, reconnectMaxDelayMs: opts.reconnectMaxDelayMs } : undefined,
+  });
+}
+
+async function presenceOn(h: StoreHandle): Promise<TokenPresence> {
+  const m = await import('./token-presence.ts');
+  return h.kind === 'redis' ? new m.RedisTokenPresence(h.redis) : new m.SqlTokenPresence(h.database);
+}
+
+/**
+ * The token store, telling every proxy what it revoked: a revoked token's hash, or the server
+ * whose tokens were all revoked. Told even when there was no row to delete (a token the sweep
+ * already took may still have a live session, which the revocation is meant to close).
+ */
+class RevocationsTold implements TokenStore {
+  constructor(
+    private readonly inner: TokenStore,
+    private readonly tell: (event: SessionEvent) => Promise<void>,
+  ) {}
+
+  async revoke(token: string): Promise<boolean> {
+    const found = await this.inner.revoke(token);
+    await this.tell({ kind: 'token', target: hashToken(token) });
+    return found;
+  }
+
+  async revokeByInstance(instanceUuid: string): Promise<number> {
+    const n = await this.inner.revokeByInstance(instanceUuid);
+    await this.tell({ kind: 'instance', target: instanceUuid.toLowerCase() });
+    return n;
+  }
+
+  create(spec: NewConsoleToken): Promise<{ token: string; record: ConsoleToken }> {
+    return this.inner.create(spec);
+  }
+  lookup(token: string): Promise<TokenLookup> {
+    return this.inner.lookup(token);
+  }
+  sweepExpired(): Promise<number> {
+    return this.inner.sweepExpired();
+  }
+  consume(token: ConsoleToken, client: string, graceSeconds: number): Promise<ConsumeResult> {
+    return this.inner.consume(token, client, graceSeconds);
+  }
+  release(token: ConsoleToken, client: string): Promise<void> {
+    return this.inner.release(token, client);
+  }
+  forget(token: ConsoleToken, client: string): Promise<void> {
+    return this.inner.forget(token, client);
+  }
+}

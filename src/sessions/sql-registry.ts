@@ -1,0 +1,302 @@
+/**
+ * @module sessions/sql-registry
+ * The live-sessions registry in Porthole's own SQL database (SQLite, PostgreSQL, MariaDB/MySQL),
+ * through Kysely: `porthole_proxies` (one row per proxy, its heartbeat), `porthole_sessions` (one
+ * row per live session, its byte counts written at each heartbeat, a `killed` flag), and
+ * `porthole_session_events` (revocations and kills, numbered by an autoincrementing id).
+ *
+ * Events reach the other proxies through that table: each proxy reads the rows above the last id
+ * it has handled, every `[porthole] revocation_poll_interval` (0.5 s) on SQLite and MariaDB; on
+ * PostgreSQL a `LISTEN` connection is woken by the `NOTIFY` that follows every insert, so it
+ * reads at once, and polls only as a safety net (and at the short interval while its LISTEN
+ * connection is down). Ids are handed out before commit, so a reader can see id 8 before a
+ * concurrent id 7 commits: an id missing below ones already seen is waited for (`GAP_WAIT_MS`)
+ * rather than skipped. The table keeps `EVENT_KEEP_MS` of history, and always its newest row,
+ * so that ids never restart lower.
+ */
+import { sql, type Kysely } from 'kysely';
+import type { Database } from '../store/database.ts';
+import { listenPostgres, type PostgresListener } from './pg-listen.ts';
+import type { ProxyRecord, RegistryBackend, RegistryListing, SessionEvent, SessionRecord, Subscription } from './types.ts';
+
+const PROXIES = 'porthole_proxies';
+const SESSIONS = 'porthole_sessions';
+const EVENTS = 'porthole_session_events';
+/** PostgreSQL NOTIFY channel: "there are new rows in porthole_session_events". */
+export const EVENTS_CHANNEL = 'porthole_session_events';
+/** How long an id missing below ids already read is waited for (a transaction not yet committed). */
+const GAP_WAIT_MS = 3000;
+const EVENT_KEEP_MS = 10 * 60_000;
+const BATCH = 200;
+
+export interface SqlRegistryOptions {
+  /** How often events are read without a wake-up (SQLite, MariaDB; PostgreSQL while LISTEN is down). */
+  readonly pollMs: number;
+  /** PostgreSQL: the safety-net poll while LISTEN works. */
+  readonly idlePollMs: number;
+  /** PostgreSQL: the connection URL for the LISTEN connection, and its timeouts. */
+  readonly listen?: { readonly url: string; readonly connectTimeoutMs: number; readonly reconnectMaxDelayMs: number };
+}
+
+interface ProxyRow {
+  id: string;
+  address: string;
+  hostname: string;
+  pid: number | string;
+  started_at: number | string;
+  heartbeat_at: number | string;
+  draining: number | string | boolean;
+}
+
+interface SessionRow {
+  id: string;
+  proxy_id: string;
+  console_type: string;
+  instance_uuid: string;
+  server_name: string | null;
+  client: string;
+  backend: string;
+  token_prefix: string;
+  started_at: number | string;
+  updated_at: number | string;
+  bytes_from_client: number | string;
+  bytes_from_backend: number | string;
+}
+
+const SESSION_UPDATE = ['proxy_id', 'updated_at', 'bytes_from_client', 'bytes_from_backend'] as const;
+const PROXY_UPDATE = ['address', 'hostname', 'pid', 'started_at', 'heartbeat_at', 'draining'] as const;
+
+export class SqlRegistry implements RegistryBackend {
+  readonly shared = true;
+  readonly description: string;
+  private readonly db: Kysely<any>;
+
+  constructor(
+    private readonly database: Database,
+    private readonly opts: SqlRegistryOptions,
+  ) {
+    this.db = database.db;
+    this.description = database.description;
+  }
+
+  async heartbeat(proxy: ProxyRecord, sessions: readonly SessionRecord[], _staleMs: number): Promise<string[]> {
+    await this.upsert(PROXIES, [proxyRow(proxy)], PROXY_UPDATE);
+    for (let i = 0; i < sessions.length; i += BATCH) await this.upsert(SESSIONS, sessions.slice(i, i + BATCH).map(sessionRow), SESSION_UPDATE);
+    const killed = await this.db.selectFrom(SESSIONS).select('id').where('proxy_id', '=', proxy.id).where('killed', '=', 1).execute();
+    return killed.map((r) => String(r.id));
+  }
+
+  async addSession(session: SessionRecord, _staleMs: number): Promise<void> {
+    await this.upsert(SESSIONS, [sessionRow(session)], SESSION_UPDATE);
+  }
+
+  async removeSession(id: string): Promise<void> {
+    await this.db.deleteFrom(SESSIONS).where('id', '=', id).execute();
+  }
+
+  async removeProxy(id: string): Promise<void> {
+    await this.db.deleteFrom(SESSIONS).where('proxy_id', '=', id).execute();
+    await this.db.deleteFrom(PROXIES).where('id', '=', id).execute();
+  }
+
+  async sweep(staleMs: number): Promise<void> {
+    const now = Date.now();
+    await this.db.deleteFrom(SESSIONS).where('updated_at', '<', now - staleMs).execute();
+    await this.db.deleteFrom(PROXIES).where('heartbeat_at', '<', now - staleMs).execute();
+    const newest = await this.db.selectFrom(EVENTS).select((eb) => eb.fn.max('id').as('id')).executeTakeFirst();
+    if (newest?.id != null) await this.db.deleteFrom(EVENTS).where('created_at', '<', now - EVENT_KEEP_MS).where('id', '<', Number(newest.id)).execute();
+  }
+
+  async list(staleMs: number): Promise<RegistryListing> {
+    const cutoff = Date.now() - staleMs;
+    const proxies = ((await this.db.selectFrom(PROXIES).selectAll().where('heartbeat_at', '>=', cutoff).orderBy('started_at').orderBy('id').execute()) as ProxyRow[]).map(toProxy);
+    const live = new Set(proxies.map((p) => p.id));
+    const rows = (await this.db.selectFrom(SESSIONS).selectAll().where('updated_at', '>=', cutoff).orderBy('started_at').orderBy('id').execute()) as SessionRow[];
+    return { proxies, sessions: rows.map(toSession).filter((s) => live.has(s.proxyId)) };
+  }
+
+  async markKilled(id: string, staleMs: number): Promise<string | undefined> {
+    const cutoff = Date.now() - staleMs;
+    const row = (await this.db.selectFrom(SESSIONS).select('proxy_id').where('id', '=', id).where('updated_at', '>=', cutoff).executeTakeFirst()) as { proxy_id: string } | undefined;
+    if (!row) return undefined;
+    const proxy = await this.db.selectFrom(PROXIES).select('id').where('id', '=', row.proxy_id).where('heartbeat_at', '>=', cutoff).executeTakeFirst();
+    if (!proxy) return undefined;
+    await this.db.updateTable(SESSIONS).set({ killed: 1 }).where('id', '=', id).execute();
+    return row.proxy_id;
+  }
+
+  async publish(event: SessionEvent): Promise<void> {
+    await this.db.insertInto(EVENTS).values({ kind: event.kind, target: event.target, created_at: Date.now() }).execute();
+    // the listeners read the table when woken: the payload says nothing they need
+    if (this.database.dialect === 'postgres') await sql`SELECT pg_notify(${EVENTS_CHANNEL}, '')`.execute(this.db);
+  }
+
+  async subscribe(onEvent: (event: SessionEvent) => void, onTrouble: (err: Error) => void): Promise<Subscription> {
+    const newest = await this.db.selectFrom(EVENTS).select((eb) => eb.fn.max('id').as('id')).executeTakeFirst();
+    const feed = new EventFeed(this.db, newest?.id == null ? 0 : Number(newest.id), onEvent, onTrouble);
+    let listener: PostgresListener | undefined;
+    let listening = false;
+    let timer: NodeJS.Timeout | undefined;
+    let closed = false;
+    const schedule = () => {
+      clearTimeout(timer);
+      if (closed) return;
+      timer = setTimeout(() => {
+        void feed.poll().finally(schedule);
+      }, this.opts.listen && listening ? this.opts.idlePollMs : this.opts.pollMs);
+      timer.unref();
+    };
+    if (this.opts.listen) {
+      listener = await listenPostgres(this.opts.listen, EVENTS_CHANNEL, {
+        onNotify: () => void feed.poll(),
+        onState: (up) => {
+          listening = up;
+          // back from a lost connection: what was notified meanwhile is in the table
+          if (up) void feed.poll();
+          else schedule();
+        },
+        onTrouble,
+      });
+    }
+    schedule();
+    return {
+      async close() {
+        closed = true;
+        clearTimeout(timer);
+        await listener?.close();
+        await feed.idle();
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    // the database belongs to the stores, which close it
+  }
+
+  private async upsert(table: string, rows: Record<string, unknown>[], update: readonly string[]): Promise<void> {
+    const insert = this.db.insertInto(table).values(rows);
+    if (this.database.dialect === 'mysql') {
+      await insert.onDuplicateKeyUpdate(Object.fromEntries(update.map((c) => [c, sql`VALUES(${sql.ref(c)})`]))).execute();
+    } else {
+      await insert.onConflict((oc) => oc.column('id').doUpdateSet(Object.fromEntries(update.map((c) => [c, sql.ref(`excluded.${c}`)])))).execute();
+    }
+  }
+}
+
+/**
+ * Reads new rows of the events table in id order and hands each to `onEvent` once. `floor` is the
+ * id up to which every row has been handled (or given up on); ids seen above it wait in `seen`
+ * until the ones below them arrive, or `GAP_WAIT_MS` passes.
+ */
+class EventFeed {
+  private readonly seen = new Set<number>();
+  private gapSince: number | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private failing = false;
+
+  constructor(
+    private readonly db: Kysely<any>,
+    private floor: number,
+    private readonly onEvent: (event: SessionEvent) => void,
+    private readonly onTrouble: (err: Error) => void,
+  ) {}
+
+  poll(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        try {
+          await this.read();
+          this.failing = false;
+        } catch (err) {
+          // said once per outage, not once per poll
+          if (!this.failing) this.onTrouble(err as Error);
+          this.failing = true;
+        }
+      } while (this.again);
+    })().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  idle(): Promise<void> {
+    return this.running ?? Promise.resolve();
+  }
+
+  private async read(): Promise<void> {
+    for (;;) {
+      const rows = await this.db.selectFrom(EVENTS).select(['id', 'kind', 'target']).where('id', '>', this.floor).orderBy('id').limit(500).execute();
+      for (const row of rows) {
+        const id = Number(row.id);
+        if (this.seen.has(id)) continue;
+        this.seen.add(id);
+        if (row.kind === 'token' || row.kind === 'instance' || row.kind === 'session') this.onEvent({ kind: row.kind, target: String(row.target) });
+      }
+      this.advance();
+      if (rows.length < 500) return;
+    }
+  }
+
+  private advance(): void {
+    while (this.seen.delete(this.floor + 1)) this.floor++;
+    if (this.seen.size === 0) {
+      this.gapSince = undefined;
+      return;
+    }
+    const now = Date.now();
+    this.gapSince ??= now;
+    if (now - this.gapSince < GAP_WAIT_MS) return;
+    // an id that never came (a rolled-back insert, an autoincrement step): go past it
+    this.floor = Math.min(...this.seen) - 1;
+    this.gapSince = undefined;
+    this.advance();
+  }
+}
+
+function proxyRow(p: ProxyRecord): Record<string, unknown> {
+  return { id: p.id, address: p.address.slice(0, 255), hostname: p.hostname.slice(0, 255), pid: p.pid, started_at: p.startedAt, heartbeat_at: p.heartbeatAt, draining: p.draining ? 1 : 0 };
+}
+
+function sessionRow(s: SessionRecord): Record<string, unknown> {
+  return {
+    id: s.id,
+    proxy_id: s.proxyId,
+    console_type: s.consoleType.slice(0, 255),
+    instance_uuid: s.instanceUuid.slice(0, 36),
+    server_name: s.serverName?.slice(0, 255) ?? null,
+    client: s.client.slice(0, 255),
+    backend: s.backend.slice(0, 255),
+    token_prefix: s.tokenLogId.slice(0, 8),
+    started_at: s.startedAt,
+    updated_at: s.updatedAt,
+    bytes_from_client: s.bytesFromClient,
+    bytes_from_backend: s.bytesFromBackend,
+  };
+}
+
+function toProxy(r: ProxyRow): ProxyRecord {
+  return { id: r.id, address: r.address, hostname: r.hostname, pid: Number(r.pid), startedAt: Number(r.started_at), heartbeatAt: Number(r.heartbeat_at), draining: Number(r.draining) === 1 || r.draining === true };
+}
+
+function toSession(r: SessionRow): SessionRecord {
+  return {
+    id: r.id,
+    proxyId: r.proxy_id,
+    consoleType: r.console_type,
+    instanceUuid: r.instance_uuid,
+    serverName: r.server_name,
+    client: r.client,
+    backend: r.backend,
+    tokenLogId: r.token_prefix,
+    startedAt: Number(r.started_at),
+    updatedAt: Number(r.updated_at),
+    bytesFromClient: Number(r.bytes_from_client),
+    bytesFromBackend: Number(r.bytes_from_backend),
+  };
+}

@@ -1,0 +1,103 @@
+/**
+ * @module sessions/types
+ * The live-sessions registry shared by every proxy of one installation: which proxies are up
+ * (each registers itself and beats its heart), which console sessions each one holds (server,
+ * client, since when, bytes each way as of the last heartbeat, the token's 8-hex-digit log id
+ * only), and the events that make a proxy close a session it holds: a revoked token, the
+ * revocation of all tokens of a server, a kill. A proxy that stops beating its heart is stale
+ * after `STALE_HEARTBEATS` intervals and disappears from the registry with its sessions.
+ *
+ * `RegistryBackend` is what a store offers (`sql-registry.ts`, `redis-registry.ts`, and
+ * `local-registry.ts` when Porthole has no store of its own); `tracker.ts` is a proxy's side of
+ * it, `service.ts` what the CLI and the admin API use.
+ */
+
+/** Missed heartbeats after which a proxy and its sessions are gone from the registry. */
+export const STALE_HEARTBEATS = 3;
+
+export interface ProxyRecord {
+  /** Random per process run. */
+  readonly id: string;
+  /** Where its console listener is (`host:port`; the machine's name when it listens on every address). */
+  readonly address: string;
+  readonly hostname: string;
+  readonly pid: number;
+  /** Epoch milliseconds. */
+  readonly startedAt: number;
+  readonly heartbeatAt: number;
+  /** SIGTERM received: accepts no new connections, its sessions run out the drain. */
+  readonly draining: boolean;
+}
+
+export interface SessionRecord {
+  readonly id: string;
+  readonly proxyId: string;
+  readonly consoleType: string;
+  readonly instanceUuid: string;
+  readonly serverName: string | null;
+  /** The client as the proxy sees it (`address:port`; behind a load balancer, the balancer's). */
+  readonly client: string;
+  readonly backend: string;
+  /** First 8 hex digits of the token's SHA-256, as in the log: never the token or its whole hash. */
+  readonly tokenLogId: string;
+  /** Epoch milliseconds. */
+  readonly startedAt: number;
+  /** When the byte counts were written (epoch milliseconds). */
+  readonly updatedAt: number;
+  readonly bytesFromClient: number;
+  readonly bytesFromBackend: number;
+}
+
+/**
+ * What makes proxies close sessions. `token`: the SHA-256 of a revoked token (its whole hash: the
+ * token is deleted, so its hash opens nothing any more); `instance`: every token of a server was
+ * revoked; `session`: one session was killed.
+ */
+export interface SessionEvent {
+  readonly kind: 'token' | 'instance' | 'session';
+  readonly target: string;
+}
+
+export interface RegistryListing {
+  readonly proxies: ProxyRecord[];
+  readonly sessions: SessionRecord[];
+}
+
+export interface Subscription {
+  close(): Promise<void>;
+}
+
+export interface RegistryBackend {
+  /** For messages: where the registry is (no password), or `this process` for the local one. */
+  readonly description: string;
+  /** True when other processes see it (a store); false: this process's sessions only. */
+  readonly shared: boolean;
+  /**
+   * Writes the proxy's record and every one of its live sessions (created again if a sweep took
+   * them), and answers the ids of those sessions that were killed meanwhile.
+   */
+  heartbeat(proxy: ProxyRecord, sessions: readonly SessionRecord[], staleMs: number): Promise<string[]>;
+  addSession(session: SessionRecord, staleMs: number): Promise<void>;
+  removeSession(id: string): Promise<void>;
+  /** The proxy is gone (stopped): its record and its sessions go. */
+  removeProxy(id: string): Promise<void>;
+  /** Proxies and sessions whose heartbeat is older than `staleMs`. */
+  sweep(staleMs: number): Promise<void>;
+  /** Live proxies (heartbeat within `staleMs`) and their sessions. */
+  list(staleMs: number): Promise<RegistryListing>;
+  /** Marks a live session killed; its proxy id, or undefined when no live proxy holds it. */
+  markKilled(id: string, staleMs: number): Promise<string | undefined>;
+  publish(event: SessionEvent): Promise<void>;
+  /** Delivers every event published from now on, by any process, at least once. */
+  subscribe(onEvent: (event: SessionEvent) => void, onTrouble: (err: Error) => void): Promise<Subscription>;
+  close(): Promise<void>;
+}
+
+/**
+ * Which token hashes still have their row. A proxy asks for the hashes of its live sessions: one
+ * that is gone before its expiry was deleted by someone who did not tell (Nova's
+ * `clean_console_auths_for_instance`, a revocation whose event was lost).
+ */
+export interface TokenPresence {
+  present(hashes: readonly string[]): Promise<Set<string>>;
+}

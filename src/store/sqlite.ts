@@ -1,0 +1,73 @@
+/**
+ * @module store/sqlite
+ * The embedded SQLite store (better-sqlite3), the default: one file that the daemon and the CLI
+ * of one host share in WAL mode. Not for several hosts: use PostgreSQL, MariaDB/MySQL or Redis.
+ */
+import { resolve } from 'node:path';
+import { Kysely, SqliteDialect, sql, type MigrationResultSet } from 'kysely';
+import { GatewayError } from '../errors.ts';
+import type { Database } from './database.ts';
+
+const SQLITE_BUSY_TIMEOUT_MS = 5000;
+/** How long `migrate` waits for another process's migration of the same SQLite file. */
+const SQLITE_MIGRATION_WAIT_MS = 30_000;
+
+/** `sqlite:///rel.db` → `rel.db`, `sqlite:////abs.db` → `/abs.db`, `sqlite://` → in memory. */
+export function sqlitePath(connection: string): string {
+  const rest = connection.slice('sqlite://'.length).split('?')[0]!;
+  if (rest === '' || rest === '/' || rest === '/:memory:') return ':memory:';
+  if (!rest.startsWith('/')) {
+    throw new GatewayError('CONFIG_INVALID', `[database] connection = ${connection}: expected sqlite:///relative/path.db or sqlite:////absolute/path.db`);
+  }
+  return resolve(rest.slice(1));
+}
+
+export async function openSqlite(connection: string): Promise<Database> {
+  const path = sqlitePath(connection);
+  const { default: BetterSqlite3 } = await import('better-sqlite3');
+  let sqlite;
+  try {
+    sqlite = new BetterSqlite3(path);
+  } catch (err) {
+    throw new GatewayError('STORE_UNAVAILABLE', `cannot open SQLite database ${path}: ${(err as Error).message}`, { status: 503 });
+  }
+  // WAL lets the CLI write while a proxy reads; busy_timeout makes the two wait instead of fail
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
+  const db = new Kysely<any>({ dialect: new SqliteDialect({ database: sqlite }) });
+  return { db, dialect: 'sqlite', description: `sqlite:${path}`, close: () => db.destroy() };
+}
+
+/**
+ * Kysely takes no migration lock on SQLite (it assumes one connection), so two processes that
+ * migrate the same new file both apply 0001 and one fails on `porthole_migration`'s key. SQLite's
+ * own write lock (`BEGIN IMMEDIATE`) serialises them and makes the run one transaction. The lock
+ * is polled with busy_timeout at 0: better-sqlite3's busy wait is synchronous and would stall
+ * the event loop, and with it another connection of this process that holds the lock.
+ */
+export async function withSqliteWriteLock(db: Kysely<any>, run: () => Promise<MigrationResultSet>): Promise<MigrationResultSet> {
+  const deadline = Date.now() + SQLITE_MIGRATION_WAIT_MS;
+  await sql`PRAGMA busy_timeout = 0`.execute(db);
+  try {
+    for (;;) {
+      try {
+        await sql`BEGIN IMMEDIATE`.execute(db);
+        break;
+      } catch (err) {
+        if ((err as { code?: unknown }).code !== 'SQLITE_BUSY' || Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    }
+  } finally {
+    await sql.raw(`PRAGMA busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`).execute(db);
+  }
+  let outcome: MigrationResultSet;
+  try {
+    outcome = await run();
+  } catch (err) {
+    await sql`ROLLBACK`.execute(db);
+    throw err;
+  }
+  await sql.raw(outcome.error ? 'ROLLBACK' : 'COMMIT').execute(db);
+  return outcome;
+}
