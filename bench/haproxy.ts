@@ -43,7 +43,7 @@ interface Plan {
   readonly rounds: number;
   readonly concurrency: readonly number[];
 }
-const FULL: Plan = { quick: false, seconds: 6, warmupSeconds: 1, rounds: 2, concurrency: [1, 16] };
+const FULL: Plan = { quick: false, seconds: 5, warmupSeconds: 1, rounds: 3, concurrency: [1, 16] };
 const QUICK: Plan = { quick: true, seconds: 2, warmupSeconds: 0.5, rounds: 1, concurrency: [1, 16] };
 
 interface Path {
@@ -258,7 +258,9 @@ function percentile(values: readonly number[], p: number): number {
 }
 
 function median(values: readonly number[]): number {
-  return percentile(values, 0.5);
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 function haproxyVersion(): string {
@@ -291,7 +293,7 @@ function render(plan: Plan, started: Date, paths: Path[], runs: Run[], loadBefor
 
 - date: ${started.toISOString()} (${plan.quick ? 'quick run' : 'full run'}); command: \`node --import tsx bench/haproxy.ts${plan.quick ? ' --quick' : ''}\`
 - machine: ${model}, ${cpus().length} cores, Linux ${release()}; Node ${process.version}; HAProxy ${version} (Debian); load average before: ${loadBefore}; after: ${loadAfter}
-- ${plan.rounds} round(s) of ${plan.seconds} s per path and client count, after ${plan.warmupSeconds} s of warm-up each; the rate is the median of the rounds
+- ${plan.rounds} round(s) of ${plan.seconds} s per path and client count, after ${plan.warmupSeconds} s of warm-up each, the paths taking turns within a round; the rate is the median of the rounds, the latencies are over all of them
 
 | path | clients | connections/s | per round | open → ServerInit p50 ms | p99 ms | proxy CPU ms / connection | HAProxy CPU ms / connection | errors |
 |---|---:|---:|---|---:|---:|---:|---:|---:|

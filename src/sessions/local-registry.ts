@@ -26,7 +26,7 @@ export class LocalRegistry implements RegistryBackend {
     return killed;
   }
 
-  async addSession(session: SessionRecord): Promise<void> {
+  async addSession(session: SessionRecord, _proxy: ProxyRecord): Promise<void> {
     this.sessions.set(session.id, session);
   }
 

@@ -31,7 +31,7 @@ export class RedisRegistry implements RegistryBackend {
   private readonly redis: Redis;
   private readonly prefix: string;
 
-  constructor(private readonly connection: RedisConnection) {
+  constructor(connection: RedisConnection) {
     this.redis = connection.redis;
     this.prefix = connection.prefix;
     this.description = connection.description;
@@ -46,7 +46,8 @@ export class RedisRegistry implements RegistryBackend {
     return `${this.prefix}session-events`;
   }
 
-  async heartbeat(proxy: ProxyRecord, sessions: readonly SessionRecord[], staleMs: number): Promise<string[]> {
+  async heartbeat(proxy: ProxyRecord, sessions: readonly SessionRecord[]): Promise<string[]> {
+    const staleMs = proxy.staleAfterMs;
     const p = this.redis.multi();
     p.hset(this.key('proxy', proxy.id), proxyFields(proxy)).pexpire(this.key('proxy', proxy.id), staleMs).sadd(`${this.prefix}proxies`, proxy.id);
     for (const s of sessions) {
@@ -57,8 +58,8 @@ export class RedisRegistry implements RegistryBackend {
     return sessions.filter((_, i) => replies[3 + i * 4 + 3]?.[1] === '1').map((s) => s.id);
   }
 
-  async addSession(session: SessionRecord, staleMs: number): Promise<void> {
-    const replies = await this.redis.multi().hset(this.key('session', session.id), sessionFields(session)).pexpire(this.key('session', session.id), staleMs).sadd(`${this.prefix}sessions`, session.id).exec();
+  async addSession(session: SessionRecord, proxy: ProxyRecord): Promise<void> {
+    const replies = await this.redis.multi().hset(this.key('session', session.id), sessionFields(session)).pexpire(this.key('session', session.id), proxy.staleAfterMs).sadd(`${this.prefix}sessions`, session.id).exec();
     for (const [err] of replies ?? []) if (err) throw err;
   }
 
@@ -75,20 +76,20 @@ export class RedisRegistry implements RegistryBackend {
     await m.exec();
   }
 
-  async sweep(_staleMs: number): Promise<void> {
+  async sweep(_orphanMs: number): Promise<void> {
     // the keys expire by themselves; the index sets lose their members here and in list()
     await this.read('proxies', 'proxy');
     await this.read('sessions', 'session');
   }
 
-  async list(_staleMs: number): Promise<RegistryListing> {
+  async list(): Promise<RegistryListing> {
     const proxies = (await this.read('proxies', 'proxy')).map(toProxy).sort((a, b) => a.startedAt - b.startedAt || (a.id < b.id ? -1 : 1));
     const live = new Set(proxies.map((p) => p.id));
     const sessions = (await this.read('sessions', 'session')).map(toSession).filter((s) => live.has(s.proxyId));
     return { proxies, sessions: sessions.sort((a, b) => a.startedAt - b.startedAt || (a.id < b.id ? -1 : 1)) };
   }
 
-  async markKilled(id: string, _staleMs: number): Promise<string | undefined> {
+  async markKilled(id: string): Promise<string | undefined> {
     const fn = (this.redis as unknown as Record<string, (...a: string[]) => Promise<string | null>>)['portholeSessionKill']!;
     const proxy = await fn.call(this.redis, this.key('session', id), this.prefix);
     return proxy ?? undefined;
@@ -169,7 +170,7 @@ export class RedisRegistry implements RegistryBackend {
 }
 
 function proxyFields(p: ProxyRecord): Record<string, string | number> {
-  return { id: p.id, address: p.address, hostname: p.hostname, pid: p.pid, started_at: p.startedAt, heartbeat_at: p.heartbeatAt, draining: p.draining ? 1 : 0 };
+  return { id: p.id, address: p.address, hostname: p.hostname, pid: p.pid, started_at: p.startedAt, heartbeat_at: p.heartbeatAt, stale_after: p.staleAfterMs, draining: p.draining ? 1 : 0 };
 }
 
 function sessionFields(s: SessionRecord): Record<string, string | number> {
@@ -190,7 +191,7 @@ function sessionFields(s: SessionRecord): Record<string, string | number> {
 }
 
 function toProxy(h: Record<string, string>): ProxyRecord {
-  return { id: h['id']!, address: h['address'] ?? '', hostname: h['hostname'] ?? '', pid: Number(h['pid']), startedAt: Number(h['started_at']), heartbeatAt: Number(h['heartbeat_at']), draining: h['draining'] === '1' };
+  return { id: h['id']!, address: h['address'] ?? '', hostname: h['hostname'] ?? '', pid: Number(h['pid']), startedAt: Number(h['started_at']), heartbeatAt: Number(h['heartbeat_at']), staleAfterMs: Number(h['stale_after']), draining: h['draining'] === '1' };
 }
 
 function toSession(h: Record<string, string>): SessionRecord {

@@ -19,7 +19,7 @@ import type { StoreHandle, Stores } from '../store/index.ts';
 import { hashToken, type ConsoleToken, type ConsumeResult, type NewConsoleToken, type TokenLookup, type TokenStore } from '../store/types.ts';
 import { LocalRegistry } from './local-registry.ts';
 import { SessionTracker } from './tracker.ts';
-import { STALE_HEARTBEATS, type RegistryBackend, type RegistryListing, type SessionEvent, type TokenPresence } from './types.ts';
+import { type RegistryBackend, type RegistryListing, type SessionEvent, type TokenPresence } from './types.ts';
 
 export interface SessionsOptions {
   /** `[porthole] session_heartbeat_interval`, ms. */
@@ -52,7 +52,6 @@ export interface Sessions {
   readonly shared: boolean;
   /** Where the registry is (no password). */
   readonly description: string;
-  readonly staleMs: number;
   /** The token store, telling every proxy about each revocation. */
   readonly tokens: TokenStore;
   list(): Promise<RegistryListing>;
@@ -67,7 +66,6 @@ export async function openSessions(stores: Stores, opts: SessionsOptions): Promi
   const own = stores.handles?.own ?? null;
   const registry = own ? await registryOn(own, opts) : new LocalRegistry();
   const presence = stores.handles ? await presenceOn(stores.handles.tokens) : null;
-  const staleMs = opts.heartbeatMs * STALE_HEARTBEATS;
   const run = <T>(what: string, op: () => Promise<T>) => guard(registry.description, what, opts.queryTimeoutMs, op);
   const tell = async (event: SessionEvent) => {
     try {
@@ -80,17 +78,16 @@ export async function openSessions(stores: Stores, opts: SessionsOptions): Promi
   const sessions: Sessions = {
     shared: registry.shared,
     description: registry.description,
-    staleMs,
     tokens: new RevocationsTold(stores.tokens, tell),
-    list: () => run('sessions list', () => registry.list(staleMs)),
+    list: () => run('sessions list', () => registry.list()),
     async kill(id, waitMs = 3000) {
-      const proxy = await run('session kill', () => registry.markKilled(id, staleMs));
+      const proxy = await run('session kill', () => registry.markKilled(id));
       if (proxy === undefined) return 'unknown';
       await run('session event', () => registry.publish({ kind: 'session', target: id }));
       const deadline = Date.now() + waitMs;
       while (Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 50));
-        const now = await run('sessions list', () => registry.list(staleMs));
+        const now = await run('sessions list', () => registry.list());
         if (!now.sessions.some((s) => s.id === id)) return 'closed';
       }
       return 'requested';

@@ -14,7 +14,7 @@
  * rather than skipped. The table keeps `EVENT_KEEP_MS` of history, and always its newest row,
  * so that ids never restart lower.
  */
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type SqlBool } from 'kysely';
 import type { Database } from '../store/database.ts';
 import { listenPostgres, type PostgresListener } from './pg-listen.ts';
 import type { ProxyRecord, RegistryBackend, RegistryListing, SessionEvent, SessionRecord, Subscription } from './types.ts';
@@ -45,6 +45,7 @@ interface ProxyRow {
   pid: number | string;
   started_at: number | string;
   heartbeat_at: number | string;
+  stale_after: number | string;
   draining: number | string | boolean;
 }
 
@@ -64,7 +65,7 @@ interface SessionRow {
 }
 
 const SESSION_UPDATE = ['proxy_id', 'updated_at', 'bytes_from_client', 'bytes_from_backend'] as const;
-const PROXY_UPDATE = ['address', 'hostname', 'pid', 'started_at', 'heartbeat_at', 'draining'] as const;
+const PROXY_UPDATE = ['address', 'hostname', 'pid', 'started_at', 'heartbeat_at', 'stale_after', 'draining'] as const;
 
 export class SqlRegistry implements RegistryBackend {
   readonly shared = true;
@@ -79,14 +80,14 @@ export class SqlRegistry implements RegistryBackend {
     this.description = database.description;
   }
 
-  async heartbeat(proxy: ProxyRecord, sessions: readonly SessionRecord[], _staleMs: number): Promise<string[]> {
+  async heartbeat(proxy: ProxyRecord, sessions: readonly SessionRecord[]): Promise<string[]> {
     await this.upsert(PROXIES, [proxyRow(proxy)], PROXY_UPDATE);
     for (let i = 0; i < sessions.length; i += BATCH) await this.upsert(SESSIONS, sessions.slice(i, i + BATCH).map(sessionRow), SESSION_UPDATE);
     const killed = await this.db.selectFrom(SESSIONS).select('id').where('proxy_id', '=', proxy.id).where('killed', '=', 1).execute();
     return killed.map((r) => String(r.id));
   }
 
-  async addSession(session: SessionRecord, _staleMs: number): Promise<void> {
+  async addSession(session: SessionRecord, _proxy: ProxyRecord): Promise<void> {
     await this.upsert(SESSIONS, [sessionRow(session)], SESSION_UPDATE);
   }
 
@@ -99,28 +100,34 @@ export class SqlRegistry implements RegistryBackend {
     await this.db.deleteFrom(PROXIES).where('id', '=', id).execute();
   }
 
-  async sweep(staleMs: number): Promise<void> {
+  async sweep(orphanMs: number): Promise<void> {
     const now = Date.now();
-    await this.db.deleteFrom(SESSIONS).where('updated_at', '<', now - staleMs).execute();
-    await this.db.deleteFrom(PROXIES).where('heartbeat_at', '<', now - staleMs).execute();
+    // each proxy by its own window; one statement each, so a proxy beating meanwhile stays
+    const stale = sql<SqlBool>`${sql.ref('heartbeat_at')} + ${sql.ref('stale_after')} < ${now}`;
+    await this.db.deleteFrom(SESSIONS).where('proxy_id', 'in', this.db.selectFrom(PROXIES).select('id').where(stale)).execute();
+    await this.db.deleteFrom(PROXIES).where(stale).execute();
+    // sessions whose proxy row is gone (a removal that raced a write): once they are old
+    await this.db.deleteFrom(SESSIONS).where('updated_at', '<', now - orphanMs).where('proxy_id', 'not in', this.db.selectFrom(PROXIES).select('id')).execute();
     const newest = await this.db.selectFrom(EVENTS).select((eb) => eb.fn.max('id').as('id')).executeTakeFirst();
     if (newest?.id != null) await this.db.deleteFrom(EVENTS).where('created_at', '<', now - EVENT_KEEP_MS).where('id', '<', Number(newest.id)).execute();
   }
 
-  async list(staleMs: number): Promise<RegistryListing> {
-    const cutoff = Date.now() - staleMs;
-    const proxies = ((await this.db.selectFrom(PROXIES).selectAll().where('heartbeat_at', '>=', cutoff).orderBy('started_at').orderBy('id').execute()) as ProxyRow[]).map(toProxy);
-    const live = new Set(proxies.map((p) => p.id));
-    const rows = (await this.db.selectFrom(SESSIONS).selectAll().where('updated_at', '>=', cutoff).orderBy('started_at').orderBy('id').execute()) as SessionRow[];
-    return { proxies, sessions: rows.map(toSession).filter((s) => live.has(s.proxyId)) };
+  async list(): Promise<RegistryListing> {
+    const now = Date.now();
+    const rows = (await this.db.selectFrom(PROXIES).selectAll().orderBy('started_at').orderBy('id').execute()) as ProxyRow[];
+    const proxies = rows.filter((p) => isLive(p, now)).map(toProxy);
+    const live = new Map(proxies.map((p) => [p.id, p]));
+    const sessions = ((await this.db.selectFrom(SESSIONS).selectAll().orderBy('started_at').orderBy('id').execute()) as SessionRow[]).map(toSession);
+    // a session is written at each of its proxy's heartbeats: one older than that was left behind
+    return { proxies, sessions: sessions.filter((s) => s.updatedAt >= now - (live.get(s.proxyId)?.staleAfterMs ?? -Infinity)) };
   }
 
-  async markKilled(id: string, staleMs: number): Promise<string | undefined> {
-    const cutoff = Date.now() - staleMs;
-    const row = (await this.db.selectFrom(SESSIONS).select('proxy_id').where('id', '=', id).where('updated_at', '>=', cutoff).executeTakeFirst()) as { proxy_id: string } | undefined;
+  async markKilled(id: string): Promise<string | undefined> {
+    const row = (await this.db.selectFrom(SESSIONS).select(['proxy_id', 'updated_at']).where('id', '=', id).executeTakeFirst()) as { proxy_id: string; updated_at: number | string } | undefined;
     if (!row) return undefined;
-    const proxy = await this.db.selectFrom(PROXIES).select('id').where('id', '=', row.proxy_id).where('heartbeat_at', '>=', cutoff).executeTakeFirst();
-    if (!proxy) return undefined;
+    const proxy = (await this.db.selectFrom(PROXIES).select(['id', 'heartbeat_at', 'stale_after']).where('id', '=', row.proxy_id).executeTakeFirst()) as Pick<ProxyRow, 'id' | 'heartbeat_at' | 'stale_after'> | undefined;
+    const now = Date.now();
+    if (!proxy || !isLive(proxy, now) || Number(row.updated_at) < now - Number(proxy.stale_after)) return undefined;
     await this.db.updateTable(SESSIONS).set({ killed: 1 }).where('id', '=', id).execute();
     return row.proxy_id;
   }
@@ -259,8 +266,13 @@ class EventFeed {
   }
 }
 
+/** Whether a proxy's last heartbeat is within its own stale window (written by its clock, read by ours). */
+function isLive(p: { heartbeat_at: number | string; stale_after: number | string }, now: number): boolean {
+  return Number(p.heartbeat_at) + Number(p.stale_after) >= now;
+}
+
 function proxyRow(p: ProxyRecord): Record<string, unknown> {
-  return { id: p.id, address: p.address.slice(0, 255), hostname: p.hostname.slice(0, 255), pid: p.pid, started_at: p.startedAt, heartbeat_at: p.heartbeatAt, draining: p.draining ? 1 : 0 };
+  return { id: p.id, address: p.address.slice(0, 255), hostname: p.hostname.slice(0, 255), pid: p.pid, started_at: p.startedAt, heartbeat_at: p.heartbeatAt, stale_after: p.staleAfterMs, draining: p.draining ? 1 : 0 };
 }
 
 function sessionRow(s: SessionRecord): Record<string, unknown> {
@@ -281,7 +293,7 @@ function sessionRow(s: SessionRecord): Record<string, unknown> {
 }
 
 function toProxy(r: ProxyRow): ProxyRecord {
-  return { id: r.id, address: r.address, hostname: r.hostname, pid: Number(r.pid), startedAt: Number(r.started_at), heartbeatAt: Number(r.heartbeat_at), draining: Number(r.draining) === 1 || r.draining === true };
+  return { id: r.id, address: r.address, hostname: r.hostname, pid: Number(r.pid), startedAt: Number(r.started_at), heartbeatAt: Number(r.heartbeat_at), staleAfterMs: Number(r.stale_after), draining: Number(r.draining) === 1 || r.draining === true };
 }
 
 function toSession(r: SessionRow): SessionRecord {

@@ -39,7 +39,7 @@ export interface TrackerOptions {
 }
 
 export class SessionTracker {
-  readonly proxy: { id: string; address: string; hostname: string; pid: number; startedAt: number; draining: boolean };
+  readonly proxy: { id: string; address: string; hostname: string; pid: number; startedAt: number; staleAfterMs: number; draining: boolean };
   private readonly live = new Map<string, ConsoleSession>();
   private readonly toAdd = new Map<string, ConsoleSession>();
   private readonly toRemove = new Set<string>();
@@ -56,11 +56,7 @@ export class SessionTracker {
     private readonly opts: TrackerOptions,
   ) {
     const host = hostname();
-    this.proxy = { id: randomUUID(), address: opts.address, hostname: host, pid: process.pid, startedAt: Date.now(), draining: false };
-  }
-
-  get staleMs(): number {
-    return this.opts.heartbeatMs * STALE_HEARTBEATS;
+    this.proxy = { id: randomUUID(), address: opts.address, hostname: host, pid: process.pid, startedAt: Date.now(), staleAfterMs: opts.heartbeatMs * STALE_HEARTBEATS, draining: false };
   }
 
   /** Registers the proxy, listens for events, and beats the heart from now on. */
@@ -171,7 +167,7 @@ export class SessionTracker {
         for (const s of sessions) {
           if (!this.live.has(s.info.id)) continue;
           try {
-            await this.registry.addSession(this.record(s, Date.now()), this.staleMs);
+            await this.registry.addSession(this.record(s, Date.now()), { ...this.proxy, heartbeatAt: Date.now() });
           } catch (err) {
             // the next heartbeat writes every live session anyway
             this.trouble('write', `sessions registry (${this.registry.description}): ${(err as Error).message}`);
@@ -190,9 +186,9 @@ export class SessionTracker {
     const now = Date.now();
     const sessions = [...this.live.values()];
     try {
-      const killed = await this.registry.heartbeat({ ...this.proxy, heartbeatAt: now } satisfies ProxyRecord, sessions.map((s) => this.record(s, now)), this.staleMs);
+      const killed = await this.registry.heartbeat({ ...this.proxy, heartbeatAt: now } satisfies ProxyRecord, sessions.map((s) => this.record(s, now)));
       for (const id of killed) this.apply({ kind: 'session', target: id });
-      await this.registry.sweep(this.staleMs);
+      await this.registry.sweep(this.proxy.staleAfterMs);
       this.fine('write');
       this.fine('events');
     } catch (err) {

@@ -5,7 +5,7 @@
  * client, since when, bytes each way as of the last heartbeat, the token's 8-hex-digit log id
  * only), and the events that make a proxy close a session it holds: a revoked token, the
  * revocation of all tokens of a server, a kill. A proxy that stops beating its heart is stale
- * after `STALE_HEARTBEATS` intervals and disappears from the registry with its sessions.
+ * after `STALE_HEARTBEATS` of its intervals and disappears from the registry with its sessions.
  *
  * `RegistryBackend` is what a store offers (`sql-registry.ts`, `redis-registry.ts`, and
  * `local-registry.ts` when Porthole has no store of its own); `tracker.ts` is a proxy's side of
@@ -25,6 +25,11 @@ export interface ProxyRecord {
   /** Epoch milliseconds. */
   readonly startedAt: number;
   readonly heartbeatAt: number;
+  /**
+   * How long after its last heartbeat the proxy counts as gone (`STALE_HEARTBEATS` of its own
+   * interval): each proxy says it, so a CLI with another heartbeat setting judges it rightly.
+   */
+  readonly staleAfterMs: number;
   /** SIGTERM received: accepts no new connections, its sessions run out the drain. */
   readonly draining: boolean;
 }
@@ -76,17 +81,18 @@ export interface RegistryBackend {
    * Writes the proxy's record and every one of its live sessions (created again if a sweep took
    * them), and answers the ids of those sessions that were killed meanwhile.
    */
-  heartbeat(proxy: ProxyRecord, sessions: readonly SessionRecord[], staleMs: number): Promise<string[]>;
-  addSession(session: SessionRecord, staleMs: number): Promise<void>;
+  heartbeat(proxy: ProxyRecord, sessions: readonly SessionRecord[]): Promise<string[]>;
+  /** Writes a new session of `proxy`. */
+  addSession(session: SessionRecord, proxy: ProxyRecord): Promise<void>;
   removeSession(id: string): Promise<void>;
   /** The proxy is gone (stopped): its record and its sessions go. */
   removeProxy(id: string): Promise<void>;
-  /** Proxies and sessions whose heartbeat is older than `staleMs`. */
-  sweep(staleMs: number): Promise<void>;
-  /** Live proxies (heartbeat within `staleMs`) and their sessions. */
-  list(staleMs: number): Promise<RegistryListing>;
+  /** Removes stale proxies with their sessions, and sessions whose proxy is gone that are older than `orphanMs`. */
+  sweep(orphanMs: number): Promise<void>;
+  /** Live proxies (their last heartbeat within their `staleAfterMs`) and their sessions. */
+  list(): Promise<RegistryListing>;
   /** Marks a live session killed; its proxy id, or undefined when no live proxy holds it. */
-  markKilled(id: string, staleMs: number): Promise<string | undefined>;
+  markKilled(id: string): Promise<string | undefined>;
   publish(event: SessionEvent): Promise<void>;
   /** Delivers every event published from now on, by any process, at least once. */
   subscribe(onEvent: (event: SessionEvent) => void, onTrouble: (err: Error) => void): Promise<Subscription>;

@@ -132,6 +132,8 @@ const steps: Record<string, Step> = {
         .addColumn('pid', 'integer', (c) => c.notNull())
         .addColumn('started_at', 'bigint', (c) => c.notNull())
         .addColumn('heartbeat_at', 'bigint', (c) => c.notNull())
+        // ms after heartbeat_at at which the proxy counts as gone (3 of its own heartbeats)
+        .addColumn('stale_after', 'bigint', (c) => c.notNull())
         .addColumn('draining', 'integer', (c) => c.notNull().defaultTo(0))
         .execute();
       await db.schema

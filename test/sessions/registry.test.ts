@@ -10,16 +10,17 @@
  * closes it with 1001.
  */
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
 import { connect } from 'node:net';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
 import type { WebSocket } from 'ws';
 import { echoBackend, openRfbConsole, type TestBackend } from '../support/backends.ts';
 import { eventually, startGateway, tempDir, type TestGateway } from '../support/gateway.ts';
+import { closeOf, echo } from '../support/live.ts';
 import { freshMariadb, freshPostgres, freshRedis } from '../support/stores.ts';
 import { hashToken } from '../../src/store/types.ts';
-import { rmSync } from 'node:fs';
-import { join } from 'node:path';
 
 const SERVER_1 = '7a1b2c3d-4e5f-4a6b-8c7d-1e2f3a4b5c6d';
 const SERVER_2 = '8b2c3d4e-5f6a-4b7c-9d8e-2f3a4b5c6d7e';
@@ -29,36 +30,6 @@ interface Target {
   /** Deletes a token's row as Nova does, telling no one. */
   deleteBehindTheBack(token: string): Promise<void>;
   cleanup(): Promise<void>;
-}
-
-/** Resolves with the close code and reason of a console WebSocket. */
-export function closeOf(ws: WebSocket, ms = 10_000): Promise<{ code: number; reason: string }> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the console was not closed within ${ms} ms`)), ms);
-    ws.once('close', (code: number, reason: Buffer) => {
-      clearTimeout(timer);
-      resolve({ code, reason: reason.toString() });
-    });
-  });
-}
-
-/** Sends bytes through an open console (echo backend) and resolves when they come back. */
-export function echo(ws: WebSocket, text: string): Promise<void> {
-  const bytes = Buffer.from(text);
-  return new Promise((resolve, reject) => {
-    let got = Buffer.alloc(0);
-    const timer = setTimeout(() => reject(new Error('no echo within 5 s')), 5000);
-    const onMessage = (d: Buffer) => {
-      got = Buffer.concat([got, d]);
-      if (got.length >= bytes.length) {
-        clearTimeout(timer);
-        ws.off('message', onMessage);
-        resolve();
-      }
-    };
-    ws.on('message', onMessage);
-    ws.send(bytes);
-  });
 }
 
 function registryContract(name: string, setup: () => Promise<Target>, opts: { expiry?: boolean; drain?: boolean } = {}): void {
