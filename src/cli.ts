@@ -106,10 +106,10 @@ const COMMANDS: Record<string, CommandSpec> = {
   },
   'server remove': {
     usage: 'porthole server remove UUID [--json]',
-    summary: 'Remove a server from the inventory (its tokens stay until they expire or are revoked).',
+    summary: 'Remove a server from the inventory and revoke its console tokens, which closes its live consoles on every proxy (as DELETE /porthole/v1/servers/{id}).',
     options: {},
     defaultConfigFiles: DAEMON_CONFIG,
-    run: (a, l) => withStores(l(), (s) => serverRemove(a, s)),
+    run: (a, l) => withSessions(l(), (s, stores) => serverRemove(a, stores, s)),
   },
   'sessions list': {
     usage: 'porthole sessions list [--json]',
@@ -277,12 +277,12 @@ async function withStores(loaded: LoadedConfig, fn: (s: Stores, l: LoadedConfig)
 }
 
 /** The stores, and the sessions registry in them: revocations through it close live sessions on every proxy. */
-async function withSessions(loaded: LoadedConfig, fn: (s: Sessions) => Promise<number>): Promise<number> {
+async function withSessions(loaded: LoadedConfig, fn: (s: Sessions, stores: Stores) => Promise<number>): Promise<number> {
   return withStores(loaded, async (stores) => {
     const { openSessions, sessionsOptions } = await import('./sessions/service.ts');
     const sessions = await openSessions(stores, sessionsOptions(loaded.config));
     try {
-      return await fn(sessions);
+      return await fn(sessions, stores);
     } finally {
       await sessions.close();
     }
@@ -421,10 +421,11 @@ async function serverList(a: ParsedArgs, stores: Stores): Promise<number> {
   return 0;
 }
 
-async function serverRemove(a: ParsedArgs, stores: Stores): Promise<number> {
-  const id = onePositional(a, 'UUID');
+async function serverRemove(a: ParsedArgs, stores: Stores, sessions: Sessions): Promise<number> {
+  const id = onePositional(a, 'UUID').toLowerCase();
   const ok = await stores.inventory.remove(id);
-  print(a, { removed: ok }, ok ? `removed ${id}` : `no server ${id}`);
+  const revoked = ok ? await sessions.tokens.revokeByInstance(id) : 0;
+  print(a, { removed: ok, revoked }, ok ? `removed ${id}; revoked ${revoked} console token(s)` : `no server ${id}`);
   return ok ? 0 : 1;
 }
 

@@ -132,8 +132,11 @@ describe('porthole server', () => {
       assert.match(table.stdout, /^ID +NAME +PROJECT +STATUS +VNC +AUTH$/m);
       assert.match(table.stdout, new RegExp(`^${SERVER} +web-1 +ACTIVE +127\\.0\\.0\\.1:5901$`, 'm'));
 
+      const minted = json(await porthole(['token', 'create', '--instance-uuid', SERVER, '--json', ...s.db]));
       const removed = await porthole(['server', 'remove', SERVER, '--json', ...s.db]);
-      assert.deepEqual(json(removed), { removed: true });
+      assert.deepEqual(json(removed), { removed: true, revoked: 1 });
+      // its tokens went with it, as with DELETE /porthole/v1/servers/{id}
+      assert.equal((await porthole(['token', 'show', minted.token, '--json', ...s.db])).code, 1);
       assert.deepEqual(json(await porthole(['server', 'list', '--json', ...s.db])).map((x: { id: string }) => x.id), [OTHER]);
 
       const again = await porthole(['server', 'remove', SERVER, ...s.db]);
