@@ -10,57 +10,22 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { bannerBackend, openConsole, openRfbConsole, TEST_DESKTOP_NAME, type TestBackend } from '../support/backends.ts';
 import { eventually, tempDir } from '../support/gateway.ts';
 import { cleanEnv, porthole, PROJECT_ROOT } from '../support/process.ts';
 import { freshMariadb } from '../support/stores.ts';
+import { NovaPeer } from '../support/nova.ts';
 import { freePort } from '../support/xvnc.ts';
 
-const PYTHON = '/usr/bin/python3';
 const INSTANCE = '3f1c2b9e-7d4a-4e6b-8c7d-9e0f1a2b3c4d';
 const OTHER_INSTANCE = '4a2d3c0f-8e5b-4f7c-9d8e-0f1a2b3c4d5e';
-
-/** Debian's python3-nova, one long-lived process answering JSON commands (test/support/nova_tokens.py). */
-class Nova {
-  private readonly proc: ChildProcess;
-  private readonly answers: Array<(line: string) => void> = [];
-  private stderr = '';
-
-  constructor(novaConf: string) {
-    this.proc = spawn(PYTHON, [join(PROJECT_ROOT, 'test/support/nova_tokens.py'), novaConf], { stdio: ['pipe', 'pipe', 'pipe'], env: cleanEnv() });
-    this.proc.stderr!.on('data', (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-4000)));
-    createInterface({ input: this.proc.stdout! }).on('line', (line) => {
-      if (line.startsWith('{')) this.answers.shift()?.(line);
-    });
-  }
-
-  call(cmd: Record<string, unknown>): Promise<Record<string, unknown>> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`python3-nova did not answer ${cmd['op']} within 60 s: ${this.stderr}`)), 60_000);
-      this.proc.once('exit', (code) => reject(new Error(`python3-nova exited (${code}): ${this.stderr}`)));
-      this.answers.push((line) => {
-        clearTimeout(timer);
-        const out = JSON.parse(line) as Record<string, unknown>;
-        if (out['error']) reject(new Error(`Nova: ${out['error']}`));
-        else resolve(out);
-      });
-      this.proc.stdin!.write(`${JSON.stringify(cmd)}\n`);
-    });
-  }
-
-  stop(): void {
-    this.proc.stdin!.end();
-    this.proc.kill();
-  }
-}
 
 describe('Nova drop-in: porthole novncproxy on a Nova cell database (python3-nova, MariaDB)', () => {
   let db: Awaited<ReturnType<typeof freshMariadb>>;
   let dir: string;
   let conf: string;
-  let nova: Nova;
+  let nova: NovaPeer;
   let backend: TestBackend;
   let proxy: ChildProcess | undefined;
   let proxyOut = '';
@@ -105,7 +70,7 @@ describe('Nova drop-in: porthole novncproxy on a Nova cell database (python3-nov
       `connection = ${db.url}?charset=utf8`,
       '',
     ].join('\n'));
-    nova = new Nova(conf);
+    nova = new NovaPeer(conf);
     await nova.call({ op: 'sync' });
     await nova.call({ op: 'instance', uuid: INSTANCE, project: 'p1' });
     await nova.call({ op: 'instance', uuid: OTHER_INSTANCE, project: 'p1' });
