@@ -29,6 +29,7 @@ import { startDaemon, startHaproxy, stopDaemon, type Daemon, type Haproxy } from
 import { tempDir } from '../test/support/gateway.ts';
 import { freshPostgres, type FreshStore } from '../test/support/stores.ts';
 import { freePort } from '../test/support/xvnc.ts';
+import { writeSection } from './results-file.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const RESULTS = join(HERE, 'RESULTS.md');
@@ -240,7 +241,7 @@ async function main(): Promise<void> {
     }
     const section = render(plan, started, paths, runs, loadBefore, loadavg().map((x) => x.toFixed(2)).join(' '), haproxyVersion());
     process.stdout.write(`\n${section}\n`);
-    writeSection(section);
+    writeSection(BEGIN, END, section);
     process.stdout.write(`wrote ${RESULTS}\n`);
   } finally {
     for (const h of balancers) await h.stop();
@@ -306,18 +307,6 @@ ${END}
 `;
 }
 
-function writeSection(section: string): void {
-  let text = existsSync(RESULTS) ? readFileSync(RESULTS, 'utf8') : '';
-  const begin = text.indexOf(BEGIN);
-  const end = text.indexOf(END);
-  if (begin >= 0 && end > begin) {
-    text = text.slice(0, begin) + section + text.slice(end + END.length).replace(/^\n/, '');
-  } else {
-    const at = text.indexOf('\n## History\n');
-    text = at >= 0 ? `${text.slice(0, at + 1)}${section}\n${text.slice(at + 1)}` : `${text}${text && !text.endsWith('\n') ? '\n' : ''}\n${section}`;
-  }
-  writeFileSync(RESULTS, text);
-}
 
 main().catch((err: unknown) => {
   process.stderr.write(`${(err as Error)?.stack ?? err}\n`);

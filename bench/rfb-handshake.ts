@@ -38,6 +38,7 @@ import { RfbReader } from '../src/rfb/reader.ts';
 import { GatewayError } from '../src/errors.ts';
 import { makePki, type Pki } from '../test/support/pki.ts';
 import { freePort, startXvnc, type Xvnc } from '../test/support/xvnc.ts';
+import { writeSection } from './results-file.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..');
@@ -256,19 +257,6 @@ ${END}
 `;
 }
 
-function writeSection(section: string): void {
-  let text = existsSync(RESULTS) ? readFileSync(RESULTS, 'utf8') : '';
-  const begin = text.indexOf(BEGIN);
-  const end = text.indexOf(END);
-  if (begin >= 0 && end > begin) {
-    text = text.slice(0, begin) + section + text.slice(end + END.length).replace(/^\n/, '');
-  } else {
-    // before the relay benchmark's History: its lines starting with "- " are that script's own
-    const at = text.indexOf('\n## History\n');
-    text = at >= 0 ? `${text.slice(0, at + 1)}${section}\n${text.slice(at + 1)}` : `${text}${text && !text.endsWith('\n') ? '\n' : ''}\n${section}`;
-  }
-  writeFileSync(RESULTS, text);
-}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -310,7 +298,7 @@ async function main(): Promise<void> {
     }
     const section = render(plan, started, paths, samples, { before: loadBefore, after: loadavg().map((x) => x.toFixed(2)).join(' ') });
     process.stdout.write(`\n${section}\n`);
-    writeSection(section);
+    writeSection(BEGIN, END, section);
     process.stdout.write(`wrote ${RESULTS}\n`);
   } finally {
     await stop();

@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { openStores, type Stores } from '../src/store/index.ts';
 import type { ConsoleToken, NewConsoleToken } from '../src/store/types.ts';
 import { freshMariadb, freshPostgres, freshRedis } from '../test/support/stores.ts';
+import { writeSection } from './results-file.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const RESULTS = join(HERE, 'RESULTS.md');
@@ -157,18 +158,6 @@ ${END}
 `;
 }
 
-function writeSection(section: string): void {
-  let text = existsSync(RESULTS) ? readFileSync(RESULTS, 'utf8') : '';
-  const begin = text.indexOf(BEGIN);
-  const end = text.indexOf(END);
-  if (begin >= 0 && end > begin) {
-    text = text.slice(0, begin) + section + text.slice(end + END.length).replace(/^\n/, '');
-  } else {
-    const at = text.indexOf('\n## History\n');
-    text = at >= 0 ? `${text.slice(0, at + 1)}${section}\n${text.slice(at + 1)}` : `${text}${text && !text.endsWith('\n') ? '\n' : ''}\n${section}`;
-  }
-  writeFileSync(RESULTS, text);
-}
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
@@ -188,7 +177,7 @@ async function main(): Promise<void> {
   }
   const section = render(plan, started, results, { before, after: loadavg().map((x) => x.toFixed(2)).join(' ') });
   process.stdout.write(`\n${section}\n`);
-  writeSection(section);
+  writeSection(BEGIN, END, section);
   process.stdout.write(`wrote ${RESULTS}\n`);
 }
 
