@@ -43,7 +43,7 @@ const DAEMON_CONFIG = ['/etc/porthole/porthole.conf'];
 const COMMANDS: Record<string, CommandSpec> = {
   serve: {
     usage: 'porthole serve [--demo] [--config-file FILE]...',
-    summary: 'Run the gateway: every enabled console proxy (noVNC on [vnc] novncproxy_host:novncproxy_port). --demo also starts the built-in demo VNC server and prints its console URL.',
+    summary: 'Run the gateway: every enabled console proxy (noVNC on [vnc] novncproxy_host:novncproxy_port) and the compute API ([DEFAULT] osapi_compute_listen:osapi_compute_listen_port). --demo also starts the built-in demo VNC server and prints its console URL.',
     options: { demo: false },
     defaultConfigFiles: DAEMON_CONFIG,
     run: (a, l) => runServe(a, l(), undefined),
