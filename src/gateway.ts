@@ -114,6 +114,7 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
           consoleTypes: ['novnc'],
           paths: ['/', '/websockify'],
           allowedOrigins: config.console.allowed_origins,
+          trustedProxies: config.porthole.trusted_proxies,
           maxMessageSize: config.porthole.max_message_size,
           connectTimeoutMs: config.porthole.backend_connect_timeout * 1000,
           handshakeTimeoutMs: config.porthole.handshake_timeout * 1000,

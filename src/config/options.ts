@@ -62,6 +62,7 @@ export const OPTIONS = {
     allowed_origins: list([], 'Extra hostnames allowed in the Origin header of console WebSocket connections, besides the Host header\'s.'),
   },
   porthole: {
+    trusted_proxies: list([], 'Addresses of load balancers in front of the console proxies (e.g. HAProxy with `option forwardfor`): for connections from them, the client is the right-most X-Forwarded-For address that is not one of them, in logs, the sessions registry and the single-use reconnect check. Empty: X-Forwarded-For is ignored.'),
     api_enabled: bool(true, 'Serve the compute API in `porthole serve` (`porthole api` serves it alone, `porthole novncproxy` never).'),
     api_max_body_size: int(64 * 1024, 'Largest API request body, in bytes (Nova answers 413 above its limit).', 1024, 16 * 1024 * 1024),
     api_tokens_file: optStr('File of static API tokens for `[api] auth_strategy = static`: one per line, `<sha256 hex of the token> <user> <project> <role,role>`; `porthole api-token create` adds lines.'),

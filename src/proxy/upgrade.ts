@@ -14,7 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -39,6 +39,8 @@ export interface UpgradeOptions extends BackendOptions {
   readonly rfb?: RfbProxyOptions;
   /** `[porthole] single_use_tokens`: the first successful connection consumes the token. */
   readonly singleUse?: { readonly graceSeconds: number };
+  /** `[porthole] trusted_proxies`: balancers whose X-Forwarded-For names the real client. */
+  readonly trustedProxies?: readonly string[];
 }
 
 export interface UpgradeDeps {
@@ -66,8 +68,10 @@ export function createUpgradeHandler(opts: UpgradeOptions, deps: UpgradeDeps): {
     clientTracking: false,
     handleProtocols: (protocols) => (protocols.has('binary') ? 'binary' : false),
   });
+  const trusted = new Set(opts.trustedProxies ?? []);
   const handle: UpgradeHandler = (req, socket, head) => {
     socket.on('error', ignore);
+    if (trusted.size > 0) rememberForwardedClient(req, trusted);
     decide(req, socket, opts, deps).then(
       (accepted) => {
         if (!accepted) return;
@@ -341,16 +345,49 @@ function refuse(socket: Duplex, status: number): void {
 }
 
 /** The client's address without its port. */
-export function clientHost(req: IncomingMessage): string {
-  const s = req.socket as { remoteAddress?: string; _parent?: { remoteAddress?: string } };
-  return s.remoteAddress ?? s._parent?.remoteAddress ?? 'unknown';
+/** Client of a request that came through a `[porthole] trusted_proxies` balancer, from X-Forwarded-For. */
+const forwardedClients = new WeakMap<IncomingMessage, string>();
+
+/**
+ * Behind a balancer every TCP peer is the balancer: when the peer is one of the trusted proxies,
+ * the client is the right-most X-Forwarded-For address that is not a trusted proxy itself (the
+ * left part of the header is whatever the client claimed, so it is never read).
+ */
+function rememberForwardedClient(req: IncomingMessage, trusted: ReadonlySet<string>): void {
+  const peer = socketPeer(req).host;
+  const header = req.headers['x-forwarded-for'];
+  if (peer === undefined || !trusted.has(normalizeIp(peer)) || header === undefined) return;
+  const hops = (Array.isArray(header) ? header.join(',') : header).split(',').map((h) => normalizeIp(h.trim())).filter((h) => h !== '');
+  for (let i = hops.length - 1; i >= 0; i--) {
+    if (!trusted.has(hops[i]!)) {
+      if (isIP(hops[i]!)) forwardedClients.set(req, hops[i]!);
+      return;
+    }
+  }
 }
 
-export function clientAddress(req: IncomingMessage): string {
+function normalizeIp(ip: string): string {
+  return ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
+}
+
+function socketPeer(req: IncomingMessage): { host?: string; port?: number } {
   // a TLS socket over the listener's replaying stream knows its peer only through that stream
   const s = req.socket as { remoteAddress?: string; remotePort?: number; _parent?: { remoteAddress?: string; remotePort?: number } };
   const peer = s.remoteAddress ? s : s._parent;
-  return peer?.remoteAddress ? `${peer.remoteAddress}:${peer.remotePort}` : 'unknown';
+  return { host: peer?.remoteAddress, port: peer?.remotePort };
+}
+
+/** The client's IP address (through a trusted balancer: the one it forwarded). */
+export function clientHost(req: IncomingMessage): string {
+  return forwardedClients.get(req) ?? socketPeer(req).host ?? 'unknown';
+}
+
+/** The client for logs: `ip:port`, or the forwarded IP alone (the balancer does not forward ports). */
+export function clientAddress(req: IncomingMessage): string {
+  const forwarded = forwardedClients.get(req);
+  if (forwarded !== undefined) return forwarded;
+  const peer = socketPeer(req);
+  return peer.host ? `${peer.host}:${peer.port}` : 'unknown';
 }
 
 function ignore(): void {}

@@ -270,3 +270,48 @@ describe('console relay', () => {
     }
   });
 });
+
+describe('client address behind a balancer ([porthole] trusted_proxies)', () => {
+  let trusting: TestGateway;
+  let plain: TestGateway;
+  let backend: TestBackend;
+  before(async () => {
+    trusting = await startGateway({ 'porthole.trusted_proxies': '127.0.0.1,192.0.2.1' });
+    plain = await startGateway();
+    backend = await bannerBackend();
+  });
+  after(async () => {
+    await trusting.close();
+    await plain.close();
+    await backend.close();
+  });
+
+  async function refusedClient(gw: TestGateway, xff: string): Promise<unknown> {
+    const n = gw.logs.length;
+    const r = await openConsole(`ws://127.0.0.1:${gw.port}/?token=0b1e2d3c-0000-4000-8000-000000000000`, { headers: { 'X-Forwarded-For': xff } });
+    assert.equal(r.status, 403);
+    return (await eventually('the refusal line', () => gw.logs.slice(n).find((l) => l.event === 'refused'))).client;
+  }
+
+  it('takes the right-most forwarded address that is not a trusted proxy', async () => {
+    assert.equal(await refusedClient(trusting, '203.0.113.7'), '203.0.113.7');
+    // the left part is whatever the client claimed: never read
+    assert.equal(await refusedClient(trusting, '10.9.9.9, 203.0.113.7'), '203.0.113.7');
+    // a second trusted balancer in the chain is skipped
+    assert.equal(await refusedClient(trusting, '203.0.113.7, 192.0.2.1'), '203.0.113.7');
+    // garbage is not an address: the balancer's own address stays
+    assert.match(String(await refusedClient(trusting, 'not-an-ip')), /^127\.0\.0\.1:\d+$/);
+  });
+
+  it('ignores X-Forwarded-For unless the peer is a trusted proxy', async () => {
+    assert.match(String(await refusedClient(plain, '203.0.113.7')), /^127\.0\.0\.1:\d+$/);
+  });
+
+  it('logs a session with the forwarded client', async () => {
+    const { token } = await trusting.mint({ host: '127.0.0.1', port: backend.port });
+    const { ws } = await openRfbConsole(`ws://127.0.0.1:${trusting.port}/?token=${token}`, { headers: { 'X-Forwarded-For': '203.0.113.9' } });
+    ws.close();
+    const line = await eventually('session line', () => trusting.logs.find((l) => l.event === 'session' && l.token === hashToken(token).slice(0, 8)));
+    assert.equal(line.client, '203.0.113.9');
+  });
+});

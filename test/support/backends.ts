@@ -134,8 +134,8 @@ export interface WsResult {
  * WebSocket message per RFB message (version, security types, SecurityResult, ServerInit);
  * resolves with the open WebSocket and the messages received, in order.
  */
-export async function openRfbConsole(url: string, opts: { shared?: boolean } = {}): Promise<{ ws: WebSocket; messages: Buffer[] }> {
-  const ws = new WebSocket(url, ['binary'], { perMessageDeflate: false });
+export async function openRfbConsole(url: string, opts: { shared?: boolean; headers?: Record<string, string> } = {}): Promise<{ ws: WebSocket; messages: Buffer[] }> {
+  const ws = new WebSocket(url, ['binary'], { perMessageDeflate: false, headers: opts.headers });
   const messages: Buffer[] = [];
   const queue: Buffer[] = [];
   let waiting: ((b: Buffer) => void) | null = null;
