@@ -99,7 +99,7 @@ export function registerRemoteConsoles(app: FastifyInstance, ctx: ApiContext): v
     const ttl = ctx.config.consoleauth.token_ttl;
     const base = ctx.novncBaseUrl();
     const { token } = await ctx.stores.tokens.create({ consoleType: type, host: server.vnc!.host, port: server.vnc!.port, instanceUuid: server.id, accessUrlBase: base, ttl });
-    req.log.info({ event: 'console_token', instance: server.id, user: req.caller.user, project: req.caller.project, protocol, type }, 'console token minted');
+    req.log.info({ event: 'console_url', instance: server.id, user: req.caller.user, project: req.caller.project, protocol, type }, 'console URL minted');
     return accessUrl(base, type, token);
   }
 

@@ -206,7 +206,7 @@ async function consumeToken(t: ConsoleToken, req: IncomingMessage, graceSeconds:
   const finish = (what: string, op: () => Promise<void>) => {
     if (done) return;
     done = true;
-    const p = op().catch((err: unknown) => deps.log.warn({ event: 'token_use', code: isGatewayError(err) ? err.code : undefined, token: tokenLogId(t.tokenHash, true) }, `single-use token not ${what}: ${(err as Error)?.message ?? err}`));
+    const p = op().catch((err: unknown) => deps.log.warn({ event: 'token_use', code: isGatewayError(err) ? err.code : undefined, tokenHash: tokenLogId(t.tokenHash, true) }, `single-use token not ${what}: ${(err as Error)?.message ?? err}`));
     deps.releases?.add(p);
     void p.finally(() => deps.releases?.delete(p));
   };
@@ -270,7 +270,7 @@ function refuseRfb(ws: WebSocket, socket: Duplex, req: IncomingMessage, a: Accep
     },
     (err: unknown) => {
       release();
-      deps.log.debug({ event: 'rfb_refusal_incomplete', client: clientAddress(req), token: a.tokenLogId, code: isGatewayError(err) ? err.code : undefined }, `the client did not take the RFB failure: ${(err as Error)?.message ?? err}`);
+      deps.log.debug({ event: 'rfb_refusal_incomplete', client: clientAddress(req), tokenHash: a.tokenLogId, code: isGatewayError(err) ? err.code : undefined }, `the client did not take the RFB failure: ${(err as Error)?.message ?? err}`);
       closeClient(ws, socket, 1000, 'console could not be authenticated');
     },
   );
@@ -324,16 +324,16 @@ function startSession(ws: WebSocket, socket: Duplex, req: IncomingMessage, a: Ac
     deps.sessions.delete(s);
     deps.registry?.ended(s);
     a.use?.ended();
-    deps.log.info({ event: 'session', session: info.id, server: info.serverName, instance: info.instanceUuid, client: info.client, backend: info.backend, backendAuth: info.backendAuth ?? undefined, token: info.tokenLogId, reason: end.reason, bytesFromClient: end.bytesFromClient, bytesFromBackend: end.bytesFromBackend, durationMs: end.durationMs }, 'console session ended');
+    deps.log.info({ event: 'session', session: info.id, server: info.serverName, instance: info.instanceUuid, client: info.client, backend: info.backend, backendAuth: info.backendAuth ?? undefined, tokenHash: info.tokenLogId, reason: end.reason, bytesFromClient: end.bytesFromClient, bytesFromBackend: end.bytesFromBackend, durationMs: end.durationMs }, 'console session ended');
   });
   deps.sessions.add(session);
   deps.registry?.started(session);
-  deps.log.debug({ event: 'session_start', session: info.id, instance: info.instanceUuid, client: info.client, token: info.tokenLogId }, 'console session started');
+  deps.log.debug({ event: 'session_start', session: info.id, instance: info.instanceUuid, client: info.client, tokenHash: info.tokenLogId }, 'console session started');
 }
 
 function logRefusal(log: Logger, req: IncomingMessage, err: GatewayError, logId: string | undefined, extra?: { backend: string; instance: string }): void {
   // after the 101 (RFB failures) there is no HTTP status to report
-  log.warn({ event: 'refused', code: err.code, client: clientAddress(req), token: logId, status: extra ? undefined : err.status, ...extra }, err.message);
+  log.warn({ event: 'refused', code: err.code, client: clientAddress(req), tokenHash: logId, status: extra ? undefined : err.status, ...extra }, err.message);
 }
 
 function refuse(socket: Duplex, status: number): void {

@@ -107,7 +107,7 @@ export class SessionTracker {
     }
     if (closed > 0) {
       const what = event.kind === 'session' ? 'killed' : event.kind === 'token' ? 'token revoked' : 'all tokens of the server revoked';
-      this.opts.log.info({ event: 'sessions_closed', cause: event.kind, ...(event.kind === 'instance' ? { instance: target } : event.kind === 'session' ? { session: target } : { token: target.slice(0, 8) }), sessions: closed }, `closed ${closed} console session(s): ${what}`);
+      this.opts.log.info({ event: 'sessions_closed', cause: event.kind, ...(event.kind === 'instance' ? { instance: target } : event.kind === 'session' ? { session: target } : { tokenHash: target.slice(0, 8) }), sessions: closed }, `closed ${closed} console session(s): ${what}`);
     }
     return closed;
   }

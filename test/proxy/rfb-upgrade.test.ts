@@ -45,7 +45,7 @@ describe('console upgrade with the RFB security proxy', () => {
     const ws = open(token);
     const client = RfbClient.overWebSocket(ws);
     await assert.rejects(client.handshake(), /security failed: The console could not be authenticated/);
-    const lines = gw.logs.filter((l) => l.token === hashToken(token).slice(0, 8));
+    const lines = gw.logs.filter((l) => l.tokenHash === hashToken(token).slice(0, 8));
     assert.equal(lines.length, 1, JSON.stringify(lines));
     const line = lines[0]!;
     assert.equal(line.event, 'refused');
@@ -62,7 +62,7 @@ describe('console upgrade with the RFB security proxy', () => {
     const { token } = await gw.mint({ host: '127.0.0.1', port: server.port });
     const client = RfbClient.overWebSocket(open(token));
     await assert.rejects(client.handshake({ timeoutMs: 5000 }), /security failed: The console could not be authenticated/);
-    const line = await eventually('refusal', () => gw.logs.find((l) => l.token === hashToken(token).slice(0, 8)));
+    const line = await eventually('refusal', () => gw.logs.find((l) => l.tokenHash === hashToken(token).slice(0, 8)));
     assert.equal(line.code, 'BACKEND_TIMEOUT');
     assert.match(line.msg, /waiting for ProtocolVersion/);
   });
@@ -73,14 +73,14 @@ describe('console upgrade with the RFB security proxy', () => {
     const closed = closeOf(ws);
     ws.once('message', () => ws.send(Buffer.from('GET / HTTP/1.1\r\n')));
     assert.equal((await closed).code, 1002);
-    const line = await eventually('protocol line', () => gw.logs.find((l) => l.token === hashToken(token).slice(0, 8) && l.code === 'CLIENT_PROTOCOL'));
+    const line = await eventually('protocol line', () => gw.logs.find((l) => l.tokenHash === hashToken(token).slice(0, 8) && l.code === 'CLIENT_PROTOCOL'));
     assert.match(line.msg, /client sent no RFB 3\.3\/3\.7\/3\.8 version: "GET \/ HTTP\/1"$/);
 
     const stall = await gw.mint({ host: '127.0.0.1', port: backend.port });
     const ws2 = open(stall.token);
     const closed2 = closeOf(ws2);
     assert.equal((await closed2).code, 1008);
-    await eventually('timeout line', () => gw.logs.find((l) => l.token === hashToken(stall.token).slice(0, 8) && l.code === 'CLIENT_TIMEOUT'));
+    await eventually('timeout line', () => gw.logs.find((l) => l.tokenHash === hashToken(stall.token).slice(0, 8) && l.code === 'CLIENT_TIMEOUT'));
   });
 
   it('ends handshakes in progress at once when the gateway shuts down', async () => {

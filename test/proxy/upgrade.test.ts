@@ -34,7 +34,7 @@ describe('console WebSocket upgrade', () => {
     r.ws!.close();
     const { ws } = await openRfbConsole(wsUrl(`?token=${token}`));
     ws.close();
-    const line = await eventually('session log line', () => gw.logs.find((l) => l.event === 'session' && l.token === hashToken(token).slice(0, 8)));
+    const line = await eventually('session log line', () => gw.logs.find((l) => l.event === 'session' && l.tokenHash === hashToken(token).slice(0, 8)));
     assert.equal(line.bytesFromBackend, 0);
     assert.equal(line.backendAuth, 'None');
     assert.match(String(line.client), /^127\.0\.0\.1:\d+$/);
@@ -185,7 +185,7 @@ describe('console WebSocket upgrade', () => {
     const r = await openConsole(wsUrl(`?token=${token}`));
     r.ws!.close();
     await openConsole(wsUrl(`?token=${token}x`));
-    await eventually('log lines', () => gw.logs.some((l) => l.token === hashToken(token).slice(0, 8)));
+    await eventually('log lines', () => gw.logs.some((l) => l.tokenHash === hashToken(token).slice(0, 8)));
     assert.ok(!gw.rawLog.join('').includes(token));
   });
 });
@@ -311,7 +311,7 @@ describe('client address behind a balancer ([porthole] trusted_proxies)', () => 
     const { token } = await trusting.mint({ host: '127.0.0.1', port: backend.port });
     const { ws } = await openRfbConsole(`ws://127.0.0.1:${trusting.port}/?token=${token}`, { headers: { 'X-Forwarded-For': '203.0.113.9' } });
     ws.close();
-    const line = await eventually('session line', () => trusting.logs.find((l) => l.event === 'session' && l.token === hashToken(token).slice(0, 8)));
+    const line = await eventually('session line', () => trusting.logs.find((l) => l.event === 'session' && l.tokenHash === hashToken(token).slice(0, 8)));
     assert.equal(line.client, '203.0.113.9');
   });
 });

@@ -140,7 +140,7 @@ describe('RFB security proxy with real VNC servers', () => {
   }
 
   function refusalLine(g: TestGateway, token: string): Promise<LogLine> {
-    return eventually('the refusal log line', () => g.logs.find((l) => l.event === 'refused' && l.token === hashToken(token).slice(0, 8)));
+    return eventually('the refusal log line', () => g.logs.find((l) => l.event === 'refused' && l.tokenHash === hashToken(token).slice(0, 8)));
   }
 
   function assertOnlyNone(seen: Seen): void {
@@ -190,7 +190,7 @@ describe('RFB security proxy with real VNC servers', () => {
       const c = await consoleFor(gw, x.port, null, 'xvnc-none');
       assertOnlyNone(await look(c.ws));
       await inBrowser(c.url, (page) => waitForCanvasPixel(page, 5, 5, [0x33, 0x66, 0xcc]));
-      const line = await eventually('session line', () => gw.logs.find((l) => l.event === 'session' && l.token === hashToken(c.token).slice(0, 8)));
+      const line = await eventually('session line', () => gw.logs.find((l) => l.event === 'session' && l.tokenHash === hashToken(c.token).slice(0, 8)));
       assert.equal(line.backendAuth, 'None');
     });
 
@@ -233,7 +233,7 @@ describe('RFB security proxy with real VNC servers', () => {
       const c = await consoleFor(gw, x.port, null, 'xvnc-x509none');
       assertOnlyNone(await look(c.ws));
       await inBrowser(c.url, (page) => waitForCanvasPixel(page, 5, 5, [0x22, 0x88, 0x44]));
-      const session = await eventually('session line', () => gw.logs.find((l) => l.event === 'session' && l.token === hashToken(c.token).slice(0, 8)));
+      const session = await eventually('session line', () => gw.logs.find((l) => l.event === 'session' && l.tokenHash === hashToken(c.token).slice(0, 8)));
       assert.equal(session.backendAuth, 'VeNCrypt X509None');
 
       const untrusting = await otherGateway({ 'vnc.vencrypt_ca_certs': pki.otherCaCert });
@@ -343,7 +343,7 @@ describe('RFB security proxy with real VNC servers', () => {
       const q = await qemu({ tlsDir: pki.qemuDir, password: 'both-pw' });
       const c = await consoleFor(gw, q.port, { vncPassword: 'both-pw', tlsServerName: 'vnc.test' }, 'qemu-x509vnc');
       assertOnlyNone(await look(c.ws));
-      const session = await eventually('session line', () => gw.logs.find((l) => l.event === 'session' && l.token === hashToken(c.token).slice(0, 8)));
+      const session = await eventually('session line', () => gw.logs.find((l) => l.event === 'session' && l.tokenHash === hashToken(c.token).slice(0, 8)));
       assert.equal(session.backendAuth, 'VeNCrypt X509Vnc');
 
       const misnamed = await consoleFor(gw, q.port, { vncPassword: 'both-pw', tlsServerName: 'other.test' });

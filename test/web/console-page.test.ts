@@ -89,7 +89,7 @@ describe('console page in Chromium', () => {
       await page.goto(url);
       await waitForConsoleState(page, 'refused');
       assert.match(await page.textContent('#status') ?? '', /expired/);
-      assert.ok(!gw.logs.some((l) => l.token === hashToken(token).slice(0, 8)), 'no WebSocket was attempted');
+      assert.ok(!gw.logs.some((l) => l.tokenHash === hashToken(token).slice(0, 8)), 'no WebSocket was attempted');
     } finally {
       await page.close();
     }
