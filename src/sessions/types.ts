@@ -11,6 +11,7 @@
  * `local-registry.ts` when Porthole has no store of its own); `tracker.ts` is a proxy's side of
  * it, `service.ts` what the CLI and the admin API use.
  */
+import type { SessionInfo } from '../proxy/relay.ts';
 
 /** Missed heartbeats after which a proxy and its sessions are gone from the registry. */
 export const STALE_HEARTBEATS = 3;
@@ -34,17 +35,9 @@ export interface ProxyRecord {
   readonly draining: boolean;
 }
 
-export interface SessionRecord {
-  readonly id: string;
+/** A live session as the registry keeps it: the proxy's own `SessionInfo` fields, plus where and since when. */
+export interface SessionRecord extends Pick<SessionInfo, 'id' | 'consoleType' | 'instanceUuid' | 'serverName' | 'client' | 'backend' | 'tokenLogId'> {
   readonly proxyId: string;
-  readonly consoleType: string;
-  readonly instanceUuid: string;
-  readonly serverName: string | null;
-  /** The client as the proxy sees it (`address:port`; behind a load balancer, the balancer's). */
-  readonly client: string;
-  readonly backend: string;
-  /** First 8 hex digits of the token's SHA-256, as in the log: never the token or its whole hash. */
-  readonly tokenLogId: string;
   /** Epoch milliseconds. */
   readonly startedAt: number;
   /** When the byte counts were written (epoch milliseconds). */
