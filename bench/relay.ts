@@ -21,23 +21,20 @@
  *
  * Usage: npm run bench [-- --quick]    (node --import tsx bench/relay.ts [--quick])
  */
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WebSocket } from 'ws';
+import { rfbHandshake, withConnection, type Handshake, type Path } from './client.ts';
+import { CLK_TCK, descendants, firstLine, freePort, loadAverage, LOOPBACK, ROOT, settle, sleep, startChild, stopAll, tempDirs, treeUsage, waitForPort, type Child } from './procs.ts';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 const HERE = dirname(fileURLToPath(import.meta.url));
-const ROOT = join(HERE, '..');
 const RESULTS = join(HERE, 'RESULTS.md');
 const WEBSOCKIFY = '/usr/bin/websockify';
-const BANNER_LENGTH = 12;
-const LOOPBACK = '127.0.0.1';
 
 interface Plan {
   readonly quick: boolean;
@@ -52,15 +49,6 @@ interface Plan {
 
 const FULL: Plan = { quick: false, bytes: 256 * MiB, trials: 5, connections: 200, warmupConnections: 10 };
 const QUICK: Plan = { quick: true, bytes: 64 * MiB, trials: 2, connections: 50, warmupConnections: 5 };
-
-/** One way for the client to reach the backends: straight, or through a proxy. */
-interface Path {
-  readonly name: string;
-  /** the process tree whose CPU is the proxy's cost (none for raw TCP) */
-  readonly pid: number | null;
-  /** per backend: a port for raw TCP, a WebSocket URL for a proxy */
-  readonly targets: Readonly<Record<'source' | 'closing' | 'banner', string | number>>;
-}
 
 interface PathResult {
   readonly name: string;
@@ -78,330 +66,6 @@ interface PathResult {
   readonly readyMs: number[];
   /** bytes that arrived from the backend that closes right after writing */
   delivered: number;
-}
-
-// ---------------------------------------------------------------------------------------------
-// child processes: every one is tracked and killed, with its descendants, however the run ends
-
-interface Child {
-  readonly name: string;
-  readonly proc: ChildProcess;
-  readonly pid: number;
-  /** the last few KiB of its stderr, for error messages */
-  stderrTail(): string;
-}
-
-const children = new Set<Child>();
-/** temporary directories (Porthole's token database), removed however the run ends */
-const tempDirs = new Set<string>();
-
-function startChild(name: string, command: string, args: string[]): Child {
-  const proc = spawn(command, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
-  if (proc.pid === undefined) throw new Error(`could not start ${name} (${command})`);
-  let tail = '';
-  proc.stderr!.on('data', (d: Buffer) => {
-    tail = (tail + d.toString()).slice(-4096);
-  });
-  // a full pipe would block the child: keep stdout flowing once its first line has been read
-  proc.stdin!.on('error', () => {});
-  const child: Child = { name, proc, pid: proc.pid, stderrTail: () => tail };
-  children.add(child);
-  proc.once('exit', () => children.delete(child));
-  return child;
-}
-
-function firstLine(child: Child, ms: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => done(new Error(`${child.name} printed nothing within ${ms} ms: ${child.stderrTail()}`)), ms);
-    const onData = (d: Buffer) => {
-      buf += d.toString();
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) done(undefined, buf.slice(0, nl));
-    };
-    const onExit = (code: number | null) => done(new Error(`${child.name} exited (${code}) before it was ready: ${child.stderrTail()}`));
-    const done = (err?: Error, line?: string) => {
-      clearTimeout(timer);
-      child.proc.stdout!.off('data', onData);
-      child.proc.off('exit', onExit);
-      child.proc.stdout!.resume();
-      if (err) reject(err);
-      else resolve(line!);
-    };
-    child.proc.stdout!.on('data', onData);
-    child.proc.once('exit', onExit);
-  });
-}
-
-function descendants(pid: number): number[] {
-  const out: number[] = [];
-  const walk = (p: number) => {
-    let tasks: string[];
-    try {
-      tasks = readdirSync(`/proc/${p}/task`);
-    } catch {
-      return;
-    }
-    for (const t of tasks) {
-      let text = '';
-      try {
-        text = readFileSync(`/proc/${p}/task/${t}/children`, 'utf8');
-      } catch {
-        continue;
-      }
-      for (const c of text.split(' ')) {
-        if (!c.trim()) continue;
-        out.push(Number(c));
-        walk(Number(c));
-      }
-    }
-  };
-  walk(pid);
-  return out;
-}
-
-function signalTree(pid: number, signal: NodeJS.Signals): void {
-  for (const p of [...descendants(pid).reverse(), pid]) {
-    try {
-      process.kill(p, signal);
-    } catch {
-      // already gone
-    }
-  }
-}
-
-async function stopAll(): Promise<void> {
-  const running = [...children];
-  for (const c of running) signalTree(c.pid, 'SIGTERM');
-  const deadline = Date.now() + 3000;
-  while (children.size > 0 && Date.now() < deadline) await sleep(50);
-  for (const c of children) signalTree(c.pid, 'SIGKILL');
-}
-
-process.on('exit', () => {
-  for (const c of children) signalTree(c.pid, 'SIGKILL');
-  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
-});
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    process.stderr.write(`\nbench: ${signal}, stopping children\n`);
-    void stopAll().finally(() => process.exit(130));
-  });
-}
-
-// ---------------------------------------------------------------------------------------------
-// CPU accounting from /proc
-
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
-
-interface Usage {
-  /** CPU seconds in user mode and in the kernel */
-  readonly user: number;
-  readonly sys: number;
-  readonly faults: number;
-}
-
-const NO_USAGE: Usage = { user: 0, sys: 0, faults: 0 };
-
-/** Usage of a process and of its reaped children (cutime, cstime, cminflt). */
-function processUsage(pid: number): Usage {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // fields after the command name, which may itself hold spaces and parentheses; f[0] is
-    // field 3 (state): minflt 10, cminflt 11, utime 14, stime 15, cutime 16, cstime 17 (proc(5))
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
-    return { user: (f[11]! + f[13]!) / CLK_TCK, sys: (f[12]! + f[14]!) / CLK_TCK, faults: f[7]! + f[8]! };
-  } catch {
-    return NO_USAGE;
-  }
-}
-
-/** Usage of a process tree: live descendants plus everything already reaped into the root. */
-function treeUsage(pid: number | null): Usage {
-  if (pid === null) return NO_USAGE;
-  let user = 0;
-  let sys = 0;
-  let faults = 0;
-  for (const p of [...descendants(pid), pid]) {
-    const u = processUsage(p);
-    user += u.user;
-    sys += u.sys;
-    faults += u.faults;
-  }
-  return { user, sys, faults };
-}
-
-/**
- * Waits until a tree has no descendants beyond those it had before a trial (websockify's
- * per-connection children have exited and been reaped into the parent's cutime/cstime), so that
- * a reading neither misses nor double-counts a child.
- */
-async function settle(pid: number | null, before: ReadonlySet<number>): Promise<void> {
-  if (pid === null) return;
-  const deadline = Date.now() + 5000;
-  while (Date.now() < deadline) {
-    if (descendants(pid).every((p) => before.has(p))) return;
-    await sleep(20);
-  }
-  throw new Error(`process ${pid} still has per-connection children 5 s after the trial`);
-}
-
-// ---------------------------------------------------------------------------------------------
-// the client: one console connection over raw TCP or a WebSocket, doing the client half of the
-// RFB 3.8 handshake, then counting bytes
-
-/**
- * The bytes a connection has received. During the handshake they queue for `read`; after
- * `count()` they are only counted, so the bulk phase costs the client one addition per chunk.
- */
-class Inbox {
-  private chunks: Buffer[] = [];
-  private queued = 0;
-  private waiter: { n: number; resolve: (b: Buffer) => void; reject: (e: Error) => void } | undefined;
-  private failure: Error | undefined;
-  private counting = false;
-  counted = 0;
-  onCount: ((counted: number) => void) | undefined;
-
-  push(data: Buffer): void {
-    if (this.counting) {
-      this.counted += data.length;
-      this.onCount?.(this.counted);
-      return;
-    }
-    this.chunks.push(data);
-    this.queued += data.length;
-    this.wake();
-  }
-
-  read(n: number): Promise<Buffer> {
-    return new Promise((resolve, reject) => {
-      this.waiter = { n, resolve, reject };
-      this.wake();
-    });
-  }
-
-  count(): void {
-    this.counting = true;
-    this.counted = this.queued;
-    this.chunks = [];
-    this.queued = 0;
-  }
-
-  end(err: Error): void {
-    this.failure ??= err;
-    this.wake();
-  }
-
-  private wake(): void {
-    const w = this.waiter;
-    if (!w) return;
-    if (this.queued >= w.n) {
-      this.waiter = undefined;
-      const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
-      this.chunks = all.length > w.n ? [all.subarray(w.n)] : [];
-      this.queued -= w.n;
-      w.resolve(all.subarray(0, w.n));
-    } else if (this.failure) {
-      this.waiter = undefined;
-      w.reject(this.failure);
-    }
-  }
-}
-
-interface Connection {
-  readonly inbox: Inbox;
-  /** when the connection attempt started */
-  readonly t0: bigint;
-  /** settles when the connection is closed, with the WebSocket close code (0 for TCP) */
-  readonly closed: Promise<number>;
-  write(data: Buffer): void;
-  /** a clean close: TCP FIN, or a WebSocket close frame with 1000 */
-  close(): void;
-  destroy(): void;
-}
-
-type Target = 'source' | 'closing' | 'banner';
-
-function open(path: Path, target: Target): Connection {
-  const where = path.targets[target];
-  const inbox = new Inbox();
-  const t0 = process.hrtime.bigint();
-  if (typeof where === 'number') {
-    const socket = connect({ host: LOOPBACK, port: where, noDelay: true });
-    socket.on('data', (d: Buffer) => inbox.push(d));
-    socket.on('error', (err) => inbox.end(err));
-    const closed = new Promise<number>((resolve) => socket.on('close', () => {
-      inbox.end(new Error(`${path.name}: connection closed`));
-      resolve(0);
-    }));
-    return { inbox, t0, closed, write: (d) => socket.write(d), close: () => socket.end(), destroy: () => socket.destroy() };
-  }
-  const ws = new WebSocket(where, 'binary', { perMessageDeflate: false });
-  ws.on('message', (d: Buffer) => inbox.push(d));
-  ws.on('error', (err) => inbox.end(new Error(`${path.name}: ${err.message}`)));
-  const closed = new Promise<number>((resolve) => ws.on('close', (code: number, reason: Buffer) => {
-    inbox.end(new Error(`${path.name}: WebSocket closed (${code}${reason.length ? ` ${reason.toString()}` : ''})`));
-    resolve(code);
-  }));
-  return {
-    inbox,
-    t0,
-    closed,
-    // the handshake writes only after the server's first bytes, so the socket is open by then
-    write: (d) => ws.send(d),
-    close: () => {
-      if (ws.readyState === ws.CONNECTING) ws.terminate();
-      else ws.close(1000);
-      // a peer that does not answer the close frame does not hold the run up
-      setTimeout(() => ws.terminate(), 2000).unref();
-    },
-    destroy: () => ws.terminate(),
-  };
-}
-
-interface Handshake {
-  /** nanoseconds from the connection attempt to the 12-byte ProtocolVersion */
-  readonly banner: bigint;
-  /** ... to the whole ServerInit: the console can draw */
-  readonly ready: bigint;
-}
-
-/** The client half of RFB 3.8 (RFC 6143 §7.1–7.3), choosing None, asking for a shared session. */
-async function rfbHandshake(c: Connection): Promise<Handshake> {
-  const version = await c.inbox.read(BANNER_LENGTH);
-  const banner = process.hrtime.bigint() - c.t0;
-  if (version.toString('latin1') !== 'RFB 003.008\n') throw new Error(`not an RFB 3.8 server: ${JSON.stringify(version.toString('latin1'))}`);
-  c.write(Buffer.from('RFB 003.008\n', 'latin1'));
-  const count = (await c.inbox.read(1))[0]!;
-  if (count === 0) throw new Error('the server refused the connection');
-  const types = await c.inbox.read(count);
-  if (!types.includes(1)) throw new Error(`security type None not offered: ${[...types].join(', ')}`);
-  c.write(Buffer.from([1]));
-  const result = (await c.inbox.read(4)).readUInt32BE(0);
-  if (result !== 0) throw new Error(`SecurityResult ${result}`);
-  c.write(Buffer.from([1]));
-  const head = await c.inbox.read(24);
-  await c.inbox.read(head.readUInt32BE(20));
-  return { banner, ready: process.hrtime.bigint() - c.t0 };
-}
-
-/** Runs `fn` on a fresh connection with a deadline; the connection is gone when it settles. */
-async function withConnection<T>(path: Path, target: Target, ms: number, fn: (c: Connection) => Promise<T>): Promise<T> {
-  const c = open(path, target);
-  const timer = setTimeout(() => {
-    c.inbox.end(new Error(`${path.name}: no progress within ${ms} ms`));
-    c.destroy();
-  }, ms);
-  try {
-    return await fn(c);
-  } catch (err) {
-    c.destroy();
-    throw err;
-  } finally {
-    clearTimeout(timer);
-    await c.closed;
-  }
 }
 
 /** Nanoseconds from the end of the handshake to the last of `bytes` bytes. */
@@ -444,38 +108,6 @@ function handshakeTimes(path: Path): Promise<Handshake> {
 }
 // ---------------------------------------------------------------------------------------------
 // starting the peers
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, LOOPBACK, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForPort(child: Child, port: number, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (child.proc.exitCode !== null || child.proc.signalCode !== null) {
-      throw new Error(`${child.name} exited (${child.proc.exitCode ?? child.proc.signalCode}): ${child.stderrTail()}`);
-    }
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect({ host: LOOPBACK, port });
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`${child.name} did not listen on ${port} within ${ms} ms: ${child.stderrTail()}`);
-    await sleep(50);
-  }
-}
 
 async function startBackend(bytes: number): Promise<{ child: Child; sourcePort: number; closingPort: number; bannerPort: number }> {
   const child = startChild('backend', process.execPath, ['--import', 'tsx', join(HERE, 'backend.ts'), '--bytes', String(bytes)]);
@@ -642,10 +274,6 @@ interface Report {
   readonly loadAfter: string;
 }
 
-function loadAverage(): string {
-  return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-}
-
 function render(plan: Plan, _started: Date, results: PathResult[], loadBefore: string, loadAfter: string): Report {
   const byName = (n: string) => results.find((r) => r.name === n)!;
   const raw = byName('raw TCP');
@@ -747,10 +375,6 @@ ${otherSections().map((sec) => `\n${sec}\n`).join('')}
 ${history.join('\n')}
 `;
   writeFileSync(RESULTS, text);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 try {
