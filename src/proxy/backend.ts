@@ -4,9 +4,50 @@
  * with a deadline, and performs Nova's `internal_access_path` handshake when the token has one
  * (`CONNECT <path> HTTP/1.1`, used by drivers that put a tunnel in front of the console; the
  * reply must be a 200 within the handshake deadline and at most 8 KiB of headers).
+ *
+ * Backend sockets read into one landing buffer shared by all of them (`onread`), not into a
+ * fresh 64 KiB allocation per read as Node's streams do: reads are up to 1 MiB, so a console
+ * that streams framebuffer updates costs a sixteenth of the reads, frames and callbacks, and no
+ * heap memory churns per read. An idle console holds no read buffer at all. The landing buffer
+ * is overwritten by the next read on any socket, so whoever takes bytes from it copies them
+ * before returning: until the relay installs its own sink (`setBackendSink`), each read is
+ * copied and emitted as an ordinary `data` event, for the CONNECT and RFB handshakes.
  */
 import { connect, type Socket } from 'node:net';
 import { GatewayError } from '../errors.ts';
+
+/** The most one read takes from a backend socket. */
+export const BACKEND_READ_SIZE = 1024 * 1024;
+const landing = Buffer.allocUnsafeSlow(BACKEND_READ_SIZE);
+
+/**
+ * Takes `n` bytes from the landing buffer (valid only during the call: copy what you keep);
+ * returns false to pause the socket, as `onread` callbacks do.
+ */
+export type BackendSink = (landing: Buffer, n: number) => boolean;
+
+const kSink = Symbol('backendSink');
+type BackendSocket = Socket & { [kSink]?: BackendSink };
+
+/** Where the reads of a socket from `connectBackend` go from now on; false if it was not one (a TLS socket over it). */
+export function setBackendSink(socket: Socket, sink: BackendSink): boolean {
+  if (!(kSink in socket)) return false;
+  (socket as BackendSocket)[kSink] = sink;
+  return true;
+}
+
+/** Until a sink is set: a copy goes into the stream as Node's own reads do (`data`, or the buffer while paused). */
+function pushCopy(this: Socket, buffer: Buffer, n: number): boolean {
+  return this.push(Buffer.from(buffer.subarray(0, n)));
+}
+
+function openSocket(host: string, port: number): Socket {
+  let socket: BackendSocket;
+  const callback = (n: number) => socket[kSink]!.call(socket, landing, n);
+  socket = connect({ host, port, noDelay: true, onread: { buffer: landing, callback } });
+  socket[kSink] = pushCopy;
+  return socket;
+}
 
 const MAX_CONNECT_REPLY = 8 * 1024;
 
@@ -23,7 +64,7 @@ export interface BackendOptions {
 
 export function connectBackend(target: BackendTarget, opts: BackendOptions): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: target.host, port: target.port, noDelay: true });
+    const socket = openSocket(target.host, target.port);
     const fail = (err: GatewayError) => {
       clearTimeout(timer);
       socket.destroy();

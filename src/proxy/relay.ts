@@ -8,6 +8,7 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
+import { setBackendSink } from './backend.ts';
 
 export interface SessionInfo {
   readonly id: string;
@@ -47,7 +48,12 @@ export class ConsoleSession {
     ws.on('message', (data: Buffer) => wsOnMessage(this, data));
     ws.on('close', (code: number) => this.end(`client closed (${code})`));
     ws.on('error', (err: Error) => this.end(`client error: ${err.message}`));
-    backend.on('data', (chunk: Buffer) => backendOnData(this, chunk));
+    if (setBackendSink(backend, (landing, n) => backendOnRead(this, landing, n))) {
+      // bytes that came with the end of a handshake wait in the stream: they go first
+      for (let chunk: Buffer | null; (chunk = backend.read() as Buffer | null) !== null; ) backendOnData(this, chunk);
+    } else {
+      backend.on('data', (chunk: Buffer) => backendOnData(this, chunk));
+    }
     backend.on('end', () => this.end('backend closed'));
     backend.on('close', () => this.end('backend closed'));
     backend.on('error', (err: NodeJS.ErrnoException) => this.end(`backend error: ${err.code ?? err.message}`));
@@ -101,6 +107,17 @@ function backendOnData(s: ConsoleSession, chunk: Buffer): void {
     s._backend.pause();
     client.once('drain', () => s._backend.resume());
   }
+}
+
+/**
+ * A read from the shared landing buffer (`src/proxy/backend.ts`): copied into a buffer of its own
+ * size, which the WebSocket frame then holds until the browser's socket has taken it.
+ */
+function backendOnRead(s: ConsoleSession, landing: Buffer, n: number): boolean {
+  const chunk = Buffer.allocUnsafe(n);
+  landing.copy(chunk, 0, 0, n);
+  backendOnData(s, chunk);
+  return true;
 }
 
 const BINARY = { binary: true } as const;

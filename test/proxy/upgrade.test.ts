@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { hashToken } from '../../src/store/types.ts';
-import { bannerBackend, connectTunnelBackend, echoBackend, openConsole, openRfbConsole, RFB_BANNER, sourceBackend, type TestBackend } from '../support/backends.ts';
+import { bannerBackend, connectTunnelBackend, echoBackend, openConsole, openRfbConsole, RFB_BANNER, rfbNoneServer, sourceBackend, type TestBackend } from '../support/backends.ts';
 import { eventually, startGateway, type TestGateway } from '../support/gateway.ts';
 import { freePort } from '../support/xvnc.ts';
 
@@ -190,6 +190,36 @@ describe('console WebSocket upgrade', () => {
   });
 });
 
+/** RFB None up to ServerInit, then `size` bytes of connection `seed()`'s pattern, the first of them in the same write as ServerInit. */
+function patternBackend(seed: () => number, size: number, byteAt: (seed: number, j: number) => number): Promise<{ port: number; close: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((sock) => {
+    sockets.add(sock);
+    sock.on('error', () => {});
+    const k = seed();
+    const chunk = (from: number) => Buffer.from(Array.from({ length: Math.min(256 * 1024, size - from) }, (_, i) => byteAt(k, from + i)));
+    rfbNoneServer(sock, (s) => {
+      let sent = 0;
+      const pump = () => {
+        while (sent < size) {
+          const c = chunk(sent);
+          sent += c.length;
+          if (!s.write(c)) return void s.once('drain', pump);
+        }
+      };
+      pump();
+      s.resume();
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({
+    port: (server.address() as { port: number }).port,
+    close: () => new Promise<void>((r) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => r());
+    }),
+  })));
+}
+
 describe('console relay', () => {
   let gw: TestGateway;
   before(async () => {
@@ -224,6 +254,40 @@ describe('console relay', () => {
       ws.close();
     } finally {
       await echo.close();
+    }
+  });
+
+  it('keeps the bytes of concurrent consoles apart and in order', async () => {
+    // every backend socket reads into one shared landing buffer (src/proxy/backend.ts): a relay
+    // that forwarded a view of it instead of a copy would send one console's bytes to another
+    const SIZE = 6 * 1024 * 1024;
+    const CONSOLES = 6;
+    const byteAt = (seed: number, j: number) => (seed * 131 + j * 7 + (j >> 11)) & 0xff;
+    let seeds = 0;
+    const pattern = await patternBackend(() => seeds++, SIZE, byteAt);
+    try {
+      const { token } = await gw.mint({ host: '127.0.0.1', port: pattern.port });
+      const consoles = await Promise.all(Array.from({ length: CONSOLES }, () => openRfbConsole(`ws://127.0.0.1:${gw.port}/?token=${token}`)));
+      const seedOf = (first: number) => Array.from({ length: CONSOLES }, (_, k) => k).find((k) => byteAt(k, 0) === first) ?? -1;
+      const results = await Promise.all(consoles.map(({ ws, messages }) => new Promise<string>((resolve) => {
+        let seed = -1;
+        let j = 0;
+        let bad = '';
+        const take = (d: Buffer) => {
+          for (let i = 0; i < d.length; i++, j++) {
+            if (j === 0) seed = seedOf(d[0]!);
+            if (!bad && d[i] !== byteAt(seed, j)) bad = `byte ${j} is ${d[i]}, expected ${byteAt(seed, j)} (seed ${seed})`;
+          }
+          if (j >= SIZE) resolve(bad || (j === SIZE ? 'ok' : `${j} bytes, more than ${SIZE}`));
+        };
+        // the four handshake messages, then whatever already came after ServerInit
+        for (const m of messages.slice(4)) take(m);
+        ws.on('message', take);
+      })));
+      assert.deepEqual(results, Array(CONSOLES).fill('ok'));
+      for (const { ws } of consoles) ws.close();
+    } finally {
+      await pattern.close();
     }
   });
 

@@ -241,7 +241,7 @@ describe('two proxies behind HAProxy on one PostgreSQL', () => {
     const deadId = held.session.proxy_id;
     const dropped = closeOf(held.ws);
     live('p1').kill9();
-    // the launcher's child goes with it: the port is free, the console is cut
+    // the daemon is gone: the port is free, the console is cut
     await eventually('p1\'s port to refuse', async () => !(await accepting(ports.p1.consolePort)));
     assert.equal((await dropped).code, 1006);
     for (let i = 0; i < 4; i++) await probe(haproxy.consolePort, await mint(apiOf('p2')), `after kill -9, console ${i}`);
