@@ -4,13 +4,15 @@
  * of one host share in WAL mode. Not for several hosts: use PostgreSQL, MariaDB/MySQL or Redis.
  */
 import { resolve } from 'node:path';
-import { Kysely, SqliteDialect, sql, type MigrationResultSet } from 'kysely';
+import { Kysely, SqliteDialect, sql, type MigrationResultSet, type SqliteDatabase } from 'kysely';
 import { GatewayError } from '../errors.ts';
 import type { Database } from './database.ts';
 
 const SQLITE_BUSY_TIMEOUT_MS = 5000;
 /** How long `migrate` waits for another process's migration of the same SQLite file. */
 const SQLITE_MIGRATION_WAIT_MS = 30_000;
+/** Distinct SQL texts whose prepared statements are kept (Porthole issues a few dozen). */
+const STATEMENT_CACHE_SIZE = 256;
 
 /** `sqlite:///rel.db` → `rel.db`, `sqlite:////abs.db` → `/abs.db`, `sqlite://` → in memory. */
 export function sqlitePath(connection: string): string {
@@ -34,8 +36,31 @@ export async function openSqlite(connection: string): Promise<Database> {
   // WAL lets the CLI write while a proxy reads; busy_timeout makes the two wait instead of fail
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
-  const db = new Kysely<any>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<any>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   return { db, dialect: 'sqlite', description: `sqlite:${path}`, close: () => db.destroy() };
+}
+
+/**
+ * Kysely's SQLite driver prepares every query anew; compiling the statement was the largest part
+ * of a token lookup (each console connection waits for one, and the sessions registry writes
+ * two more). Prepared statements are reusable and stay valid across schema changes (SQLite
+ * re-prepares them itself), and the driver runs one query at a time, so one statement per SQL
+ * text is safe. The cache is bounded: texts with a variable number of parameters differ.
+ */
+function withStatementCache(sqlite: SqliteDatabase): SqliteDatabase {
+  const statements = new Map<string, ReturnType<SqliteDatabase['prepare']>>();
+  return {
+    close: () => sqlite.close(),
+    prepare(text) {
+      let statement = statements.get(text);
+      if (statement === undefined) {
+        statement = sqlite.prepare(text);
+        if (statements.size >= STATEMENT_CACHE_SIZE) statements.delete(statements.keys().next().value!);
+        statements.set(text, statement);
+      }
+      return statement;
+    },
+  };
 }
 
 /**
