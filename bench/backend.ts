@@ -15,10 +15,12 @@
  * - `closing`: the same, but ends the connection as soon as the last byte is written, to check
  *   which proxy delivers every byte of a backend that closes (a VM that powers off mid-frame);
  * - `banner`: sends nothing more and keeps the connection until the peer goes: for timing the
- *   handshake alone.
+ *   handshake alone;
+ * - `echo`: writes back every byte the client sends after its ClientInit, as soon as it arrives,
+ *   and keeps the connection until the peer goes: for round trips and idle sessions held end to end.
  *
- * Prints `{"sourcePort","closingPort","bannerPort"}` as one JSON line on stdout once all three
- * listen; stops on SIGTERM, SIGINT, or when its parent closes stdin.
+ * Prints `{"sourcePort","closingPort","bannerPort","echoPort"}` as one JSON line on stdout once
+ * all four listen; stops on SIGTERM, SIGINT, or when its parent closes stdin.
  *
  * Usage: node --import tsx bench/backend.ts --bytes 268435456
  */
@@ -46,7 +48,7 @@ if (!Number.isSafeInteger(total) || total <= 0) {
 const chunk = Buffer.alloc(CHUNK);
 for (let i = 0; i < CHUNK; i++) chunk[i] = i & 0xff;
 
-type Mode = 'source' | 'closing' | 'banner';
+type Mode = 'source' | 'closing' | 'banner' | 'echo';
 
 const sockets = new Set<Socket>();
 
@@ -62,7 +64,10 @@ function serve(socket: Socket, mode: Mode): void {
   let state: 'ProtocolVersion' | 'Security' | 'ClientInit' | 'Done' = 'ProtocolVersion';
   let pending: Buffer = Buffer.alloc(0);
   socket.on('data', (data: Buffer) => {
-    if (state === 'Done') return;
+    if (state === 'Done') {
+      if (mode === 'echo') socket.write(data);
+      return;
+    }
     pending = pending.length === 0 ? data : Buffer.concat([pending, data]);
     for (;;) {
       if (state === 'ProtocolVersion') {
@@ -85,10 +90,13 @@ function serve(socket: Socket, mode: Mode): void {
         state = 'ClientInit';
       } else if (state === 'ClientInit') {
         if (pending.length < 1) return;
+        const rest = pending.subarray(1);
         pending = Buffer.alloc(0);
         state = 'Done';
         socket.write(SERVER_INIT);
-        if (mode !== 'banner') stream(socket, mode === 'closing');
+        if (mode === 'echo') {
+          if (rest.length > 0) socket.write(rest);
+        } else if (mode !== 'banner') stream(socket, mode === 'closing');
         return;
       } else {
         return;
@@ -129,13 +137,15 @@ function listen(server: Server): Promise<number> {
 const source = createServer((s) => serve(s, 'source'));
 const closing = createServer((s) => serve(s, 'closing'));
 const banner = createServer((s) => serve(s, 'banner'));
-const [sourcePort, closingPort, bannerPort] = await Promise.all([listen(source), listen(closing), listen(banner)]);
-process.stdout.write(`${JSON.stringify({ sourcePort, closingPort, bannerPort })}\n`);
+const echo = createServer((s) => serve(s, 'echo'));
+const [sourcePort, closingPort, bannerPort, echoPort] = await Promise.all([listen(source), listen(closing), listen(banner), listen(echo)]);
+process.stdout.write(`${JSON.stringify({ sourcePort, closingPort, bannerPort, echoPort })}\n`);
 
 function stop(): void {
   source.close();
   closing.close();
   banner.close();
+  echo.close();
   for (const s of sockets) s.destroy();
   process.exit(0);
 }

@@ -5,8 +5,8 @@
  * (a port) or through a proxy (a WebSocket URL per backend).
  */
 import { connect } from 'node:net';
-import { WebSocket } from 'ws';
 import { LOOPBACK } from './procs.ts';
+import { BenchWebSocket } from './ws-client.ts';
 
 const BANNER_LENGTH = 12;
 
@@ -15,8 +15,10 @@ export interface Path {
   readonly name: string;
   /** the process tree whose CPU is the proxy's cost (none for raw TCP) */
   readonly pid: number | null;
-  /** per backend: a port for raw TCP, a WebSocket URL for a proxy */
-  readonly targets: Readonly<Record<'source' | 'closing' | 'banner', string | number>>;
+  /** where a target is served by another process (websockify: one per target) */
+  readonly pids?: Partial<Record<Target, number>>;
+  /** per backend (bench/backend.ts): a port for raw TCP, a WebSocket URL for a proxy */
+  readonly targets: Readonly<Record<Target, string | number>>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -94,7 +96,7 @@ export interface Connection {
   destroy(): void;
 }
 
-export type Target = 'source' | 'closing' | 'banner';
+export type Target = 'source' | 'closing' | 'banner' | 'echo';
 
 export function open(path: Path, target: Target): Connection {
   const where = path.targets[target];
@@ -110,25 +112,25 @@ export function open(path: Path, target: Target): Connection {
     }));
     return { inbox, t0, closed, write: (d) => socket.write(d), close: () => socket.end(), destroy: () => socket.destroy() };
   }
-  const ws = new WebSocket(where, 'binary', { perMessageDeflate: false });
-  ws.on('message', (d: Buffer) => inbox.push(d));
-  ws.on('error', (err) => inbox.end(new Error(`${path.name}: ${err.message}`)));
-  const closed = new Promise<number>((resolve) => ws.on('close', (code: number, reason: Buffer) => {
-    inbox.end(new Error(`${path.name}: WebSocket closed (${code}${reason.length ? ` ${reason.toString()}` : ''})`));
-    resolve(code);
-  }));
+  let resolveClosed!: (code: number) => void;
+  const closed = new Promise<number>((resolve) => (resolveClosed = resolve));
+  const ws = new BenchWebSocket(where, 'binary', {
+    open: () => {},
+    data: (d) => inbox.push(d),
+    error: (err) => inbox.end(new Error(`${path.name}: ${err.message}`)),
+    close: (code, reason) => {
+      inbox.end(new Error(`${path.name}: WebSocket closed (${code}${reason ? ` ${reason}` : ''})`));
+      resolveClosed(code);
+    },
+  });
   return {
     inbox,
     t0,
     closed,
-    // the handshake writes only after the server's first bytes, so the socket is open by then
+    // the handshake writes only after the server's first bytes, so the upgrade is done by then
     write: (d) => ws.send(d),
-    close: () => {
-      if (ws.readyState === ws.CONNECTING) ws.terminate();
-      else ws.close(1000);
-      // a peer that does not answer the close frame does not hold the run up
-      setTimeout(() => ws.terminate(), 2000).unref();
-    },
+    // a peer that does not answer the close frame is cut off after 2 s
+    close: () => ws.close(1000),
     destroy: () => ws.terminate(),
   };
 }

@@ -218,3 +218,64 @@ export function loadAverage(): string {
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+// ---------------------------------------------------------------------------------------------
+// memory and open-file limits
+
+/**
+ * Proportional set size of a process tree in KiB: `Pss:` of /proc/<pid>/smaps_rollup summed over
+ * the root and its live descendants, so pages shared between them (websockify's forked children,
+ * Porthole's launcher and daemon) count once in all. Null for no process or when unreadable.
+ */
+export function treePss(pid: number | null): number | null {
+  if (pid === null) return null;
+  let total = 0;
+  let read = 0;
+  for (const p of [pid, ...descendants(pid)]) {
+    try {
+      const m = /^Pss:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${p}/smaps_rollup`, 'utf8'));
+      if (m) {
+        total += Number(m[1]);
+        read++;
+      }
+    } catch {
+      // gone in the meantime
+    }
+  }
+  return read > 0 ? total : null;
+}
+
+/** The open-files limit (RLIMIT_NOFILE) of a process, from /proc/<pid>/limits. */
+export function fileLimit(pid: number | 'self' = 'self'): { soft: number; hard: number } {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)\s+(\d+|unlimited)/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'));
+    const n = (s: string | undefined) => (s === undefined || s === 'unlimited' ? Infinity : Number(s));
+    if (m) return { soft: n(m[1]), hard: n(m[2]) };
+  } catch {
+    // gone
+  }
+  return { soft: 0, hard: 0 };
+}
+
+/**
+ * Raises this process's open-files limit, soft and hard, to at least `n` with prlimit(1) (needs
+ * root or CAP_SYS_RESOURCE to go above the hard limit), so that thousands of sessions fit. Call it
+ * before starting any child: children inherit the limit (Node raises its soft limit to the hard one
+ * by itself; Python keeps what it inherits). Never lowers a limit. On failure prints a warning with
+ * the limit in effect and goes on. Returns the soft limit now in effect.
+ */
+export function raiseFileLimit(n: number): number {
+  const before = fileLimit();
+  if (before.soft >= n && before.hard >= n) return before.soft;
+  const want = Math.max(n, before.hard === Infinity ? n : before.hard);
+  try {
+    execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${want}:${want}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (err) {
+    const why = ((err as { stderr?: Buffer }).stderr?.toString() || (err as Error).message).trim().replace(/^prlimit: /, '');
+    // raising a hard limit takes CAP_SYS_RESOURCE (bit 24), which root in a container may lack
+    const caps = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+    const hint = caps !== undefined && (BigInt(`0x${caps}`) & (1n << 24n)) === 0n ? ' (no CAP_SYS_RESOURCE)' : '';
+    process.stderr.write(`bench: warning: could not raise the open-files limit to ${want}: prlimit: ${why}${hint}; the limit in effect is ${before.soft} (hard ${before.hard}), so the many-sessions measurement may open fewer sessions than asked\n`);
+  }
+  return fileLimit().soft;
+}

@@ -25,10 +25,14 @@ import { execFile, execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { rfbHandshake, withConnection, type Handshake, type Path } from './client.ts';
-import { CLK_TCK, descendants, firstLine, freePort, loadAverage, LOOPBACK, ROOT, settle, sleep, startChild, stopAll, tempDirs, treeUsage, waitForPort, type Child } from './procs.ts';
+import { rfbHandshake, withConnection, type Handshake, type Path, type Target } from './client.ts';
+import { novaUrl, novaVersion, startNovaNovncproxy } from './nova-novncproxy.ts';
+import { writeSection } from './results-file.ts';
+import { measureRfbSecurity, SECURITY_BEGIN, SECURITY_END, type SecurityRow } from './rfb-handshake.ts';
+import { echoRoundTrips, ephemeralPorts, idleSessions, openRate, type EchoResult, type IdleSessionsResult, type OpenRateResult } from './sessions.ts';
+import { CLK_TCK, descendants, firstLine, freePort, loadAverage, LOOPBACK, raiseFileLimit, ROOT, settle, sleep, startChild, stopAll, tempDirs, treeUsage, waitForPort, type Child } from './procs.ts';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -45,10 +49,18 @@ interface Plan {
   /** measured connections per path, after the warm-up ones */
   readonly connections: number;
   readonly warmupConnections: number;
+  /** nova-novncproxy forks and loads Nova per connection (~0.1 s each): it gets fewer */
+  readonly novaConnections: number;
+  readonly echoRoundTrips: number;
+  /** measured seconds of the 50-client open rate, after 1 s of warm-up */
+  readonly rateSeconds: number;
+  readonly idleSessions: number;
+  /** nova-novncproxy holds a ~36 MiB Python process per session */
+  readonly novaIdleSessions: number;
 }
 
-const FULL: Plan = { quick: false, bytes: 256 * MiB, trials: 5, connections: 200, warmupConnections: 10 };
-const QUICK: Plan = { quick: true, bytes: 64 * MiB, trials: 2, connections: 50, warmupConnections: 5 };
+const FULL: Plan = { quick: false, bytes: 256 * MiB, trials: 5, connections: 200, warmupConnections: 10, novaConnections: 50, echoRoundTrips: 2000, rateSeconds: 5, idleSessions: 10_000, novaIdleSessions: 100 };
+const QUICK: Plan = { quick: true, bytes: 64 * MiB, trials: 2, connections: 50, warmupConnections: 5, novaConnections: 10, echoRoundTrips: 500, rateSeconds: 2, idleSessions: 1000, novaIdleSessions: 20 };
 
 interface PathResult {
   readonly name: string;
@@ -109,9 +121,17 @@ function handshakeTimes(path: Path): Promise<Handshake> {
 // ---------------------------------------------------------------------------------------------
 // starting the peers
 
-async function startBackend(bytes: number): Promise<{ child: Child; sourcePort: number; closingPort: number; bannerPort: number }> {
+interface Backend {
+  readonly child: Child;
+  readonly sourcePort: number;
+  readonly closingPort: number;
+  readonly bannerPort: number;
+  readonly echoPort: number;
+}
+
+async function startBackend(bytes: number): Promise<Backend> {
   const child = startChild('backend', process.execPath, ['--import', 'tsx', join(HERE, 'backend.ts'), '--bytes', String(bytes)]);
-  const ports = JSON.parse(await firstLine(child, 20_000)) as { sourcePort: number; closingPort: number; bannerPort: number };
+  const ports = JSON.parse(await firstLine(child, 20_000)) as Omit<Backend, 'child'>;
   return { child, ...ports };
 }
 
@@ -124,37 +144,40 @@ async function startWebsockify(targetPort: number, label: string): Promise<{ chi
   return { child, port };
 }
 
-function porthole(args: string[]): Promise<string> {
+function porthole(root: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [join(ROOT, 'bin/porthole.js'), ...args], { cwd: ROOT, env: { ...process.env, NODE_OPTIONS: '' } }, (err, stdout, stderr) => {
+    execFile(process.execPath, [join(root, 'bin/porthole.js'), ...args], { cwd: root, env: { ...process.env, NODE_OPTIONS: '' } }, (err, stdout, stderr) => {
       if (err) reject(new Error(`porthole ${args.slice(0, 2).join(' ')}: ${err.message} ${stderr}`));
       else resolve(stdout);
     });
   });
 }
 
-async function startPorthole(sourcePort: number, closingPort: number, bannerPort: number): Promise<{ child: Child; port: number; sourceToken: string; closingToken: string; bannerToken: string }> {
+/** `porthole novncproxy` (from `root`) with a SQLite token database and a token per backend. */
+async function startPorthole(root: string, backend: Backend, workers: number): Promise<Path> {
   const dir = mkdtempSync(join(tmpdir(), 'porthole-bench-'));
   tempDirs.add(dir);
   const database = `sqlite:///${join(dir, 'porthole.db')}`;
   const mint = async (port: number) => {
-    const out = await porthole(['token', 'create', '--instance-uuid', randomUUID(), '--host', LOOPBACK, '--port', String(port), '--ttl', '86400', '--json', '--database-connection', database]);
-    return (JSON.parse(out) as { token: string }).token;
+    const out = await porthole(root, ['token', 'create', '--instance-uuid', randomUUID(), '--host', LOOPBACK, '--port', String(port), '--ttl', '86400', '--json', '--database-connection', database]);
+    return `ws://${LOOPBACK}:${proxyPort}/?token=${(JSON.parse(out) as { token: string }).token}`;
   };
-  const sourceToken = await mint(sourcePort);
-  const closingToken = await mint(closingPort);
-  const bannerToken = await mint(bannerPort);
-  const port = await freePort();
-  const child = startChild('porthole novncproxy', process.execPath, [
-    join(ROOT, 'bin/porthole.js'), 'novncproxy',
+  const proxyPort = await freePort();
+  const urls: string[] = [];
+  for (const port of [backend.sourcePort, backend.closingPort, backend.bannerPort, backend.echoPort]) urls.push(await mint(port));
+  const [source, closing, banner, echo] = urls;
+  const name = workers > 1 ? `Porthole, ${workers} workers` : 'Porthole';
+  const child = startChild(name, process.execPath, [
+    join(root, 'bin/porthole.js'), 'novncproxy',
     '--vnc-novncproxy_host', LOOPBACK,
-    '--vnc-novncproxy_port', String(port),
+    '--vnc-novncproxy_port', String(proxyPort),
     '--database-connection', database,
     '--porthole-log_level', 'warn',
+    ...(workers > 1 ? ['--porthole-workers', String(workers)] : []),
   ]);
   child.proc.stdout!.resume();
-  await waitForPort(child, port, 30_000);
-  return { child, port, sourceToken, closingToken, bannerToken };
+  await waitForPort(child, proxyPort, 30_000);
+  return { name, pid: child.pid, targets: { source: source!, closing: closing!, banner: banner!, echo: echo! } };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -168,9 +191,10 @@ async function measure(paths: Path[], plan: Plan, backendPid: number): Promise<P
 
   for (const [i, path] of paths.entries()) {
     const r = results[i]!;
-    const baseline = new Set(path.pid === null ? [] : descendants(path.pid));
+    const pid = path.pids?.closing ?? path.pid;
+    const baseline = new Set(pid === null ? [] : descendants(pid));
     r.delivered = await readUntilClosed(path);
-    await settle(path.pid, baseline);
+    await settle(pid, baseline);
     process.stdout.write(`  closing backend ${path.name.padEnd(11)} delivered ${r.delivered} of ${plan.bytes} bytes\n`);
   }
 
@@ -199,9 +223,12 @@ async function measure(paths: Path[], plan: Plan, backendPid: number): Promise<P
     }
   }
 
-  for (let i = 0; i < plan.warmupConnections; i++) for (const path of paths) await handshakeTimes(path);
+  // nova-novncproxy forks and starts Nova per connection (~0.1 s): it takes part in fewer rounds
+  const rounds = (path: Path) => (path.name === 'nova-novncproxy' ? plan.novaConnections : plan.connections);
+  for (let i = 0; i < plan.warmupConnections; i++) for (const path of paths) if (i < rounds(path)) await handshakeTimes(path);
   for (let i = 0; i < plan.connections; i++) {
     for (const [j, path] of paths.entries()) {
+      if (i >= rounds(path)) continue;
       const t = await handshakeTimes(path);
       results[j]!.bannerMs.push(Number(t.banner) / 1e6);
       results[j]!.readyMs.push(Number(t.ready) / 1e6);
@@ -213,35 +240,118 @@ async function measure(paths: Path[], plan: Plan, backendPid: number): Promise<P
   return results;
 }
 
+interface Options {
+  readonly plan: Plan;
+  /** another checkout whose `bin/porthole.js` is measured (before/after tables) */
+  readonly portholeRoot: string;
+  /** `[porthole] workers` of the extra Porthole measured for sessions (0: none) */
+  readonly workers: number;
+}
+
+function parseArgs(args: readonly string[]): Options {
+  const usage = 'usage: bench/relay.ts [--quick] [--porthole-root DIR] [--workers N]';
+  let quick = false;
+  let portholeRoot = ROOT;
+  let workers = 2;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--quick') quick = true;
+    else if (a === '--porthole-root' && args[i + 1]) portholeRoot = resolve(args[++i]!);
+    else if (a === '--workers' && /^\d+$/.test(args[i + 1] ?? '')) workers = Number(args[++i]);
+    else throw new Error(`unknown argument ${a} (${usage})`);
+  }
+  if (!existsSync(join(portholeRoot, 'bin/porthole.js'))) throw new Error(`--porthole-root ${portholeRoot}: no bin/porthole.js there`);
+  return { plan: quick ? QUICK : FULL, portholeRoot, workers };
+}
+
+/** What the run found beyond the download and handshake tables, per path name. */
+export interface SessionFigures {
+  readonly echo: Map<string, EchoResult>;
+  readonly rate: Map<string, OpenRateResult>;
+  readonly idle: Map<string, IdleSessionsResult>;
+}
+
 async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  for (const a of args) if (a !== '--quick') throw new Error(`unknown argument ${a} (usage: bench/relay.ts [--quick])`);
-  const plan = args.includes('--quick') ? QUICK : FULL;
+  const opts = parseArgs(process.argv.slice(2));
+  const plan = opts.plan;
   if (!existsSync(WEBSOCKIFY)) throw new Error(`${WEBSOCKIFY} not found (Debian package websockify)`);
   const started = new Date();
   const loadBefore = loadAverage();
-  process.stdout.write(`relay benchmark (${plan.quick ? 'quick' : 'full'}): ${plan.trials} × ${plan.bytes / MiB} MiB downloads, ${plan.connections} connections per path\n`);
+  // 10 000 sessions take 10 000 descriptors here and 20 000 in a one-process proxy
+  const fdLimit = raiseFileLimit(2 * plan.idleSessions + 1024);
+  process.stdout.write(`relay benchmark (${plan.quick ? 'quick' : 'full'}): ${plan.trials} × ${plan.bytes / MiB} MiB downloads, ${plan.connections} connections, ${plan.idleSessions} idle sessions per path; open-files limit ${fdLimit}\n`);
 
   try {
     const backend = await startBackend(plan.bytes);
-    const wsSource = await startWebsockify(backend.sourcePort, 'download');
-    const wsClosing = await startWebsockify(backend.closingPort, 'closing');
-    const wsBanner = await startWebsockify(backend.bannerPort, 'banner');
-    const ph = await startPorthole(backend.sourcePort, backend.closingPort, backend.bannerPort);
-    const phUrl = (token: string) => `ws://${LOOPBACK}:${ph.port}/?token=${token}`;
-    const paths: Path[] = [
-      { name: 'raw TCP', pid: null, targets: { source: backend.sourcePort, closing: backend.closingPort, banner: backend.bannerPort } },
-      { name: 'websockify', pid: wsSource.child.pid, targets: { source: `ws://${LOOPBACK}:${wsSource.port}/`, closing: `ws://${LOOPBACK}:${wsClosing.port}/`, banner: `ws://${LOOPBACK}:${wsBanner.port}/` } },
-      { name: 'Porthole', pid: ph.child.pid, targets: { source: phUrl(ph.sourceToken), closing: phUrl(ph.closingToken), banner: phUrl(ph.bannerToken) } },
-    ];
+    const [wsSource, wsClosing, wsBanner, wsEcho, ph, phWorkers, nova] = await Promise.all([
+      startWebsockify(backend.sourcePort, 'download'),
+      startWebsockify(backend.closingPort, 'closing'),
+      startWebsockify(backend.bannerPort, 'banner'),
+      startWebsockify(backend.echoPort, 'echo'),
+      startPorthole(opts.portholeRoot, backend, 1),
+      opts.workers > 1 ? startPorthole(opts.portholeRoot, backend, opts.workers) : undefined,
+      startNova(backend),
+    ]);
+    const wsUrl = (port: number) => `ws://${LOOPBACK}:${port}/`;
+    const websockify: Path = {
+      name: 'websockify',
+      pid: wsSource.child.pid,
+      pids: { closing: wsClosing.child.pid, banner: wsBanner.child.pid, echo: wsEcho.child.pid },
+      targets: { source: wsUrl(wsSource.port), closing: wsUrl(wsClosing.port), banner: wsUrl(wsBanner.port), echo: wsUrl(wsEcho.port) },
+    };
+    const raw: Path = { name: 'raw TCP', pid: null, targets: { source: backend.sourcePort, closing: backend.closingPort, banner: backend.bannerPort, echo: backend.echoPort } };
+    const paths: Path[] = [raw, websockify, ...(nova.path ? [nova.path] : []), ph];
     const results = await measure(paths, plan, backend.child.pid);
-    const report = render(plan, started, results, loadBefore, loadAverage());
+    const figures = await measureSessions([...paths, ...(phWorkers ? [phWorkers] : [])], plan, nova.path?.name);
+    const security = await measureRfbSecurity(plan.quick, opts.portholeRoot);
+    const report = render(plan, results, figures, security, { nova: nova.skipped, workers: phWorkers ? opts.workers : 0, fdLimit });
     process.stdout.write(`\n${report.table}\n`);
-    writeResults(plan, started, results, report);
+    writeSection(SECURITY_BEGIN, SECURITY_END, security.section);
+    writeResults(opts, started, report, { before: loadBefore, after: loadAverage() }, { nova: nova.skipped, workers: phWorkers ? opts.workers : 0, fdLimit });
     process.stdout.write(`\nwrote ${RESULTS}\n`);
   } finally {
     await stopAll();
   }
+}
+
+/** nova-novncproxy where it can run; otherwise the reason it was left out. */
+async function startNova(backend: Backend): Promise<{ path?: Path; skipped?: string }> {
+  if (novaVersion() === null) return { skipped: 'Debian package nova-consoleproxy not installed' };
+  try {
+    const nova = await startNovaNovncproxy([backend.sourcePort, backend.closingPort, backend.bannerPort, backend.echoPort].map((port) => ({ host: LOOPBACK, port })));
+    const [source, closing, banner, echo] = nova.tokens.map((t) => novaUrl(nova.port, t));
+    return { path: { name: 'nova-novncproxy', pid: nova.child.pid, targets: { source: source!, closing: closing!, banner: banner!, echo: echo! } } };
+  } catch (err) {
+    process.stderr.write(`bench: nova-novncproxy left out: ${(err as Error).message}\n`);
+    return { skipped: (err as Error).message.split('\n')[0]!.slice(0, 200) };
+  }
+}
+
+/**
+ * Echo round trips, sessions per second under 50 clients, then many idle sessions (last: it
+ * leaves websockify after a run of failures). nova-novncproxy forks a Python process of about
+ * 36 MiB per session, so its idle sessions are capped (see bench/nova-novncproxy.ts).
+ */
+async function measureSessions(paths: readonly Path[], plan: Plan, novaName: string | undefined): Promise<SessionFigures> {
+  const figures: SessionFigures = { echo: new Map(), rate: new Map(), idle: new Map() };
+  const pidFor = (p: Path, t: Target) => p.pids?.[t] ?? p.pid;
+  for (const path of paths) {
+    const e = await echoRoundTrips(path, { pid: pidFor(path, 'echo'), count: plan.echoRoundTrips });
+    figures.echo.set(path.name, e);
+    process.stdout.write(`  echo ${path.name.padEnd(22)} p50 ${e.p50Us.toFixed(0)} µs p99 ${e.p99Us.toFixed(0)} µs\n`);
+  }
+  for (const path of paths) {
+    const r = await openRate(path, { pid: pidFor(path, 'banner'), clients: 50, seconds: plan.rateSeconds, warmupSeconds: 1 });
+    figures.rate.set(path.name, r);
+    process.stdout.write(`  50 clients ${path.name.padEnd(16)} ${r.perSecond.toFixed(0)} sessions/s, ServerInit p50 ${r.readyP50Ms.toFixed(2)} ms, ${r.errors} errors\n`);
+  }
+  for (const path of paths) {
+    const n = path.name === novaName ? plan.novaIdleSessions : plan.idleSessions;
+    const s = await idleSessions(path, n, { pid: pidFor(path, 'echo') });
+    figures.idle.set(path.name, s);
+    process.stdout.write(`  idle ${path.name.padEnd(22)} ${s.held} of ${s.requested} held${s.pssPerSessionKiB !== null ? `, ${s.pssPerSessionKiB.toFixed(1)} KiB each` : ''}${s.capped ? ` (capped: ${s.capped})` : ''}\n`);
+  }
+  return figures;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -269,21 +379,32 @@ function perGiB(seconds: number, bytes: number): number {
 
 interface Report {
   readonly table: string;
-  readonly ratioToRaw: number;
-  readonly loadBefore: string;
-  readonly loadAfter: string;
+  /** one line for the History section */
+  readonly summary: string;
 }
 
-function render(plan: Plan, _started: Date, results: PathResult[], loadBefore: string, loadAfter: string): Report {
-  const byName = (n: string) => results.find((r) => r.name === n)!;
-  const raw = byName('raw TCP');
-  const wsf = byName('websockify');
-  const ph = byName('Porthole');
+interface Extra {
+  /** why nova-novncproxy is not in the tables, if it is not */
+  readonly nova?: string;
+  /** `[porthole] workers` of the extra Porthole in the session tables (0: none) */
+  readonly workers: number;
+  readonly fdLimit: number;
+}
+
+function render(plan: Plan, results: PathResult[], figures: SessionFigures, security: { rows: SecurityRow[] }, extra: Extra): Report {
+  const byName = (n: string) => results.find((r) => r.name === n);
+  const raw = byName('raw TCP')!;
+  const wsf = byName('websockify')!;
+  const nova = byName('nova-novncproxy');
+  const ph = byName('Porthole')!;
   const thr = (r: PathResult) => median(r.mibPerSec);
   const cpu = (r: PathResult) => perGiB(r.proxyCpuSeconds, r.bytesMeasured);
   const ms = (values: readonly number[], p: number) => percentile(values, p).toFixed(3);
+  const x = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
   const lines = [
-    `| path | download MiB/s (median of ${plan.trials}) | min – max | proxy CPU s/GiB | proxy page faults /MiB | client CPU s/GiB | backend CPU s/GiB | delivered when backend closes |`,
+    '### Download (256 MiB after ServerInit) and what it costs'.replace('256', String(plan.bytes / MiB)),
+    '',
+    `| path | MiB/s (median of ${plan.trials}) | min – max | proxy CPU s/GiB | proxy page faults /MiB | client CPU s/GiB | backend CPU s/GiB | delivered when backend closes |`,
     '|---|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of results) {
@@ -292,24 +413,77 @@ function render(plan: Plan, _started: Date, results: PathResult[], loadBefore: s
     const faults = isRaw ? '—' : (r.proxyFaults / (r.bytesMeasured / MiB)).toFixed(1);
     lines.push(`| ${r.name} | ${thr(r).toFixed(1)} | ${Math.min(...r.mibPerSec).toFixed(1)} – ${Math.max(...r.mibPerSec).toFixed(1)} | ${proxyCpu} | ${faults} | ${perGiB(r.clientCpuSeconds, r.bytesMeasured).toFixed(2)} | ${perGiB(r.backendCpuSeconds, r.bytesMeasured).toFixed(2)} | ${delivered(r.delivered, plan.bytes)} |`);
   }
+  const us = (v: number | undefined) => (v === undefined ? '—' : v.toFixed(0));
   lines.push(
     '',
-    `| path (${plan.connections} connections) | open → first RFB byte p50 ms | p99 ms | open → ServerInit p50 ms | p99 ms |`,
-    '|---|---:|---:|---:|---:|',
+    '### One console: opening it, and a keystroke\'s round trip',
+    '',
+    '| path | connections | open → first RFB byte p50 ms | p99 ms | open → ServerInit p50 ms | p99 ms | 1-byte echo p50 µs | p99 µs |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
   );
-  for (const r of results) lines.push(`| ${r.name} | ${ms(r.bannerMs, 0.5)} | ${ms(r.bannerMs, 0.99)} | ${ms(r.readyMs, 0.5)} | ${ms(r.readyMs, 0.99)} |`);
-  const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
-  const lat = (r: PathResult, which: 'bannerMs' | 'readyMs', p: number) => percentile(r[which], p);
-  const latRatios = (a: PathResult, b: PathResult) =>
-    `${ratio(lat(a, 'bannerMs', 0.5), lat(b, 'bannerMs', 0.5))} | ${ratio(lat(a, 'bannerMs', 0.99), lat(b, 'bannerMs', 0.99))} | ${ratio(lat(a, 'readyMs', 0.5), lat(b, 'readyMs', 0.5))} | ${ratio(lat(a, 'readyMs', 0.99), lat(b, 'readyMs', 0.99))}`;
+  for (const r of results) {
+    const e = figures.echo.get(r.name);
+    lines.push(`| ${r.name} | ${r.bannerMs.length} | ${ms(r.bannerMs, 0.5)} | ${ms(r.bannerMs, 0.99)} | ${ms(r.readyMs, 0.5)} | ${ms(r.readyMs, 0.99)} | ${us(e?.p50Us)} | ${us(e?.p99Us)} |`);
+  }
   lines.push(
     '',
-    '| ratio | throughput | proxy CPU per GiB | first byte p50 | first byte p99 | ServerInit p50 | ServerInit p99 |',
-    '|---|---:|---:|---:|---:|---:|---:|',
-    `| Porthole / raw TCP | ${ratio(thr(ph), thr(raw))} | — | ${latRatios(ph, raw)} |`,
-    `| Porthole / websockify | ${ratio(thr(ph), thr(wsf))} | ${ratio(cpu(ph), cpu(wsf))} | ${latRatios(ph, wsf)} |`,
+    '### Through the RFB security proxy (TigerVNC Xvnc; details in the section below)',
+    '',
+    '| security | path | open → first byte p50 ms | p99 ms | open → ServerInit p50 ms | p99 ms |',
+    '|---|---|---:|---:|---:|---:|',
+    ...security.rows.map((r) => `| ${r.security} | ${r.path} | ${r.firstP50.toFixed(3)} | ${r.firstP99.toFixed(3)} | ${r.readyP50.toFixed(3)} | ${r.readyP99.toFixed(3)} |`),
+    '',
+    '### Many consoles: opening under 50 concurrent clients, and holding idle sessions',
+    '',
+    '| path | sessions opened /s | open → ServerInit p50 ms | p99 ms | errors | proxy CPU ms / session | idle sessions held | of | proxy PSS idle → all open MiB | PSS per session KiB | refusals |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
   );
-  return { table: lines.join('\n'), ratioToRaw: thr(ph) / thr(raw), loadBefore, loadAfter };
+  const mib = (k: number) => (k / 1024).toFixed(1);
+  for (const name of figures.idle.keys()) {
+    const rate = figures.rate.get(name)!;
+    const idle = figures.idle.get(name)!;
+    const of = `${idle.requested}${idle.capped ? ` (tried ${idle.target}: ${idle.capped})` : ''}`;
+    const pss = idle.pssKiB ? `${mib(idle.pssKiB.baseline)} → ${mib(idle.pssKiB.open)}` : '—';
+    const refusals = idle.failures.length === 0 ? 'none' : idle.failures.map((f) => `${f.count} × ${f.kind}`).join(', ') + (idle.stoppedEarly ? '; stopped after 200 in a row' : '');
+    lines.push(`| ${name} | ${rate.perSecond.toFixed(0)} | ${rate.readyP50Ms.toFixed(2)} | ${rate.readyP99Ms.toFixed(2)} | ${rate.errors} | ${rate.proxyCpuMsPerSession?.toFixed(2) ?? '—'} | ${idle.held} | ${of} | ${pss} | ${idle.pssPerSessionKiB?.toFixed(1) ?? '—'} | ${refusals} |`);
+  }
+
+  const ratioRow = (label: string, other: PathResult) => {
+    const eo = figures.echo.get(other.name);
+    const ep = figures.echo.get(ph.name)!;
+    const ro = figures.rate.get(other.name);
+    const rp = figures.rate.get(ph.name)!;
+    return `| ${label} | ${x(thr(ph), thr(other))} | ${other === raw ? '—' : x(cpu(ph), cpu(other))} | ${x(percentile(ph.bannerMs, 0.5), percentile(other.bannerMs, 0.5))} | ${x(percentile(ph.bannerMs, 0.99), percentile(other.bannerMs, 0.99))} | ${eo ? x(ep.p50Us, eo.p50Us) : '—'} | ${eo ? x(ep.p99Us, eo.p99Us) : '—'} | ${ro ? x(rp.perSecond, ro.perSecond) : '—'} |`;
+  };
+  lines.push(
+    '',
+    '### Ratios (Porthole over the other; below 1× is less time, CPU or throughput)',
+    '',
+    '| Porthole / | throughput | proxy CPU per GiB | first byte p50 | first byte p99 | echo p50 | echo p99 | sessions opened /s |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    ratioRow('raw TCP', raw),
+    ratioRow('websockify', wsf),
+    ...(nova ? [ratioRow('nova-novncproxy', nova)] : []),
+  );
+
+  // the issue's targets, as measured in this run
+  const idlePh = [...figures.idle.values()].filter((i) => i.path.startsWith('Porthole'));
+  const best = idlePh.reduce((a, b) => (b.held > a.held ? b : a), idlePh[0]!);
+  const vencrypt = security.rows.find((r) => r.security.startsWith('VeNCrypt') && r.path === 'Porthole');
+  const verdict = (ok: boolean) => (ok ? 'met' : '**not met**');
+  const targets = [
+    ['throughput ≥ 0.9× raw TCP', `${x(thr(ph), thr(raw))}`, thr(ph) >= 0.9 * thr(raw)],
+    ['proxy CPU per GiB ≤ ½ websockify\'s', `${x(cpu(ph), cpu(wsf))}`, cpu(ph) <= 0.5 * cpu(wsf)],
+    ['open → first byte p50 ≤ 0.5 ms', `${ms(ph.bannerMs, 0.5)} ms`, percentile(ph.bannerMs, 0.5) <= 0.5],
+    ['open → first byte p99 ≤ 1.5 ms', `${ms(ph.bannerMs, 0.99)} ms`, percentile(ph.bannerMs, 0.99) <= 1.5],
+    ['first byte through VeNCrypt X509None p50 < 5 ms', vencrypt ? `${vencrypt.firstP50.toFixed(3)} ms` : '—', vencrypt !== undefined && vencrypt.firstP50 < 5],
+    [`${plan.idleSessions} concurrent sessions held at < 32 KiB each`, `${best.held} held by ${best.path}, ${best.pssPerSessionKiB?.toFixed(1) ?? '—'} KiB each`, best.held >= plan.idleSessions && (best.pssPerSessionKiB ?? Infinity) < 32],
+  ] as const;
+  lines.push('', '### The targets of issue 7, in this run', '', '| target | measured | |', '|---|---|---|', ...targets.map(([t, m, ok]) => `| ${t} | ${m} | ${verdict(ok)} |`));
+  if (extra.nova) lines.push('', `nova-novncproxy was left out of this run: ${extra.nova}.`);
+
+  const summary = `Porthole ${thr(ph).toFixed(1)} MiB/s = ${(thr(ph) / thr(raw)).toFixed(3)} × raw TCP (${thr(raw).toFixed(1)} MiB/s), ${x(cpu(ph), cpu(wsf))} websockify's CPU/GiB, first byte p50 ${ms(ph.bannerMs, 0.5)} ms, echo p50 ${us(figures.echo.get(ph.name)?.p50Us)} µs, ${figures.rate.get(ph.name)!.perSecond.toFixed(0)} sessions/s, ${best.held} idle sessions at ${best.pssPerSessionKiB?.toFixed(1) ?? '—'} KiB`;
+  return { table: lines.join('\n'), summary };
 }
 
 function machine(): { cpu: string; cores: number; kernel: string; websockify: string } {
@@ -338,37 +512,39 @@ function otherSections(): string[] {
   return [...text.matchAll(/<!-- ([a-z0-9-]+)[^>]*-->[\s\S]*?<!-- \/\1 -->/g)].map((m) => m[0]);
 }
 
-function writeResults(plan: Plan, started: Date, results: PathResult[], report: Report): void {
+function writeResults(opts: Options, started: Date, report: Report, load: { before: string; after: string }, extra: Extra): void {
+  const plan = opts.plan;
   const m = machine();
-  const command = `npm run bench${plan.quick ? ' -- --quick' : ''}   (node --import tsx bench/relay.ts${plan.quick ? ' --quick' : ''})`;
-  const ph = results.find((r) => r.name === 'Porthole')!;
-  const raw = results.find((r) => r.name === 'raw TCP')!;
-  const history = [
-    ...previousHistory(),
-    `- ${started.toISOString()} ${plan.quick ? 'quick' : 'full'}: Porthole ${median(ph.mibPerSec).toFixed(1)} MiB/s = ${report.ratioToRaw.toFixed(3)} × raw TCP (${median(raw.mibPerSec).toFixed(1)} MiB/s), open → ServerInit p50 ${percentile(ph.readyMs, 0.5).toFixed(3)} ms`,
-  ];
+  const flags = [plan.quick ? '--quick' : '', opts.portholeRoot !== ROOT ? `--porthole-root ${opts.portholeRoot}` : '', opts.workers !== 2 ? `--workers ${opts.workers}` : ''].filter(Boolean).join(' ');
+  const command = `npm run bench${flags ? ` -- ${flags}` : ''}   (node --import tsx bench/relay.ts${flags ? ` ${flags}` : ''})`;
+  const history = [...previousHistory(), `- ${started.toISOString()} ${plan.quick ? 'quick' : 'full'}${opts.portholeRoot !== ROOT ? ` (Porthole from ${opts.portholeRoot})` : ''}: ${report.summary}`];
+  const ports = ephemeralPorts();
   const text = `# Relay benchmark
 
 Latest run; overwritten by every \`npm run bench\` (the History section at the end keeps one line per run).
 
 - date: ${started.toISOString()} (${plan.quick ? 'quick run' : 'full run'})
 - machine: ${m.cpu}, ${m.cores} cores, Linux ${m.kernel}
-- Node ${process.version}; websockify ${m.websockify} (Debian, \`${WEBSOCKIFY}\`)
+- Node ${process.version}; websockify ${m.websockify} and nova-novncproxy ${novaVersion() ?? '(not installed)'} (Debian)
 - command: \`${command}\`
-- load average (1, 5, 15 min) before the run: ${report.loadBefore}; after: ${report.loadAfter}
-- downloads: ${plan.trials} measured trials of ${plan.bytes / MiB} MiB per path after one warm-up; handshake timing: ${plan.connections} sequential connections per path after ${plan.warmupConnections} warm-up ones
+- load average (1, 5, 15 min) before the run: ${load.before}; after: ${load.after}
+- downloads: ${plan.trials} measured trials of ${plan.bytes / MiB} MiB per path after one warm-up; handshake timing: ${plan.connections} sequential connections per path (nova-novncproxy: ${plan.novaConnections}) after ${plan.warmupConnections} warm-up ones; echo: ${plan.echoRoundTrips} round trips after 100; opening rate: 50 clients for ${plan.rateSeconds} s after 1 s; idle sessions: ${plan.idleSessions} per path (nova-novncproxy: ${plan.novaIdleSessions})
+- open-files limit of this process and the peers it started: ${extra.fdLimit}; ephemeral ports ${ports.low}–${ports.high}
 
 ${report.table}
 
 ## How it was measured
 
-- Four kinds of process: the backend (\`bench/backend.ts\`, Node: minimal RFB 3.8 servers offering security type None), websockify (\`websockify 127.0.0.1:P 127.0.0.1:BACKEND\`, plain target mode, its defaults), Porthole (\`node bin/porthole.js novncproxy\` with a SQLite token database, log level warn, default \`auth_schemes = none\`; tokens minted with \`porthole token create\`), and this script, which is the only client. Everything is on 127.0.0.1.
-- **RFB on every path**: Porthole's security proxy does the RFB handshake with the backend (ProtocolVersion, Security, SecurityResult) before it accepts the WebSocket, then serves the client its own handshake and forwards ClientInit / ServerInit; it relays byte for byte only after that. So the client does the client half of RFB 3.8 (version, None, shared ClientInit, ServerInit) on all three paths, and the backend serves it on all three; websockify and raw TCP just carry those bytes.
-- **Download**: after ServerInit the backend writes N bytes in 1 MiB writes as fast as its socket drains (standing in for framebuffer updates; no proxy parses them); the client reads them over a WebSocket (\`ws\`, permessage-deflate off, subprotocol \`binary\`) or, for raw TCP, a plain socket, and hangs up after the N-th byte. Time runs from the end of the client's handshake (ServerInit received) to the last of the N bytes: the relay alone; the handshake is timed in the second table. MiB/s is N / that time; the table shows the median and the spread of the measured trials. Trials rotate raw TCP → websockify → Porthole so that drift on a shared machine hits all three alike. The backend does not close first: websockify 0.10 then sometimes drops what it still queues for the client (its \`do_proxy\` raises on the target's EOF without flushing a partly sent queue; see the last column, which varies from run to run), and a truncated download would not be a throughput.
-- **Delivered when backend closes**: one download per path from a backend that closes the moment its last byte is written, read until the proxy closes the connection; the column says whether all N bytes arrived.
-- **CPU per GiB**: utime (user) and stime (sys), with cutime and cstime, of the proxy's process tree from \`/proc/<pid>/stat\`, before and after each trial, after waiting for websockify's per-connection child to exit and be reaped; summed over the measured trials and divided by the GiB relayed (the handshake's share is negligible). The tree includes any launcher: on Linux \`bin/porthole.js\` re-runs the daemon as its child (to set \`MALLOC_TOP_PAD_\`), and both count. Clock tick is 1/${CLK_TCK} s. Page faults are the tree's minor faults (minflt+cminflt) per MiB relayed: a relay whose read buffers land on freshly mapped memory pays up to 16 per 64 KiB read, and on a virtual machine each one is costly sys time. Client CPU is the bench process's \`process.cpuUsage()\`; backend CPU is the backend's process tree. The client and the backend work in all three columns, so they show how much of the machine the proxy leaves to them.
-- **Open → first RFB byte / → ServerInit**: time from \`new WebSocket(url, 'binary')\` (raw TCP: \`connect()\`) to holding the 12-byte \`RFB 003.008\\n\`, and to holding the whole ServerInit after answering version, security type and ClientInit: the moment noVNC can start drawing. Each connection is closed and gone before the next starts. Through websockify the first byte is the backend's, sent on accept, after websockify's upgrade and its fork per connection. Through Porthole it is Porthole's own, sent only after the token lookup in SQLite, the backend connect and the backend's handshake up to SecurityResult; Porthole then takes one more client round trip per step and forwards ClientInit and ServerInit. p99 is nearest-rank (with ${plan.connections} samples: the ${Math.ceil(0.99 * plan.connections)}th smallest).
-- Caveats: one machine with ${m.cores} cores runs backend, proxy and client at once, so a download through a proxy has three busy processes on ${m.cores} cores where raw TCP has two; a proxy that needs less CPU leaves more to the others. Numbers from a shared or virtual machine move by several percent between runs; compare ratios from the same run, not absolute numbers across runs. A load average well above 0 before the run means other work shared the CPUs while it ran.
+- The processes: the backend (\`bench/backend.ts\`, Node: minimal RFB 3.8 servers offering security type None: a source, one that closes after its last byte, a silent one, an echo), websockify (\`websockify 127.0.0.1:P 127.0.0.1:BACKEND\`, one per backend, plain target mode, its defaults), nova-novncproxy (Debian's package, SQLite \`[database]\`, tokens minted by Nova's own \`ConsoleAuthToken.authorize\`, a stub nova-compute answering its \`validate_console_port\` RPC over the machine's RabbitMQ: \`bench/nova-novncproxy.ts\`), Porthole (\`node bin/porthole.js novncproxy\` with a SQLite token database, log level warn, otherwise defaults; tokens minted with \`porthole token create\`)${extra.workers > 1 ? `, a second Porthole with \`--porthole-workers ${extra.workers}\` for the many-consoles table` : ''}, and this script, the only client. Everything is on 127.0.0.1.
+- **The client** is \`bench/ws-client.ts\`: a WebSocket client written for the benchmark (the upgrade by hand, a frame parser that counts payload without copying it), so that it costs about what the raw TCP client costs and the figures measure the proxies; every proxy goes through the same client. Client CPU per GiB is in the first table.
+- **RFB on every path**: Porthole and nova-novncproxy run an RFB security proxy: the RFB handshake with the backend (ProtocolVersion, Security, SecurityResult) before the WebSocket is accepted, then their own handshake with the client, forwarding ClientInit / ServerInit; they relay byte for byte only after that. So the client does the client half of RFB 3.8 (version, None, shared ClientInit, ServerInit) on all paths; websockify and raw TCP just carry those bytes. Porthole has no plain-relay console listener yet (serial and SPICE are future work), so its "first byte" is its own ProtocolVersion, sent after the token lookup, the backend connect and the backend's handshake up to SecurityResult; websockify's is the backend's, relayed.
+- **Download**: after ServerInit the backend writes N bytes in 1 MiB writes as fast as its socket drains (standing in for framebuffer updates; no proxy parses them); the client counts them and hangs up after the N-th byte. Time runs from ServerInit to the last byte. MiB/s is N / that time, the median of the trials, with their spread. Trials rotate over the paths so that drift on a shared machine hits all alike. The backend does not close first: websockify 0.10 can then drop what it still queues for the client (see the last column).
+- **CPU per GiB**: utime and stime, with cutime and cstime, of the proxy's process tree from \`/proc/<pid>/stat\`, before and after each trial, after waiting for per-connection children (websockify, nova-novncproxy) to exit and be reaped, divided by the GiB relayed. For nova-novncproxy this includes its per-connection fork and Nova's start-up in the child (about 0.1 s), which is not negligible next to a download. Clock tick is 1/${CLK_TCK} s. Page faults are the tree's minor faults per MiB.
+- **Open → first RFB byte / → ServerInit**: from the connection attempt to holding the 12-byte \`RFB 003.008\\n\`, and to holding the whole ServerInit after answering version, security type and ClientInit. Sequential; each connection is closed and gone before the next. p99 is nearest-rank (with ${plan.connections} samples the ${Math.ceil(0.99 * plan.connections)}th smallest).
+- **1-byte echo**: on one open session of the echo backend, sequential round trips of one byte: client send → the byte back (client → proxy → backend → proxy → client).
+- **Sessions opened per second**: 50 clients in this process, each opening a console to ServerInit on the silent backend, closing it, waiting for the close, and opening the next; sessions that reached ServerInit in the measured seconds, their open → ServerInit, and the proxy tree's CPU over those seconds per session.
+- **Idle sessions**: N consoles opened (64 at a time) on the echo backend and held; then every one sends 4 bytes and must get them back ("held"); the proxy tree's PSS (\`/proc/<pid>/smaps_rollup\`, summed over its processes) before opening and with all open; per session = (all open − before) / held. It stops after 200 failed opens in a row. One process holds two file descriptors per session (client and backend): with the open-files limit above (\`prlimit\` cannot raise it without CAP_SYS_RESOURCE), a one-process proxy cannot hold ${plan.idleSessions} sessions when the limit is below twice that, and the table says so; Porthole with workers spreads them over processes.
+- Caveats: one machine with ${m.cores} cores runs backend, proxy and client at once, so a download through a proxy has three busy processes on ${m.cores} cores where raw TCP has two: a proxy can reach raw TCP's throughput only by costing nothing. Numbers from a shared or virtual machine move between runs; compare ratios from the same run. A load average well above 0 before the run means other work shared the CPUs.
 ${otherSections().map((sec) => `\n${sec}\n`).join('')}
 ## History
 

@@ -30,7 +30,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { connect, type Socket } from 'node:net';
 import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { WebSocket } from 'ws';
 import { VencryptCredentials } from '../src/rfb/auth/vencrypt.ts';
 import { negotiateBackend, serveClient } from '../src/rfb/security-proxy.ts';
@@ -57,11 +57,17 @@ interface Plan {
 const FULL: Plan = { quick: false, connections: 200, warmup: 10 };
 const QUICK: Plan = { quick: true, connections: 50, warmup: 5 };
 
+/** Milliseconds from opening the connection to the first byte (ProtocolVersion) and to ServerInit. */
+interface Times {
+  readonly first: number;
+  readonly ready: number;
+}
+
 interface Path {
   readonly name: string;
   readonly security: string;
-  /** One connection, open to ServerInit; resolves with milliseconds. */
-  once(): Promise<number>;
+  /** One connection, open to ServerInit. */
+  once(): Promise<Times>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -70,13 +76,14 @@ interface Path {
 const failures = { closed: (s: string, d: string) => new GatewayError('BACKEND_CLOSED', `${s}: ${d}`), timeout: (s: string) => new GatewayError('BACKEND_TIMEOUT', s), protocol: (s: string, d: string) => new GatewayError('BACKEND_PROTOCOL', `${s}: ${d}`) };
 
 /** Direct TCP, security type None, by hand (RFC 6143 §7.1–7.3). */
-async function directNone(port: number): Promise<number> {
+async function directNone(port: number): Promise<Times> {
   const t0 = process.hrtime.bigint();
   const socket = connect({ host: LOOPBACK, port, noDelay: true });
   const r = new RfbReader({ timeoutMs: 5000, errors: failures });
   const detach = r.attach(socket);
   try {
     const version = await r.read(12, 'ProtocolVersion');
+    const first = Number(process.hrtime.bigint() - t0) / 1e6;
     socket.write(version);
     const n = await r.u8('Security');
     const types = [...(await r.read(n, 'Security'))];
@@ -86,7 +93,7 @@ async function directNone(port: number): Promise<number> {
     socket.write(Buffer.from([1]));
     const head = await r.read(24, 'ServerInit');
     await r.read(head.readUInt32BE(20), 'ServerInit name');
-    return Number(process.hrtime.bigint() - t0) / 1e6;
+    return { first, ready: Number(process.hrtime.bigint() - t0) / 1e6 };
   } finally {
     r.finish();
     detach();
@@ -95,7 +102,7 @@ async function directNone(port: number): Promise<number> {
 }
 
 /** Direct TCP, VeNCrypt X509None, by Porthole's own RFB client code in this process. */
-async function directVencrypt(port: number, tls: VencryptCredentials): Promise<number> {
+async function directVencrypt(port: number, tls: VencryptCredentials): Promise<Times> {
   const t0 = process.hrtime.bigint();
   const socket = connect({ host: LOOPBACK, port, noDelay: true });
   await new Promise((resolve, reject) => {
@@ -103,6 +110,8 @@ async function directVencrypt(port: number, tls: VencryptCredentials): Promise<n
     socket.once('error', reject);
   });
   socket.pause();
+  let first = 0;
+  socket.once('data', () => (first = Number(process.hrtime.bigint() - t0) / 1e6));
   const backend = await negotiateBackend(socket, { schemes: ['vencrypt'], password: null, username: null, tls, tlsServerName: null, allowInsecureTls: false }, { timeoutMs: 5000, address: `${LOOPBACK}:${port}` });
   const messages: Buffer[] = [];
   const browser = new RfbReader({ timeoutMs: 5000, errors: failures });
@@ -113,23 +122,27 @@ async function directVencrypt(port: number, tls: VencryptCredentials): Promise<n
   if (messages.length !== 4) throw new Error('no ServerInit');
   backend.socket.destroy();
   await new Promise((r) => (socket.destroyed && backend.socket.destroyed ? setImmediate(r) : backend.socket.once('close', r)));
-  return ms;
+  return { first, ready: ms };
 }
 
 /** Through Porthole: the browser's side of the handshake over the WebSocket, one message per step. */
-function viaPorthole(url: string): Promise<number> {
+function viaPorthole(url: string): Promise<Times> {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
     const ws = new WebSocket(url, ['binary'], { perMessageDeflate: false });
     let step = 0;
     let ms = 0;
+    let first = 0;
     const timer = setTimeout(() => {
       ws.terminate();
       reject(new Error(`no ServerInit within 10 s (step ${step})`));
     }, 10_000);
     ws.on('message', (data: Buffer) => {
       step++;
-      if (step === 1) ws.send(data);
+      if (step === 1) {
+        first = Number(process.hrtime.bigint() - t0) / 1e6;
+        ws.send(data);
+      }
       else if (step === 2) {
         if (data[0] !== 1 || data[1] !== 1) reject(new Error(`security types ${[...data]}`));
         ws.send(Buffer.from([1]));
@@ -144,7 +157,7 @@ function viaPorthole(url: string): Promise<number> {
     });
     ws.on('close', () => {
       clearTimeout(timer);
-      if (step >= 4) resolve(ms);
+      if (step >= 4) resolve({ first, ready: ms });
       else reject(new Error(`closed at step ${step}`));
     });
     ws.on('error', (err) => {
@@ -171,11 +184,8 @@ interface Porthole {
   readonly tokens: { none: string; vencrypt: string };
 }
 
-function cli(args: string[]): string {
-  return execFileSync(process.execPath, ['bin/porthole.js', ...args], { cwd: ROOT, env: { ...process.env, NODE_OPTIONS: '' }, encoding: 'utf8' });
-}
-
-async function startPorthole(dir: string, pki: Pki, vncPort: number): Promise<Porthole> {
+async function startPorthole(root: string, dir: string, pki: Pki, vncPort: number): Promise<Porthole> {
+  const cli = (args: string[]) => execFileSync(process.execPath, ['bin/porthole.js', ...args], { cwd: root, env: { ...process.env, NODE_OPTIONS: '' }, encoding: 'utf8' });
   const port = await freePort();
   const common = ['--database-connection', `sqlite:///${join(dir, 'porthole.db')}`, '--vnc-novncproxy_port', String(port)];
   for (const [id, schemes] of [[SERVER_NONE, 'none'], [SERVER_VENCRYPT, 'vencrypt']] as const) {
@@ -183,7 +193,7 @@ async function startPorthole(dir: string, pki: Pki, vncPort: number): Promise<Po
   }
   const token = (id: string) => (JSON.parse(cli(['token', 'create', '--instance-uuid', id, '--ttl', '3600', '--json', ...common])) as { token: string }).token;
   const tokens = { none: token(SERVER_NONE), vencrypt: token(SERVER_VENCRYPT) };
-  const child = spawn(process.execPath, ['bin/porthole.js', 'novncproxy', ...common, '--vnc-novncproxy_host', LOOPBACK, '--vnc-auth_schemes', 'vencrypt,none', '--vnc-vencrypt_ca_certs', pki.caCert, '--vnc-vencrypt_client_cert', pki.clientCert, '--vnc-vencrypt_client_key', pki.clientKey, '--porthole-log_level', 'warn', '--web', join(dir, 'no-web'), '--cert', join(dir, 'no-cert.pem')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+  const child = spawn(process.execPath, ['bin/porthole.js', 'novncproxy', ...common, '--vnc-novncproxy_host', LOOPBACK, '--vnc-auth_schemes', 'vencrypt,none', '--vnc-vencrypt_ca_certs', pki.caCert, '--vnc-vencrypt_client_cert', pki.clientCert, '--vnc-vencrypt_client_key', pki.clientKey, '--porthole-log_level', 'warn', '--web', join(dir, 'no-web'), '--cert', join(dir, 'no-cert.pem')], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   child.stdout!.resume();
@@ -214,13 +224,23 @@ function percentile(values: readonly number[], p: number): number {
   return sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)]!;
 }
 
-function render(plan: Plan, started: Date, paths: readonly Path[], samples: readonly number[][], load: { before: string; after: string }): string {
-  const row = (i: number) => {
-    const s = samples[i]!;
-    return `| ${paths[i]!.security} | ${paths[i]!.name} | ${percentile(s, 0.5).toFixed(3)} | ${percentile(s, 0.99).toFixed(3)} |`;
-  };
-  const delta = (proxied: number, direct: number, what: string) =>
-    `| ${what} | +${(percentile(samples[proxied]!, 0.5) - percentile(samples[direct]!, 0.5)).toFixed(3)} ms | +${(percentile(samples[proxied]!, 0.99) - percentile(samples[direct]!, 0.99)).toFixed(3)} ms |`;
+/** p50 and p99 of one path, milliseconds. */
+export interface SecurityRow {
+  readonly security: string;
+  readonly path: string;
+  readonly firstP50: number;
+  readonly firstP99: number;
+  readonly readyP50: number;
+  readonly readyP99: number;
+}
+
+export const SECURITY_BEGIN = BEGIN;
+export const SECURITY_END = END;
+
+function render(plan: Plan, started: Date, rows: readonly SecurityRow[], load: { before: string; after: string }, standalone: boolean): string {
+  const row = (r: SecurityRow) => `| ${r.security} | ${r.path} | ${r.firstP50.toFixed(3)} | ${r.firstP99.toFixed(3)} | ${r.readyP50.toFixed(3)} | ${r.readyP99.toFixed(3)} |`;
+  const delta = (proxied: SecurityRow, direct: SecurityRow) =>
+    `| ${proxied.security} | +${(proxied.readyP50 - direct.readyP50).toFixed(3)} ms | +${(proxied.readyP99 - direct.readyP99).toFixed(3)} ms |`;
   const cpu = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? cpus()[0]?.model ?? 'unknown';
   let tiger = 'unknown';
   try {
@@ -228,58 +248,46 @@ function render(plan: Plan, started: Date, paths: readonly Path[], samples: read
   } catch {
     // not Debian
   }
+  const command = standalone ? `node --import tsx bench/rfb-handshake.ts${plan.quick ? ' --quick' : ''}` : `npm run bench${plan.quick ? ' -- --quick' : ''}`;
   return `${BEGIN}
-## RFB handshake benchmark
+## RFB security proxy: the handshake with VeNCrypt
 
-Latest run of \`node --import tsx bench/rfb-handshake.ts${plan.quick ? ' --quick' : ''}\`; rewritten by every run of that script (the relay benchmark's sections are not its own).
+Latest run of \`${command}\` (this section is also written by \`node --import tsx bench/rfb-handshake.ts\` alone).
 
 - date: ${started.toISOString()} (${plan.quick ? 'quick run' : 'full run'})
 - machine: ${cpu}, ${cpus().length} cores, Linux ${release()}; Node ${process.version}; TigerVNC ${tiger} (Debian)
-- load average (1, 5, 15 min) before the run: ${load.before}; after: ${load.after}
+- load average (1, 5, 15 min) before: ${load.before}; after: ${load.after}
 - ${plan.connections} sequential connections per path after ${plan.warmup} warm-up ones, paths interleaved
 
-Open → ServerInit received, milliseconds:
+| security | path | open → first byte p50 ms | p99 ms | open → ServerInit p50 ms | p99 ms |
+|---|---|---:|---:|---:|---:|
+${rows.map(row).join('\n')}
 
-| security | path | p50 ms | p99 ms |
-|---|---|---:|---:|
-${row(0)}
-${row(1)}
-${row(2)}
-${row(3)}
-
-| what Porthole adds | p50 | p99 |
+| what Porthole adds to open → ServerInit | p50 | p99 |
 |---|---:|---:|
-${delta(1, 0, 'None')}
-${delta(3, 2, 'VeNCrypt X509None')}
+${delta(rows[1]!, rows[0]!)}
+${delta(rows[3]!, rows[2]!)}
 
-How it was measured: one TigerVNC Xvnc (\`-SecurityTypes X509None,None\`, an EC P-256 certificate from a test CA made with openssl) serves every path. Direct TCP: time from \`connect()\` to the last byte of ServerInit, for None by a minimal RFB client in the script, for X509None by Porthole's own VeNCrypt client code (\`src/rfb/\`) run in the benchmark process (TLS 1.3, client certificate, chain verified). Through Porthole: \`node bin/porthole.js novncproxy\` (SQLite, log level warn) with two inventory entries for that one endpoint (\`--auth-schemes none\` and \`--auth-schemes vencrypt\`); time from \`new WebSocket(url, 'binary')\` to the ServerInit message, the client answering each handshake message as noVNC does. That includes the HTTP upgrade, the token lookup, Porthole's TCP connect and its whole handshake with the server (and TLS) before the 101, then the browser's side (version, None, SecurityResult, ClientInit → the server's ServerInit). p99 is nearest-rank. Everything runs on one machine on 127.0.0.1: compare rows of the same run, not numbers across runs.
+How it was measured: one TigerVNC Xvnc (\`-SecurityTypes X509None,None\`, an EC P-256 certificate from a test CA made with openssl) serves every path. Direct TCP: time from \`connect()\` to the server's ProtocolVersion and to the last byte of ServerInit, for None by a minimal RFB client in the script, for X509None by Porthole's own VeNCrypt client code (\`src/rfb/\`) run in the benchmark process (TLS 1.3, client certificate, chain verified). Through Porthole: \`node bin/porthole.js novncproxy\` (SQLite, log level warn) with two inventory entries for that one endpoint (\`--auth-schemes none\` and \`--auth-schemes vencrypt\`); time from \`new WebSocket(url, 'binary')\` (\`ws\`) to Porthole's ProtocolVersion message (the first byte: Porthole sends it after the token lookup, its TCP connect and its whole handshake with the server, TLS included, and the 101) and to the ServerInit message, the client answering each handshake message as noVNC does. p99 is nearest-rank. Everything runs on one machine on 127.0.0.1: compare rows of the same run, not numbers across runs.
 ${END}
 `;
 }
 
-
-// ---------------------------------------------------------------------------------------------
-
-async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  for (const a of args) if (a !== '--quick') throw new Error(`unknown argument ${a} (usage: bench/rfb-handshake.ts [--quick])`);
-  const plan = args.includes('--quick') ? QUICK : FULL;
+/**
+ * Starts Xvnc and Porthole (from `root`), times the four paths and stops both; returns this
+ * section of RESULTS.md and its rows (None direct, None Porthole, X509None direct, X509None Porthole).
+ */
+export async function measureRfbSecurity(quick: boolean, root: string, standalone = false): Promise<{ section: string; rows: SecurityRow[] }> {
+  const plan = quick ? QUICK : FULL;
   const started = new Date();
   const loadBefore = loadavg().map((x) => x.toFixed(2)).join(' ');
   const dir = mkdtempSync(join(tmpdir(), 'porthole-bench-rfb-'));
   const pki = makePki();
   let xvnc: Xvnc | undefined;
   let ph: Porthole | undefined;
-  const stop = async () => {
-    ph?.child.kill('SIGTERM');
-    await xvnc?.stop();
-    pki.remove();
-    rmSync(dir, { recursive: true, force: true });
-  };
-  process.once('SIGINT', () => void stop().finally(() => process.exit(130)));
   try {
     xvnc = await startXvnc({ colour: '#204060', securityTypes: 'X509None,None', x509: { cert: pki.serverCert, key: pki.serverKey } });
-    ph = await startPorthole(dir, pki, xvnc.port);
+    ph = await startPorthole(root, dir, pki, xvnc.port);
     const tls = VencryptCredentials.load({ caCerts: pki.caCert, clientCert: pki.clientCert, clientKey: pki.clientKey });
     const url = (token: string) => `ws://${LOOPBACK}:${ph!.port}/websockify?token=${token}`;
     const port = xvnc.port;
@@ -289,23 +297,38 @@ async function main(): Promise<void> {
       { security: 'VeNCrypt X509None', name: 'direct TCP', once: () => directVencrypt(port, tls) },
       { security: 'VeNCrypt X509None', name: 'Porthole', once: () => viaPorthole(url(ph!.tokens.vencrypt)) },
     ];
-    process.stdout.write(`RFB handshake benchmark (${plan.quick ? 'quick' : 'full'}): ${plan.connections} connections per path\n`);
+    process.stdout.write(`  RFB security proxy: ${plan.connections} connections per path (Xvnc, None and VeNCrypt X509None)\n`);
     for (let i = 0; i < plan.warmup; i++) for (const p of paths) await p.once();
-    const samples: number[][] = paths.map(() => []);
+    const samples: Times[][] = paths.map(() => []);
     for (let i = 0; i < plan.connections; i++) {
       for (const [j, p] of paths.entries()) samples[j]!.push(await p.once());
-      if ((i + 1) % 50 === 0) process.stdout.write(`  ${i + 1}/${plan.connections}\n`);
     }
-    const section = render(plan, started, paths, samples, { before: loadBefore, after: loadavg().map((x) => x.toFixed(2)).join(' ') });
-    process.stdout.write(`\n${section}\n`);
-    writeSection(BEGIN, END, section);
-    process.stdout.write(`wrote ${RESULTS}\n`);
+    const rows = paths.map((p, i): SecurityRow => {
+      const first = samples[i]!.map((t) => t.first);
+      const ready = samples[i]!.map((t) => t.ready);
+      return { security: p.security, path: p.name, firstP50: percentile(first, 0.5), firstP99: percentile(first, 0.99), readyP50: percentile(ready, 0.5), readyP99: percentile(ready, 0.99) };
+    });
+    for (const r of rows) process.stdout.write(`  ${r.security.padEnd(18)} ${r.path.padEnd(10)} first byte p50 ${r.firstP50.toFixed(3)} ms, ServerInit p50 ${r.readyP50.toFixed(3)} ms\n`);
+    const section = render(plan, started, rows, { before: loadBefore, after: loadavg().map((x) => x.toFixed(2)).join(' ') }, standalone);
+    return { section, rows };
   } finally {
-    await stop();
+    ph?.child.kill('SIGTERM');
+    await xvnc?.stop();
+    pki.remove();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`bench/rfb-handshake: ${(err as Error)?.stack ?? err}\n`);
-  process.exit(1);
-});
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const args = process.argv.slice(2);
+  try {
+    for (const a of args) if (a !== '--quick') throw new Error(`unknown argument ${a} (usage: bench/rfb-handshake.ts [--quick])`);
+    const { section } = await measureRfbSecurity(args.includes('--quick'), ROOT, true);
+    process.stdout.write(`\n${section}\n`);
+    writeSection(BEGIN, END, section);
+    process.stdout.write(`wrote ${RESULTS}\n`);
+  } catch (err) {
+    process.stderr.write(`bench/rfb-handshake: ${(err as Error)?.stack ?? err}\n`);
+    process.exitCode = 1;
+  }
+}
