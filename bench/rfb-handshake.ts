@@ -117,7 +117,7 @@ async function directVencrypt(port: number, tls: VencryptCredentials): Promise<T
   const browser = new RfbReader({ timeoutMs: 5000, errors: failures });
   browser.push(Buffer.from('RFB 003.008\n'));
   browser.push(Buffer.from([1, 1]));
-  await serveClient({ reader: browser, send: (m) => messages.push(m) }, backend, { timeoutMs: 5000 });
+  await serveClient({ reader: browser, send: (m) => messages.push(m) }, Promise.resolve(backend), { timeoutMs: 5000 });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (messages.length !== 4) throw new Error('no ServerInit');
   backend.socket.destroy();

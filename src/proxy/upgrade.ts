@@ -1,8 +1,9 @@
 /**
  * @module proxy/upgrade
  * Decides every console WebSocket upgrade, in Nova's order: path, token, Origin, console type,
- * console port still owned by the server (CVE-2013-0335), backend reachable, and for noVNC the
- * backend's RFB authentication (the security proxy, `src/rfb/`); only then the 101 and the relay.
+ * console port still owned by the server (CVE-2013-0335), backend reachable; only then the 101,
+ * and for noVNC the backend's RFB authentication (the security proxy, `src/rfb/`), which runs
+ * while the browser answers Porthole's ProtocolVersion; then the relay.
  * A refusal is an HTTP status with an empty body and `Connection: close`, written before any
  * WebSocket byte: tempest's `test_novnc_bad_token` requires that a bad token gets the connection
  * closed without a single data byte, and the person at the console learns the reason from the
@@ -20,7 +21,7 @@ import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { GatewayError, isGatewayError } from '../errors.ts';
 import type { Inventory, Server } from '../inventory/types.ts';
-import { clientReader, negotiateBackend, refuseClient, serveClient, type BackendHandshake, type ClientSeam } from '../rfb/security-proxy.ts';
+import { BackendRefused, clientReader, negotiateBackend, serveClient, type BackendHandshake, type ClientSeam } from '../rfb/security-proxy.ts';
 import { isAuthSchemeName, type BackendAuthSettings, type RfbProxyOptions } from '../rfb/types.ts';
 import { tokenLogId, type ConsoleToken, type ConsumeResult, type TokenStore } from '../store/types.ts';
 import { connectBackend, type BackendOptions } from './backend.ts';
@@ -77,14 +78,14 @@ export function createUpgradeHandler(opts: UpgradeOptions, deps: UpgradeDeps): {
         if (!accepted) return;
         if (socket.destroyed) {
           accepted.backend.destroy();
+          accepted.negotiation?.catch(ignore);
           accepted.use?.failed();
           logRefusal(deps.log, req, new GatewayError('BAD_REQUEST', 'client went away before the upgrade completed'), accepted.tokenLogId);
           return;
         }
         wss.handleUpgrade(req, socket, head, (ws) => {
-          if (accepted.rfbFailure) refuseRfb(ws, socket, req, accepted, accepted.rfbFailure, opts.rfb!, deps);
-          else if (accepted.rfb) handshakeThenSession(ws, socket, req, accepted, accepted.rfb, opts.rfb!, deps);
-          else startSession(ws, socket, req, accepted, deps);
+          if (accepted.negotiation) handshakeThenSession(ws, socket, req, accepted, accepted.negotiation, opts.rfb!, deps);
+          else startSession(ws, socket, req, accepted, accepted.backend, null, deps);
         });
       },
       (err: unknown) => {
@@ -99,10 +100,8 @@ export function createUpgradeHandler(opts: UpgradeOptions, deps: UpgradeDeps): {
 
 interface Accepted {
   readonly backend: Socket;
-  /** The backend after the security proxy's half of the RFB handshake. */
-  readonly rfb?: BackendHandshake;
-  /** Why the backend could not be authenticated: the browser gets an RFB failure. */
-  readonly rfbFailure?: GatewayError;
+  /** The security proxy's half of the RFB handshake with the backend, under way. */
+  readonly negotiation?: Promise<BackendHandshake>;
   readonly tokenLogId: string;
   readonly tokenHash: string;
   readonly tokenExpires: number;
@@ -153,24 +152,11 @@ async function decide(req: IncomingMessage, socket: Duplex, opts: UpgradeOptions
       use?.failed();
       throw err;
     }
-    let rfb: BackendHandshake | undefined;
-    let rfbFailure: GatewayError | undefined;
-    if (opts.rfb) {
-      try {
-        rfb = await negotiateBackend(backend, backendAuthSettings(opts.rfb, server, t.host), { timeoutMs: opts.rfb.timeoutMs, address: `${t.host}:${t.port}` });
-      } catch (err) {
-        // not an HTTP refusal: RFB is where noVNC shows a reason, so the browser gets its 101 and
-        // an RFB failure saying only that the console could not be authenticated; the detail
-        // (hosts, certificates, the server's words) is information leakage and goes to the log
-        rfbFailure = isGatewayError(err) ? err : new GatewayError('BACKEND_PROTOCOL', `backend ${t.host}:${t.port}: ${(err as Error)?.message ?? err}`, { status: 502, closeCode: 1011 });
-        logRefusal(deps.log, req, rfbFailure, logId, { backend: `${t.host}:${t.port}`, instance: t.instanceUuid });
-      }
-    }
-    if (rfbFailure) use?.failed();
+    // the browser's version exchange overlaps this: it starts once the 101 is out
+    const negotiation = opts.rfb ? negotiateBackend(backend, backendAuthSettings(opts.rfb, server, t.host), { timeoutMs: opts.rfb.timeoutMs, address: `${t.host}:${t.port}` }) : undefined;
     return {
-      backend: rfb?.socket ?? backend,
-      rfb,
-      rfbFailure,
+      backend,
+      negotiation,
       tokenLogId: logId,
       tokenHash: t.tokenHash,
       tokenExpires: t.expires,
@@ -178,7 +164,7 @@ async function decide(req: IncomingMessage, socket: Duplex, opts: UpgradeOptions
       instanceUuid: t.instanceUuid,
       serverName: server?.name ?? null,
       backendAddress: `${t.host}:${t.port}`,
-      use: rfbFailure ? undefined : use,
+      use,
     };
   } catch (err) {
     if (err && typeof err === 'object') (err as { tokenLogId?: string }).tokenLogId = logId;
@@ -239,39 +225,35 @@ function checkWebSocketRequest(req: IncomingMessage): void {
   }
 }
 
-/** The browser's half of the RFB handshake (version, None, OK, ClientInit, ServerInit), then the relay. */
-function handshakeThenSession(ws: WebSocket, socket: Duplex, req: IncomingMessage, a: Accepted, rfb: BackendHandshake, o: RfbProxyOptions, deps: UpgradeDeps): void {
+/**
+ * The browser's half of the RFB handshake (version, None, OK, ClientInit, ServerInit) while the
+ * backend's runs, then the relay. A backend that could not be authenticated is not an HTTP
+ * refusal: RFB is where noVNC shows a reason, so the browser gets an RFB failure saying only that
+ * the console could not be authenticated; the detail (hosts, certificates, the server's words) is
+ * information leakage and goes to the log.
+ */
+function handshakeThenSession(ws: WebSocket, socket: Duplex, req: IncomingMessage, a: Accepted, negotiation: Promise<BackendHandshake>, o: RfbProxyOptions, deps: UpgradeDeps): void {
   const { seam, release } = clientSeam(ws, o.timeoutMs, deps.signal);
-  serveClient(seam, rfb, { timeoutMs: o.timeoutMs }).then(
-    () => {
+  serveClient(seam, negotiation, { timeoutMs: o.timeoutMs }).then(
+    (rfb) => {
       release();
-      startSession(ws, socket, req, a, deps);
+      startSession(ws, socket, req, a, rfb.socket, rfb.auth, deps);
     },
     (err: unknown) => {
       release();
-      rfb.socket.destroy();
+      a.backend.destroy();
       a.use?.failed();
+      if (err instanceof BackendRefused) {
+        logRefusal(deps.log, req, err.failure, a.tokenLogId, { backend: a.backendAddress, instance: a.instanceUuid });
+        closeClient(ws, socket, 1000, 'console could not be authenticated');
+        return;
+      }
+      // the browser went away or broke its side before the backend was through: it is gone either way
+      negotiation.then((rfb) => rfb.socket.destroy(), ignore);
       const e = isGatewayError(err) ? err : new GatewayError('BACKEND_PROTOCOL', `RFB handshake failed: ${(err as Error)?.message ?? err}`, { closeCode: 1011 });
       logRefusal(deps.log, req, e, a.tokenLogId, { backend: a.backendAddress, instance: a.instanceUuid });
       // past SecurityResult OK, RFB has no way left to give a reason: the close frame has it
       closeClient(ws, socket, e.closeCode, e.code.startsWith('BACKEND') ? 'The console closed during the connection' : e.clientMessage.slice(0, 100));
-    },
-  );
-}
-
-/** The browser's side of a failed backend authentication: an RFB failure with a reason, then the close. */
-function refuseRfb(ws: WebSocket, socket: Duplex, req: IncomingMessage, a: Accepted, failure: GatewayError, o: RfbProxyOptions, deps: UpgradeDeps): void {
-  a.backend.destroy();
-  const { seam, release } = clientSeam(ws, o.timeoutMs, deps.signal);
-  refuseClient(seam, failure.clientMessage).then(
-    () => {
-      release();
-      closeClient(ws, socket, 1000, 'console could not be authenticated');
-    },
-    (err: unknown) => {
-      release();
-      deps.log.debug({ event: 'rfb_refusal_incomplete', client: clientAddress(req), tokenHash: a.tokenLogId, code: isGatewayError(err) ? err.code : undefined }, `the client did not take the RFB failure: ${(err as Error)?.message ?? err}`);
-      closeClient(ws, socket, 1000, 'console could not be authenticated');
     },
   );
 }
@@ -307,7 +289,7 @@ function closeClient(ws: WebSocket, socket: Duplex, code: number, reason: string
   setTimeout(() => socket.destroy(), 2000).unref();
 }
 
-function startSession(ws: WebSocket, socket: Duplex, req: IncomingMessage, a: Accepted, deps: UpgradeDeps): void {
+function startSession(ws: WebSocket, socket: Duplex, req: IncomingMessage, a: Accepted, backend: Socket, backendAuth: string | null, deps: UpgradeDeps): void {
   const info = {
     id: randomUUID(),
     consoleType: a.consoleType,
@@ -318,12 +300,14 @@ function startSession(ws: WebSocket, socket: Duplex, req: IncomingMessage, a: Ac
     tokenLogId: a.tokenLogId,
     tokenHash: a.tokenHash,
     tokenExpires: a.tokenExpires,
-    backendAuth: a.rfb?.auth ?? null,
+    backendAuth,
   };
-  const session = new ConsoleSession(info, ws, socket, a.backend, (s, end) => {
+  // the session keeps only what it needs of the upgrade (a few KiB each, times thousands of consoles)
+  const use = a.use;
+  const session = new ConsoleSession(info, ws, socket, backend, (s, end) => {
     deps.sessions.delete(s);
     deps.registry?.ended(s);
-    a.use?.ended();
+    use?.ended();
     deps.log.info({ event: 'session', session: info.id, server: info.serverName, instance: info.instanceUuid, client: info.client, backend: info.backend, backendAuth: info.backendAuth ?? undefined, tokenHash: info.tokenLogId, reason: end.reason, bytesFromClient: end.bytesFromClient, bytesFromBackend: end.bytesFromBackend, durationMs: end.durationMs }, 'console session ended');
   });
   deps.sessions.add(session);

@@ -13,7 +13,7 @@ import { after, describe, it } from 'node:test';
 import { createSecureContext } from 'node:tls';
 import { GatewayError } from '../../src/errors.ts';
 import { vncAuthResponse } from '../../src/rfb/auth/vnc.ts';
-import { negotiateBackend, refuseClient, serveClient, type BackendHandshake } from '../../src/rfb/security-proxy.ts';
+import { BackendRefused, negotiateBackend, serveClient, type BackendHandshake } from '../../src/rfb/security-proxy.ts';
 import type { AuthSchemeName, BackendAuthSettings } from '../../src/rfb/types.ts';
 import type { Transcript } from '../fixtures/rfb/transcript.ts';
 import { eventually } from '../support/gateway.ts';
@@ -75,7 +75,7 @@ async function browse(backend: BackendHandshake, opts: { version?: string; pipel
   client.say(opts.version ?? V38);
   if ((opts.version ?? V38) !== V33) client.say([1]);
   client.say(Buffer.concat([Buffer.from([1]), opts.pipelined ?? Buffer.alloc(0)]));
-  await serveClient(client, backend, { timeoutMs: 2000 });
+  await serveClient(client, Promise.resolve(backend), { timeoutMs: 2000 });
   return client.messages;
 }
 
@@ -482,7 +482,7 @@ describe('RFB security proxy: hostile and broken servers', () => {
     const client = new FakeClient();
     client.say(V38);
     client.say([1, 1]);
-    await assert.rejects(serveClient(client, stall.backend, { timeoutMs: 200 }), (e: GatewayError) => e.code === 'BACKEND_TIMEOUT' && /ServerInit/.test(e.message));
+    await assert.rejects(serveClient(client, Promise.resolve(stall.backend), { timeoutMs: 200 }), (e: GatewayError) => e.code === 'BACKEND_TIMEOUT' && /ServerInit/.test(e.message));
     stall.backend.socket.destroy();
   });
 });
@@ -504,7 +504,7 @@ describe('RFB security proxy: the browser\'s side', () => {
       await io.write(SERVER_INIT);
     }), settings(['none']));
     const client = new FakeClient();
-    const done = serveClient(client, backend, { timeoutMs: 2000 });
+    const done = serveClient(client, Promise.resolve(backend), { timeoutMs: 2000 });
     for (const b of Buffer.from(V38)) client.say([b]);
     client.say([1]);
     client.say([0]);
@@ -554,13 +554,13 @@ describe('RFB security proxy: the browser\'s side', () => {
     const { backend: b1 } = await negotiate(noneServer(async (io) => io.closed()), settings(['none']));
     const c1 = new FakeClient();
     c1.say('GET / HTTP/1.1\r\n');
-    await assert.rejects(serveClient(c1, b1, { timeoutMs: 2000 }), (e: GatewayError) => e.code === 'CLIENT_PROTOCOL');
+    await assert.rejects(serveClient(c1, Promise.resolve(b1), { timeoutMs: 2000 }), (e: GatewayError) => e.code === 'CLIENT_PROTOCOL');
     b1.socket.destroy();
     const { backend: b2 } = await negotiate(noneServer(async (io) => io.closed()), settings(['none']));
     const c2 = new FakeClient();
     c2.say(V38);
     c2.say([2]);
-    await assert.rejects(serveClient(c2, b2, { timeoutMs: 2000 }), (e: GatewayError) => e.code === 'CLIENT_PROTOCOL' && /chose security type VncAuth\(2\)/.test(e.message));
+    await assert.rejects(serveClient(c2, Promise.resolve(b2), { timeoutMs: 2000 }), (e: GatewayError) => e.code === 'CLIENT_PROTOCOL' && /chose security type VncAuth\(2\)/.test(e.message));
     // and tells it why, as Nova does
     assert.equal(c2.messages[2]!.subarray(8).toString(), 'Only the security type None (1) is supported');
     assert.equal(c2.messages[2]!.readUInt32BE(0), 1);
@@ -571,23 +571,26 @@ describe('RFB security proxy: the browser\'s side', () => {
     const { backend } = await negotiate(noneServer(async (io) => io.closed()), settings(['none']));
     const client = new FakeClient(200);
     client.say(V38);
-    await assert.rejects(serveClient(client, backend, { timeoutMs: 2000 }), (e: GatewayError) => e.code === 'CLIENT_TIMEOUT' && /Security/.test(e.message));
+    await assert.rejects(serveClient(client, Promise.resolve(backend), { timeoutMs: 2000 }), (e: GatewayError) => e.code === 'CLIENT_TIMEOUT' && /Security/.test(e.message));
     backend.socket.destroy();
   });
 
   it('refuses a browser whose console could not be authenticated with a reason, and nothing more (3.8, 3.7, 3.3)', async () => {
+    const failure = new GatewayError('BACKEND_AUTH_FAILED', 'backend 192.0.2.1:5900: the server refused VncAuth', { status: 502, clientMessage: AUTH_FAILED });
+    const refuseClient = (client: FakeClient) =>
+      assert.rejects(serveClient(client, Promise.reject(failure), { timeoutMs: 2000 }), (e: unknown) => e instanceof BackendRefused && e.failure === failure);
     const c8 = new FakeClient();
     c8.say(V38);
     c8.say([1]);
-    await refuseClient(c8, AUTH_FAILED);
+    await refuseClient(c8);
     assert.deepEqual(c8.messages.map((m) => m.toString('hex')), [Buffer.from(V38).toString('hex'), '0101', Buffer.concat([u32(1), reason(AUTH_FAILED)]).toString('hex')]);
     const c7 = new FakeClient();
     c7.say(V37);
-    await refuseClient(c7, AUTH_FAILED);
+    await refuseClient(c7);
     assert.deepEqual(c7.messages[1], Buffer.concat([Buffer.from([0]), reason(AUTH_FAILED)]));
     const c3 = new FakeClient();
     c3.say(V33);
-    await refuseClient(c3, AUTH_FAILED);
+    await refuseClient(c3);
     assert.deepEqual(c3.messages[1], Buffer.concat([u32(0), reason(AUTH_FAILED)]));
   });
 });
