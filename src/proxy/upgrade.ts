@@ -83,10 +83,13 @@ export function createUpgradeHandler(opts: UpgradeOptions, deps: UpgradeDeps): {
           logRefusal(deps.log, req, new GatewayError('BAD_REQUEST', 'client went away before the upgrade completed'), accepted.tokenLogId);
           return;
         }
+        // the 101 and Porthole's ProtocolVersion, written in the same turn, leave in one segment
+        socket.cork();
         wss.handleUpgrade(req, socket, head, (ws) => {
           if (accepted.negotiation) handshakeThenSession(ws, socket, req, accepted, accepted.negotiation, opts.rfb!, deps);
           else startSession(ws, socket, req, accepted, accepted.backend, null, deps);
         });
+        socket.uncork();
       },
       (err: unknown) => {
         const e = isGatewayError(err) ? err : new GatewayError('STORE_UNAVAILABLE', `upgrade failed: ${(err as Error)?.message ?? err}`, { status: 503, cause: err });
