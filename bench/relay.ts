@@ -32,7 +32,7 @@ import { novaUrl, novaVersion, startNovaNovncproxy } from './nova-novncproxy.ts'
 import { writeSection } from './results-file.ts';
 import { measureRfbSecurity, SECURITY_BEGIN, SECURITY_END, type SecurityRow } from './rfb-handshake.ts';
 import { echoRoundTrips, ephemeralPorts, idleSessions, openRate, type EchoResult, type IdleSessionsResult, type OpenRateResult } from './sessions.ts';
-import { CLK_TCK, descendants, firstLine, freePort, loadAverage, LOOPBACK, raiseFileLimit, ROOT, settle, sleep, startChild, stopAll, tempDirs, treeUsage, waitForPort, type Child } from './procs.ts';
+import { CLK_TCK, descendants, firstLine, freePort, loadAverage, LOOPBACK, raiseFileLimit, ROOT, settle, startChild, stopAll, tempDirs, treeUsage, waitForPort, type Child } from './procs.ts';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;

@@ -24,17 +24,11 @@
  * Needs many file descriptors: call `raiseFileLimit` (bench/procs.ts) before starting any peer;
  * `idleSessions` opens fewer sessions than asked when a limit in effect cannot hold them.
  *
- * Smoke run (starts its own backend, websockify and Porthole):
- *   node --import tsx bench/sessions.ts --smoke [--n 2000] [--paths raw,websockify,porthole] [--quick]
+ * Run by `npm run bench` (bench/relay.ts), which starts the peers.
  */
-import { execFile } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { readdirSync, readFileSync } from 'node:fs';
 import { open, rfbHandshake, type Connection, type Path, type Target } from './client.ts';
-import { descendants, fileLimit, firstLine, freePort, LOOPBACK, raiseFileLimit, ROOT, sleep, startChild, stopAll, tempDirs, treePss, treeUsage, waitForPort, type Child } from './procs.ts';
+import { descendants, fileLimit, sleep, treePss, treeUsage } from './procs.ts';
 
 // ---------------------------------------------------------------------------------------------
 // shared helpers
@@ -519,98 +513,4 @@ export async function echoRoundTrips(path: Path, opts: EchoOptions = {}): Promis
     meanUs: sorted.reduce((a, b) => a + b, 0) / count,
     proxyCpuUsPerRoundTrip: pid === null ? null : ((after.user + after.sys - before.user - before.sys) * 1e6) / count,
   };
-}
-
-// ---------------------------------------------------------------------------------------------
-// smoke driver: node --import tsx bench/sessions.ts --smoke [--n N] [--paths raw,websockify,porthole] [--quick]
-
-function formatFailures(fs: readonly Failure[]): string {
-  return fs.length === 0 ? 'none' : fs.map((f) => `${f.phase} ${f.kind} ×${f.count} (e.g. ${JSON.stringify(f.samples[0])})`).join('; ');
-}
-
-function porthole(args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, [join(ROOT, 'bin/porthole.js'), ...args], { cwd: ROOT, env: { ...process.env, NODE_OPTIONS: '' } }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`porthole ${args.slice(0, 2).join(' ')}: ${err.message} ${stderr}`));
-      else resolve(stdout);
-    });
-  });
-}
-
-async function smoke(args: string[]): Promise<void> {
-  const arg = (name: string) => {
-    const i = args.indexOf(name);
-    return i >= 0 ? args[i + 1] : undefined;
-  };
-  const quick = args.includes('--quick');
-  const n = Number(arg('--n') ?? 2000);
-  const which = new Set((arg('--paths') ?? 'raw,websockify,porthole').split(','));
-
-  const limit = raiseFileLimit(65_536);
-  const ports = ephemeralPorts();
-  process.stdout.write(`open-files limit ${limit}; ephemeral ports ${ports.low}–${ports.high} (${ports.count}); tcp_tw_reuse ${readFileSync('/proc/sys/net/ipv4/tcp_tw_reuse', 'utf8').trim()}\n`);
-  if (ports.count < 2 * n + 1000) process.stderr.write(`bench: warning: ${ports.count} ephemeral ports for ${n} sessions (2 connections each)\n`);
-
-  const backend = startChild('backend', process.execPath, ['--import', 'tsx', join(ROOT, 'bench/backend.ts'), '--bytes', '1024']);
-  const bp = JSON.parse(await firstLine(backend, 20_000)) as { sourcePort: number; closingPort: number; bannerPort: number; echoPort: number };
-  const startWebsockify = async (targetPort: number, label: string): Promise<{ child: Child; port: number }> => {
-    const port = await freePort();
-    const child = startChild(`websockify (${label})`, '/usr/bin/websockify', [`${LOOPBACK}:${port}`, `${LOOPBACK}:${targetPort}`]);
-    child.proc.stdout!.resume();
-    await waitForPort(child, port, 15_000);
-    return { child, port };
-  };
-  const paths: { path: Path; echoPid: number | null; bannerPid: number | null }[] = [];
-  if (which.has('raw')) {
-    paths.push({ path: { name: 'raw TCP', pid: null, targets: { source: bp.sourcePort, closing: bp.closingPort, banner: bp.bannerPort, echo: bp.echoPort } }, echoPid: null, bannerPid: null });
-  }
-  if (which.has('websockify')) {
-    const wsBanner = await startWebsockify(bp.bannerPort, 'banner');
-    const wsEcho = await startWebsockify(bp.echoPort, 'echo');
-    const url = (p: number) => `ws://${LOOPBACK}:${p}/`;
-    paths.push({ path: { name: 'websockify', pid: wsEcho.child.pid, targets: { source: url(wsBanner.port), closing: url(wsBanner.port), banner: url(wsBanner.port), echo: url(wsEcho.port) } }, echoPid: wsEcho.child.pid, bannerPid: wsBanner.child.pid });
-  }
-  if (which.has('porthole')) {
-    const dir = mkdtempSync(join(tmpdir(), 'porthole-bench-'));
-    tempDirs.add(dir);
-    const database = `sqlite:///${join(dir, 'porthole.db')}`;
-    const mint = async (port: number) => {
-      const out = await porthole(['token', 'create', '--instance-uuid', randomUUID(), '--host', LOOPBACK, '--port', String(port), '--ttl', '86400', '--json', '--database-connection', database]);
-      return (JSON.parse(out) as { token: string }).token;
-    };
-    const bannerToken = await mint(bp.bannerPort);
-    const echoToken = await mint(bp.echoPort);
-    const port = await freePort();
-    const child = startChild('porthole novncproxy', process.execPath, [join(ROOT, 'bin/porthole.js'), 'novncproxy', '--vnc-novncproxy_host', LOOPBACK, '--vnc-novncproxy_port', String(port), '--database-connection', database, '--porthole-log_level', 'warn']);
-    child.proc.stdout!.resume();
-    await waitForPort(child, port, 30_000);
-    const url = (t: string) => `ws://${LOOPBACK}:${port}/?token=${t}`;
-    paths.push({ path: { name: 'Porthole', pid: child.pid, targets: { source: url(bannerToken), closing: url(bannerToken), banner: url(bannerToken), echo: url(echoToken) } }, echoPid: child.pid, bannerPid: child.pid });
-  }
-  for (const p of [backend.pid, ...paths.flatMap((p) => (p.echoPid === null ? [] : [p.echoPid, ...descendants(p.echoPid)]))]) {
-    process.stdout.write(`  pid ${p} (${readFileSync(`/proc/${p}/comm`, 'utf8').trim()}): open files ${JSON.stringify(fileLimit(p))}\n`);
-  }
-
-  for (const { path, echoPid, bannerPid } of paths) {
-    const e = await echoRoundTrips(path, { pid: echoPid, count: quick ? 500 : 2000 });
-    process.stdout.write(`${path.name}: echo ${e.count} × 1 byte: p50 ${e.p50Us.toFixed(0)} µs, p99 ${e.p99Us.toFixed(0)} µs, min ${e.minUs.toFixed(0)} µs, mean ${e.meanUs.toFixed(0)} µs; proxy CPU ${e.proxyCpuUsPerRoundTrip?.toFixed(0) ?? '—'} µs per round trip\n`);
-    const r = await openRate(path, { pid: bannerPid, seconds: quick ? 2 : 5 });
-    process.stdout.write(`${path.name}: ${r.clients} clients, ${r.seconds} s: ${r.sessions} sessions, ${r.perSecond.toFixed(0)}/s, open → ServerInit p50 ${r.readyP50Ms.toFixed(2)} ms p99 ${r.readyP99Ms.toFixed(2)} ms, ${r.errors} errors${r.errors ? ` (${formatFailures(r.failures)})` : ''}; proxy CPU ${r.proxyCpuMsPerSession?.toFixed(2) ?? '—'} ms/session (${r.proxyUserMsPerSession?.toFixed(2) ?? '—'} user + ${r.proxySysMsPerSession?.toFixed(2) ?? '—'} sys), client CPU ${r.clientCpuMsPerSession.toFixed(2)} ms/session\n`);
-    const s = await idleSessions(path, n, { pid: echoPid, verbose: true });
-    const mib = (k: number) => (k / 1024).toFixed(1);
-    process.stdout.write(`${path.name}: ${s.opened} of ${s.requested} opened (${s.attempted} tried${s.capped ? `, capped: ${s.capped}` : ''}${s.stoppedEarly ? ', stopped early' : ''}) in ${s.openSeconds.toFixed(1)} s, ${s.held} held end to end\n`);
-    if (s.pssKiB) process.stdout.write(`  proxy PSS: ${mib(s.pssKiB.baseline)} MiB idle → ${mib(s.pssKiB.open)} MiB with ${s.opened} open (${s.pssPerSessionKiB?.toFixed(1) ?? '—'} KiB per held session) → ${mib(s.pssKiB.afterClose)} MiB after closing; ${s.proxyProcesses} processes, fds ${s.proxyFds!.baseline} → ${s.proxyFds!.open}\n`);
-    process.stdout.write(`  client RSS ${mib(s.clientRssKiB.baseline)} → ${mib(s.clientRssKiB.open)} MiB; failures: ${formatFailures(s.failures)}; drained ${s.drained} in ${Math.round(s.drainMs)} ms\n`);
-  }
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href && process.argv.includes('--smoke')) {
-  try {
-    await smoke(process.argv.slice(2));
-  } catch (err) {
-    process.stderr.write(`bench/sessions: ${(err as Error)?.stack ?? err}\n`);
-    process.exitCode = 1;
-  } finally {
-    await stopAll();
-  }
 }
