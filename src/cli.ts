@@ -14,6 +14,7 @@ import { accessUrl, novncBaseUrl } from './proxy/console-url.ts';
 import { readPasswordFile } from './rfb/config.ts';
 import { AUTH_SCHEMES, isAuthSchemeName } from './rfb/types.ts';
 import type { Sessions } from './sessions/service.ts';
+import type { Started } from './workers.ts';
 import { openStores, storeSettings, type Stores } from './store/index.ts';
 
 interface CommandSpec {
@@ -26,6 +27,8 @@ interface CommandSpec {
 }
 
 interface ParsedArgs {
+  /** The whole command line after `porthole` (the workers of `[porthole] workers` are started with it). */
+  readonly argv: readonly string[];
   readonly positional: string[];
   readonly options: Map<string, string | true>;
   readonly json: boolean;
@@ -46,14 +49,14 @@ const COMMANDS: Record<string, CommandSpec> = {
     summary: 'Run the gateway: every enabled console proxy (noVNC on [vnc] novncproxy_host:novncproxy_port) and the compute API ([DEFAULT] osapi_compute_listen:osapi_compute_listen_port). --demo also starts the built-in demo VNC server and prints its console URL.',
     options: { demo: false },
     defaultConfigFiles: DAEMON_CONFIG,
-    run: (a, l) => runServe(a, l(), undefined),
+    run: (a, l) => runServe(a, l, undefined),
   },
   api: {
     usage: 'porthole api [--config-file FILE]... [--osapi_compute_listen ADDR] [--osapi_compute_listen_port 8774]',
     summary: 'The Nova-compatible compute API alone (remote-consoles, console auth tokens, servers) and the admin API.',
     options: {},
     defaultConfigFiles: DAEMON_CONFIG,
-    run: (a, l) => runServe(a, l(), { proxies: false, api: true }),
+    run: (a, l) => runServe(a, l, { proxies: false, api: true }),
   },
   'api-token create': {
     usage: 'porthole api-token create --user U --project P [--roles member,admin] [--file F] [--json]',
@@ -67,7 +70,7 @@ const COMMANDS: Record<string, CommandSpec> = {
     summary: 'Drop-in for nova-novncproxy: the noVNC console proxy alone, reading nova.conf and the console_auth_tokens table of [database] connection (a Nova cell database is used as is, never migrated).',
     options: {},
     defaultConfigFiles: ['/etc/nova/nova.conf'],
-    run: (a, l) => runServe(a, l(), { proxies: true, api: false }),
+    run: (a, l) => runServe(a, l, { proxies: true, api: false }),
   },
   'token create': {
     usage: 'porthole token create --instance-uuid UUID [--host HOST --port PORT] [--console-type novnc] [--ttl SECONDS] [--internal-access-path PATH] [--json]',
@@ -171,12 +174,12 @@ async function dispatch(argv: string[]): Promise<number> {
     process.stdout.write(`usage: ${command.usage}\n\n${command.summary}\n\n${COMMON}\n`);
     return 0;
   }
-  const { args, files, dirs, flags } = parseArgs(rest, command);
+  const { args, files, dirs, flags } = parseArgs(argv, rest, command);
   const loaded = () => loadConfig({ files: files.length || dirs.length ? files : (command.defaultConfigFiles ?? []).filter((f) => existsSync(f)), dirs, flags, env: process.env });
   return command.run(args, loaded);
 }
 
-function parseArgs(argv: string[], command: CommandSpec): { args: ParsedArgs; files: string[]; dirs: string[]; flags: RawSetting[] } {
+function parseArgs(whole: readonly string[], argv: string[], command: CommandSpec): { args: ParsedArgs; files: string[]; dirs: string[]; flags: RawSetting[] } {
   const positional: string[] = [];
   const options = new Map<string, string | true>();
   const files: string[] = [];
@@ -212,33 +215,31 @@ function parseArgs(argv: string[], command: CommandSpec): { args: ParsedArgs; fi
     }
   }
   if (options.get('demo') === true) flags.push({ section: 'porthole', name: 'demo', raw: 'true', source: 'flag --demo' });
-  return { args: { positional, options, json }, files, dirs, flags };
+  return { args: { argv: whole, positional, options, json }, files, dirs, flags };
 }
 
-async function runServe(_args: ParsedArgs, loaded: LoadedConfig, run: { proxies: boolean; api: boolean } | undefined): Promise<number> {
+async function runServe(args: ParsedArgs, load: () => LoadedConfig, run: { proxies: boolean; api: boolean } | undefined): Promise<number> {
   // imported here so that the short-lived subcommands do not load the proxy and the demo server
-  const { createGateway, DEMO_SERVER_ID } = await import('./gateway.ts');
-  const gateway = await createGateway(loaded, { run });
-  if (gateway.demo && gateway.novnc) {
-    const { token } = await gateway.stores.tokens.create({
-      consoleType: 'novnc',
-      host: gateway.demo.host,
-      port: gateway.demo.port,
-      instanceUuid: DEMO_SERVER_ID,
-      accessUrlBase: gateway.novnc.baseUrl,
-      ttl: loaded.config.consoleauth.token_ttl,
-    });
-    const minutes = Math.round(loaded.config.consoleauth.token_ttl / 60);
-    process.stdout.write(`\nPorthole is running. Open the demo console (valid for ${minutes} minutes):\n\n  ${accessUrl(gateway.novnc.baseUrl, 'novnc', token)}\n\nA new URL: npx porthole token create --instance-uuid ${DEMO_SERVER_ID}\n\n`);
-  }
-  if (gateway.api) {
-    const host = gateway.api.host === '0.0.0.0' ? '127.0.0.1' : gateway.api.host;
-    process.stdout.write(`Compute API: http://${host}:${gateway.api.port}/v2.1 ([api] auth_strategy = ${loaded.config.api.auth_strategy})\n\n`);
-  }
+  const workers = await import('./workers.ts');
+  if (workers.isWorker()) return workers.asWorker(async () => serve(load(), run, true));
+  const loaded = load();
+  const count = workers.workerCount(loaded.config);
+  if (count > 1) return workers.runPrimary(loaded, { count, argv: args.argv, started: (s) => printStarted(loaded, s) });
+  return serve(loaded, run, false);
+}
+
+/** Runs the gateway until a signal: the whole daemon, or one worker of `[porthole] workers`. */
+async function serve(loaded: LoadedConfig, run: { proxies: boolean; api: boolean } | undefined, worker: boolean): Promise<number> {
+  const { createGateway } = await import('./gateway.ts');
+  const workers = await import('./workers.ts');
+  // a worker leaves what is done once to its primary, which prints the summary (workers.ts)
+  const gateway = await createGateway(loaded, { run, ...(worker ? { once: false, log: workers.workerLogger(loaded.config) } : {}) });
+  if (worker) workers.reportListening(gateway);
+  else await printStarted(loaded, gateway);
   await new Promise<void>((resolve) => {
     // SIGTERM (systemd, Kubernetes, a rolling restart) drains; SIGINT (Ctrl-C) closes at once,
-    // also during a drain. A SIGTERM during the drain changes nothing: systemd sends it to the
-    // launcher of bin/porthole.js and to this process alike, and the launcher forwards its own
+    // also during a drain. A SIGTERM during the drain changes nothing: systemd sends it to every
+    // process of the service alike, and with [porthole] workers the primary passes its own on
     let terminating = false;
     const stop = (signal: string) => {
       if (signal === 'SIGTERM' && terminating) return;
@@ -251,6 +252,27 @@ async function runServe(_args: ParsedArgs, loaded: LoadedConfig, run: { proxies:
     process.on('SIGINT', () => stop('SIGINT'));
   });
   return 0;
+}
+
+/** The start-up summary: the demo console's URL (with a fresh token), the compute API's. */
+async function printStarted(loaded: LoadedConfig, started: Started): Promise<void> {
+  const { DEMO_SERVER_ID } = await import('./gateway.ts');
+  if (started.demo && started.novnc) {
+    const { token } = await started.stores.tokens.create({
+      consoleType: 'novnc',
+      host: started.demo.host,
+      port: started.demo.port,
+      instanceUuid: DEMO_SERVER_ID,
+      accessUrlBase: started.novnc.baseUrl,
+      ttl: loaded.config.consoleauth.token_ttl,
+    });
+    const minutes = Math.round(loaded.config.consoleauth.token_ttl / 60);
+    process.stdout.write(`\nPorthole is running. Open the demo console (valid for ${minutes} minutes):\n\n  ${accessUrl(started.novnc.baseUrl, 'novnc', token)}\n\nA new URL: npx porthole token create --instance-uuid ${DEMO_SERVER_ID}\n\n`);
+  }
+  if (started.api) {
+    const host = started.api.host === '0.0.0.0' ? '127.0.0.1' : started.api.host;
+    process.stdout.write(`Compute API: http://${host}:${started.api.port}/v2.1 ([api] auth_strategy = ${loaded.config.api.auth_strategy})\n\n`);
+  }
 }
 
 async function apiTokenCreate(a: ParsedArgs, loaded: LoadedConfig): Promise<number> {

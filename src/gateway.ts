@@ -2,13 +2,15 @@
  * @module gateway
  * Builds the parts of one Porthole process from a loaded config and hands each what it needs:
  * the stores, the noVNC console proxy, the demo VNC server, the sweep of expired tokens. No
- * globals: tests build the same gateway with their own config and logger.
+ * globals: tests build the same gateway with their own config and logger. The worker processes
+ * of `[porthole] workers` build it without the parts done once (`workers.ts`).
  */
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { createApi } from './api/app.ts';
 import type { LoadedConfig } from './config/load.ts';
+import type { Config } from './config/options.ts';
 import { startDemoServer, type DemoServer } from './demo/server.ts';
 import { GatewayError } from './errors.ts';
 import { createLogger } from './log.ts';
@@ -30,6 +32,12 @@ export interface GatewayParts {
   readonly stores?: Stores;
   /** Which listeners to run: the console proxies (`novncproxy`), the API (`api`), or both (`serve`). */
   readonly run?: { readonly proxies: boolean; readonly api: boolean };
+  /**
+   * Whether this process also does what an installation does once per start: the migration
+   * (`[porthole] auto_migrate`), the demo VNC server, the sweep of expired tokens. False in the
+   * worker processes of `[porthole] workers`, whose primary does them (`workers.ts`).
+   */
+  readonly once?: boolean;
 }
 
 export interface ProxyInfo {
@@ -66,7 +74,8 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
   for (const warning of rfbConfigWarnings(rfb)) log.warn({ event: 'config' }, warning);
   // RFB handshakes in progress end at once when the gateway closes
   const shutdown = new AbortController();
-  const opened = parts.stores ?? (await openStores(config.database.connection, { migrate: config.porthole.auto_migrate, ...storeSettings(config, log) }));
+  const once = parts.once ?? true;
+  const opened = parts.stores ?? (await openStores(config.database.connection, { migrate: config.porthole.auto_migrate && once, ...storeSettings(config, log) }));
   let registry: Sessions;
   try {
     registry = await openSessions(opened, sessionsOptions(config, log));
@@ -100,12 +109,10 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
   let api: { host: string; port: number } | undefined;
   let tracker: SessionTracker | undefined;
   try {
-    if (config.porthole.demo) {
-      demo = await startDemoServer({ host: '127.0.0.1', port: config.porthole.demo_port });
-      const d = demo;
+    if (config.porthole.demo && once) {
+      const d = await startDemo(config, stores, log);
+      demo = d;
       closers.unshift(() => d.close());
-      d.on('client-error', (reason) => log.warn({ event: 'demo_client_error' }, `demo VNC server closed a client: ${reason}`));
-      await stores.inventory.put({ id: DEMO_SERVER_ID, name: demo.name, projectId: null, status: 'ACTIVE', vnc: { host: demo.host, port: demo.port } });
     }
 
     if (run.proxies && config.vnc.enabled) {
@@ -176,16 +183,9 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
     throw err;
   }
 
-  const sweepSeconds = config.porthole.token_sweep_interval;
-  if (sweepSeconds > 0) {
-    const timer = setInterval(() => {
-      stores.tokens.sweepExpired().then(
-        (n) => n > 0 && log.info({ event: 'sweep', deleted: n }, `deleted ${n} expired console tokens`),
-        (err: Error) => log.warn({ event: 'sweep', err: err.message }, 'sweep of expired tokens failed'),
-      );
-    }, sweepSeconds * 1000);
-    timer.unref();
-    closers.unshift(async () => clearInterval(timer));
+  if (once) {
+    const stopSweep = startSweep(config, stores, log);
+    closers.unshift(async () => stopSweep());
   }
 
   let closing: Promise<void> | undefined;
@@ -235,6 +235,33 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
       endDrain = finish;
     });
   }
+}
+
+/** Starts the demo VNC server (127.0.0.1, `[porthole] demo_port`) and registers it in the inventory under its fixed id. */
+export async function startDemo(config: Config, stores: Stores, log: Logger): Promise<DemoServer> {
+  const demo = await startDemoServer({ host: '127.0.0.1', port: config.porthole.demo_port });
+  demo.on('client-error', (reason) => log.warn({ event: 'demo_client_error' }, `demo VNC server closed a client: ${reason}`));
+  try {
+    await stores.inventory.put({ id: DEMO_SERVER_ID, name: demo.name, projectId: null, status: 'ACTIVE', vnc: { host: demo.host, port: demo.port } });
+  } catch (err) {
+    await demo.close();
+    throw err;
+  }
+  return demo;
+}
+
+/** Deletes expired tokens every `[porthole] token_sweep_interval` (0: never); returns what stops it. */
+export function startSweep(config: Config, stores: Pick<Stores, 'tokens'>, log: Logger): () => void {
+  const seconds = config.porthole.token_sweep_interval;
+  if (seconds <= 0) return () => {};
+  const timer = setInterval(() => {
+    stores.tokens.sweepExpired().then(
+      (n) => n > 0 && log.info({ event: 'sweep', deleted: n }, `deleted ${n} expired console tokens`),
+      (err: Error) => log.warn({ event: 'sweep', err: err.message }, 'sweep of expired tokens failed'),
+    );
+  }, seconds * 1000);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 /** The console listener's address as other hosts know it: the machine's name for a wildcard bind. */

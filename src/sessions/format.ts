@@ -47,13 +47,21 @@ export function listingJson(l: RegistryListing) {
 
 export function listingText(l: RegistryListing): string {
   const proxies = new Map(l.proxies.map((p) => [p.id, p]));
+  // the workers of `[porthole] workers` share one address: their pids tell them apart
+  const seen = new Map<string, number>();
+  for (const p of l.proxies) seen.set(p.address, (seen.get(p.address) ?? 0) + 1);
+  const label = (p: ProxyRecord) => (seen.get(p.address)! > 1 ? `${p.address} pid ${p.pid}` : p.address);
+  const labelOf = (id: string) => {
+    const p = proxies.get(id);
+    return p ? label(p) : id;
+  };
   const rows = [
     ['SESSION', 'SERVER', 'CLIENT', 'PROXY', 'SINCE', 'FROM CLIENT', 'FROM BACKEND'],
-    ...l.sessions.map((s) => [s.id, s.serverName ?? s.instanceUuid, s.client, proxies.get(s.proxyId)?.address ?? s.proxyId, new Date(s.startedAt).toISOString().replace(/\.\d+Z$/, 'Z'), bytes(s.bytesFromClient), bytes(s.bytesFromBackend)]),
+    ...l.sessions.map((s) => [s.id, s.serverName ?? s.instanceUuid, s.client, labelOf(s.proxyId), new Date(s.startedAt).toISOString().replace(/\.\d+Z$/, 'Z'), bytes(s.bytesFromClient), bytes(s.bytesFromBackend)]),
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const table = l.sessions.length ? `${rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n')}\n` : '';
-  const summary = `${l.sessions.length} live session(s) on ${l.proxies.length} proxy(ies): ${l.proxies.map((p) => `${p.address}${p.draining ? ' (draining)' : ''}`).join(', ') || 'none'}`;
+  const summary = `${l.sessions.length} live session(s) on ${l.proxies.length} proxy(ies): ${l.proxies.map((p) => `${label(p)}${p.draining ? ' (draining)' : ''}`).join(', ') || 'none'}`;
   return `${table}${summary}`;
 }
 

@@ -4,10 +4,7 @@
  * loopback ports chosen by the test, with their JSON log lines kept for assertions; and a real
  * HAProxy (`haproxy -f CFG -db`, Debian's package, in the foreground) in front of them, configured
  * from the repository's `deploy/haproxy.cfg` with the test's addresses.
- *
- * On Linux `bin/porthole.js` starts the daemon as its child (for the malloc setting) and forwards
- * signals to it; the child kills itself when the launcher dies, so `kill -9` of the launcher's pid
- * (`kill9()`) takes the whole daemon down, as a crash would.
+ * `kill9()` takes the daemon down as a crash would.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -22,8 +19,10 @@ export interface Daemon {
   readonly consolePort: number;
   readonly apiPort: number;
   readonly logs: LogLine[];
+  /** Lines on stdout that are not log lines (the start-up summary). */
+  readonly stdout: string[];
   readonly process: ChildProcess;
-  /** Resolves with the exit code (or the signal's name) when the launcher exits. */
+  /** Resolves with the exit code (or the signal's name) when the daemon exits. */
   readonly exited: Promise<number | string>;
   signal(sig: NodeJS.Signals): void;
   kill9(): void;
@@ -44,16 +43,19 @@ export async function startDaemon(name: string, consolePort: number, apiPort: nu
   ];
   const child = spawn(process.execPath, args, { cwd: PROJECT_ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: LogLine[] = [];
+  const stdout: string[] = [];
   const stderr: string[] = [];
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, sig) => resolve(code ?? sig ?? 'unknown')));
   createInterface({ input: child.stdout! }).on('line', (line) => {
     if (line.startsWith('{')) {
       try {
         logs.push(JSON.parse(line) as LogLine);
+        return;
       } catch {
         // not a log line
       }
     }
+    stdout.push(line);
   });
   child.stderr!.on('data', (d: Buffer) => stderr.push(d.toString()));
   // listening on both ports (the log lines that say so are not written below log level info)
@@ -72,6 +74,7 @@ export async function startDaemon(name: string, consolePort: number, apiPort: nu
     consolePort,
     apiPort,
     logs,
+    stdout,
     process: child,
     exited,
     signal: (sig) => void child.kill(sig),
