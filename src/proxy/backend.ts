@@ -5,13 +5,16 @@
  * (`CONNECT <path> HTTP/1.1`, used by drivers that put a tunnel in front of the console; the
  * reply must be a 200 within the handshake deadline and at most 8 KiB of headers).
  *
- * Backend sockets read into one landing buffer shared by all of them (`onread`), not into a
- * fresh 64 KiB allocation per read as Node's streams do: reads are up to 1 MiB, so a console
- * that streams framebuffer updates costs a sixteenth of the reads, frames and callbacks, and no
- * heap memory churns per read. An idle console holds no read buffer at all. The landing buffer
- * is overwritten by the next read on any socket, so whoever takes bytes from it copies them
- * before returning: until the relay installs its own sink (`setBackendSink`), each read is
- * copied and emitted as an ordinary `data` event, for the CONNECT and RFB handshakes.
+ * Backend sockets read with `onread`, not into a fresh 64 KiB allocation per read as Node's
+ * streams do: reads are up to 1 MiB, so a console that streams framebuffer updates costs a
+ * sixteenth of the reads, frames and callbacks, and no heap memory churns per read. Most reads
+ * land in one buffer shared by every socket, so an idle console holds no read buffer at all;
+ * that buffer is overwritten by the next read on any socket, so its bytes are copied out before
+ * the callback returns. A socket whose last read was large (a framebuffer stream) reads next into
+ * a buffer of its own, which the relay sends on without a copy and gives back once written;
+ * there are at most 32 of those, so memory stays bounded however many consoles
+ * stream at once (the others copy). Until the relay installs its sink (`setBackendSink`), each
+ * read is copied into the stream as an ordinary `data` event, for the CONNECT and RFB handshakes.
  */
 import { connect, type Socket } from 'node:net';
 import { GatewayError } from '../errors.ts';
@@ -19,12 +22,42 @@ import { GatewayError } from '../errors.ts';
 /** The most one read takes from a backend socket. */
 export const BACKEND_READ_SIZE = 1024 * 1024;
 const landing = Buffer.allocUnsafeSlow(BACKEND_READ_SIZE);
+/** A read at least this large makes the socket's next read land in a buffer of its own. */
+const STREAMING_READ = 256 * 1024;
+/** Buffers of BACKEND_READ_SIZE that streaming sockets may hold or have in flight at once. */
+let maxOwnBuffers = 32;
+let ownBuffers = 0;
+const freeOwnBuffers: Buffer[] = [];
 
 /**
- * Takes `n` bytes from the landing buffer (valid only during the call: copy what you keep);
- * returns false to pause the socket, as `onread` callbacks do.
+ * Sets how many buffers of their own streaming sockets may have at once (32 by default). Tests
+ * make it small, so that a buffer given back is the next one taken.
  */
-export type BackendSink = (landing: Buffer, n: number) => boolean;
+export function setOwnBufferLimit(n: number): void {
+  maxOwnBuffers = n;
+  while (ownBuffers > n && freeOwnBuffers.pop()) ownBuffers--;
+}
+
+function takeOwnBuffer(): Buffer | undefined {
+  const free = freeOwnBuffers.pop();
+  if (free) return free;
+  if (ownBuffers >= maxOwnBuffers) return undefined;
+  ownBuffers++;
+  return Buffer.allocUnsafeSlow(BACKEND_READ_SIZE);
+}
+
+/** Gives back a buffer a sink received with `owned`, once nothing refers to it any more. */
+export function releaseBackendBuffer(buffer: Buffer): void {
+  if (ownBuffers > maxOwnBuffers) ownBuffers--;
+  else freeOwnBuffers.push(buffer);
+}
+
+/**
+ * Takes `n` bytes from `buffer`; returns false to pause the socket, as `onread` callbacks do.
+ * When `owned` is false the buffer is the shared one, valid only during the call: copy what you
+ * keep. When it is true the buffer is the sink's until it calls `releaseBackendBuffer(buffer)`.
+ */
+export type BackendSink = (buffer: Buffer, n: number, owned: boolean) => boolean;
 
 const kSink = Symbol('backendSink');
 type BackendSocket = Socket & { [kSink]?: BackendSink };
@@ -37,15 +70,28 @@ export function setBackendSink(socket: Socket, sink: BackendSink): boolean {
 }
 
 /** Until a sink is set: a copy goes into the stream as Node's own reads do (`data`, or the buffer while paused). */
-function pushCopy(this: Socket, buffer: Buffer, n: number): boolean {
-  return this.push(Buffer.from(buffer.subarray(0, n)));
+function pushCopy(this: Socket, buffer: Buffer, n: number, owned: boolean): boolean {
+  const more = this.push(Buffer.from(buffer.subarray(0, n)));
+  if (owned) releaseBackendBuffer(buffer);
+  return more;
 }
 
 function openSocket(host: string, port: number): Socket {
   let socket: BackendSocket;
-  const callback = (n: number) => socket[kSink]!.call(socket, landing, n);
-  socket = connect({ host, port, noDelay: true, onread: { buffer: landing, callback } });
+  let lastRead = 0;
+  /** the buffer the next read lands in, when it is one of the socket's own */
+  let held: Buffer | undefined;
+  const callback = (n: number, buffer: Buffer) => {
+    lastRead = n;
+    held = undefined;
+    return socket[kSink]!.call(socket, buffer, n, buffer !== landing);
+  };
+  // called once at the start and after every read, for the buffer of the next read
+  const nextBuffer = () => (held = lastRead >= STREAMING_READ ? takeOwnBuffer() : undefined) ?? landing;
+  socket = connect({ host, port, noDelay: true, onread: { buffer: nextBuffer, callback } });
   socket[kSink] = pushCopy;
+  // a socket that closes holding a buffer of its own for a read that never came gives it back
+  socket.once('close', () => held && releaseBackendBuffer(held));
   return socket;
 }
 

@@ -8,7 +8,7 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
-import { setBackendSink } from './backend.ts';
+import { releaseBackendBuffer, setBackendSink } from './backend.ts';
 
 export interface SessionInfo {
   readonly id: string;
@@ -48,7 +48,7 @@ export class ConsoleSession {
     ws.on('message', (data: Buffer) => wsOnMessage(this, data));
     ws.on('close', (code: number) => this.end(`client closed (${code})`));
     ws.on('error', (err: Error) => this.end(`client error: ${err.message}`));
-    if (setBackendSink(backend, (landing, n) => backendOnRead(this, landing, n))) {
+    if (setBackendSink(backend, (buffer, n, owned) => backendOnRead(this, buffer, n, owned))) {
       // bytes that came with the end of a handshake wait in the stream: they go first
       for (let chunk: Buffer | null; (chunk = backend.read() as Buffer | null) !== null; ) backendOnData(this, chunk);
     } else {
@@ -102,6 +102,10 @@ function wsOnMessage(s: ConsoleSession, data: Buffer): void {
 function backendOnData(s: ConsoleSession, chunk: Buffer): void {
   s.bytesFromBackend += chunk.length;
   s._ws.send(chunk, BINARY);
+  pauseForSlowClient(s);
+}
+
+function pauseForSlowClient(s: ConsoleSession): void {
   const client = s._clientSocket;
   if (client.writableLength > CLIENT_HIGH_WATER && !s._backend.isPaused()) {
     s._backend.pause();
@@ -110,12 +114,19 @@ function backendOnData(s: ConsoleSession, chunk: Buffer): void {
 }
 
 /**
- * A read from the shared landing buffer (`src/proxy/backend.ts`): copied into a buffer of its own
- * size, which the WebSocket frame then holds until the browser's socket has taken it.
+ * A read with `onread` (`src/proxy/backend.ts`): from the shared buffer it is copied into one of
+ * its own size, which the WebSocket frame then holds until the browser's socket has taken it; a
+ * buffer the socket owns is sent as it is and given back once written.
  */
-function backendOnRead(s: ConsoleSession, landing: Buffer, n: number): boolean {
+function backendOnRead(s: ConsoleSession, buffer: Buffer, n: number, owned: boolean): boolean {
+  if (owned) {
+    s.bytesFromBackend += n;
+    s._ws.send(buffer.subarray(0, n), BINARY, () => releaseBackendBuffer(buffer));
+    pauseForSlowClient(s);
+    return true;
+  }
   const chunk = Buffer.allocUnsafe(n);
-  landing.copy(chunk, 0, 0, n);
+  buffer.copy(chunk, 0, 0, n);
   backendOnData(s, chunk);
   return true;
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { connect, createServer, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
+import { setOwnBufferLimit } from '../../src/proxy/backend.ts';
 import { hashToken } from '../../src/store/types.ts';
 import { bannerBackend, connectTunnelBackend, echoBackend, openConsole, openRfbConsole, RFB_BANNER, rfbNoneServer, sourceBackend, type TestBackend } from '../support/backends.ts';
 import { eventually, startGateway, type TestGateway } from '../support/gateway.ts';
@@ -190,7 +191,7 @@ describe('console WebSocket upgrade', () => {
   });
 });
 
-/** RFB None up to ServerInit, then `size` bytes of connection `seed()`'s pattern, the first of them in the same write as ServerInit. */
+/** RFB None up to ServerInit; then, once the client has sent a byte, `size` bytes of connection `seed()`'s pattern. */
 function patternBackend(seed: () => number, size: number, byteAt: (seed: number, j: number) => number): Promise<{ port: number; close: () => Promise<void> }> {
   const sockets = new Set<Socket>();
   const server = createServer((sock) => {
@@ -207,7 +208,7 @@ function patternBackend(seed: () => number, size: number, byteAt: (seed: number,
           if (!s.write(c)) return void s.once('drain', pump);
         }
       };
-      pump();
+      s.once('data', pump);
       s.resume();
     });
   });
@@ -258,9 +259,10 @@ describe('console relay', () => {
   });
 
   it('keeps the bytes of concurrent consoles apart and in order', async () => {
-    // every backend socket reads into one shared landing buffer (src/proxy/backend.ts): a relay
-    // that forwarded a view of it instead of a copy would send one console's bytes to another
-    const SIZE = 6 * 1024 * 1024;
+    // backend sockets read into a shared buffer or into pooled ones (src/proxy/backend.ts): a relay
+    // that forwarded a view of the shared one, or reused a pooled one before its write was done,
+    // would send one console's bytes to another
+    const SIZE = 16 * 1024 * 1024;
     const CONSOLES = 6;
     const byteAt = (seed: number, j: number) => (seed * 131 + j * 7 + (j >> 11)) & 0xff;
     let seeds = 0;
@@ -268,8 +270,15 @@ describe('console relay', () => {
     try {
       const { token } = await gw.mint({ host: '127.0.0.1', port: pattern.port });
       const consoles = await Promise.all(Array.from({ length: CONSOLES }, () => openRfbConsole(`ws://127.0.0.1:${gw.port}/?token=${token}`)));
+      // one browser reads nothing until the others are through: once the kernel's buffers toward
+      // it are full, the proxy's writes to it wait while the others stream, so a read buffer
+      // given back before its write is done would carry their bytes
+      consoles[0]!.ws.pause();
+      // two buffers of their own for six streams: one given back is the next taken
+      setOwnBufferLimit(2);
+      for (const { ws } of consoles) ws.send(Buffer.from([1]));
       const seedOf = (first: number) => Array.from({ length: CONSOLES }, (_, k) => k).find((k) => byteAt(k, 0) === first) ?? -1;
-      const results = await Promise.all(consoles.map(({ ws, messages }) => new Promise<string>((resolve) => {
+      const received = consoles.map(({ ws }) => new Promise<string>((resolve) => {
         let seed = -1;
         let j = 0;
         let bad = '';
@@ -280,11 +289,12 @@ describe('console relay', () => {
           }
           if (j >= SIZE) resolve(bad || (j === SIZE ? 'ok' : `${j} bytes, more than ${SIZE}`));
         };
-        // the four handshake messages, then whatever already came after ServerInit
-        for (const m of messages.slice(4)) take(m);
         ws.on('message', take);
-      })));
-      assert.deepEqual(results, Array(CONSOLES).fill('ok'));
+      }));
+      const others = await Promise.all(received.slice(1));
+      consoles[0]!.ws.resume();
+      setOwnBufferLimit(32);
+      assert.deepEqual([await received[0], ...others], Array(CONSOLES).fill('ok'));
       for (const { ws } of consoles) ws.close();
     } finally {
       await pattern.close();
