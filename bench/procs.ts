@@ -174,7 +174,7 @@ export async function settle(pid: number | null, before: ReadonlySet<number>): P
   const deadline = Date.now() + 5000;
   while (Date.now() < deadline) {
     if (descendants(pid).every((p) => before.has(p))) return;
-    await sleep(20);
+    await sleep(5);
   }
   throw new Error(`process ${pid} still has per-connection children 5 s after the trial`);
 }

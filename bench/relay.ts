@@ -111,12 +111,22 @@ function readUntilClosed(path: Path): Promise<number> {
   });
 }
 
-function handshakeTimes(path: Path): Promise<Handshake> {
-  return withConnection(path, 'banner', 10_000, async (c) => {
-    const times = await rfbHandshake(c);
+/**
+ * One connection to ServerInit, closed and gone before it returns: the per-connection process of
+ * websockify or nova-novncproxy has exited too, so its teardown does not run into the next
+ * path's measurement.
+ */
+async function handshakeTimes(path: Path): Promise<Handshake> {
+  const pid = path.pids?.banner ?? path.pid;
+  const before = new Set(pid === null ? [] : descendants(pid));
+  const times = await withConnection(path, 'banner', 10_000, async (c) => {
+    const t = await rfbHandshake(c);
     c.close();
-    return times;
+    await c.closed;
+    return t;
   });
+  await settle(pid, before);
+  return times;
 }
 // ---------------------------------------------------------------------------------------------
 // starting the peers
