@@ -23,12 +23,13 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { rfbHandshake, withConnection, type Handshake, type Path, type Target } from './client.ts';
 import { novaUrl, novaVersion, startNovaNovncproxy } from './nova-novncproxy.ts';
+import { printTop } from './profile-top.ts';
 import { writeSection } from './results-file.ts';
 import { measureRfbSecurity, SECURITY_BEGIN, SECURITY_END, type SecurityRow } from './rfb-handshake.ts';
 import { echoRoundTrips, ephemeralPorts, idleSessions, openRate, type EchoResult, type IdleSessionsResult, type OpenRateResult } from './sessions.ts';
@@ -164,7 +165,7 @@ function porthole(root: string, args: string[]): Promise<string> {
 }
 
 /** `porthole novncproxy` (from `root`) with a SQLite token database and a token per backend. */
-async function startPorthole(root: string, backend: Backend, workers: number): Promise<Path> {
+async function startPorthole(root: string, backend: Backend, workers: number, nodeArgs: readonly string[]): Promise<Path> {
   const dir = mkdtempSync(join(tmpdir(), 'porthole-bench-'));
   tempDirs.add(dir);
   const database = `sqlite:///${join(dir, 'porthole.db')}`;
@@ -178,6 +179,7 @@ async function startPorthole(root: string, backend: Backend, workers: number): P
   const [source, closing, banner, echo] = urls;
   const name = workers > 1 ? `Porthole, ${workers} workers` : 'Porthole';
   const child = startChild(name, process.execPath, [
+    ...nodeArgs,
     join(root, 'bin/porthole.js'), 'novncproxy',
     '--vnc-novncproxy_host', LOOPBACK,
     '--vnc-novncproxy_port', String(proxyPort),
@@ -256,22 +258,26 @@ interface Options {
   readonly portholeRoot: string;
   /** `[porthole] workers` of the extra Porthole measured for sessions (0: none) */
   readonly workers: number;
+  /** run the (one-process) Porthole under `node --cpu-prof`, writing its profile into this directory */
+  readonly cpuProfDir: string | null;
 }
 
 function parseArgs(args: readonly string[]): Options {
-  const usage = 'usage: bench/relay.ts [--quick] [--porthole-root DIR] [--workers N]';
+  const usage = 'usage: bench/relay.ts [--quick] [--porthole-root DIR] [--workers N] [--cpu-prof]';
   let quick = false;
   let portholeRoot = ROOT;
   let workers = 2;
+  let cpuProfDir: string | null = null;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === '--quick') quick = true;
     else if (a === '--porthole-root' && args[i + 1]) portholeRoot = resolve(args[++i]!);
     else if (a === '--workers' && /^\d+$/.test(args[i + 1] ?? '')) workers = Number(args[++i]);
+    else if (a === '--cpu-prof') cpuProfDir = join(HERE, 'profiles', new Date().toISOString().replace(/[:.]/g, '-'));
     else throw new Error(`unknown argument ${a} (${usage})`);
   }
   if (!existsSync(join(portholeRoot, 'bin/porthole.js'))) throw new Error(`--porthole-root ${portholeRoot}: no bin/porthole.js there`);
-  return { plan: quick ? QUICK : FULL, portholeRoot, workers };
+  return { plan: quick ? QUICK : FULL, portholeRoot, workers, cpuProfDir };
 }
 
 /** What the run found beyond the download and handshake tables, per path name. */
@@ -298,8 +304,8 @@ async function main(): Promise<void> {
       startWebsockify(backend.closingPort, 'closing'),
       startWebsockify(backend.bannerPort, 'banner'),
       startWebsockify(backend.echoPort, 'echo'),
-      startPorthole(opts.portholeRoot, backend, 1),
-      opts.workers > 1 ? startPorthole(opts.portholeRoot, backend, opts.workers) : undefined,
+      startPorthole(opts.portholeRoot, backend, 1, opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir] : []),
+      opts.workers > 1 ? startPorthole(opts.portholeRoot, backend, opts.workers, []) : undefined,
       startNova(backend),
     ]);
     const wsUrl = (port: number) => `ws://${LOOPBACK}:${port}/`;
@@ -321,6 +327,15 @@ async function main(): Promise<void> {
     process.stdout.write(`\nwrote ${RESULTS}\n`);
   } finally {
     await stopAll();
+  }
+  if (opts.cpuProfDir) {
+    // written when Porthole exits; the largest is the daemon's (tsx's loader thread writes one too)
+    const profiles = existsSync(opts.cpuProfDir) ? readdirSync(opts.cpuProfDir).map((f) => join(opts.cpuProfDir!, f)) : [];
+    const main = profiles.sort((a, b) => statSync(b).size - statSync(a).size)[0];
+    if (main) {
+      process.stdout.write(`\nPorthole's CPU profile over the whole run (open it in Chrome DevTools or speedscope for a flame graph):\n`);
+      printTop(main, 25);
+    } else process.stderr.write(`bench: no CPU profile in ${opts.cpuProfDir}\n`);
   }
 }
 
@@ -525,7 +540,7 @@ function otherSections(): string[] {
 function writeResults(opts: Options, started: Date, report: Report, load: { before: string; after: string }, extra: Extra): void {
   const plan = opts.plan;
   const m = machine();
-  const flags = [plan.quick ? '--quick' : '', opts.portholeRoot !== ROOT ? `--porthole-root ${opts.portholeRoot}` : '', opts.workers !== 2 ? `--workers ${opts.workers}` : ''].filter(Boolean).join(' ');
+  const flags = [plan.quick ? '--quick' : '', opts.cpuProfDir ? '--cpu-prof' : '', opts.portholeRoot !== ROOT ? `--porthole-root ${opts.portholeRoot}` : '', opts.workers !== 2 ? `--workers ${opts.workers}` : ''].filter(Boolean).join(' ');
   const command = `npm run bench${flags ? ` -- ${flags}` : ''}   (node --import tsx bench/relay.ts${flags ? ` ${flags}` : ''})`;
   const history = [...previousHistory(), `- ${started.toISOString()} ${plan.quick ? 'quick' : 'full'}${opts.portholeRoot !== ROOT ? ` (Porthole from ${opts.portholeRoot})` : ''}: ${report.summary}`];
   const ports = ephemeralPorts();
