@@ -165,7 +165,19 @@ function porthole(root: string, args: string[]): Promise<string> {
 }
 
 /** `porthole novncproxy` (from `root`) with a SQLite token database and a token per backend. */
-async function startPorthole(root: string, backend: Backend, workers: number, nodeArgs: readonly string[]): Promise<Path> {
+/** `commit subject` of a checkout, for the report. */
+function describeCheckout(root: string): string {
+  try {
+    return execFileSync('git', ['-C', root, 'log', '-1', '--format=%h %s'], { encoding: 'utf8' }).trim().slice(0, 100);
+  } catch {
+    return root;
+  }
+}
+
+/** The name of the path `--baseline` adds. */
+const BASELINE = 'Porthole (baseline)';
+
+async function startPorthole(root: string, backend: Backend, workers: number, nodeArgs: readonly string[], label?: string): Promise<Path> {
   const dir = mkdtempSync(join(tmpdir(), 'porthole-bench-'));
   tempDirs.add(dir);
   const database = `sqlite:///${join(dir, 'porthole.db')}`;
@@ -177,7 +189,7 @@ async function startPorthole(root: string, backend: Backend, workers: number, no
   const urls: string[] = [];
   for (const port of [backend.sourcePort, backend.closingPort, backend.bannerPort, backend.echoPort]) urls.push(await mint(port));
   const [source, closing, banner, echo] = urls;
-  const name = workers > 1 ? `Porthole, ${workers} workers` : 'Porthole';
+  const name = label ?? (workers > 1 ? `Porthole, ${workers} workers` : 'Porthole');
   const child = startChild(name, process.execPath, [
     ...nodeArgs,
     join(root, 'bin/porthole.js'), 'novncproxy',
@@ -260,24 +272,30 @@ interface Options {
   readonly workers: number;
   /** run the (one-process) Porthole under `node --cpu-prof`, writing its profile into this directory */
   readonly cpuProfDir: string | null;
+  /** another checkout measured side by side as "Porthole (baseline)": before/after in one run */
+  readonly baselineRoot: string | null;
 }
 
 function parseArgs(args: readonly string[]): Options {
-  const usage = 'usage: bench/relay.ts [--quick] [--porthole-root DIR] [--workers N] [--cpu-prof]';
+  const usage = 'usage: bench/relay.ts [--quick] [--porthole-root DIR] [--baseline DIR] [--workers N] [--cpu-prof]';
   let quick = false;
   let portholeRoot = ROOT;
   let workers = 2;
   let cpuProfDir: string | null = null;
+  let baselineRoot: string | null = null;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === '--quick') quick = true;
     else if (a === '--porthole-root' && args[i + 1]) portholeRoot = resolve(args[++i]!);
     else if (a === '--workers' && /^\d+$/.test(args[i + 1] ?? '')) workers = Number(args[++i]);
+    else if (a === '--baseline' && args[i + 1]) baselineRoot = resolve(args[++i]!);
     else if (a === '--cpu-prof') cpuProfDir = join(HERE, 'profiles', new Date().toISOString().replace(/[:.]/g, '-'));
     else throw new Error(`unknown argument ${a} (${usage})`);
   }
-  if (!existsSync(join(portholeRoot, 'bin/porthole.js'))) throw new Error(`--porthole-root ${portholeRoot}: no bin/porthole.js there`);
-  return { plan: quick ? QUICK : FULL, portholeRoot, workers, cpuProfDir };
+  for (const [flag, root] of [['--porthole-root', portholeRoot], ['--baseline', baselineRoot]] as const) {
+    if (root !== null && !existsSync(join(root, 'bin/porthole.js'))) throw new Error(`${flag} ${root}: no bin/porthole.js there`);
+  }
+  return { plan: quick ? QUICK : FULL, portholeRoot, workers, cpuProfDir, baselineRoot };
 }
 
 /** What the run found beyond the download and handshake tables, per path name. */
@@ -299,7 +317,7 @@ async function main(): Promise<void> {
 
   try {
     const backend = await startBackend(plan.bytes);
-    const [wsSource, wsClosing, wsBanner, wsEcho, ph, phWorkers, nova] = await Promise.all([
+    const [wsSource, wsClosing, wsBanner, wsEcho, ph, phWorkers, nova, baseline] = await Promise.all([
       startWebsockify(backend.sourcePort, 'download'),
       startWebsockify(backend.closingPort, 'closing'),
       startWebsockify(backend.bannerPort, 'banner'),
@@ -307,6 +325,7 @@ async function main(): Promise<void> {
       startPorthole(opts.portholeRoot, backend, 1, opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir] : []),
       opts.workers > 1 ? startPorthole(opts.portholeRoot, backend, opts.workers, []) : undefined,
       startNova(backend),
+      opts.baselineRoot ? startPorthole(opts.baselineRoot, backend, 1, [], BASELINE) : undefined,
     ]);
     const wsUrl = (port: number) => `ws://${LOOPBACK}:${port}/`;
     const websockify: Path = {
@@ -316,14 +335,15 @@ async function main(): Promise<void> {
       targets: { source: wsUrl(wsSource.port), closing: wsUrl(wsClosing.port), banner: wsUrl(wsBanner.port), echo: wsUrl(wsEcho.port) },
     };
     const raw: Path = { name: 'raw TCP', pid: null, targets: { source: backend.sourcePort, closing: backend.closingPort, banner: backend.bannerPort, echo: backend.echoPort } };
-    const paths: Path[] = [raw, websockify, ...(nova.path ? [nova.path] : []), ph];
+    const paths: Path[] = [raw, websockify, ...(nova.path ? [nova.path] : []), ...(baseline ? [baseline] : []), ph];
     const results = await measure(paths, plan, backend.child.pid);
     const figures = await measureSessions([...paths, ...(phWorkers ? [phWorkers] : [])], plan, nova.path?.name);
     const security = await measureRfbSecurity(plan.quick, opts.portholeRoot);
-    const report = render(plan, results, figures, security, { nova: nova.skipped, workers: phWorkers ? opts.workers : 0, fdLimit });
+    const extra: Extra = { nova: nova.skipped, workers: phWorkers ? opts.workers : 0, fdLimit, baseline: opts.baselineRoot ? describeCheckout(opts.baselineRoot) : undefined };
+    const report = render(plan, results, figures, security, extra);
     process.stdout.write(`\n${report.table}\n`);
     writeSection(SECURITY_BEGIN, SECURITY_END, security.section);
-    writeResults(opts, started, report, { before: loadBefore, after: loadAverage() }, { nova: nova.skipped, workers: phWorkers ? opts.workers : 0, fdLimit });
+    writeResults(opts, started, report, { before: loadBefore, after: loadAverage() }, extra);
     process.stdout.write(`\nwrote ${RESULTS}\n`);
   } finally {
     await stopAll();
@@ -372,7 +392,7 @@ async function measureSessions(paths: readonly Path[], plan: Plan, novaName: str
   }
   for (const path of paths) {
     const n = path.name === novaName ? plan.novaIdleSessions : plan.idleSessions;
-    const s = await idleSessions(path, n, { pid: pidFor(path, 'echo') });
+    const s = await idleSessions(path, n, { pid: pidFor(path, 'echo'), spreadOverChildren: / workers$/.test(path.name) });
     figures.idle.set(path.name, s);
     process.stdout.write(`  idle ${path.name.padEnd(22)} ${s.held} of ${s.requested} held${s.pssPerSessionKiB !== null ? `, ${s.pssPerSessionKiB.toFixed(1)} KiB each` : ''}${s.capped ? ` (capped: ${s.capped})` : ''}\n`);
   }
@@ -414,6 +434,8 @@ interface Extra {
   /** `[porthole] workers` of the extra Porthole in the session tables (0: none) */
   readonly workers: number;
   readonly fdLimit: number;
+  /** what `--baseline` measured, for the ratio row (the checkout's commit) */
+  readonly baseline?: string;
 }
 
 function render(plan: Plan, results: PathResult[], figures: SessionFigures, security: { rows: SecurityRow[] }, extra: Extra): Report {
@@ -489,6 +511,7 @@ function render(plan: Plan, results: PathResult[], figures: SessionFigures, secu
     ratioRow('raw TCP', raw),
     ratioRow('websockify', wsf),
     ...(nova ? [ratioRow('nova-novncproxy', nova)] : []),
+    ...(byName(BASELINE) ? [ratioRow(`${BASELINE}: ${extra.baseline ?? ''}`, byName(BASELINE)!)] : []),
   );
 
   // the issue's targets, as measured in this run
@@ -540,7 +563,7 @@ function otherSections(): string[] {
 function writeResults(opts: Options, started: Date, report: Report, load: { before: string; after: string }, extra: Extra): void {
   const plan = opts.plan;
   const m = machine();
-  const flags = [plan.quick ? '--quick' : '', opts.cpuProfDir ? '--cpu-prof' : '', opts.portholeRoot !== ROOT ? `--porthole-root ${opts.portholeRoot}` : '', opts.workers !== 2 ? `--workers ${opts.workers}` : ''].filter(Boolean).join(' ');
+  const flags = [plan.quick ? '--quick' : '', opts.cpuProfDir ? '--cpu-prof' : '', opts.portholeRoot !== ROOT ? `--porthole-root ${opts.portholeRoot}` : '', opts.baselineRoot ? `--baseline ${opts.baselineRoot}` : '', opts.workers !== 2 ? `--workers ${opts.workers}` : ''].filter(Boolean).join(' ');
   const command = `npm run bench${flags ? ` -- ${flags}` : ''}   (node --import tsx bench/relay.ts${flags ? ` ${flags}` : ''})`;
   const history = [...previousHistory(), `- ${started.toISOString()} ${plan.quick ? 'quick' : 'full'}${opts.portholeRoot !== ROOT ? ` (Porthole from ${opts.portholeRoot})` : ''}: ${report.summary}`];
   const ports = ephemeralPorts();

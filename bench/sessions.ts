@@ -166,6 +166,8 @@ export interface IdleSessionsOptions {
   readonly drainDeadlineMs?: number;
   /** progress lines on stderr (default false) */
   readonly verbose?: boolean;
+  /** the proxy's children hold the sessions between them, not each all (cluster workers) */
+  readonly spreadOverChildren?: boolean;
 }
 
 export interface IdleSessionsResult {
@@ -221,13 +223,17 @@ export async function idleSessions(path: Path, n: number, opts: IdleSessionsOpti
   // side), beyond those already open and a few spare
   const SPARE = 64;
   const free = (p: number | 'self') => fileLimit(p).soft - (p === 'self' ? readdirSync('/proc/self/fd').length : treeFds(p, false)) - SPARE;
-  const limits = [{ who: 'this process', fds: free('self') }];
-  if (pid !== null) {
-    for (const p of [pid, ...descendants(pid)]) limits.push({ who: `proxy process ${p}`, fds: Math.floor(free(p) / 2) });
+  const limits = [{ who: `the client's open-files limit (${fileLimit('self').soft}, one per session)`, fds: free('self') }];
+  if (pid !== null && opts.spreadOverChildren) {
+    // a cluster primary hands each connection to a worker and keeps nothing of it
+    const children = descendants(pid);
+    limits.push({ who: `the open-files limits of the proxy's ${children.length} workers (two per session each)`, fds: children.reduce((sum, p) => sum + Math.floor(free(p) / 2), 0) });
+  } else if (pid !== null) {
+    for (const p of [pid, ...descendants(pid)]) limits.push({ who: `the proxy's open-files limit (${fileLimit(p).soft}, two per session)`, fds: Math.floor(free(p) / 2) });
   }
   const tightest = limits.reduce((a, b) => (b.fds < a.fds ? b : a));
   const target = Math.max(0, Math.min(n, tightest.fds));
-  const capped = target < n ? `open-files limit of ${tightest.who} holds about ${Math.max(0, tightest.fds)} sessions` : null;
+  const capped = target < n ? `${tightest.who} holds about ${Math.max(0, tightest.fds)}` : null;
   if (capped) process.stderr.write(`bench: warning: ${path.name}: opening ${target} of ${n} sessions: ${capped}\n`);
 
   const failures = new Failures();
