@@ -35,6 +35,13 @@ export async function openSqlite(connection: string): Promise<Database> {
   }
   // WAL lets the CLI write while a proxy reads; busy_timeout makes the two wait instead of fail
   sqlite.pragma('journal_mode = WAL');
+  // better-sqlite3 runs on the event loop, and every console adds and removes its row in the
+  // sessions registry: with FULL each of those commits waits for an fsync while no console moves.
+  // NORMAL in WAL mode syncs at checkpoints only: a commit survives the process (a crash, a
+  // restart), the file is never corrupted, and only an OS crash or power cut can undo the last
+  // commits (SQLite's documented trade-off; a console URL minted just then would have to be asked
+  // for again). Use PostgreSQL or MariaDB where that matters.
+  sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
   const db = new Kysely<any>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   return { db, dialect: 'sqlite', description: `sqlite:${path}`, close: () => db.destroy() };
