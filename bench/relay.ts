@@ -1,25 +1,29 @@
 /**
  * @module bench/relay
- * The relay benchmark: Porthole side by side with raw loopback TCP and Debian's websockify on
- * the same run, the same machine and the same backends. The backends are minimal RFB 3.8
- * servers (`bench/backend.ts`) and the client does the client half of the RFB handshake on every
- * path, because Porthole's security proxy speaks RFB to both sides before it relays. For each path:
+ * `npm run bench`: Porthole side by side with raw loopback TCP (the physical limit), a bare Node
+ * TCP relay (the floor for a proxy in Node), Debian's websockify and Debian's nova-novncproxy, on
+ * the same run, the same machine and the same backends (minimal RFB 3.8 servers in their own
+ * process, `bench/backend.ts`); the client does the client half of the RFB handshake on every
+ * path, because the security proxies speak RFB to both sides before they relay. For each path:
  *
- * - download throughput: after ServerInit the backend writes N bytes as fast as it can; the
- *   client reads them (over a WebSocket for the proxies, `ws` without permessage-deflate) and
- *   hangs up — median of several trials, and the proxy process tree's CPU seconds per GiB
- *   relayed (utime+stime from /proc/<pid>/stat, children included: websockify forks one process
- *   per connection);
- * - open → first RFB byte (the 12-byte ProtocolVersion) and open → ServerInit (the console can
- *   draw), over many sequential connections, p50 and p99;
- * - completeness: once per proxy, how many of N bytes arrive when the backend closes right after
- *   writing them (websockify 0.10 can drop what it still queues for the client: a race).
+ * - download throughput (N bytes after ServerInit, median of several trials) and the proxy
+ *   process tree's CPU seconds and page faults per GiB relayed (/proc/<pid>/stat, children
+ *   included: websockify and nova-novncproxy fork one process per connection);
+ * - open → first RFB byte and open → ServerInit, over many sequential connections, p50 and p99;
+ * - completeness: how many of N bytes arrive when the backend closes right after writing them;
+ * - 1-byte echo round trips, sessions opened per second under 50 clients, and many idle
+ *   sessions held at once with the proxy's memory per session (`bench/sessions.ts`);
+ * - the security proxy's handshake with None and VeNCrypt X509None against TigerVNC
+ *   (`bench/rfb-handshake.ts`).
  *
- * Every peer runs in its own process (backend, websockify, Porthole via its real CLI); only the
- * client lives here. Trials are interleaved path by path so drift on a shared machine hits all
- * paths alike. Prints a table and rewrites `bench/RESULTS.md`, keeping its History section.
+ * Every peer runs in its own process; only the client lives here. Trials are interleaved path by
+ * path so drift on a shared machine hits all paths alike. Prints the tables, with ratios and the
+ * targets of issue 7, and rewrites `bench/RESULTS.md`, keeping the other benchmarks' sections and
+ * the History. `--quick` is the under-a-minute regression guard; `--baseline DIR` measures
+ * another checkout (a `git worktree` of an earlier commit) side by side; `--cpu-prof` profiles the
+ * measured Porthole; `--workers N` sets the workers of the extra Porthole in the session tables.
  *
- * Usage: npm run bench [-- --quick]    (node --import tsx bench/relay.ts [--quick])
+ * Usage: npm run bench [-- --quick] [-- --baseline DIR] [-- --cpu-prof] [-- --workers N]
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -61,7 +65,7 @@ interface Plan {
 }
 
 const FULL: Plan = { quick: false, bytes: 256 * MiB, trials: 5, connections: 200, warmupConnections: 10, novaConnections: 50, echoRoundTrips: 2000, rateSeconds: 5, idleSessions: 10_000, novaIdleSessions: 100 };
-const QUICK: Plan = { quick: true, bytes: 64 * MiB, trials: 2, connections: 50, warmupConnections: 5, novaConnections: 10, echoRoundTrips: 500, rateSeconds: 2, idleSessions: 1000, novaIdleSessions: 20 };
+const QUICK: Plan = { quick: true, bytes: 64 * MiB, trials: 2, connections: 50, warmupConnections: 5, novaConnections: 10, echoRoundTrips: 500, rateSeconds: 1, idleSessions: 1000, novaIdleSessions: 20 };
 
 interface PathResult {
   readonly name: string;
@@ -164,11 +168,21 @@ function porthole(root: string, args: string[]): Promise<string> {
   });
 }
 
+/** The TCP relay that only pipes (bench/tcp-relay.ts): the floor for any proxy in Node. */
+async function startTcpRelay(backend: Backend): Promise<Path> {
+  const child = startChild('TCP relay', process.execPath, ['--import', 'tsx', join(HERE, 'tcp-relay.ts'), String(backend.sourcePort), String(backend.closingPort), String(backend.bannerPort), String(backend.echoPort)]);
+  const ports = JSON.parse(await firstLine(child, 20_000)) as Record<string, number>;
+  const via = (port: number) => ports[String(port)]!;
+  return { name: TCP_RELAY, pid: child.pid, targets: { source: via(backend.sourcePort), closing: via(backend.closingPort), banner: via(backend.bannerPort), echo: via(backend.echoPort) } };
+}
+
+const TCP_RELAY = 'TCP relay (Node pipe)';
+
 /** `porthole novncproxy` (from `root`) with a SQLite token database and a token per backend. */
 /** `commit subject` of a checkout, for the report. */
 function describeCheckout(root: string): string {
   try {
-    return execFileSync('git', ['-C', root, 'log', '-1', '--format=%h %s'], { encoding: 'utf8' }).trim().slice(0, 100);
+    return execFileSync('git', ['-C', root, 'log', '-1', '--format=%h'], { encoding: 'utf8' }).trim();
   } catch {
     return root;
   }
@@ -317,7 +331,8 @@ async function main(): Promise<void> {
 
   try {
     const backend = await startBackend(plan.bytes);
-    const [wsSource, wsClosing, wsBanner, wsEcho, ph, phWorkers, nova, baseline] = await Promise.all([
+    const [tcpRelay, wsSource, wsClosing, wsBanner, wsEcho, ph, phWorkers, nova, baseline] = await Promise.all([
+      startTcpRelay(backend),
       startWebsockify(backend.sourcePort, 'download'),
       startWebsockify(backend.closingPort, 'closing'),
       startWebsockify(backend.bannerPort, 'banner'),
@@ -335,9 +350,9 @@ async function main(): Promise<void> {
       targets: { source: wsUrl(wsSource.port), closing: wsUrl(wsClosing.port), banner: wsUrl(wsBanner.port), echo: wsUrl(wsEcho.port) },
     };
     const raw: Path = { name: 'raw TCP', pid: null, targets: { source: backend.sourcePort, closing: backend.closingPort, banner: backend.bannerPort, echo: backend.echoPort } };
-    const paths: Path[] = [raw, websockify, ...(nova.path ? [nova.path] : []), ...(baseline ? [baseline] : []), ph];
-    const results = await measure(paths, plan, backend.child.pid);
-    const figures = await measureSessions([...paths, ...(phWorkers ? [phWorkers] : [])], plan, nova.path?.name);
+    const proxies: Path[] = [websockify, ...(nova.path ? [nova.path] : []), ...(baseline ? [baseline] : []), ph];
+    const results = await measure([raw, tcpRelay, ...proxies], plan, backend.child.pid);
+    const figures = await measureSessions([raw, tcpRelay, ...proxies], [raw, ...proxies, ...(phWorkers ? [phWorkers] : [])], plan, nova.path?.name);
     const security = await measureRfbSecurity(plan.quick, opts.portholeRoot);
     const extra: Extra = { nova: nova.skipped, workers: phWorkers ? opts.workers : 0, fdLimit, baseline: opts.baselineRoot ? describeCheckout(opts.baselineRoot) : undefined };
     const report = render(plan, results, figures, security, extra);
@@ -377,10 +392,10 @@ async function startNova(backend: Backend): Promise<{ path?: Path; skipped?: str
  * leaves websockify after a run of failures). nova-novncproxy forks a Python process of about
  * 36 MiB per session, so its idle sessions are capped (see bench/nova-novncproxy.ts).
  */
-async function measureSessions(paths: readonly Path[], plan: Plan, novaName: string | undefined): Promise<SessionFigures> {
+async function measureSessions(echoPaths: readonly Path[], paths: readonly Path[], plan: Plan, novaName: string | undefined): Promise<SessionFigures> {
   const figures: SessionFigures = { echo: new Map(), rate: new Map(), idle: new Map() };
   const pidFor = (p: Path, t: Target) => p.pids?.[t] ?? p.pid;
-  for (const path of paths) {
+  for (const path of echoPaths) {
     const e = await echoRoundTrips(path, { pid: pidFor(path, 'echo'), count: plan.echoRoundTrips });
     figures.echo.set(path.name, e);
     process.stdout.write(`  echo ${path.name.padEnd(22)} p50 ${e.p50Us.toFixed(0)} µs p99 ${e.p99Us.toFixed(0)} µs\n`);
@@ -584,6 +599,7 @@ ${report.table}
 ## How it was measured
 
 - The processes: the backend (\`bench/backend.ts\`, Node: minimal RFB 3.8 servers offering security type None: a source, one that closes after its last byte, a silent one, an echo), websockify (\`websockify 127.0.0.1:P 127.0.0.1:BACKEND\`, one per backend, plain target mode, its defaults), nova-novncproxy (Debian's package, SQLite \`[database]\`, tokens minted by Nova's own \`ConsoleAuthToken.authorize\`, a stub nova-compute answering its \`validate_console_port\` RPC over the machine's RabbitMQ: \`bench/nova-novncproxy.ts\`), Porthole (\`node bin/porthole.js novncproxy\` with a SQLite token database, log level warn, otherwise defaults; tokens minted with \`porthole token create\`)${extra.workers > 1 ? `, a second Porthole with \`--porthole-workers ${extra.workers}\` for the many-consoles table` : ''}, and this script, the only client. Everything is on 127.0.0.1.
+- **TCP relay (Node pipe)** (\`bench/tcp-relay.ts\`): a Node process that only \`pipe()\`s each TCP connection to the backend and back, with no WebSocket, token or RFB: the least any proxy written in Node pays to carry bytes through a process of its own (the download, connection and echo tables; the client speaks plain TCP to it).
 - **The client** is \`bench/ws-client.ts\`: a WebSocket client written for the benchmark (the upgrade by hand, a frame parser that counts payload without copying it), so that it costs about what the raw TCP client costs and the figures measure the proxies; every proxy goes through the same client. Client CPU per GiB is in the first table.
 - **RFB on every path**: Porthole and nova-novncproxy run an RFB security proxy: the RFB handshake with the backend (ProtocolVersion, Security, SecurityResult) before the WebSocket is accepted, then their own handshake with the client, forwarding ClientInit / ServerInit; they relay byte for byte only after that. So the client does the client half of RFB 3.8 (version, None, shared ClientInit, ServerInit) on all paths; websockify and raw TCP just carry those bytes. Porthole has no plain-relay console listener yet (serial and SPICE are future work), so its "first byte" is its own ProtocolVersion, sent after the token lookup, the backend connect and the backend's handshake up to SecurityResult; websockify's is the backend's, relayed.
 - **Download**: after ServerInit the backend writes N bytes in 1 MiB writes as fast as its socket drains (standing in for framebuffer updates; no proxy parses them); the client counts them and hangs up after the N-th byte. Time runs from ServerInit to the last byte. MiB/s is N / that time, the median of the trials, with their spread. Trials rotate over the paths so that drift on a shared machine hits all alike. The backend does not close first: websockify 0.10 can then drop what it still queues for the client (see the last column).
@@ -591,7 +607,7 @@ ${report.table}
 - **Open → first RFB byte / → ServerInit**: from the connection attempt to holding the 12-byte \`RFB 003.008\\n\`, and to holding the whole ServerInit after answering version, security type and ClientInit. Sequential; each connection is closed and gone before the next. p99 is nearest-rank (with ${plan.connections} samples the ${Math.ceil(0.99 * plan.connections)}th smallest).
 - **1-byte echo**: on one open session of the echo backend, sequential round trips of one byte: client send → the byte back (client → proxy → backend → proxy → client).
 - **Sessions opened per second**: 50 clients in this process, each opening a console to ServerInit on the silent backend, closing it, waiting for the close, and opening the next; sessions that reached ServerInit in the measured seconds, their open → ServerInit, and the proxy tree's CPU over those seconds per session.
-- **Idle sessions**: N consoles opened (64 at a time) on the echo backend and held; then every one sends 4 bytes and must get them back ("held"); the proxy tree's PSS (\`/proc/<pid>/smaps_rollup\`, summed over its processes) before opening and with all open; per session = (all open − before) / held. It stops after 200 failed opens in a row. One process holds two file descriptors per session (client and backend): with the open-files limit above (\`prlimit\` cannot raise it without CAP_SYS_RESOURCE), a one-process proxy cannot hold ${plan.idleSessions} sessions when the limit is below twice that, and the table says so; Porthole with workers spreads them over processes.
+- **Idle sessions**: N consoles opened (64 at a time) on the echo backend and held; then every one sends 4 bytes and must get them back ("held"); the proxy tree's PSS (\`/proc/<pid>/smaps_rollup\`, summed over its processes) before opening and with all open; per session is the slope of a least-squares line through 40 PSS readings taken while the sessions open (any one reading moves by megabytes with the garbage collector). It stops after 200 failed opens in a row. One process holds two file descriptors per session (client and backend): with the open-files limit above (\`prlimit\` cannot raise it without CAP_SYS_RESOURCE), a one-process proxy cannot hold ${plan.idleSessions} sessions when the limit is below twice that, and the table says so; Porthole with workers spreads them over processes.
 - Caveats: one machine with ${m.cores} cores runs backend, proxy and client at once, so a download through a proxy has three busy processes on ${m.cores} cores where raw TCP has two: a proxy can reach raw TCP's throughput only by costing nothing. Numbers from a shared or virtual machine move between runs; compare ratios from the same run. A load average well above 0 before the run means other work shared the CPUs.
 ${otherSections().map((sec) => `\n${sec}\n`).join('')}
 ## History

@@ -239,8 +239,8 @@ export const SECURITY_END = END;
 
 function render(plan: Plan, started: Date, rows: readonly SecurityRow[], load: { before: string; after: string }, standalone: boolean): string {
   const row = (r: SecurityRow) => `| ${r.security} | ${r.path} | ${r.firstP50.toFixed(3)} | ${r.firstP99.toFixed(3)} | ${r.readyP50.toFixed(3)} | ${r.readyP99.toFixed(3)} |`;
-  const delta = (proxied: SecurityRow, direct: SecurityRow) =>
-    `| ${proxied.security} | +${(proxied.readyP50 - direct.readyP50).toFixed(3)} ms | +${(proxied.readyP99 - direct.readyP99).toFixed(3)} ms |`;
+  const signed = (ms: number) => `${ms >= 0 ? '+' : '−'}${Math.abs(ms).toFixed(3)} ms`;
+  const delta = (proxied: SecurityRow, direct: SecurityRow) => `| ${proxied.security} | ${signed(proxied.readyP50 - direct.readyP50)} | ${signed(proxied.readyP99 - direct.readyP99)} |`;
   const cpu = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? cpus()[0]?.model ?? 'unknown';
   let tiger = 'unknown';
   try {

@@ -192,7 +192,7 @@ export interface IdleSessionsResult {
   readonly failures: readonly Failure[];
   /** PSS of the proxy tree (KiB): before opening, with all open (after settleMs), after closing; null for raw TCP */
   readonly pssKiB: { readonly baseline: number; readonly open: number; readonly afterClose: number } | null;
-  /** (open − baseline) / held, KiB; null for raw TCP or none held */
+  /** KiB per session: the slope of the proxy's PSS over the sessions open, sampled 40 times while opening; null for raw TCP or none held */
   readonly pssPerSessionKiB: number | null;
   /** processes in the proxy tree with all open (websockify: one per session) */
   readonly proxyProcesses: number | null;
@@ -248,6 +248,10 @@ export async function idleSessions(path: Path, n: number, opts: IdleSessionsOpti
   let consecutive = 0;
   let stoppedEarly = false;
   const t0 = performance.now();
+  // PSS as the sessions come: the garbage collector makes any one reading jump by megabytes, so
+  // the cost per session is the slope of a line fitted through all of them
+  const samples: [number, number][] = pssBaseline === null ? [] : [[0, pssBaseline]];
+  const sampleEvery = Math.max(1, Math.floor(target / 40));
   const worker = async (): Promise<void> => {
     while (!stoppedEarly && next < target) {
       next++;
@@ -255,6 +259,7 @@ export async function idleSessions(path: Path, n: number, opts: IdleSessionsOpti
         const { c } = await openConsole(path, 'echo', openDeadlineMs);
         conns.push(c);
         consecutive = 0;
+        if (pssBaseline !== null && conns.length % sampleEvery === 0) samples.push([conns.length, treePss(pid) ?? NaN]);
         if (opts.verbose && conns.length % 1000 === 0) log(`${conns.length} open`);
       } catch (err) {
         failures.add('open', err);
@@ -273,6 +278,7 @@ export async function idleSessions(path: Path, n: number, opts: IdleSessionsOpti
   // the memory with all open, after a short settle
   await sleep(opts.settleMs ?? 1000);
   const pssOpen = treePss(pid);
+  if (pssOpen !== null) samples.push([conns.length, pssOpen]);
   const fdsOpen = pid === null ? 0 : treeFds(pid);
   const processes = pid === null ? null : 1 + descendants(pid).length;
   const rssOpen = Math.round(process.memoryUsage().rss / 1024);
@@ -326,13 +332,22 @@ export async function idleSessions(path: Path, n: number, opts: IdleSessionsOpti
     openSeconds,
     failures: failures.list(),
     pssKiB,
-    pssPerSessionKiB: pssKiB && held > 0 ? (pssKiB.open - pssKiB.baseline) / held : null,
+    pssPerSessionKiB: pssKiB && held > 0 ? slope(samples.filter(([, kib]) => Number.isFinite(kib))) : null,
     proxyProcesses: processes,
     proxyFds: pid === null ? null : { baseline: baselineFds, open: fdsOpen },
     clientRssKiB: { baseline: rssBaseline, open: rssOpen },
     drained,
     drainMs,
   };
+}
+
+/** Least-squares slope of y over x. */
+function slope(points: readonly (readonly [number, number])[]): number | null {
+  if (points.length < 2) return null;
+  const mx = points.reduce((a, [x]) => a + x, 0) / points.length;
+  const my = points.reduce((a, [, y]) => a + y, 0) / points.length;
+  const sxx = points.reduce((a, [x]) => a + (x - mx) ** 2, 0);
+  return sxx === 0 ? null : points.reduce((a, [x, y]) => a + (x - mx) * (y - my), 0) / sxx;
 }
 
 // ---------------------------------------------------------------------------------------------
