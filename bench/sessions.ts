@@ -489,6 +489,16 @@ export interface EchoResult {
   readonly meanUs: number;
   /** the proxy tree's CPU per round trip, microseconds; null for raw TCP */
   readonly proxyCpuUsPerRoundTrip: number | null;
+  /** every round trip, microseconds, in order */
+  readonly samplesUs: readonly number[];
+}
+
+/** One result from several runs of `echoRoundTrips` on the same path (interleaved with other paths). */
+export function mergeEcho(runs: readonly EchoResult[]): EchoResult {
+  const samples = runs.flatMap((r) => r.samplesUs);
+  const sorted = [...samples].sort((a, b) => a - b);
+  const cpu = runs.every((r) => r.proxyCpuUsPerRoundTrip !== null) ? runs.reduce((a, r) => a + r.proxyCpuUsPerRoundTrip! * r.count, 0) / samples.length : null;
+  return { path: runs[0]!.path, count: samples.length, p50Us: percentile(sorted, 0.5), p99Us: percentile(sorted, 0.99), minUs: sorted[0]!, meanUs: sorted.reduce((a, b) => a + b, 0) / sorted.length, proxyCpuUsPerRoundTrip: cpu, samplesUs: samples };
 }
 
 /** Sequential 1-byte round trips on one session of the `echo` backend. Throws if the session fails. */
@@ -533,5 +543,6 @@ export async function echoRoundTrips(path: Path, opts: EchoOptions = {}): Promis
     minUs: sorted[0]!,
     meanUs: sorted.reduce((a, b) => a + b, 0) / count,
     proxyCpuUsPerRoundTrip: pid === null ? null : ((after.user + after.sys - before.user - before.sys) * 1e6) / count,
+    samplesUs: [...samples],
   };
 }
