@@ -25,6 +25,7 @@
  * Usage: node --import tsx bench/backend.ts --bytes 268435456
  */
 import { createServer, type Server, type Socket } from 'node:net';
+import { stopWithParent } from './peer.ts';
 
 const CHUNK = 1024 * 1024;
 const VERSION = Buffer.from('RFB 003.008\n', 'latin1');
@@ -149,8 +150,4 @@ function stop(): void {
   for (const s of sockets) s.destroy();
   process.exit(0);
 }
-process.once('SIGTERM', stop);
-process.once('SIGINT', stop);
-// the bench keeps our stdin open: if it dies without killing us, stdin ends and we go too
-process.stdin.on('end', stop);
-process.stdin.resume();
+stopWithParent(stop);

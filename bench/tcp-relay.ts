@@ -11,6 +11,7 @@
  * Usage: node --import tsx bench/tcp-relay.ts BACKEND_PORT...
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { stopWithParent } from './peer.ts';
 
 const sockets = new Set<Socket>();
 const servers: Server[] = [];
@@ -56,7 +57,4 @@ function stop(): void {
   for (const s of sockets) s.destroy();
   process.exit(0);
 }
-process.once('SIGTERM', stop);
-process.once('SIGINT', stop);
-process.stdin.on('end', stop);
-process.stdin.resume();
+stopWithParent(stop);
