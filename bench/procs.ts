@@ -225,7 +225,7 @@ export function sleep(ms: number): Promise<void> {
 /**
  * Proportional set size of a process tree in KiB: `Pss:` of /proc/<pid>/smaps_rollup summed over
  * the root and its live descendants, so pages shared between them (websockify's forked children,
- * Porthole's launcher and daemon) count once in all. Null for no process or when unreadable.
+ * Porthole's cluster workers) count once in all. Null for no process or when unreadable.
  */
 export function treePss(pid: number | null): number | null {
   if (pid === null) return null;

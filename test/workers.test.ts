@@ -175,9 +175,9 @@ function workersOn(name: string, openStore: () => Promise<Store>, opts: { summar
       const primary = primaryPid(daemon);
       assert.ok(!proxies.some((p) => p.pid === primary), 'the primary registered as a proxy');
       assert.deepEqual(new Set(proxies.map((p) => p.pid)), new Set(workerPids(daemon)));
-      // the workers are the primary's own children, two node processes and no more: nothing of
-      // bin/porthole.js (a launcher) stands between, and the primary is the daemon or its child
-      assert.ok(primary === daemon.process.pid || parentOf(primary) === daemon.process.pid);
+      // the workers are the primary's own children, two node processes and no more, and the
+      // primary is the process the service manager started
+      assert.equal(primary, daemon.process.pid);
       assert.deepEqual(new Set(nodeChildrenOf(primary)), new Set(proxies.map((p) => p.pid)));
     });
 

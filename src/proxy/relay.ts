@@ -99,13 +99,10 @@ function wsOnMessage(s: ConsoleSession, data: Buffer): void {
   }
 }
 
-function backendOnData(s: ConsoleSession, chunk: Buffer): void {
+/** `sent`: called once the browser's socket has taken the frame (or the session is gone). */
+function backendOnData(s: ConsoleSession, chunk: Buffer, sent?: () => void): void {
   s.bytesFromBackend += chunk.length;
-  s._ws.send(chunk, BINARY);
-  pauseForSlowClient(s);
-}
-
-function pauseForSlowClient(s: ConsoleSession): void {
+  s._ws.send(chunk, BINARY, sent);
   const client = s._clientSocket;
   if (client.writableLength > CLIENT_HIGH_WATER && !s._backend.isPaused()) {
     s._backend.pause();
@@ -120,14 +117,12 @@ function pauseForSlowClient(s: ConsoleSession): void {
  */
 function backendOnRead(s: ConsoleSession, buffer: Buffer, n: number, owned: boolean): boolean {
   if (owned) {
-    s.bytesFromBackend += n;
-    s._ws.send(buffer.subarray(0, n), BINARY, () => releaseBackendBuffer(buffer));
-    pauseForSlowClient(s);
-    return true;
+    backendOnData(s, buffer.subarray(0, n), () => releaseBackendBuffer(buffer));
+  } else {
+    const chunk = Buffer.allocUnsafe(n);
+    buffer.copy(chunk, 0, 0, n);
+    backendOnData(s, chunk);
   }
-  const chunk = Buffer.allocUnsafe(n);
-  buffer.copy(chunk, 0, 0, n);
-  backendOnData(s, chunk);
   return true;
 }
 
