@@ -14,7 +14,7 @@
  *
  * Usage: node --import tsx bench/store.ts [--quick]
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -153,7 +153,7 @@ Latest run of \`node --import tsx bench/store.ts${plan.quick ? ' --quick' : ''}\
 |---|---|---:|---:|---:|---:|---:|---:|
 ${rows.join('\n')}
 
-How it was measured: one process, this script, opens each store with \`openStores\` as the proxy does (default \`[porthole] store_*\` options: a pool of 10 for PostgreSQL and MariaDB, one connection for Redis, one SQLite file in WAL mode), in a fresh database or key prefix on the machine's own servers, all on 127.0.0.1 (no network between client and server). *Validate* is \`tokens.lookup(token)\` of a random token minted earlier: hash, one SELECT by \`token_hash\` (Redis: one HGETALL), sequential, timed one by one; it is what every console connection waits for before the backend is dialled. *Mint* is \`tokens.create\` (a UUID4, its SHA-256, one INSERT; Redis: one Lua script setting the token hash, its expiry and the instance index), timed over the whole batch. *Consume + release* is what a single-use token adds to a session: the INSERT … ON CONFLICT DO NOTHING (MariaDB: INSERT IGNORE; Redis: a Lua script) at connect and the UPDATE at the end. p99 is nearest-rank. The database servers are the distribution's defaults and share the machine's cores with this script: compare rows of one run, not numbers across runs or machines.
+How it was measured: one process, this script, opens each store with \`openStores\` as the proxy does (default \`[porthole] store_*\` options: a pool of 10 for PostgreSQL and MariaDB, one connection for Redis, one SQLite file in WAL mode with synchronous = NORMAL), in a fresh database or key prefix on the machine's own servers, all on 127.0.0.1 (no network between client and server). *Validate* is \`tokens.lookup(token)\` of a random token minted earlier: hash, one SELECT by \`token_hash\` (Redis: one HGETALL), sequential, timed one by one; it is what every console connection waits for before the backend is dialled. *Mint* is \`tokens.create\` (a UUID4, its SHA-256, one INSERT; Redis: one Lua script setting the token hash, its expiry and the instance index), timed over the whole batch. *Consume + release* is what a single-use token adds to a session: the INSERT … ON CONFLICT DO NOTHING (MariaDB: INSERT IGNORE; Redis: a Lua script) at connect and the UPDATE at the end. p99 is nearest-rank. The database servers are the distribution's defaults and share the machine's cores with this script: compare rows of one run, not numbers across runs or machines.
 ${END}
 `;
 }
