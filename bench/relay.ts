@@ -65,7 +65,7 @@ interface Plan {
 }
 
 const FULL: Plan = { quick: false, bytes: 256 * MiB, trials: 5, connections: 200, warmupConnections: 10, novaConnections: 50, echoRoundTrips: 2000, rateSeconds: 5, idleSessions: 10_000, novaIdleSessions: 100 };
-const QUICK: Plan = { quick: true, bytes: 64 * MiB, trials: 2, connections: 50, warmupConnections: 5, novaConnections: 10, echoRoundTrips: 500, rateSeconds: 1, idleSessions: 1000, novaIdleSessions: 20 };
+const QUICK: Plan = { quick: true, bytes: 64 * MiB, trials: 2, connections: 50, warmupConnections: 5, novaConnections: 10, echoRoundTrips: 500, rateSeconds: 1, idleSessions: 200, novaIdleSessions: 10 };
 
 interface PathResult {
   readonly name: string;
@@ -327,6 +327,7 @@ async function main(): Promise<void> {
   const plan = opts.plan;
   if (!existsSync(WEBSOCKIFY)) throw new Error(`${WEBSOCKIFY} not found (Debian package websockify)`);
   const started = new Date();
+  runStarted = started.getTime();
   const loadBefore = loadAverage();
   // 10 000 sessions take 10 000 descriptors here and 20 000 in a one-process proxy
   const fdLimit = raiseFileLimit(2 * plan.idleSessions + 1024);
@@ -354,9 +355,13 @@ async function main(): Promise<void> {
     };
     const raw: Path = { name: 'raw TCP', pid: null, targets: { source: backend.sourcePort, closing: backend.closingPort, banner: backend.bannerPort, echo: backend.echoPort } };
     const proxies: Path[] = [websockify, ...(nova.path ? [nova.path] : []), ...(baseline ? [baseline] : []), ph];
+    phase('peers started');
     const results = await measure([raw, tcpRelay, ...proxies], plan, backend.child.pid);
+    phase('downloads and connections');
     const figures = await measureSessions([raw, tcpRelay, ...proxies], [raw, ...proxies, ...(phWorkers ? [phWorkers] : [])], plan, nova.path?.name);
+    phase('echo, opening rate, idle sessions');
     const security = await measureRfbSecurity(plan.quick, opts.portholeRoot);
+    phase('RFB security proxy');
     const extra: Extra = { nova: nova.skipped, workers: phWorkers ? opts.workers : 0, fdLimit, baseline: opts.baselineRoot ? describeCheckout(opts.baselineRoot) : undefined };
     const report = render(plan, results, figures, security, extra);
     process.stdout.write(`\n${report.table}\n`);
@@ -375,6 +380,13 @@ async function main(): Promise<void> {
       printTop(main, 25);
     } else process.stderr.write(`bench: no CPU profile in ${opts.cpuProfDir}\n`);
   }
+}
+
+let runStarted = Date.now();
+
+/** A progress line with the time since the run started. */
+function phase(done: string): void {
+  process.stdout.write(`[${((Date.now() - runStarted) / 1000).toFixed(1)} s] ${done}\n`);
 }
 
 /** nova-novncproxy where it can run; otherwise the reason it was left out. */
@@ -410,6 +422,7 @@ async function measureSessions(echoPaths: readonly Path[], paths: readonly Path[
       runs.set(path.name, [...(runs.get(path.name) ?? []), e]);
     }
   }
+  phase('echo round trips');
   for (const [name, r] of runs) {
     const e = mergeEcho(r);
     figures.echo.set(name, e);
@@ -420,6 +433,7 @@ async function measureSessions(echoPaths: readonly Path[], paths: readonly Path[
     figures.rate.set(path.name, r);
     process.stdout.write(`  50 clients ${path.name.padEnd(16)} ${r.perSecond.toFixed(0)} sessions/s, ServerInit p50 ${r.readyP50Ms.toFixed(2)} ms, ${r.errors} errors\n`);
   }
+  phase('opening rate');
   for (const path of paths) {
     const n = path.name === novaName ? plan.novaIdleSessions : plan.idleSessions;
     const s = await idleSessions(path, n, { pid: pidFor(path, 'echo'), spreadOverChildren: / workers$/.test(path.name) });
@@ -548,15 +562,17 @@ function render(plan: Plan, results: PathResult[], figures: SessionFigures, secu
   const idlePh = [...figures.idle.values()].filter((i) => i.path.startsWith('Porthole'));
   const best = idlePh.reduce((a, b) => (b.held > a.held ? b : a), idlePh[0]!);
   const vencrypt = security.rows.find((r) => r.security.startsWith('VeNCrypt') && r.path === 'Porthole');
-  const verdict = (ok: boolean) => (ok ? 'met' : '**not met**');
-  const targets = [
+  const verdict = (ok: boolean | null) => (ok === null ? 'not judged in a quick run' : ok ? 'met' : '**not met**');
+  // a quick run opens too few sessions for their memory to show through the garbage collector's swings
+  const memory = plan.quick ? null : best.held >= plan.idleSessions && (best.pssPerSessionKiB ?? Infinity) < 32;
+  const targets: [string, string, boolean | null][] = [
     ['throughput ≥ 0.9× raw TCP', `${x(thr(ph), thr(raw))}`, thr(ph) >= 0.9 * thr(raw)],
     ['proxy CPU per GiB ≤ ½ websockify\'s', `${x(cpu(ph), cpu(wsf))}`, cpu(ph) <= 0.5 * cpu(wsf)],
     ['open → first byte p50 ≤ 0.5 ms', `${ms(ph.bannerMs, 0.5)} ms`, percentile(ph.bannerMs, 0.5) <= 0.5],
     ['open → first byte p99 ≤ 1.5 ms', `${ms(ph.bannerMs, 0.99)} ms`, percentile(ph.bannerMs, 0.99) <= 1.5],
     ['first byte through VeNCrypt X509None p50 < 5 ms', vencrypt ? `${vencrypt.firstP50.toFixed(3)} ms` : '—', vencrypt !== undefined && vencrypt.firstP50 < 5],
-    [`${plan.idleSessions} concurrent sessions held at < 32 KiB each`, `${best.held} held by ${best.path}, ${best.pssPerSessionKiB?.toFixed(1) ?? '—'} KiB each`, best.held >= plan.idleSessions && (best.pssPerSessionKiB ?? Infinity) < 32],
-  ] as const;
+    [`${plan.idleSessions} concurrent sessions held at < 32 KiB each`, `${best.held} held by ${best.path}, ${best.pssPerSessionKiB?.toFixed(1) ?? '—'} KiB each`, memory],
+  ];
   lines.push('', '### The targets of issue 7, in this run', '', '| target | measured | |', '|---|---|---|', ...targets.map(([t, m, ok]) => `| ${t} | ${m} | ${verdict(ok)} |`));
   if (extra.nova) lines.push('', `nova-novncproxy was left out of this run: ${extra.nova}.`);
 

@@ -332,13 +332,18 @@ export async function idleSessions(path: Path, n: number, opts: IdleSessionsOpti
     openSeconds,
     failures: failures.list(),
     pssKiB,
-    pssPerSessionKiB: pssKiB && held > 0 ? slope(samples.filter(([, kib]) => Number.isFinite(kib))) : null,
+    // a slope at or below zero is the garbage collector's swing, not a measurement
+    pssPerSessionKiB: pssKiB && held > 0 ? positive(slope(samples.filter(([, kib]) => Number.isFinite(kib)))) : null,
     proxyProcesses: processes,
     proxyFds: pid === null ? null : { baseline: baselineFds, open: fdsOpen },
     clientRssKiB: { baseline: rssBaseline, open: rssOpen },
     drained,
     drainMs,
   };
+}
+
+function positive(n: number | null): number | null {
+  return n !== null && n > 0 ? n : null;
 }
 
 /** Least-squares slope of y over x. */
