@@ -305,7 +305,8 @@ function startSession(ws: WebSocket, socket: Duplex, req: IncomingMessage, a: Ac
     tokenExpires: a.tokenExpires,
     backendAuth,
   };
-  // the session keeps only what it needs of the upgrade (a few KiB each, times thousands of consoles)
+  // the session's closure keeps the token's use, not the whole upgrade (the handshake's transport
+  // and readers would stay alive as long as the console)
   const use = a.use;
   const session = new ConsoleSession(info, ws, socket, backend, (s, end) => {
     deps.sessions.delete(s);
