@@ -2,7 +2,10 @@
  * @module store/sqlite
  * The embedded SQLite store (better-sqlite3), the default: one file that the daemon and the CLI
  * of one host share in WAL mode. Not for several hosts: use PostgreSQL, MariaDB/MySQL or Redis.
+ * The file holds VNC passwords in clear (the inventory), so it is created 0600 whatever the umask,
+ * and a file found readable by other users is made 0600 with a warning.
  */
+import { chmodSync, closeSync, constants, fchmodSync, fstatSync, openSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Kysely, SqliteDialect, sql, type MigrationResultSet, type SqliteDatabase } from 'kysely';
 import { GatewayError } from '../errors.ts';
@@ -29,6 +32,7 @@ export async function openSqlite(connection: string): Promise<Database> {
   const { default: BetterSqlite3 } = await import('better-sqlite3');
   let sqlite;
   try {
+    if (path !== ':memory:') ownerOnly(path);
     sqlite = new BetterSqlite3(path);
   } catch (err) {
     throw new GatewayError('STORE_UNAVAILABLE', `cannot open SQLite database ${path}: ${(err as Error).message}`, { status: 503 });
@@ -45,6 +49,55 @@ export async function openSqlite(connection: string): Promise<Database> {
   sqlite.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
   const db = new Kysely<any>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   return { db, dialect: 'sqlite', description: `sqlite:${path}`, close: () => db.destroy() };
+}
+
+/** Files SQLite keeps beside the database: WAL mode's log and shared-memory index, the rollback journal. */
+const SIDE_FILES = ['-wal', '-shm', '-journal'];
+/** Paths already warned about in this process: a file Porthole cannot chmod is reported once. */
+const warned = new Set<string>();
+
+/**
+ * Creates the database file 0600 before SQLite opens it: SQLite would create it 0644 (less the
+ * umask), a window in which any local user can open it. SQLite gives `-wal`, `-shm` and
+ * `-journal` the main file's permissions at their creation (os_unix.c, findCreateFileMode, with
+ * an fchmod past the umask), so those follow. A file that exists with permissions for other
+ * users (made by an older Porthole, or by hand) is made 0600; group-only permissions (0640,
+ * 0660) are left alone: they are how a daemon and a CLI running as different users of one
+ * group share the file, and nothing makes them by accident.
+ */
+function ownerOnly(path: string): void {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_CREAT, 0o600);
+  try {
+    const { mode } = fstatSync(fd);
+    if ((mode & 0o007) !== 0) tighten(path, mode, () => fchmodSync(fd, 0o600));
+  } finally {
+    closeSync(fd);
+  }
+  for (const suffix of SIDE_FILES) {
+    let mode: number;
+    try {
+      mode = statSync(path + suffix).mode;
+    } catch {
+      continue;
+    }
+    if ((mode & 0o007) !== 0) tighten(path + suffix, mode, () => chmodSync(path + suffix, 0o600));
+  }
+}
+
+function tighten(path: string, mode: number, chmod: () => void): void {
+  const was = (mode & 0o777).toString(8).padStart(4, '0');
+  let message: string;
+  try {
+    chmod();
+    message = `${path} was mode ${was}, readable by other users, and holds VNC passwords: made it 0600`;
+  } catch (err) {
+    message = `${path} is mode ${was}, readable by other users, and holds VNC passwords; it could not be made 0600 (${(err as Error).message}): run chmod 600 on it`;
+  }
+  if (warned.has(path)) return;
+  warned.add(path);
+  // Node's warning channel (stderr): the CLI opens the store without a logger, and a daemon's
+  // stderr reaches its journal
+  process.emitWarning(message, { code: 'PORTHOLE_FILE_MODE' });
 }
 
 /**
