@@ -15,7 +15,9 @@ import { startDemoServer, type DemoServer } from './demo/server.ts';
 import { GatewayError } from './errors.ts';
 import { createLogger } from './log.ts';
 import { novncBaseUrl } from './proxy/console-url.ts';
+import { clientIpResolver } from './proxy/client-ip.ts';
 import { createListener } from './proxy/listener.ts';
+import { lookupBudgetOptions, openLookupBudget } from './proxy/lookup-budget.ts';
 import type { ConsoleSession } from './proxy/relay.ts';
 import { createUpgradeHandler } from './proxy/upgrade.ts';
 import { rfbConfigWarnings, rfbProxyOptions } from './rfb/config.ts';
@@ -72,8 +74,6 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
   const rfb = rfbProxyOptions(config);
   const log = parts.log ?? createLogger(config);
   for (const warning of rfbConfigWarnings(rfb)) log.warn({ event: 'config' }, warning);
-  // RFB handshakes in progress end at once when the gateway closes
-  const shutdown = new AbortController();
   const once = parts.once ?? true;
   const opened = parts.stores ?? (await openStores(config.database.connection, { migrate: config.porthole.auto_migrate && once, ...storeSettings(config, log) }));
   let registry: Sessions;
@@ -94,6 +94,9 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
   const stopAccepting: Array<() => void> = [];
   if (!parts.stores) closers.push(() => stores.close());
   closers.unshift(() => registry.close());
+  // failed token lookups per client address, counted in Porthole's own store where there is one
+  const lookups = await openLookupBudget(stores, lookupBudgetOptions(config, log));
+  closers.unshift(() => lookups.close());
   if (stores.own === null) {
     if (config.porthole.single_use_tokens) {
       await Promise.all(closers.map((c) => c()));
@@ -116,20 +119,22 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
     }
 
     if (run.proxies && config.vnc.enabled) {
-      const { handle, wss } = createUpgradeHandler(
+      const p = config.porthole;
+      const upgrades = createUpgradeHandler(
         {
           consoleTypes: ['novnc'],
           paths: ['/', '/websockify'],
           allowedOrigins: config.console.allowed_origins,
-          trustedProxies: config.porthole.trusted_proxies,
-          maxMessageSize: config.porthole.max_message_size,
-          connectTimeoutMs: config.porthole.backend_connect_timeout * 1000,
-          handshakeTimeoutMs: config.porthole.handshake_timeout * 1000,
+          trustedProxies: p.trusted_proxies,
+          maxMessageSize: p.max_message_size,
+          connectTimeoutMs: p.backend_connect_timeout * 1000,
+          handshakeTimeoutMs: p.handshake_timeout * 1000,
+          setupTimeoutMs: setupTimeoutMs(config),
           // always on for noVNC, as nova-novncproxy always runs its RFBSecurityProxy
           rfb,
-          singleUse: config.porthole.single_use_tokens ? { graceSeconds: config.porthole.reconnect_grace_seconds } : undefined,
+          singleUse: p.single_use_tokens ? { graceSeconds: p.reconnect_grace_seconds } : undefined,
         },
-        { tokens: stores.tokens, inventory: stores.inventory, log, sessions, signal: shutdown.signal, releases, registry: { started: (s) => tracker?.started(s), ended: (s) => tracker?.ended(s) } },
+        { tokens: stores.tokens, inventory: stores.inventory, log, sessions, releases, registry: { started: (s) => tracker?.started(s), ended: (s) => tracker?.ended(s) } },
       );
       const { server, tls } = createListener(
         {
@@ -139,7 +144,7 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
           handshakeTimeoutMs: config.porthole.handshake_timeout * 1000,
           maxHeaderSize: config.porthole.max_header_size,
         },
-        { request: createPages({ tokens: stores.tokens, inventory: stores.inventory, webDir: config.DEFAULT.web }), upgrade: handle },
+        { request: createPages({ tokens: stores.tokens, inventory: stores.inventory, webDir: config.DEFAULT.web, budget: { lookups, client: clientIpResolver(config.porthole.trusted_proxies) } }), upgrade: upgrades.handle },
       );
       const port = await listen(server, config.vnc.novncproxy_host, config.vnc.novncproxy_port);
       const serverClosed = new Promise<void>((resolve) => server.once('close', () => resolve()));
@@ -151,10 +156,8 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
       tracker = t;
       closers.unshift(() => t.stop());
       closers.unshift(async () => {
-        shutdown.abort();
         stopListening();
-        for (const s of sessions) s.close(CLOSE_SHUTDOWN.code, CLOSE_SHUTDOWN.reason);
-        wss.close();
+        upgrades.close(CLOSE_SHUTDOWN.code, CLOSE_SHUTDOWN.reason);
         await serverClosed;
         await Promise.allSettled([...releases]);
       });
@@ -262,6 +265,16 @@ export function startSweep(config: Config, stores: Pick<Stores, 'tokens'>, log: 
   }, seconds * 1000);
   timer.unref();
   return () => clearInterval(timer);
+}
+
+/**
+ * The longest a console connection may take from its upgrade request to its relay: the sum of
+ * the deadlines of its steps (the store's three queries, the dial and CONNECT, the three RFB
+ * waits), so that it only ever cuts a step that has no deadline of its own.
+ */
+function setupTimeoutMs(config: Config): number {
+  const p = config.porthole;
+  return Math.ceil((3 * p.store_query_timeout + p.backend_connect_timeout + p.handshake_timeout + 3 * p.rfb_handshake_timeout) * 1000);
 }
 
 /** The console listener's address as other hosts know it: the machine's name for a wildcard bind. */

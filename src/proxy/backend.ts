@@ -18,6 +18,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { GatewayError } from '../errors.ts';
+import { printable } from '../log.ts';
 
 /** The most one read takes from a backend socket. */
 export const BACKEND_READ_SIZE = 1024 * 1024;
@@ -108,13 +109,29 @@ export interface BackendOptions {
   readonly handshakeTimeoutMs: number;
 }
 
-export function connectBackend(target: BackendTarget, opts: BackendOptions): Promise<Socket> {
+/**
+ * Dials `target`. Until it resolves the socket is this function's: it destroys it on every
+ * failure, on its deadlines and when `signal` aborts (the client went away); after, the caller's.
+ */
+export function connectBackend(target: BackendTarget, opts: BackendOptions, signal?: AbortSignal): Promise<Socket> {
   return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
     const socket = openSocket(target.host, target.port);
+    const onAbort = () => fail(signal!.reason as GatewayError);
+    signal?.addEventListener('abort', onAbort, { once: true });
     const fail = (err: GatewayError) => {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       socket.destroy();
       reject(err);
+    };
+    const succeed = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      resolve(socket);
     };
     let timer = setTimeout(
       () => fail(new GatewayError('BACKEND_TIMEOUT', `backend ${target.host}:${target.port} did not accept within ${opts.connectTimeoutMs} ms`, { status: 504, closeCode: 1011, clientMessage: 'The console did not answer' })),
@@ -127,7 +144,7 @@ export function connectBackend(target: BackendTarget, opts: BackendOptions): Pro
     socket.once('connect', () => {
       clearTimeout(timer);
       if (!target.internalAccessPath) {
-        resolve(socket);
+        succeed();
         return;
       }
       timer = setTimeout(
@@ -143,17 +160,16 @@ export function connectBackend(target: BackendTarget, opts: BackendOptions): Pro
           return;
         }
         socket.off('data', onData);
-        clearTimeout(timer);
         const statusLine = reply.subarray(0, reply.indexOf('\r\n')).toString('latin1');
         if (!/^HTTP\/1\.[01] 200\b/.test(statusLine)) {
-          fail(protocolError(target, `CONNECT refused: ${JSON.stringify(statusLine.slice(0, 100))}`));
+          fail(protocolError(target, `CONNECT refused: ${printable(statusLine.slice(0, 100))}`));
           return;
         }
         // the relay resumes the socket once its own listeners are attached
         socket.pause();
         const rest = reply.subarray(end + 4);
         if (rest.length > 0) socket.unshift(rest);
-        resolve(socket);
+        succeed();
       };
       socket.on('data', onData);
       socket.write(`CONNECT ${target.internalAccessPath} HTTP/1.1\r\n\r\n`);

@@ -8,6 +8,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { GatewayError } from '../errors.ts';
+import { printable } from '../log.ts';
 
 export interface OriginFacts {
   /** Lowercased hostname of the Origin header, or undefined when there is none. */
@@ -22,7 +23,7 @@ export function checkOriginHost(headers: IncomingHttpHeaders, allowedOrigins: re
   try {
     url = new URL(origin);
   } catch {
-    throw refuse('ORIGIN_INVALID', `Origin header not valid: ${JSON.stringify(origin.slice(0, 200))}`);
+    throw refuse('ORIGIN_INVALID', `Origin header not valid: ${printable(origin)}`);
   }
   const hostname = stripBrackets(url.hostname.toLowerCase());
   const forwarded = firstValue(headers['x-forwarded-proto']);
@@ -32,7 +33,7 @@ export function checkOriginHost(headers: IncomingHttpHeaders, allowedOrigins: re
   const host = hostOf(headers.host);
   if (host !== undefined) expected.add(host);
   if (!expected.has(hostname)) {
-    throw refuse('ORIGIN_MISMATCH', `Origin header does not match this host (origin ${hostname}, host ${host ?? 'none'})`);
+    throw refuse('ORIGIN_MISMATCH', `Origin header does not match this host (origin ${printable(hostname)}, host ${host === undefined ? 'none' : printable(host)})`);
   }
   return { hostname, scheme };
 }
@@ -51,7 +52,7 @@ export function checkOriginScheme(facts: OriginFacts, accessUrlBase: string | nu
   if (base === 'ws') expected.push('http');
   if (base === 'wss') expected.push('https');
   if (!expected.includes(facts.scheme)) {
-    throw refuse('ORIGIN_PROTO_MISMATCH', `Origin header protocol does not match this host (origin ${facts.scheme}, console ${base})`);
+    throw refuse('ORIGIN_PROTO_MISMATCH', `Origin header protocol does not match this host (origin ${printable(facts.scheme)}, console ${base})`);
   }
 }
 

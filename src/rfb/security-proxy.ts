@@ -27,6 +27,7 @@
 import type { Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { GatewayError, isGatewayError } from '../errors.ts';
+import { printable as printableText } from '../log.ts';
 import { noneAuth } from './auth/none.ts';
 import { vencryptAuth } from './auth/vencrypt.ts';
 import { vncAuth } from './auth/vnc.ts';
@@ -277,10 +278,10 @@ function failureResult(text: string): Buffer {
   return Buffer.concat([u32(1), reasonString(text)]);
 }
 
-/** A server's words for the log: bounded, control characters escaped. */
+/** A peer's words for the log: bounded, controls and bidirectional overrides escaped. */
 function printable(b: Buffer | undefined): string {
   if (!b) return '""';
-  return JSON.stringify(b.subarray(0, 200).toString('utf8')) + (b.length > 200 ? '…' : '');
+  return printableText(b.subarray(0, 200).toString('utf8')) + (b.length > 200 ? '…' : '');
 }
 
 function protocol(t: Transport, step: string, detail: string): GatewayError {

@@ -1,0 +1,225 @@
+/**
+ * @module proxy/connection
+ * The one owner of a console connection, from its upgrade request to its end. What the
+ * connection opens is adopted here the moment it exists: the client's socket (and its WebSocket
+ * once accepted), the backend socket from its dial on (the dial takes `signal`), the TLS socket
+ * the security proxy may put over it, the token's use. One funnel ends it, whatever comes first:
+ * the client going at any step (before the 101, during the RFB handshake, in the relay), an error,
+ * the setup deadline, the proxy shutting down, the relay ending. It destroys every socket it owns,
+ * gives back the token's use, and logs once, with the error's code.
+ *
+ * No error of a connection's life escapes it to the process: the steps run under `guard`, which
+ * also stops them as soon as the connection is gone, and every socket it owns has an error
+ * listener from the start (an unhandled `error` event or rejection would end every console of the
+ * process, not just this one).
+ */
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import type { WebSocket } from 'ws';
+import { GatewayError, isGatewayError } from '../errors.ts';
+import type { ClientAddress } from './client-address.ts';
+import { ConsoleSession, type SessionEnd, type SessionInfo } from './relay.ts';
+import type { TokenUse } from './token-use.ts';
+
+export interface ConnectionHooks {
+  readonly log: Logger;
+  /** Called once when the connection is over (refused, failed, or its session ended). */
+  closed(c: ConsoleConnection): void;
+  /** The relay started: the session is live (sessions set, registry). */
+  sessionStarted(s: ConsoleSession): void;
+  /** The relay ended, with its figures. */
+  sessionEnded(s: ConsoleSession, end: SessionEnd): void;
+}
+
+/** What the log says of a connection that never became a session: the backend and instance once known. */
+export interface ConnectionContext {
+  tokenLogId?: string;
+  backend?: string;
+  instance?: string;
+}
+
+export class ConsoleConnection {
+  readonly context: ConnectionContext = {};
+  private readonly controller = new AbortController();
+  private readonly backends: Socket[] = [];
+  private ws: WebSocket | null = null;
+  private session: ConsoleSession | null = null;
+  private use: TokenUse | undefined;
+  private readonly deadline: NodeJS.Timeout;
+  private over = false;
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly socket: Duplex,
+    readonly client: ClientAddress,
+    setupTimeoutMs: number,
+    private readonly hooks: ConnectionHooks,
+  ) {
+    socket.on('error', socketOnError);
+    socket.on('close', () => this.clientGone('the connection closed'));
+    // before the 101 a client that half-closes can never send its side of the WebSocket
+    socket.on('end', () => this.ws === null && this.clientGone('the client ended its side of the connection'));
+    this.deadline = setTimeout(
+      () => this.fail(new GatewayError('CLIENT_TIMEOUT', `console connection not set up within ${setupTimeoutMs} ms`, { status: 504, closeCode: 1011, clientMessage: 'The console did not answer in time' })),
+      setupTimeoutMs,
+    );
+  }
+
+  /** Aborted when the connection is over: steps in flight (a dial, a store query) stop and let go of what they hold. */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  get closed(): boolean {
+    return this.over;
+  }
+
+  /** Settles as `p` does, or rejects as soon as the connection is over (a step never outlives its owner). */
+  guard<T>(p: Promise<T>): Promise<T> {
+    if (this.over) {
+      p.catch(ignore);
+      return Promise.reject(this.controller.signal.reason);
+    }
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = () => reject(this.controller.signal.reason);
+      this.controller.signal.addEventListener('abort', onAbort, { once: true });
+      p.then(
+        (v) => {
+          this.controller.signal.removeEventListener('abort', onAbort);
+          resolve(v);
+        },
+        (err: unknown) => {
+          this.controller.signal.removeEventListener('abort', onAbort);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  /** Takes a backend socket (the TCP one, or TLS over it); one that arrives after the end is destroyed at once. */
+  adoptBackend(s: Socket): void {
+    s.on('error', ignore);
+    if (this.over) {
+      s.destroy();
+      return;
+    }
+    if (!this.backends.includes(s)) this.backends.push(s);
+  }
+
+  adoptTokenUse(use: TokenUse): void {
+    if (this.over) use.failed();
+    else this.use = use;
+  }
+
+  /** Takes the WebSocket `ws` made of this connection's socket. */
+  adoptWebSocket(ws: WebSocket): void {
+    ws.on('error', ignore);
+    this.ws = ws;
+    ws.on('close', () => this.clientGone('the WebSocket closed'));
+    if (this.over) closeWebSocket(ws, this.socket, 1001, 'console closed');
+  }
+
+  /**
+   * Starts the relay between the WebSocket and `backend`; from now on the session decides when
+   * the connection ends (it closes on either side's end, and on `close` from the proxy).
+   */
+  startRelay(info: Omit<SessionInfo, 'client'>, backend: Socket): ConsoleSession | undefined {
+    const ws = this.ws;
+    if (this.over || ws === null || ws.readyState !== ws.OPEN || backend.destroyed) {
+      this.fail(new GatewayError('CLIENT_CLOSED', 'client went away before its session began'));
+      return undefined;
+    }
+    clearTimeout(this.deadline);
+    this.adoptBackend(backend);
+    const use = this.use;
+    const session = new ConsoleSession({ ...info, client: this.client.display }, ws, this.socket, backend, (s, end) => {
+      this.finish();
+      use?.ended();
+      this.hooks.sessionEnded(s, end);
+    });
+    this.session = session;
+    this.hooks.sessionStarted(session);
+    return session;
+  }
+
+  /**
+   * Ends a connection that is not (or no longer) a session because of `err`: before the 101 an
+   * HTTP status with an empty body (tempest's `test_novnc_bad_token` wants no data byte), after
+   * it a close frame with the client's words; the log has the detail.
+   */
+  fail(err: unknown, toClient?: { readonly code: number; readonly reason: string }): void {
+    const e = asGatewayError(err);
+    const code = toClient?.code ?? e.closeCode;
+    const reason = toClient?.reason ?? e.clientMessage.slice(0, 100);
+    if (this.session) {
+      this.session.close(code, reason);
+      return;
+    }
+    if (this.over) return;
+    this.finish(e);
+    this.use?.failed();
+    this.log(e);
+    if (this.ws) closeWebSocket(this.ws, this.socket, code, reason);
+    else refuse(this.socket, e.status);
+  }
+
+  /** Closes the connection from the proxy's side: shutdown, revocation, kill. */
+  close(code: number, reason: string): void {
+    if (this.session) this.session.close(code, reason);
+    else this.fail(new GatewayError('CLIENT_CLOSED', reason, { closeCode: code, status: 503, clientMessage: reason }));
+  }
+
+  private clientGone(detail: string): void {
+    if (this.over || this.session) return;
+    this.fail(new GatewayError('CLIENT_CLOSED', `client went away before its session began: ${detail}`));
+  }
+
+  /** Lets go of everything: the steps in flight stop, the backend sockets close. Once. */
+  private finish(reason?: GatewayError): void {
+    if (this.over) return;
+    this.over = true;
+    clearTimeout(this.deadline);
+    this.controller.abort(reason ?? new GatewayError('CLIENT_CLOSED', 'connection over'));
+    for (const s of this.backends) s.destroy();
+    this.hooks.closed(this);
+  }
+
+  private log(e: GatewayError): void {
+    try {
+      const c = this.context;
+      // after the 101 there is no HTTP status to report, nor to a client that went away
+      const status = this.ws || e.code === 'CLIENT_CLOSED' ? undefined : e.status;
+      this.hooks.log.warn({ event: 'refused', code: e.code, client: this.client.display, tokenHash: c.tokenLogId, status, backend: c.backend, instance: c.instance }, e.message);
+    } catch {
+      // a logger that throws must not leave the connection half-closed
+    }
+  }
+}
+
+function asGatewayError(err: unknown): GatewayError {
+  return isGatewayError(err) ? err : new GatewayError('STORE_UNAVAILABLE', `console connection failed: ${(err as Error)?.message ?? err}`, { status: 503, closeCode: 1011, cause: err });
+}
+
+/** An HTTP refusal before any WebSocket byte; a client that does not read must not keep the socket open. */
+function refuse(socket: Duplex, status: number): void {
+  if (socket.writable) {
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  }
+  if (socket.destroyed) return;
+  setTimeout(() => socket.destroy(), 1000).unref();
+}
+
+function closeWebSocket(ws: WebSocket, socket: Duplex, code: number, reason: string): void {
+  if (ws.readyState === ws.OPEN) ws.close(code, reason);
+  if (socket.destroyed) return;
+  // a client that never answers the close frame must not hold the socket
+  setTimeout(() => socket.destroy(), 2000).unref();
+}
+
+function socketOnError(): void {
+  // the socket's 'close' follows and ends the connection
+}
+
+function ignore(): void {}
