@@ -15,7 +15,7 @@ import { startDemoServer, type DemoServer } from './demo/server.ts';
 import { GatewayError } from './errors.ts';
 import { createLogger } from './log.ts';
 import { novncBaseUrl } from './proxy/console-url.ts';
-import { clientIpResolver } from './proxy/client-ip.ts';
+import { clientHost } from './proxy/client-address.ts';
 import { createListener } from './proxy/listener.ts';
 import { lookupBudgetOptions, openLookupBudget } from './proxy/lookup-budget.ts';
 import type { ConsoleSession } from './proxy/relay.ts';
@@ -136,6 +136,7 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
         },
         { tokens: stores.tokens, inventory: stores.inventory, log, sessions, releases, registry: { started: (s) => tracker?.started(s), ended: (s) => tracker?.ended(s) } },
       );
+      const trusted = new Set(p.trusted_proxies);
       const { server, tls } = createListener(
         {
           sslOnly: config.DEFAULT.ssl_only,
@@ -144,7 +145,7 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
           handshakeTimeoutMs: config.porthole.handshake_timeout * 1000,
           maxHeaderSize: config.porthole.max_header_size,
         },
-        { request: createPages({ tokens: stores.tokens, inventory: stores.inventory, webDir: config.DEFAULT.web, budget: { lookups, client: clientIpResolver(config.porthole.trusted_proxies) } }), upgrade: upgrades.handle },
+        { request: createPages({ tokens: stores.tokens, inventory: stores.inventory, webDir: config.DEFAULT.web, budget: { lookups, client: (req) => clientHost(req, trusted) } }), upgrade: upgrades.handle },
       );
       const port = await listen(server, config.vnc.novncproxy_host, config.vnc.novncproxy_port);
       const serverClosed = new Promise<void>((resolve) => server.once('close', () => resolve()));

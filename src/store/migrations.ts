@@ -169,6 +169,21 @@ const steps: Record<string, Step> = {
         .execute();
     },
   },
+  '0006_porthole_lookup_failures': {
+    set: 'own',
+    async up(db) {
+      // failed console token lookups per client address (src/store/lookup-failures.ts): one row
+      // per client, its count in the window that started at window_start (epoch seconds); rows
+      // of past windows are deleted as the windows pass
+      await db.schema
+        .createTable('porthole_lookup_failures')
+        .ifNotExists()
+        .addColumn('client', 'varchar(64)', (c) => c.primaryKey().notNull())
+        .addColumn('window_start', 'bigint', (c) => c.notNull())
+        .addColumn('failures', 'integer', (c) => c.notNull())
+        .execute();
+    },
+  },
 };
 
 /** The Kysely migrations of one set, for one dialect. */

@@ -15,6 +15,7 @@ import { createRequire } from 'node:module';
 import { dirname, extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Inventory } from '../inventory/types.ts';
+import type { LookupBudget } from '../proxy/lookup-budget.ts';
 import { parseCookies, tokenFromPageUrl } from '../proxy/token-source.ts';
 import type { TokenStore } from '../store/types.ts';
 
@@ -41,9 +42,12 @@ const CONTENT_TYPES: Record<string, string> = {
 };
 
 export interface TokenState {
-  readonly state: 'valid' | 'expired' | 'unknown' | 'missing';
+  /** `limited`: the client is over its budget of failed lookups, so nothing was looked up (HTTP 429). */
+  readonly state: 'valid' | 'expired' | 'unknown' | 'missing' | 'limited';
   readonly server: string | null;
   readonly expiresAt: number | null;
+  /** With `limited`: seconds until the client may ask again (also the `Retry-After` header). */
+  readonly retryAfter?: number;
 }
 
 export interface PagesDeps {
@@ -51,6 +55,12 @@ export interface PagesDeps {
   readonly inventory: Inventory;
   /** `[DEFAULT] web`: extra static files, served when the directory exists. */
   readonly webDir: string | null;
+  /**
+   * `[porthole] failed_lookup_budget`: the page and `/porthole/token-state` look tokens up within
+   * the client's budget, the one the WebSocket upgrade uses, so that neither is a free validity
+   * oracle; `client` gives a request's client address as the upgrade sees it.
+   */
+  readonly budget?: { readonly lookups: LookupBudget; client(req: IncomingMessage): string };
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -60,9 +70,17 @@ export function createPages(deps: PagesDeps): RequestHandler {
   const webDir = deps.webDir && existsSync(deps.webDir) && statSync(deps.webDir).isDirectory() ? deps.webDir : null;
   const cache = new Map<string, Buffer>();
 
-  async function tokenState(token: string | undefined): Promise<TokenState> {
+  async function tokenState(token: string | undefined, req: IncomingMessage): Promise<TokenState> {
     if (token === undefined) return { state: 'missing', server: null, expiresAt: null };
+    const budget = deps.budget;
+    const client = budget?.client(req);
+    if (budget && client !== undefined) {
+      const retryAfter = budget.lookups.retryAfter(client);
+      if (retryAfter > 0) return { state: 'limited', server: null, expiresAt: null, retryAfter };
+    }
     const found = await deps.tokens.lookup(token);
+    // awaited so that the count, shared ones included, is in before the answer leaves; it never rejects
+    if (found.status !== 'valid' && budget && client !== undefined) await budget.lookups.failed(client);
     if (found.status === 'unknown') return { state: 'unknown', server: null, expiresAt: null };
     const server = await deps.inventory.get(found.token.instanceUuid);
     return { state: found.status, server: server?.name ?? null, expiresAt: found.token.expires };
@@ -105,16 +123,20 @@ export function createPages(deps: PagesDeps): RequestHandler {
       return;
     }
     if (CONSOLE_PAGE_PATHS.includes(pathname)) {
-      const state = await tokenState(tokenFromPageUrl(rawUrl));
+      const state = await tokenState(tokenFromPageUrl(rawUrl), req);
+      // over budget, the page still comes (429), so the person at the console reads why
+      if (state.retryAfter) res.setHeader('Retry-After', String(state.retryAfter));
       // `<` escaped so a server name can never close the script element
       const json = JSON.stringify(state).replaceAll('<', '\\u003c');
       const html = consoleTemplate.replace(STATE_MARKER, `<script id="porthole-state" type="application/json">${json}</script>`);
-      send(res, 200, CONTENT_TYPES['.html']!, html, head, { 'Cache-Control': 'no-store', 'Content-Security-Policy': PAGE_CSP });
+      send(res, state.state === 'limited' ? 429 : 200, CONTENT_TYPES['.html']!, html, head, { 'Cache-Control': 'no-store', 'Content-Security-Policy': PAGE_CSP });
       return;
     }
     if (pathname === '/porthole/token-state') {
       const token = new URLSearchParams(rawUrl.slice(rawUrl.indexOf('?') + 1 || rawUrl.length)).get('token') || (req.headers.cookie ? parseCookies(req.headers.cookie).get('token') : undefined);
-      send(res, 200, 'application/json', JSON.stringify(await tokenState(token || undefined)), head, { 'Cache-Control': 'no-store' });
+      const state = await tokenState(token || undefined, req);
+      if (state.retryAfter) res.setHeader('Retry-After', String(state.retryAfter));
+      send(res, state.state === 'limited' ? 429 : 200, 'application/json', JSON.stringify(state), head, { 'Cache-Control': 'no-store' });
       return;
     }
     if (pathname.startsWith('/novnc/core/') || pathname.startsWith('/novnc/vendor/')) {

@@ -29,6 +29,7 @@ const MESSAGES = {
     expired: 'This console link has expired. Ask for a new console URL.',
     unknown: 'This console link is not valid (unknown or revoked token).',
     missing: 'No console token in this URL.',
+    limited: 'Too many failed attempts from your address; try again in a minute.',
     unreachable: 'The console could not be reached (the machine may be off or its host down).',
     authFailed: 'Authentication with the machine failed.',
     passwordUnsupported: 'The machine asks for a password, which this page does not support.',
@@ -56,6 +57,7 @@ const MESSAGES = {
     expired: 'Dieser Konsolen-Link ist abgelaufen. Fordern Sie eine neue Konsolen-URL an.',
     unknown: 'Dieser Konsolen-Link ist ungültig (unbekanntes oder widerrufenes Token).',
     missing: 'Diese URL enthält kein Konsolen-Token.',
+    limited: 'Zu viele fehlgeschlagene Versuche von Ihrer Adresse; versuchen Sie es in einer Minute erneut.',
     unreachable: 'Die Konsole ist nicht erreichbar (die Maschine ist vielleicht ausgeschaltet oder ihr Host nicht verfügbar).',
     authFailed: 'Die Anmeldung an der Maschine ist fehlgeschlagen.',
     passwordUnsupported: 'Die Maschine verlangt ein Passwort; das unterstützt diese Seite nicht.',
@@ -83,6 +85,7 @@ const MESSAGES = {
     expired: 'Ce lien de console a expiré. Demandez une nouvelle URL de console.',
     unknown: 'Ce lien de console n’est pas valide (jeton inconnu ou révoqué).',
     missing: 'Aucun jeton de console dans cette URL.',
+    limited: 'Trop de tentatives échouées depuis votre adresse\u00a0; réessayez dans une minute.',
     unreachable: 'La console est injoignable (la machine est peut-être éteinte ou son hôte indisponible).',
     authFailed: 'L’authentification auprès de la machine a échoué.',
     passwordUnsupported: 'La machine demande un mot de passe, ce que cette page ne prend pas en charge.',
@@ -110,6 +113,7 @@ const MESSAGES = {
     expired: 'Este enlace de consola ha caducado. Solicite una nueva URL de consola.',
     unknown: 'Este enlace de consola no es válido (token desconocido o revocado).',
     missing: 'No hay ningún token de consola en esta URL.',
+    limited: 'Demasiados intentos fallidos desde su dirección; inténtelo de nuevo dentro de un minuto.',
     unreachable: 'No se puede acceder a la consola (puede que la máquina esté apagada o su host no esté disponible).',
     authFailed: 'Falló la autenticación con la máquina.',
     passwordUnsupported: 'La máquina pide una contraseña, algo que esta página no admite.',
@@ -137,6 +141,7 @@ const MESSAGES = {
     expired: 'このコンソールリンクは有効期限が切れています。新しいコンソール URL を取得してください。',
     unknown: 'このコンソールリンクは無効です（不明または失効したトークン）。',
     missing: 'この URL にはコンソールトークンがありません。',
+    limited: 'お使いのアドレスからの失敗した試行が多すぎます。1 分後にもう一度お試しください。',
     unreachable: 'コンソールに接続できません（マシンの電源が切れているか、ホストが停止している可能性があります）。',
     authFailed: 'マシンとの認証に失敗しました。',
     passwordUnsupported: 'マシンがパスワードを要求していますが、このページは対応していません。',
@@ -164,6 +169,7 @@ const MESSAGES = {
     expired: '此控制台链接已过期。请申请新的控制台 URL。',
     unknown: '此控制台链接无效（令牌未知或已被撤销）。',
     missing: '此 URL 中没有控制台令牌。',
+    limited: '来自您地址的失败尝试过多，请一分钟后重试。',
     unreachable: '无法访问控制台（虚拟机可能已关机或其主机不可用）。',
     authFailed: '与虚拟机的认证失败。',
     passwordUnsupported: '虚拟机要求输入密码，本页面不支持。',
@@ -181,7 +187,8 @@ const MESSAGES = {
 
 // ===== Constants =====
 
-const TOKEN_STATES = new Set(['valid', 'expired', 'unknown', 'missing']);
+// `limited`: the gateway refuses this address for a while (too many failed token lookups from it)
+const TOKEN_STATES = new Set(['valid', 'expired', 'unknown', 'missing', 'limited']);
 const NOVNC_RFB = '/novnc/core/rfb.js';
 const NOVNC_LOGGING = '/novnc/core/util/logging.js';
 const TOKEN_STATE_ENDPOINT = '/porthole/token-state';
@@ -328,7 +335,8 @@ async function fetchTokenState() {
     credentials: 'same-origin',
     signal: AbortSignal.timeout?.(TOKEN_STATE_TIMEOUT_MS),
   });
-  if (!response.ok) throw new Error(`token state answered HTTP ${response.status}`);
+  // 429 comes with a state too (`limited`): the words to show while the address is refused
+  if (!response.ok && response.status !== 429) throw new Error(`token state answered HTTP ${response.status}`);
   return parseTokenState(await response.json());
 }
 
@@ -485,6 +493,12 @@ function recover() {
   fetchTokenState().then(
     (tokenState) => {
       if (generation !== page.generation) return;
+      if (tokenState.state === 'limited') {
+        // not about this token: the address is refused for a while, so ask again later
+        setStatus('reconnecting', page.text.limited);
+        retryAfterBackoff(recover);
+        return;
+      }
       if (tokenState.state !== 'valid') {
         refuse(tokenState.state);
         return;
@@ -522,7 +536,7 @@ function clearRetry() {
 
 /** The token is not (or no longer) valid: say so and stop for good. */
 function refuse(tokenState) {
-  const words = tokenState === 'expired' || tokenState === 'missing'
+  const words = tokenState === 'expired' || tokenState === 'missing' || tokenState === 'limited'
     ? page.text[tokenState]
     : page.text.unknown;
   stop('refused', page.wasConnected ? disconnectedBecause(words) : words);
