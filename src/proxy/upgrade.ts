@@ -12,6 +12,9 @@
  * RFB handshake is where noVNC shows a reason), and the log line says exactly what failed.
  * Every refusal and every session gets one log line; tokens appear there only as 8 hex digits of
  * their hash, passwords never.
+ * Each upgrade request becomes a `ConsoleConnection` (`connection.ts`) before anything else: it
+ * owns every socket of the connection from the dial on and ends them all, whichever step the
+ * client leaves at; the steps here run under its guard and never see an orphaned socket.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
