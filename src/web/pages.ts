@@ -6,7 +6,8 @@
  * ES modules from `@novnc/novnc`; the page's script and style; `/porthole/token-state` for the
  * page to ask again after a disconnect; and, for other paths, files of `[DEFAULT] web` if that
  * directory exists (Nova's option). Pages carry `Referrer-Policy: no-referrer` because their URL
- * holds the token.
+ * holds the token; every response says it may not be framed, and over TLS carries HSTS
+ * (`page-policy.ts`).
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -18,13 +19,12 @@ import type { Inventory } from '../inventory/types.ts';
 import type { LookupBudget } from '../proxy/lookup-budget.ts';
 import { parseCookies, tokenFromPageUrl } from '../proxy/token-source.ts';
 import type { TokenStore } from '../store/types.ts';
+import { frameAncestors, pageCsp, setResponsePolicy } from './page-policy.ts';
 
 const STATIC_DIR = join(dirname(fileURLToPath(import.meta.url)), 'static');
 // the package exports only core/rfb.js; its directory holds core/ and vendor/
 const NOVNC_DIR = dirname(dirname(createRequire(import.meta.url).resolve('@novnc/novnc')));
 const STATE_MARKER = '<!--PORTHOLE_STATE-->';
-/** The page runs only its own scripts; `ws:`/`wss:` because `host`/`port` may name another proxy. */
-const PAGE_CSP = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; object-src 'none'; base-uri 'none'";
 
 export const CONSOLE_PAGE_PATHS: readonly string[] = ['/vnc.html', '/vnc_lite.html', '/vnc_auto.html', '/vnc.auto.html'];
 
@@ -56,6 +56,11 @@ export interface PagesDeps {
   /** `[DEFAULT] web`: extra static files, served when the directory exists. */
   readonly webDir: string | null;
   /**
+   * Origins allowed to embed the console page in a frame (a portal, Horizon's console tab);
+   * none by default: the page may not be framed at all (clickjacking).
+   */
+  readonly frameAncestors?: readonly string[];
+  /**
    * `[porthole] failed_lookup_budget`: the page and `/porthole/token-state` look tokens up within
    * the client's budget, the one the WebSocket upgrade uses, so that neither is a free validity
    * oracle; `client` gives a request's client address as the upgrade sees it.
@@ -69,6 +74,7 @@ export function createPages(deps: PagesDeps): RequestHandler {
   const consoleTemplate = readFileSync(join(STATIC_DIR, 'console.html'), 'utf8');
   const webDir = deps.webDir && existsSync(deps.webDir) && statSync(deps.webDir).isDirectory() ? deps.webDir : null;
   const cache = new Map<string, Buffer>();
+  const ancestors = frameAncestors(deps.frameAncestors ?? []);
 
   async function tokenState(token: string | undefined, req: IncomingMessage): Promise<TokenState> {
     if (token === undefined) return { state: 'missing', server: null, expiresAt: null };
@@ -128,8 +134,10 @@ export function createPages(deps: PagesDeps): RequestHandler {
       if (state.retryAfter) res.setHeader('Retry-After', String(state.retryAfter));
       // `<` escaped so a server name can never close the script element
       const json = JSON.stringify(state).replaceAll('<', '\\u003c');
+      // X-Frame-Options cannot name origins; where frame-ancestors does, browsers follow it
+      if (ancestors !== "'none'") res.removeHeader('X-Frame-Options');
       const html = consoleTemplate.replace(STATE_MARKER, `<script id="porthole-state" type="application/json">${json}</script>`);
-      send(res, state.state === 'limited' ? 429 : 200, CONTENT_TYPES['.html']!, html, head, { 'Cache-Control': 'no-store', 'Content-Security-Policy': PAGE_CSP });
+      send(res, state.state === 'limited' ? 429 : 200, CONTENT_TYPES['.html']!, html, head, { 'Cache-Control': 'no-store', 'Content-Security-Policy': pageCsp(req, rawUrl, ancestors) });
       return;
     }
     if (pathname === '/porthole/token-state') {
@@ -154,6 +162,7 @@ export function createPages(deps: PagesDeps): RequestHandler {
   }
 
   return (req, res) => {
+    setResponsePolicy(req, res);
     handle(req, res).catch((err: unknown) => {
       if (!res.headersSent) send(res, 503, 'text/plain; charset=utf-8', 'Console token store unavailable\n', req.method === 'HEAD');
       else res.destroy(err as Error);
