@@ -134,7 +134,7 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
           rfb,
           singleUse: p.single_use_tokens ? { graceSeconds: p.reconnect_grace_seconds } : undefined,
         },
-        { tokens: stores.tokens, inventory: stores.inventory, log, sessions, releases, registry: { started: (s) => tracker?.started(s), ended: (s) => tracker?.ended(s) } },
+        { tokens: stores.tokens, inventory: stores.inventory, log, sessions, releases, lookups, registry: { started: (s) => tracker?.started(s), ended: (s) => tracker?.ended(s) } },
       );
       const trusted = new Set(p.trusted_proxies);
       const { server, tls } = createListener(

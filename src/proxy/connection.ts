@@ -187,6 +187,8 @@ export class ConsoleConnection {
   }
 
   private log(e: GatewayError): void {
+    // the budget logs a client over it once per window, not once per refused attempt
+    if (e.code === 'TOO_MANY_FAILED_LOOKUPS') return;
     try {
       const c = this.context;
       // after the 101 there is no HTTP status to report, nor to a client that went away

@@ -30,6 +30,7 @@ import { tokenLogId, type TokenStore } from '../store/types.ts';
 import { connectBackend, type BackendOptions } from './backend.ts';
 import { clientAddressOf } from './client-address.ts';
 import { clientSeam } from './client-seam.ts';
+import { overBudget, type LookupBudget } from './lookup-budget.ts';
 import { ConsoleConnection, type ConnectionHooks } from './connection.ts';
 import { upgradeProblem } from './http-checks.ts';
 import { checkOriginHost, checkOriginScheme } from './origin.ts';
@@ -64,6 +65,8 @@ export interface UpgradeDeps {
   readonly sessions: Set<ConsoleSession>;
   /** Releases of single-use tokens in flight, for the gateway to await when it closes. */
   readonly releases?: Set<Promise<unknown>>;
+  /** Failed token lookups per client address: over it, 429 before any lookup. */
+  readonly lookups?: LookupBudget;
   /** Told of every session that starts and ends: the live-sessions registry (`src/sessions/`). */
   readonly registry?: { started(session: ConsoleSession): void; ended(session: ConsoleSession): void };
 }
@@ -168,7 +171,10 @@ async function decide(conn: ConsoleConnection, opts: UpgradeOptions, deps: Upgra
   const token = tokenFromRequest(rawUrl, req.headers.cookie);
   if (token === undefined) throw new GatewayError('TOKEN_MISSING', 'no console token in the request', { status: 400 });
   conn.context.tokenLogId = tokenLogId(token);
+  // a bulk guesser is answered without a lookup once over its budget (the budget logs that once)
+  if (deps.lookups && !deps.lookups.allows(conn.client.host)) throw overBudget(conn.client.host);
   const found = await conn.guard(deps.tokens.lookup(token));
+  if (found.status !== 'valid') void deps.lookups?.failed(conn.client.host);
   if (found.status === 'unknown') throw new GatewayError('TOKEN_UNKNOWN', 'unknown or revoked console token', { status: 403 });
   if (found.status === 'expired') throw new GatewayError('TOKEN_EXPIRED', 'expired console token', { status: 403 });
   const t = found.token;
