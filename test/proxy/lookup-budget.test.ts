@@ -7,7 +7,9 @@
  * once an address used up its budget, to a valid token too, while other addresses go on.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -281,6 +283,28 @@ sharedCounting('Redis', async () => {
   return { url: r.url, settings: { redisKeyPrefix: r.prefix }, drop: () => r.drop() };
 }, 'redis');
 
+/** The HTTP status a console WebSocket upgrade gets (101 when it is upgraded). */
+function upgradeStatus(port: number, token: string, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({
+      host: '127.0.0.1',
+      port,
+      path: `/?token=${token}`,
+      headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': randomBytes(16).toString('base64'), 'Sec-WebSocket-Protocol': 'binary', ...headers },
+    });
+    req.on('response', (res) => {
+      res.resume();
+      resolve(res.statusCode!);
+    });
+    req.on('upgrade', (_res, socket) => {
+      socket.destroy();
+      resolve(101);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 describe('lookup budget through the gateway', () => {
   let gw: TestGateway;
   // 127.0.0.1 is the balancer: X-Forwarded-For names the client (as HAProxy's `option forwardfor`)
@@ -346,6 +370,21 @@ describe('lookup budget through the gateway', () => {
     // no token in the request: nothing was looked up, nothing counted or refused
     const missing = await fetch(`${gw.origin}/porthole/token-state`, from('203.0.113.77'));
     assert.equal((await missing.json()).state, 'missing');
+  });
+
+  it('shares the budget with the WebSocket upgrade, which answers 429 before the upgrade and logs it once', async () => {
+    const { token } = await gw.mint({ host: '127.0.0.1', port: 1 });
+    const guesser = { 'X-Forwarded-For': '198.51.100.30' };
+    assert.equal(await upgradeStatus(gw.port, 'nope-1', guesser), 403);
+    assert.equal(await upgradeStatus(gw.port, 'nope-2', guesser), 403);
+    assert.equal((await fetch(`${gw.origin}/porthole/token-state?token=nope-3`, from('198.51.100.30'))).status, 200);
+    assert.equal(await upgradeStatus(gw.port, token, guesser), 429, 'a valid token from that address too');
+    assert.equal(await upgradeStatus(gw.port, 'nope-4', guesser), 429);
+    assert.equal((await fetch(`${gw.origin}/porthole/token-state?token=${token}`, from('198.51.100.30'))).status, 429);
+    // another address gets past the budget to the token (whose backend, port 1, is not there)
+    assert.notEqual(await upgradeStatus(gw.port, token, { 'X-Forwarded-For': '198.51.100.31' }), 429);
+    assert.equal(gw.logs.filter((l) => l.event === 'lookup_budget' && l.client === '198.51.100.30').length, 1);
+    assert.equal(gw.logs.filter((l) => l.code === 'TOO_MANY_FAILED_LOOKUPS').length, 0, 'no line per refused attempt');
   });
 });
 
