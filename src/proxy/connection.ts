@@ -137,7 +137,8 @@ export class ConsoleConnection {
     const session = new ConsoleSession({ ...info, client: this.client.display }, ws, this.socket, backend, (s, end) => {
       this.finish();
       use?.ended();
-      this.hooks.sessionEnded(s, end);
+      // runs in a socket's event handler: a throw here would reach the process
+      this.contain(() => this.hooks.sessionEnded(s, end));
     });
     this.session = session;
     this.hooks.sessionStarted(session);
@@ -183,7 +184,15 @@ export class ConsoleConnection {
     clearTimeout(this.deadline);
     this.controller.abort(reason ?? new GatewayError('CLIENT_CLOSED', 'connection over'));
     for (const s of this.backends) s.destroy();
-    this.hooks.closed(this);
+    this.contain(() => this.hooks.closed(this));
+  }
+
+  private contain(f: () => void): void {
+    try {
+      f();
+    } catch (err) {
+      this.hooks.log.error({ event: 'bug', err: (err as Error)?.message }, `console connection hook failed: ${(err as Error)?.stack ?? err}`);
+    }
   }
 
   private log(e: GatewayError): void {
