@@ -1,6 +1,7 @@
 /**
  * @module api/app
- * The compute API server: Fastify with a JSON schema on every route, Nova's request handling
+ * The compute API server: Fastify with a JSON schema on every route, checked as Nova's
+ * jsonschema checks (no type coercion, nothing stripped or defaulted), Nova's request handling
  * around them (microversion headers in and out, credentials, the `{project_id}` of the URL
  * matched against the caller's, bodies parsed as JSON when their type is JSON, plain text or
  * absent, and bounded in size), and one error renderer. Requests are logged by route pattern,
@@ -31,7 +32,11 @@ export async function createApi(ctx: ApiContext, log: Logger): Promise<FastifyIn
     requestTimeout: 30_000,
     connectionTimeout: 60_000,
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 255 },
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    // Nova's jsonschema never coerces, strips or fills in: `"protocol": ["vnc"]`, `"port": "5900"`,
+    // `true` for an integer are 400, as is an unknown field. Fastify's Ajv defaults do all three
+    // (coerceTypes 'array', removeAdditional, useDefaults); a query's values are strings, and
+    // its routes say so in their schemas (servers.ts) rather than having them coerced.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
     // a URL Fastify cannot route (bad percent-encoding, an over-long parameter) gets Nova's body too
     frameworkErrors: handleError,
   });

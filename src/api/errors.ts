@@ -3,10 +3,11 @@
  * Renders every API error, in one place, in Nova's shape: `{"<faultName>": {"code": N,
  * "message": "..."}}` with Nova's fault names (wsgi.Fault._fault_names). Fastify's own errors
  * (validation, malformed JSON, body too large, unsupported media type) get Nova's status and
- * words; anything unexpected is a 500 `computeFault` whose detail goes only to the log.
+ * words (a schema failure as Nova's validator words it: schema-errors.ts); anything unexpected is a 500 `computeFault` whose detail goes only to the log.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError, isGatewayError } from '../errors.ts';
+import { novaSchemaMessage, wrapFailure, type SchemaPart } from './schema-errors.ts';
 
 const FAULT_NAMES: Record<number, string> = {
   400: 'badRequest',
@@ -35,33 +36,36 @@ export function badRequest(message: string): GatewayError {
 }
 
 /**
- * A request value as an error message may quote it: at most 200 characters, and never a throw
- * (JSON.stringify recurses, and a body may nest deeper than the stack goes).
+ * The 400 for `data` failing `schema`, worded as Nova words it (schema-errors.ts); `ajvErrors`
+ * only serve when none of the keywords schema-errors.ts reads failed.
  */
-export function preview(value: unknown): string {
-  if (typeof value === 'string') return value.slice(0, 200);
-  try {
-    return String(JSON.stringify(value ?? null)).slice(0, 200);
-  } catch {
-    return Array.isArray(value) ? '[...]' : '{...}';
-  }
+export function schemaRefusal(schema: object | undefined, data: unknown, part: SchemaPart, ajvErrors?: readonly AjvError[] | null): GatewayError {
+  const message = (schema && novaSchemaMessage(schema as Record<string, unknown>, data, part)) ?? ajvMessage(ajvErrors?.[0], data, part);
+  // the log gets no quoted value: an admin body's wrong-typed vnc_password is still a password
+  return new GatewayError('BAD_REQUEST', `request ${part} does not match its schema`, { status: 400, clientMessage: message });
 }
 
-/** Nova's words for a JSON-schema failure: the field, the value, what was wrong. */
+interface AjvError {
+  readonly instancePath: string;
+  readonly message?: string;
+}
+
+/** Ajv's first error in Nova's frame, for a keyword schema-errors.ts does not read. */
+function ajvMessage(v: AjvError | undefined, data: unknown, part: SchemaPart): string {
+  if (!v) return 'Invalid input';
+  const path = v.instancePath.split('/').filter(Boolean).map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'));
+  let value: unknown = data;
+  for (const key of path) value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined;
+  return wrapFailure({ path, value, message: v.message ?? 'is invalid' }, part);
+}
+
+/** Nova's words for a request that failed its route's JSON schema (Fastify's validation). */
 function validationMessage(err: FastifyError, req: FastifyRequest): string {
-  const v = err.validation?.[0];
-  if (!v) return err.message;
-  const path = v.instancePath.split('/').filter(Boolean);
-  const root = err.validationContext === 'querystring' ? req.query : err.validationContext === 'params' ? req.params : req.body;
-  let data: unknown = root;
-  for (const key of path) data = data !== null && typeof data === 'object' ? (data as Record<string, unknown>)[key] : undefined;
-  const field = path.at(-1) ?? err.validationContext ?? 'body';
-  const value = preview(data);
-  const params = v.params as Record<string, unknown>;
-  if (v.keyword === 'required') return `Invalid input for field/attribute ${field}. Value: ${value}. '${String(params.missingProperty)}' is a required property`;
-  if (v.keyword === 'additionalProperties') return `Invalid input for field/attribute ${field}. Value: ${value}. Additional properties are not allowed ('${String(params.additionalProperty)}' was unexpected)`;
-  if (v.keyword === 'enum') return `Invalid input for field/attribute ${field}. Value: ${value}. '${value}' is not one of ${JSON.stringify(params.allowedValues)}`;
-  return `Invalid input for field/attribute ${field}. Value: ${value}. ${v.message ?? 'is invalid'}`;
+  const where = err.validationContext;
+  const schemas = req.routeOptions.schema as Record<string, object | undefined> | undefined;
+  const schema = where === 'querystring' ? schemas?.querystring : where === 'params' ? schemas?.params : where === 'headers' ? schemas?.headers : schemas?.body;
+  const data = where === 'querystring' ? req.query : where === 'params' ? req.params : where === 'headers' ? req.headers : req.body;
+  return schemaRefusal(schema, data, where === 'querystring' ? 'query' : 'body', err.validation).clientMessage;
 }
 
 export function handleError(err: FastifyError | GatewayError, req: FastifyRequest, reply: FastifyReply): void {

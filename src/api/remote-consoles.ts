@@ -13,8 +13,8 @@ import { GatewayError } from '../errors.ts';
 import type { Server } from '../inventory/types.ts';
 import { accessUrl } from '../proxy/console-url.ts';
 import { COMPUTE_PREFIXES, type ApiContext } from './context.ts';
-import { badRequest, notFound, preview } from './errors.ts';
-import { atLeast } from './microversion.ts';
+import { badRequest, notFound, schemaRefusal } from './errors.ts';
+import { atLeast, type Microversion } from './microversion.ts';
 import { authorize, visibleServer } from './policy.ts';
 
 const POLICY = 'os_compute_api:os-remote-consoles';
@@ -46,22 +46,37 @@ const VM_STATE: Record<string, string> = {
   DELETED: 'deleted',
 };
 
-const remoteConsoleBody = {
-  type: 'object',
-  properties: {
-    remote_console: {
-      type: 'object',
-      properties: {
-        protocol: { type: 'string', enum: [...PROTOCOLS_26, 'mks'] },
-        type: { type: 'string', enum: [...TYPES_26, 'webmks', 'spice-direct'] },
+/**
+ * Nova's request schemas (nova/api/openstack/compute/schemas/remote_consoles.py), keyword for
+ * keyword and in the same order, since the order decides which error Nova reports first.
+ */
+function createSchema(protocols: readonly string[], types: readonly string[]) {
+  return {
+    type: 'object',
+    properties: {
+      remote_console: {
+        type: 'object',
+        properties: {
+          protocol: { type: 'string', enum: [...protocols] },
+          type: { type: 'string', enum: [...types] },
+        },
+        required: ['protocol', 'type'],
+        additionalProperties: false,
       },
-      required: ['protocol', 'type'],
-      additionalProperties: false,
     },
-  },
-  required: ['remote_console'],
-  additionalProperties: false,
-};
+    required: ['remote_console'],
+    additionalProperties: false,
+  } as const;
+}
+
+const CREATE_V26 = createSchema(PROTOCOLS_26, TYPES_26);
+const CREATE_V28 = createSchema([...PROTOCOLS_26, 'mks'], [...TYPES_26, 'webmks']);
+const CREATE_V299 = createSchema([...PROTOCOLS_26, 'mks'], [...TYPES_26, 'webmks', 'spice-direct']);
+
+/** The schema Nova's create() takes at a microversion (its @validation.schema decorators). */
+function createSchemaAt(v: Microversion) {
+  return atLeast(v, 99) ? CREATE_V299 : atLeast(v, 8) ? CREATE_V28 : CREATE_V26;
+}
 
 const LEGACY_ACTIONS: Record<string, { protocol: string; types: readonly string[] }> = {
   'os-getVNCConsole': { protocol: 'vnc', types: ['novnc', 'xvpvnc'] },
@@ -70,20 +85,45 @@ const LEGACY_ACTIONS: Record<string, { protocol: string; types: readonly string[
   'os-getSerialConsole': { protocol: 'serial', types: ['serial'] },
 };
 
+/** Nova's get_vnc_console, get_spice_console, ... schemas: one per action. */
+const LEGACY_SCHEMAS = Object.fromEntries(
+  Object.entries(LEGACY_ACTIONS).map(([name, { types }]) => [
+    name,
+    {
+      type: 'object',
+      properties: { [name]: { type: 'object', properties: { type: { type: 'string', enum: [...types] } }, required: ['type'], additionalProperties: false } },
+      required: [name],
+      additionalProperties: false,
+    },
+  ]),
+);
+
 const params = { type: 'object', properties: { server_id: { type: 'string', maxLength: 255 }, project_id: { type: 'string', maxLength: 255 } }, required: ['server_id'] };
 
 interface CreateBody {
   remote_console: { protocol: string; type: string };
 }
 
-/** The schema of later microversions is the route's; earlier ones allow fewer values (Nova's create_v26). */
-function checkMicroversionEnums(req: FastifyRequest, body: CreateBody): void {
-  const { protocol, type } = body.remote_console;
-  if (!atLeast(req.microversion, 8) && !PROTOCOLS_26.includes(protocol)) {
-    throw badRequest(`Invalid input for field/attribute protocol. Value: ${protocol}. '${protocol}' is not one of ${JSON.stringify(PROTOCOLS_26)}`);
-  }
-  const types = atLeast(req.microversion, 99) ? [...TYPES_26, 'webmks', 'spice-direct'] : atLeast(req.microversion, 8) ? [...TYPES_26, 'webmks'] : TYPES_26;
-  if (!types.includes(type)) throw badRequest(`Invalid input for field/attribute type. Value: ${type}. '${type}' is not one of ${JSON.stringify(types)}`);
+/** The body against `schema` with the route's Ajv (no coercion); refused in Nova's words. */
+function checkBody(req: FastifyRequest, schema: object): void {
+  const validate = req.compileValidationSchema(schema);
+  if (!validate(req.body ?? null)) throw schemaRefusal(schema, req.body, 'body', validate.errors);
+}
+
+/**
+ * The action a server-action body names, as Nova's wsgi.action_peek finds it and its caller
+ * (Resource._process_stack) answers a failure: no JSON or not exactly one key is 400 "Malformed
+ * request body"; a body with no len() (a number, true, null) or a one-element list or one-letter
+ * string (len() 1 but no keys()) is the plain 404 of a method that is not there.
+ */
+function actionName(body: unknown): string {
+  const malformed = () => badRequest('Malformed request body');
+  if (body === undefined) throw malformed();
+  if (body === null || typeof body === 'number' || typeof body === 'boolean') throw notFound();
+  const size = typeof body === 'string' ? [...body].length : Array.isArray(body) ? body.length : Object.keys(body).length;
+  if (size !== 1) throw malformed();
+  if (typeof body === 'string' || Array.isArray(body)) throw notFound();
+  return Object.keys(body)[0]!;
 }
 
 export function registerRemoteConsoles(app: FastifyInstance, ctx: ApiContext): void {
@@ -106,41 +146,46 @@ export function registerRemoteConsoles(app: FastifyInstance, ctx: ApiContext): v
   for (const prefix of COMPUTE_PREFIXES) {
     app.post<{ Params: { server_id: string }; Body: CreateBody }>(
       `${prefix}/servers/:server_id/remote-consoles`,
-      { schema: { tags: ['compute'], summary: 'Create a remote console (microversion 2.6+)', params, body: remoteConsoleBody, response: { 200: { type: 'object', properties: { remote_console: { type: 'object', properties: { protocol: { type: 'string' }, type: { type: 'string' }, url: { type: 'string' } } } } } } } },
+      {
+        // the route's schema is the latest microversion's (for the OpenAPI document); the
+        // caller's own microversion's schema is checked first, so its error is the one reported
+        schema: { tags: ['compute'], summary: 'Create a remote console (microversion 2.6+)', params, body: CREATE_V299, response: { 200: { type: 'object', properties: { remote_console: { type: 'object', properties: { protocol: { type: 'string' }, type: { type: 'string' }, url: { type: 'string' } } } } } } },
+        preValidation: async (req) => {
+          // before 2.6 the method does not exist, whatever the body, as in Nova
+          if (!atLeast(req.microversion, 6)) throw notFound();
+          checkBody(req, createSchemaAt(req.microversion));
+        },
+      },
       async (req) => {
-        // before 2.6 the route does not exist, as in Nova
-        if (!atLeast(req.microversion, 6)) throw notFound();
-        checkMicroversionEnums(req, req.body);
         const { protocol, type } = req.body.remote_console;
         return { remote_console: { protocol, type, url: await mint(req, protocol, type) } };
       },
     );
 
-    app.post<{ Params: { server_id: string }; Body: Record<string, unknown> }>(
+    app.post<{ Params: { server_id: string }; Body: Record<string, { type: string }> }>(
       `${prefix}/servers/:server_id/action`,
       {
         schema: {
           tags: ['compute'],
           summary: 'Server actions: os-getVNCConsole, os-getSPICEConsole, os-getRDPConsole, os-getSerialConsole (microversions 2.1-2.5)',
           params,
-          body: { type: 'object', minProperties: 1, maxProperties: 1, additionalProperties: { type: ['object', 'null'] } },
+          body: { oneOf: Object.values(LEGACY_SCHEMAS) },
           response: { 200: { type: 'object', properties: { console: { type: 'object', properties: { type: { type: 'string' }, url: { type: 'string' } } } } } },
+        },
+        // Nova's order: which action, whether this microversion has it, then its schema
+        preValidation: async (req) => {
+          const name = actionName(req.body);
+          // own keys only: `constructor` or `__proto__` must not find Object.prototype's
+          if (!Object.hasOwn(LEGACY_ACTIONS, name)) throw badRequest(`There is no such action: ${name}`);
+          // the console actions end at 2.5: later callers get the plain not-found of a missing method
+          if (atLeast(req.microversion, 6)) throw notFound();
+          checkBody(req, LEGACY_SCHEMAS[name]!);
         },
       },
       async (req) => {
         const name = Object.keys(req.body)[0]!;
-        // own keys only: `constructor` or `__proto__` must not find Object.prototype's
-        const action = Object.hasOwn(LEGACY_ACTIONS, name) ? LEGACY_ACTIONS[name] : undefined;
-        if (!action) throw badRequest(`There is no such action: ${name}`);
-        // the console actions end at 2.5: later callers get the plain not-found of a missing method
-        if (atLeast(req.microversion, 6)) throw notFound();
-        const args = req.body[name] as { type?: unknown } | null;
-        if (args === null || typeof args !== 'object' || Object.keys(args).some((k) => k !== 'type')) {
-          throw badRequest(`Invalid input for field/attribute ${name}. Value: ${preview(args)}. Additional properties are not allowed`);
-        }
-        if (typeof args.type !== 'string') throw badRequest(`Invalid input for field/attribute ${name}. Value: ${preview(args)}. 'type' is a required property`);
-        if (!action.types.includes(args.type)) throw badRequest(`Invalid input for field/attribute type. Value: ${args.type}. '${args.type}' is not one of ${JSON.stringify(action.types)}`);
-        return { console: { type: args.type, url: await mint(req, action.protocol, args.type) } };
+        const { type } = req.body[name]!;
+        return { console: { type, url: await mint(req, LEGACY_ACTIONS[name]!.protocol, type) } };
       },
     );
   }

@@ -31,7 +31,30 @@ const serverDetail = {
   },
 };
 const idParams = { type: 'object', properties: { server_id: { type: 'string', maxLength: 255 }, project_id: { type: 'string', maxLength: 255 } }, required: ['server_id'] };
-const listQuery = { type: 'object', properties: { name: { type: 'string', maxLength: 255 }, limit: { type: 'integer', minimum: 0 }, marker: { type: 'string', maxLength: 255 } }, additionalProperties: true };
+/**
+ * Nova's query schema form: every parameter is the list of its values (webob's dict_of_lists,
+ * since `?limit=1&limit=2` is legal) and each value a string, checked as a string (Nova's
+ * pagination_parameters: `limit` matches `^[0-9]*$`), never coerced; the last value counts, as
+ * webob's `GET[name]` takes it. `name` and `marker` are bounded here, which Nova does not do.
+ */
+const multi = (item: object) => ({ type: 'array', items: item });
+const listQuery = {
+  type: 'object',
+  properties: {
+    name: multi({ type: 'string', maxLength: 255 }),
+    limit: multi({ type: 'string', pattern: '^[0-9]*$', minLength: 1 }),
+    marker: multi({ type: 'string', maxLength: 255 }),
+  },
+  additionalProperties: true,
+};
+
+type ListQuery = { name?: string[]; limit?: string[]; marker?: string[] };
+
+/** The query as Nova's schema sees it: each parameter's values as a list, however many were sent. */
+async function queryAsLists(req: FastifyRequest): Promise<void> {
+  const query = req.query as Record<string, string | string[]>;
+  req.query = Object.fromEntries(Object.entries(query).map(([k, v]) => [k, Array.isArray(v) ? v : [v]]));
+}
 
 export function nameMatches(name: string, filter: string): boolean {
   const anchoredStart = filter.startsWith('^');
@@ -57,10 +80,12 @@ function detail(req: FastifyRequest, s: Server) {
 }
 
 export function registerServers(app: FastifyInstance, ctx: ApiContext): void {
-  async function listed(req: FastifyRequest<{ Querystring: { name?: string; limit?: number; marker?: string } }>): Promise<Server[]> {
+  async function listed(req: FastifyRequest<{ Querystring: ListQuery }>): Promise<Server[]> {
     authorize(req.caller, 'project_reader_or_admin', POLICY);
     let servers = (await ctx.stores.inventory.list()).filter((s) => canSee(req.caller, s));
-    const { name, marker, limit } = req.query;
+    const name = req.query.name?.at(-1);
+    const marker = req.query.marker?.at(-1);
+    const limit = req.query.limit === undefined ? undefined : Number(req.query.limit.at(-1));
     if (name !== undefined) servers = servers.filter((s) => nameMatches(s.name, name));
     if (marker !== undefined) servers = servers.slice(servers.findIndex((s) => s.id === marker) + 1);
     if (limit !== undefined) servers = servers.slice(0, limit);
@@ -68,10 +93,10 @@ export function registerServers(app: FastifyInstance, ctx: ApiContext): void {
   }
 
   for (const prefix of COMPUTE_PREFIXES) {
-    app.get<{ Querystring: { name?: string; limit?: number; marker?: string } }>(`${prefix}/servers`, { schema: { tags: ['compute'], summary: 'List servers', querystring: listQuery, response: { 200: { type: 'object', properties: { servers: { type: 'array', items: serverBrief } } } } } }, async (req) => ({
+    app.get<{ Querystring: ListQuery }>(`${prefix}/servers`, { preValidation: queryAsLists, schema: { tags: ['compute'], summary: 'List servers', querystring: listQuery, response: { 200: { type: 'object', properties: { servers: { type: 'array', items: serverBrief } } } } } }, async (req) => ({
       servers: (await listed(req)).map((s) => ({ id: s.id, name: s.name, links: links(req, s) })),
     }));
-    app.get<{ Querystring: { name?: string; limit?: number; marker?: string } }>(`${prefix}/servers/detail`, { schema: { tags: ['compute'], summary: 'List servers with details', querystring: listQuery, response: { 200: { type: 'object', properties: { servers: { type: 'array', items: serverDetail } } } } } }, async (req) => ({
+    app.get<{ Querystring: ListQuery }>(`${prefix}/servers/detail`, { preValidation: queryAsLists, schema: { tags: ['compute'], summary: 'List servers with details', querystring: listQuery, response: { 200: { type: 'object', properties: { servers: { type: 'array', items: serverDetail } } } } } }, async (req) => ({
       servers: (await listed(req)).map((s) => detail(req, s)),
     }));
     app.get<{ Params: { server_id: string } }>(`${prefix}/servers/:server_id`, { schema: { tags: ['compute'], summary: 'Show a server', params: idParams, response: { 200: { type: 'object', properties: { server: serverDetail } } } } }, async (req) => {

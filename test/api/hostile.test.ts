@@ -102,17 +102,29 @@ describe('hostile input to the API', () => {
   });
 
   describe('bodies of the wrong shape', () => {
-    for (const body of ['[]', '"remote_console"', '42', 'null', 'true', '[{"remote_console": {"protocol": "vnc", "type": "novnc"}}]']) {
-      it(`answers the non-object body ${body.slice(0, 30)} with 400`, async () => {
-        assertFault(await remoteConsole(body), 400, /^Invalid input for field\/attribute/);
-        assertFault(await action(body), 400, /^Invalid input for field\/attribute/);
-        assertFault(await adminPost(body), 400, /^Invalid input for field\/attribute/);
+    // Nova's answers, read from python3-nova's router (schema-strictness.test.ts compares them
+    // with Nova live): a schema refuses a non-object at the top with jsonschema's bare message;
+    // the action route first looks for the one action key (wsgi.action_peek), so a body with
+    // no len() or no keys() is the 404 of a missing method, and any other count of keys 400
+    const nonObjects: [string, number, string][] = [
+      ['[]', 400, 'Malformed request body'],
+      ['"remote_console"', 400, 'Malformed request body'],
+      ['42', 404, 'The resource could not be found.'],
+      ['null', 404, 'The resource could not be found.'],
+      ['true', 404, 'The resource could not be found.'],
+      ['[{"remote_console": {"protocol": "vnc", "type": "novnc"}}]', 404, 'The resource could not be found.'],
+    ];
+    for (const [body, actionStatus, actionMessage] of nonObjects) {
+      it(`answers the non-object body ${body.slice(0, 30)} with 400 (the action route: ${actionStatus})`, async () => {
+        assertFault(await remoteConsole(body), 400, /^\S.* is not of type 'object'$/);
+        assertFault(await action(body), actionStatus, actionMessage);
+        assertFault(await adminPost(body), 400, /^\S.* is not of type 'object'$/);
       });
     }
 
     it('answers an empty body with 400', async () => {
-      assertFault(await remoteConsole('', { 'Content-Type': 'application/json' }), 400, /^Invalid input for field\/attribute/);
-      assertFault(await action(''), 400, /^Invalid input for field\/attribute/);
+      assertFault(await remoteConsole('', { 'Content-Type': 'application/json' }), 400, "None is not of type 'object'");
+      assertFault(await action(''), 400, 'Malformed request body');
     });
 
     it('answers unknown fields with 400, at every level', async () => {
@@ -123,15 +135,15 @@ describe('hostile input to the API', () => {
       assertFault(await adminPost({ name: 'x', owner: 'me' }), 400, /Additional properties are not allowed \('owner' was unexpected\)/);
     });
 
-    it('answers more than one action in one body with 400', async () => {
-      assertFault(await action({ 'os-getVNCConsole': { type: 'novnc' }, 'os-getSPICEConsole': { type: 'spice-html5' } }), 400, /^Invalid input for field\/attribute/);
+    it('answers more than one action in one body with 400 "Malformed request body"', async () => {
+      assertFault(await action({ 'os-getVNCConsole': { type: 'novnc' }, 'os-getSPICEConsole': { type: 'spice-html5' } }), 400, 'Malformed request body');
     });
 
     it(`answers bodies nested ${DEPTH} deep with 400`, async () => {
       const arrays = '['.repeat(DEPTH) + ']'.repeat(DEPTH);
       const objects = '{"a":'.repeat(DEPTH / 4) + '1' + '}'.repeat(DEPTH / 4);
-      assertFault(await remoteConsole(arrays), 400, /^Invalid input for field\/attribute/);
-      assertFault(await remoteConsole(objects), 400, /^Invalid input for field\/attribute/);
+      assertFault(await remoteConsole(arrays), 400, /^\[\[\[.*\.\.\. is not of type 'object'$/);
+      assertFault(await remoteConsole(objects), 400, "'remote_console' is a required property");
       assertFault(await remoteConsole(`{"remote_console": {"protocol": ${arrays}, "type": "novnc"}}`), 400, /^Invalid input for field\/attribute/);
       assertFault(await remoteConsole(`{"remote_console": ${objects}}`), 400, /^Invalid input for field\/attribute/);
       assertFault(await action(`{"os-getVNCConsole": ${objects}}`), 400, /^Invalid input for field\/attribute/);
