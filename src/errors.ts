@@ -43,6 +43,8 @@ export type GatewayErrorCode =
 
 export interface GatewayErrorInit {
   status?: number;
+  /** Seconds after which the request may be tried again (HTTP `Retry-After`, with 429 and 503). */
+  retryAfter?: number;
   closeCode?: number;
   clientMessage?: string;
   cause?: unknown;
@@ -56,6 +58,7 @@ export class GatewayError extends Error {
   readonly closeCode: number;
   /** What the browser or API client may be told. */
   readonly clientMessage: string;
+  readonly retryAfter: number | undefined;
 
   constructor(code: GatewayErrorCode, logMessage: string, init: GatewayErrorInit = {}) {
     super(logMessage, init.cause === undefined ? undefined : { cause: init.cause });
@@ -64,6 +67,7 @@ export class GatewayError extends Error {
     this.status = init.status ?? 400;
     this.closeCode = init.closeCode ?? 1008;
     this.clientMessage = init.clientMessage ?? logMessage;
+    this.retryAfter = init.retryAfter;
   }
 }
 

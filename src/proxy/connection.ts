@@ -163,7 +163,7 @@ export class ConsoleConnection {
     this.use?.failed();
     this.log(e);
     if (this.ws) closeWebSocket(this.ws, this.socket, code, reason);
-    else refuse(this.socket, e.status);
+    else refuse(this.socket, e.status, e.retryAfter);
   }
 
   /** Closes the connection from the proxy's side: shutdown, revocation, kill. */
@@ -214,9 +214,10 @@ function asGatewayError(err: unknown): GatewayError {
 }
 
 /** An HTTP refusal before any WebSocket byte; a client that does not read must not keep the socket open. */
-function refuse(socket: Duplex, status: number): void {
+function refuse(socket: Duplex, status: number, retryAfter: number | undefined): void {
   if (socket.writable) {
-    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    const retry = retryAfter === undefined ? '' : `Retry-After: ${retryAfter}\r\n`;
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nConnection: close\r\n${retry}Content-Length: 0\r\n\r\n`);
   }
   if (socket.destroyed) return;
   setTimeout(() => socket.destroy(), 1000).unref();

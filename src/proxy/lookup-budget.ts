@@ -64,8 +64,8 @@ export const DEFAULT_MAX_CLIENTS = 10_000;
 const STORE_ERROR_LOG_INTERVAL_MS = 60_000;
 
 /** The refusal of a client over its budget, for the upgrade handler (HTTP 429, empty body). */
-export function overBudget(client: string): GatewayError {
-  return new GatewayError('TOO_MANY_FAILED_LOOKUPS', `client ${client} is over its budget of failed console token lookups`, { status: 429, clientMessage: 'too many failed attempts from your address; try again later' });
+export function overBudget(client: string, retryAfter?: number): GatewayError {
+  return new GatewayError('TOO_MANY_FAILED_LOOKUPS', `client ${client} is over its budget of failed console token lookups`, { status: 429, retryAfter, clientMessage: 'too many failed attempts from your address; try again later' });
 }
 
 /** The budget options of a loaded config. */

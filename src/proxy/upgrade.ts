@@ -172,7 +172,8 @@ async function decide(conn: ConsoleConnection, opts: UpgradeOptions, deps: Upgra
   if (token === undefined) throw new GatewayError('TOKEN_MISSING', 'no console token in the request', { status: 400 });
   conn.context.tokenLogId = tokenLogId(token);
   // a bulk guesser is answered without a lookup once over its budget (the budget logs that once)
-  if (deps.lookups && !deps.lookups.allows(conn.client.host)) throw overBudget(conn.client.host);
+  const wait = deps.lookups?.retryAfter(conn.client.host) ?? 0;
+  if (wait > 0) throw overBudget(conn.client.host, wait);
   const found = await conn.guard(deps.tokens.lookup(token));
   if (found.status !== 'valid') void deps.lookups?.failed(conn.client.host);
   if (found.status === 'unknown') throw new GatewayError('TOKEN_UNKNOWN', 'unknown or revoked console token', { status: 403 });

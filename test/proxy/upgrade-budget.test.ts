@@ -6,6 +6,7 @@
  * affected (simulated through a trusted balancer's X-Forwarded-For).
  */
 import assert from 'node:assert/strict';
+import { request, type IncomingMessage } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { bannerBackend, openConsole, openRfbConsole, type TestBackend } from '../support/backends.ts';
 import { startGateway, type TestGateway } from '../support/gateway.ts';
@@ -35,6 +36,14 @@ describe('failed token lookups on the console WebSocket', () => {
       assert.equal(r.status, 429, t);
     }
     assert.equal(backend.connections, dialled);
+    const refused = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: gw.port, path: `/?token=${token}`, headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version': '13', 'X-Forwarded-For': '198.51.100.7' } });
+      req.on('response', resolve).on('upgrade', () => reject(new Error('upgraded'))).on('error', reject).end();
+    });
+    assert.equal(refused.statusCode, 429);
+    assert.ok(Number(refused.headers['retry-after']) > 0 && Number(refused.headers['retry-after']) <= 3600, String(refused.headers['retry-after']));
+    assert.equal(refused.headers['content-length'], '0');
+    refused.resume();
     assert.equal(gw.logs.filter((l) => l.event === 'refused' && l.code === 'TOO_MANY_FAILED_LOOKUPS').length, 0);
     assert.equal(gw.logs.filter((l) => l.event === 'lookup_budget').length, 1);
   });
