@@ -13,6 +13,7 @@ import { AUTH_SCHEMES } from '../rfb/types.ts';
 import type { Sessions } from '../sessions/service.ts';
 import type { ApiContext } from './context.ts';
 import { badRequest, notFound } from './errors.ts';
+import { pyRepr, pyStr } from './schema-errors.ts';
 import { authorize } from './policy.ts';
 
 const endpointSchema = { type: 'object', properties: { host: { type: 'string', minLength: 1, maxLength: 255 }, port: { type: 'integer', minimum: 1, maximum: 65535 } }, required: ['host', 'port'], additionalProperties: false };
@@ -81,7 +82,8 @@ export function registerAdmin(app: FastifyInstance, ctx: ApiContext): void {
   const inv = ctx.stores.inventory;
 
   function fromInput(id: string, body: ServerInput): Server {
-    if (!isUuid(id)) throw badRequest(`Invalid input for field/attribute id. Value: ${id}. Expected a UUID`);
+    // Nova's words for a failed `format: uuid` (its FormatChecker: "%r is not a %r")
+    if (!isUuid(id)) throw badRequest(`Invalid input for field/attribute id. Value: ${pyStr(id)}. ${pyRepr(id)} is not a 'uuid'`);
     return { id: id.toLowerCase(), name: body.name, projectId: body.project_id ?? null, status: (body.status ?? 'ACTIVE').toUpperCase(), vnc: body.vnc ?? null, backendAuth: backendAuth(body.backend_auth) };
   }
 

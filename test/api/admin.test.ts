@@ -80,7 +80,7 @@ describe('admin API', () => {
 
     it('refuses a second POST of the same id, and bad ids', async () => {
       assertFault(await admin('POST', '/porthole/v1/servers', { id: A, name: 'again' }), 400, /already exists/);
-      assertFault(await admin('POST', '/porthole/v1/servers', { id: 'web-a', name: 'x' }), 400, /Expected a UUID/);
+      assertFault(await admin('POST', '/porthole/v1/servers', { id: 'web-a', name: 'x' }), 400, "Invalid input for field/attribute id. Value: web-a. 'web-a' is not a 'uuid'");
       assertFault(await admin('POST', '/porthole/v1/servers', { id: A }), 400, /'name' is a required property/);
       assertFault(await admin('POST', '/porthole/v1/servers', { name: 'x', backend_auth: { auth_schemes: ['telnet'] } }), 400, /'telnet' is not one of/);
     });
