@@ -142,6 +142,8 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
           sslOnly: config.DEFAULT.ssl_only,
           cert: config.DEFAULT.cert,
           key: config.DEFAULT.key,
+          sslCiphers: config.console.ssl_ciphers,
+          sslMinimumVersion: config.console.ssl_minimum_version,
           handshakeTimeoutMs: config.porthole.handshake_timeout * 1000,
           maxHeaderSize: config.porthole.max_header_size,
         },

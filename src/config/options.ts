@@ -60,6 +60,8 @@ export const OPTIONS = {
   },
   console: {
     allowed_origins: list([], 'Extra hostnames allowed in the Origin header of console WebSocket connections, besides the Host header\'s.'),
+    ssl_ciphers: optStr('OpenSSL cipher string (`openssl ciphers` format) for TLS 1.2 and below on the console proxies, e.g. `kEECDH+aECDSA+AES:kEECDH+AES+aRSA`; TLS 1.3 keeps its three suites unless the string names `TLS_*` suites itself. Unset: Mozilla\'s "intermediate" list (forward-secret AEAD suites only: ECDHE with AES-GCM or ChaCha20-Poly1305). Nova\'s unset means the TLS library\'s default list, which lets in RSA key exchange and CBC suites; Porthole\'s does not.'),
+    ssl_minimum_version: choice('default', ['default', 'tlsv1_1', 'tlsv1_2', 'tlsv1_3'] as const, 'Oldest TLS version the console proxies accept. `default` is TLS 1.2 in Porthole (Mozilla\'s intermediate profile), where Nova\'s means the system OpenSSL\'s own minimum. `tlsv1_1` also needs ssl_ciphers with TLS 1.1 suites and `@SECLEVEL=0`: OpenSSL 3 refuses TLS 1.1 otherwise.'),
   },
   porthole: {
     trusted_proxies: list([], 'Addresses of load balancers in front of the console proxies (e.g. HAProxy with `option forwardfor`): for connections from them, the client is the right-most X-Forwarded-For address that is not one of them, in logs, the sessions registry and the single-use reconnect check. Empty: X-Forwarded-For is ignored.'),

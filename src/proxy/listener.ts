@@ -4,19 +4,28 @@
  * it for Nova: when `[DEFAULT] cert` names an existing file, each connection is looked at and a
  * TLS ClientHello (first byte 0x16) goes to the TLS server, anything else to the plain one;
  * `ssl_only` refuses the plain ones. A connection that sends nothing within the handshake
- * timeout is dropped.
+ * timeout is dropped. TLS follows Mozilla's "intermediate" profile unless `[console]
+ * ssl_ciphers` / `ssl_minimum_version` say otherwise.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
+import type { SecureVersion } from 'node:tls';
 import { GatewayError } from '../errors.ts';
+
+/** Nova's `[console] ssl_minimum_version` choices. */
+export type SslMinimumVersion = 'default' | 'tlsv1_1' | 'tlsv1_2' | 'tlsv1_3';
 
 export interface ListenerOptions {
   readonly sslOnly: boolean;
   readonly cert: string | null;
   readonly key: string | null;
+  /** `[console] ssl_ciphers`: an OpenSSL cipher string; null: Mozilla's intermediate list. */
+  readonly sslCiphers: string | null;
+  /** `[console] ssl_minimum_version`; `default` is TLS 1.2. */
+  readonly sslMinimumVersion: SslMinimumVersion;
   readonly handshakeTimeoutMs: number;
   readonly maxHeaderSize: number;
 }
@@ -27,6 +36,41 @@ export interface Handlers {
 }
 
 const TLS_HANDSHAKE = 0x16;
+
+/**
+ * Mozilla's "intermediate" server-side TLS profile (guidelines 6.0, ssl-config.mozilla.org): TLS
+ * 1.2 with forward-secret AEAD suites only (Node's default list also has `HIGH`, which lets in
+ * RSA key exchange and CBC: AES128-SHA, AES256-SHA256), and TLS 1.3's three suites. 6.0 dropped
+ * the DHE suites of 5.7; Node sets no DH parameters anyway, so they could not be chosen.
+ */
+export const INTERMEDIATE_CIPHERS = [
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+const TLS13_SUITES = INTERMEDIATE_CIPHERS.split(':').filter((c) => c.startsWith('TLS_')).join(':');
+
+const MINIMUM_VERSIONS: Record<SslMinimumVersion, SecureVersion> = {
+  // Nova's `default` is whatever the system's OpenSSL allows; Porthole's is the profile's
+  default: 'TLSv1.2',
+  tlsv1_1: 'TLSv1.1',
+  tlsv1_2: 'TLSv1.2',
+  tlsv1_3: 'TLSv1.3',
+};
+
+/** The `ciphers` Node is given: TLS 1.3 suites are named `TLS_*` and set apart by Node. */
+export function tlsCiphers(sslCiphers: string | null): string {
+  if (sslCiphers === null || sslCiphers.trim() === '') return INTERMEDIATE_CIPHERS;
+  // Nova's ssl_ciphers (Python's set_ciphers) governs TLS 1.2 and below only; Node would turn
+  // TLS 1.3 off for a list without TLS 1.3 suites, so the profile's are kept for it
+  return /(^|:)TLS_/.test(sslCiphers) ? sslCiphers : `${TLS13_SUITES}:${sslCiphers}`;
+}
 
 export function createListener(opts: ListenerOptions, handlers: Handlers): { server: NetServer; tls: boolean } {
   // Node checks header timeouts on an interval (30 s by default): check often enough to bound them
@@ -40,7 +84,7 @@ export function createListener(opts: ListenerOptions, handlers: Handlers): { ser
   if (!certExists) return { server: plain, tls: false };
   const cert = readFileSync(opts.cert!);
   const key = opts.key ? readFileSync(opts.key) : cert;
-  const secure = configure(createHttpsServer({ cert, key, maxHeaderSize: opts.maxHeaderSize }), opts, handlers);
+  const secure = configure(createSecureServer(opts, cert, key), opts, handlers);
   // Behind the detecting front the HTTP servers do not listen, so Node's header timeout does not
   // run: each connection serves one request, which must arrive within the handshake timeout
   for (const s of [plain, secure]) {
@@ -50,6 +94,18 @@ export function createListener(opts: ListenerOptions, handlers: Handlers): { ser
   }
   const server = createNetServer({ pauseOnConnect: true, noDelay: true }, (socket) => route(socket, plain, secure, opts));
   return { server, tls: true };
+}
+
+function createSecureServer(opts: ListenerOptions, cert: Buffer, key: Buffer): HttpServer {
+  const ciphers = tlsCiphers(opts.sslCiphers);
+  try {
+    return createHttpsServer({ cert, key, maxHeaderSize: opts.maxHeaderSize, ciphers, minVersion: MINIMUM_VERSIONS[opts.sslMinimumVersion] });
+  } catch (err) {
+    if (opts.sslCiphers !== null && /cipher/i.test((err as Error).message)) {
+      throw new GatewayError('CONFIG_INVALID', `[console] ssl_ciphers = ${opts.sslCiphers}: ${(err as Error).message} (expected an OpenSSL cipher string, see openssl ciphers -v)`, { cause: err });
+    }
+    throw err;
+  }
 }
 
 const deadlines = new WeakMap<object, NodeJS.Timeout>();
