@@ -463,8 +463,8 @@ describe('connection leaks with one console token (issue 11)', () => {
           if (!c.ended) unclosed.push('open');
           return true;
         }),
-        // each attempt waits out the deadline: many at once
-        64,
+        // each attempt waits out the deadline and the proxy's wait for an answer to its close frame: all at once
+        150,
       );
       assert.equal(unclosed.length, 0, `${unclosed.length} silent clients were not closed by the proxy within ${SETTLE_MS} ms`);
     });
