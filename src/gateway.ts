@@ -147,7 +147,7 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
           handshakeTimeoutMs: config.porthole.handshake_timeout * 1000,
           maxHeaderSize: config.porthole.max_header_size,
         },
-        { request: createPages({ tokens: stores.tokens, inventory: stores.inventory, webDir: config.DEFAULT.web, budget: { lookups, client: (req) => clientHost(req, trusted) } }), upgrade: upgrades.handle },
+        { request: createPages({ tokens: stores.tokens, inventory: stores.inventory, webDir: config.DEFAULT.web, frameAncestors: p.frame_ancestors, budget: { lookups, client: (req) => clientHost(req, trusted) } }), upgrade: upgrades.handle },
       );
       const port = await listen(server, config.vnc.novncproxy_host, config.vnc.novncproxy_port);
       const serverClosed = new Promise<void>((resolve) => server.once('close', () => resolve()));

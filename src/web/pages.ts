@@ -17,6 +17,7 @@ import { dirname, extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Inventory } from '../inventory/types.ts';
 import type { LookupBudget } from '../proxy/lookup-budget.ts';
+import { requestProblem } from '../proxy/http-checks.ts';
 import { parseCookies, tokenFromPageUrl } from '../proxy/token-source.ts';
 import type { TokenStore } from '../store/types.ts';
 import { frameAncestors, pageCsp, setResponsePolicy } from './page-policy.ts';
@@ -112,6 +113,13 @@ export function createPages(deps: PagesDeps): RequestHandler {
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const rawUrl = req.url ?? '/';
     const head = req.method === 'HEAD';
+    // HTTP/0.9 or 1.0, two Host headers: refused as the console WebSocket refuses them
+    const problem = requestProblem(req);
+    if (problem) {
+      res.shouldKeepAlive = false;
+      send(res, 400, 'text/plain; charset=utf-8', `${problem.clientMessage}\n`, head);
+      return;
+    }
     if (req.method !== 'GET' && !head) {
       send(res, 405, 'text/plain; charset=utf-8', 'Method Not Allowed\n', head, { Allow: 'GET, HEAD' });
       return;

@@ -138,3 +138,18 @@ describe("a backend's reason string in the log", () => {
     assert.match(JSON.parse(line).msg, /locked \\u202egnp\.exe\\u202c by \\u2066admin\\u2069\\u0007/);
   });
 });
+
+describe('page requests', () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startGateway();
+  });
+  after(() => gw.close());
+
+  it('answers HTTP/0.9 and two Host headers with 400, and serves HTTP/1.0 without Host', async () => {
+    assert.match(await raw(gw.port, 'GET /vnc.html\r\nHost: a\r\n\r\n'), /^HTTP\/1\.1 400 /);
+    assert.match(await raw(gw.port, 'GET /vnc.html HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n'), /^HTTP\/1\.1 400 /);
+    assert.match(await raw(gw.port, 'GET /vnc.html HTTP/1.0\r\n\r\n'), /^HTTP\/1\.1 200 /);
+    assert.match(await raw(gw.port, 'GET /vnc.html HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 200 /);
+  });
+});

@@ -130,6 +130,17 @@ describe('console listener headers over plain HTTP', () => {
       assert.throws(() => createPages({ tokens: gw.gateway.stores.tokens, inventory: gw.gateway.stores.inventory, webDir: null, frameAncestors: [bad] }), { code: 'CONFIG_INVALID' }, bad);
     }
   });
+
+  it('takes the origins from [porthole] frame_ancestors', async () => {
+    const other = await startGateway({ 'porthole.frame_ancestors': 'https://horizon.example.com, https://*.example.org:8443' });
+    try {
+      const page = await fetch(`${other.origin}/vnc_auto.html`);
+      assert.match(page.headers.get('content-security-policy') ?? '', /frame-ancestors https:\/\/horizon\.example\.com https:\/\/\*\.example\.org:8443(;|$)/);
+      assert.equal(page.headers.get('x-frame-options'), null);
+    } finally {
+      await other.close();
+    }
+  });
 });
 
 describe('console page framing and connections in Chromium', { skip: !haveChromium || !haveXvnc ? 'needs /usr/bin/chromium and Xvnc' : false }, () => {
