@@ -5,10 +5,11 @@
  * `[console] allowed_origins`, and its scheme (or `X-Forwarded-Proto` when a TLS-terminating
  * balancer is in front) must match the scheme of the token's `access_url_base` (ws~http,
  * wss~https). No Origin header means a non-browser client, which Nova lets through.
+ * As in Nova, the refusals do not quote the client's headers: a client can put anything there,
+ * a console token included, and the log must never hold one.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { GatewayError } from '../errors.ts';
-import { printable } from '../log.ts';
 
 export interface OriginFacts {
   /** Lowercased hostname of the Origin header, or undefined when there is none. */
@@ -23,7 +24,7 @@ export function checkOriginHost(headers: IncomingHttpHeaders, allowedOrigins: re
   try {
     url = new URL(origin);
   } catch {
-    throw refuse('ORIGIN_INVALID', `Origin header not valid: ${printable(origin)}`);
+    throw refuse('ORIGIN_INVALID', 'Origin header not valid');
   }
   const hostname = stripBrackets(url.hostname.toLowerCase());
   const forwarded = firstValue(headers['x-forwarded-proto']);
@@ -33,7 +34,7 @@ export function checkOriginHost(headers: IncomingHttpHeaders, allowedOrigins: re
   const host = hostOf(headers.host);
   if (host !== undefined) expected.add(host);
   if (!expected.has(hostname)) {
-    throw refuse('ORIGIN_MISMATCH', `Origin header does not match this host (origin ${printable(hostname)}, host ${host === undefined ? 'none' : printable(host)})`);
+    throw refuse('ORIGIN_MISMATCH', 'Origin header does not match this host nor [console] allowed_origins');
   }
   return { hostname, scheme };
 }
@@ -52,7 +53,7 @@ export function checkOriginScheme(facts: OriginFacts, accessUrlBase: string | nu
   if (base === 'ws') expected.push('http');
   if (base === 'wss') expected.push('https');
   if (!expected.includes(facts.scheme)) {
-    throw refuse('ORIGIN_PROTO_MISMATCH', `Origin header protocol does not match this host (origin ${printable(facts.scheme)}, console ${base})`);
+    throw refuse('ORIGIN_PROTO_MISMATCH', `Origin header protocol (or X-Forwarded-Proto) does not match the console's (${base})`);
   }
 }
 
