@@ -131,16 +131,19 @@ export function connectBackend(target: BackendTarget, opts: BackendOptions, sign
     const succeed = () => {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
+      // from now on a late error only destroys the socket, which its owner sees; this dial's
+      // closures (and the signal) are not kept alive as long as the console
+      socket.off('error', onError);
+      socket.on('error', destroyOnError);
       resolve(socket);
     };
     let timer = setTimeout(
       () => fail(new GatewayError('BACKEND_TIMEOUT', `backend ${target.host}:${target.port} did not accept within ${opts.connectTimeoutMs} ms`, { status: 504, closeCode: 1011, clientMessage: 'The console did not answer' })),
       opts.connectTimeoutMs,
     );
-    // stays attached after success: a late error then only destroys the socket, which the relay sees
-    socket.on('error', (err) =>
-      fail(new GatewayError('BACKEND_UNREACHABLE', `backend ${target.host}:${target.port}: ${(err as NodeJS.ErrnoException).code ?? err.message}`, { status: 502, closeCode: 1011, clientMessage: 'The console is not reachable', cause: err })),
-    );
+    const onError = (err: NodeJS.ErrnoException) =>
+      fail(new GatewayError('BACKEND_UNREACHABLE', `backend ${target.host}:${target.port}: ${err.code ?? err.message}`, { status: 502, closeCode: 1011, clientMessage: 'The console is not reachable', cause: err }));
+    socket.on('error', onError);
     socket.once('connect', () => {
       clearTimeout(timer);
       if (!target.internalAccessPath) {
@@ -175,6 +178,10 @@ export function connectBackend(target: BackendTarget, opts: BackendOptions, sign
       socket.write(`CONNECT ${target.internalAccessPath} HTTP/1.1\r\n\r\n`);
     });
   });
+}
+
+function destroyOnError(this: Socket): void {
+  this.destroy();
 }
 
 function protocolError(target: BackendTarget, detail: string): GatewayError {

@@ -141,6 +141,7 @@ interface Accepted {
 /** Decision, dial, 101, RFB handshake, relay: each step under the connection's guard. */
 async function establish(conn: ConsoleConnection, head: Buffer, wss: WebSocketServer, opts: UpgradeOptions, deps: UpgradeDeps): Promise<void> {
   const a = await decide(conn, opts, deps);
+  if (conn.closed) return;
   const socket = conn.socket;
   let handshake: Promise<BackendHandshake | { socket: Socket; auth: null }> | undefined;
   // the 101 and Porthole's ProtocolVersion, written in the same turn, leave in one segment
