@@ -33,10 +33,10 @@ import type { BackendAuth } from '../../src/inventory/types.ts';
 import { echoBackend, type TestBackend } from '../support/backends.ts';
 import { startDaemon, stopDaemon, type Daemon } from '../support/daemon.ts';
 import { eventually, startGateway, tempDir, type TestGateway } from '../support/gateway.ts';
-import { connectionsTo, leakMeter, liveSessions, openDescriptors, registeredSessions, settled, stillOpen, type LeakMeter, type Probe } from '../support/leak-meter.ts';
+import { connectionsTo, leakMeter, liveSessions, openDescriptors, registeredSessions, settled, stillOpen, type Counts, type LeakMeter, type Probe } from '../support/leak-meter.ts';
 import { porthole } from '../support/process.ts';
 import { RawClient, upgradeRequest } from '../support/raw-ws.ts';
-import { goodConsole, pool, scriptedRfbBackend } from '../support/storm.ts';
+import { goodConsole, pool, scriptedRfbBackend, type GoodConsole } from '../support/storm.ts';
 import { freePort, haveXvnc, startXvnc, type Xvnc } from '../support/xvnc.ts';
 
 const ATTEMPTS = 300;
@@ -76,6 +76,18 @@ class Findings {
   assertNone(shape: string): void {
     assert.deepEqual(this.list, [], `${shape}:\n  ${this.list.join('\n  ')}`);
   }
+}
+
+/** After a storm: the console opened before still echoes, a new one opens and echoes, and every count is back at `baseline`. */
+async function afterStorm(findings: Findings, good: GoodConsole, freshUrl: () => Promise<string>, meter: LeakMeter, baseline: Counts): Promise<void> {
+  await findings.check('echo through the good console after the storm', () => good.echo());
+  await findings.check('a new console after the storm', async () => {
+    const fresh = await goodConsole(await freshUrl());
+    await fresh.echo();
+    fresh.ws.close();
+    await gone(fresh.ws, 3000);
+  });
+  await findings.check('leak', () => settled(meter, baseline, SETTLE_MS));
 }
 
 /** The WebSocket's messages one at a time, each within 5 s. */
@@ -232,14 +244,7 @@ describe('connection leaks with one console token (issue 11)', () => {
       for (const f of await echoing.stop()) findings.add(`echo through the good console during the storm: ${f}`);
       // the storm must have been the shape it says, or the test proves nothing
       if (r.reached < attempts / 2) findings.add(`only ${r.reached} of ${attempts} attempts reached the step of the shape (${r.errors} errors: ${r.firstErrors.join('; ')})`);
-      await findings.check('echo through the good console after the storm', () => good.echo());
-      await findings.check('a new console after the storm', async () => {
-        const fresh = await goodConsole(wsUrl(gw, (await gw.mint({ host: '127.0.0.1', port: echo.port })).token));
-        await fresh.echo();
-        fresh.ws.close();
-        await gone(fresh.ws, 3000);
-      });
-      await findings.check('leak', () => settled(meter, baseline, SETTLE_MS));
+      await afterStorm(findings, good, async () => wsUrl(gw, (await gw.mint({ host: '127.0.0.1', port: echo.port })).token), meter, baseline);
     } finally {
       good.close();
     }
@@ -329,14 +334,7 @@ describe('connection leaks with one console token (issue 11)', () => {
           findings.add(`the gateway process exited (${d.process.exitCode ?? d.process.signalCode}) during the storm: ${why}`);
           findings.add(`attempts: ${r.reached} dropped, ${r.errors} could not connect (${r.firstErrors[0] ?? ''})`);
         } else {
-          await findings.check('echo through the good console after the storm', () => good.echo());
-          await findings.check('a new console after the storm', async () => {
-            const fresh = await goodConsole(`ws://127.0.0.1:${d.consolePort}/websockify?token=${goodToken}`);
-            await fresh.echo();
-            fresh.ws.close();
-            await gone(fresh.ws, 3000);
-          });
-          await findings.check('leak', () => settled(meter, baseline, SETTLE_MS));
+          await afterStorm(findings, good, async () => `ws://127.0.0.1:${d.consolePort}/websockify?token=${goodToken}`, meter, baseline);
         }
       } finally {
         good.close();
