@@ -7,9 +7,8 @@
  * document of every route, Nova's included.
  */
 import type { FastifyInstance } from 'fastify';
-import { backendAuthSummary, isUuid, type BackendAuth, type Server } from '../inventory/types.ts';
+import { AUTH_SCHEMES, backendAuthSummary, isUuid, type BackendAuth, type Server } from '../inventory/types.ts';
 import { listingJson } from '../sessions/format.ts';
-import { AUTH_SCHEMES } from '../rfb/types.ts';
 import type { Sessions } from '../sessions/service.ts';
 import type { ApiContext } from './context.ts';
 import { badRequest, notFound } from './errors.ts';

@@ -11,6 +11,19 @@ export interface ConsoleEndpoint {
 }
 
 /**
+ * Names of the backend auth schemes a server's settings and `[vnc] auth_schemes` may list:
+ * Nova's two (`none`, `vencrypt`) plus `vnc` (VNC password). The RFB security proxy implements
+ * them (`rfb/auth/`; `rfb/types.ts` re-exports these names); the API and the CLI check a
+ * server's list against them.
+ */
+export const AUTH_SCHEMES = ['none', 'vnc', 'vencrypt'] as const;
+export type AuthSchemeName = (typeof AUTH_SCHEMES)[number];
+
+export function isAuthSchemeName(s: string): s is AuthSchemeName {
+  return (AUTH_SCHEMES as readonly string[]).includes(s);
+}
+
+/**
  * How the proxy authenticates to a server's VNC console (the RFB security proxy); every field
  * left null falls back to the config (`[vnc] auth_schemes`, `[porthole] vnc_password_file`, ...).
  */

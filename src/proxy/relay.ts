@@ -8,6 +8,7 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
+import type { LiveSession } from '../sessions/types.ts';
 import { releaseBackendBuffer, setBackendSink } from './backend.ts';
 
 export interface SessionInfo {
@@ -32,7 +33,7 @@ export interface SessionEnd {
   readonly durationMs: number;
 }
 
-export class ConsoleSession {
+export class ConsoleSession implements LiveSession {
   bytesFromClient = 0;
   bytesFromBackend = 0;
   readonly startedAt = Date.now();

@@ -7,6 +7,7 @@
 import type { Socket } from 'node:net';
 import type { ConnectionOptions, SecureContext } from 'node:tls';
 import { GatewayError } from '../errors.ts';
+import type { AuthSchemeName } from '../inventory/types.ts';
 import type { RfbReader } from './reader.ts';
 
 /** RFC 6143 §7.2.1 and the IANA RFB security types registry. */
@@ -27,13 +28,8 @@ export function securityTypeName(type: number): string {
   return `${TYPE_NAMES[type] ?? 'unknown'}(${type})`;
 }
 
-/** Scheme names of `[vnc] auth_schemes` and of a server's own list: Nova's two plus `vnc`. */
-export const AUTH_SCHEMES = ['none', 'vnc', 'vencrypt'] as const;
-export type AuthSchemeName = (typeof AUTH_SCHEMES)[number];
-
-export function isAuthSchemeName(s: string): s is AuthSchemeName {
-  return (AUTH_SCHEMES as readonly string[]).includes(s);
-}
+/** Scheme names of `[vnc] auth_schemes` and of a server's own list: the inventory's contract owns the list. */
+export { AUTH_SCHEMES, isAuthSchemeName, type AuthSchemeName } from '../inventory/types.ts';
 
 /** Where the proxy's client certificate, key and the CA come from (rebuilt when the files change). */
 export interface TlsCredentials {

@@ -21,8 +21,7 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { ConsoleSession } from '../proxy/relay.ts';
-import { STALE_HEARTBEATS, type ProxyRecord, type RegistryBackend, type SessionEvent, type SessionRecord, type Subscription, type TokenPresence } from './types.ts';
+import { STALE_HEARTBEATS, type LiveSession, type ProxyRecord, type RegistryBackend, type SessionEvent, type SessionRecord, type Subscription, type TokenPresence } from './types.ts';
 
 export const CLOSE_REVOKED = { code: 1008, reason: 'console access revoked' } as const;
 export const CLOSE_KILLED = { code: 1008, reason: 'console session killed by an administrator' } as const;
@@ -40,8 +39,8 @@ export interface TrackerOptions {
 
 export class SessionTracker {
   readonly proxy: { id: string; address: string; hostname: string; pid: number; startedAt: number; staleAfterMs: number; draining: boolean };
-  private readonly live = new Map<string, ConsoleSession>();
-  private readonly toAdd = new Map<string, ConsoleSession>();
+  private readonly live = new Map<string, LiveSession>();
+  private readonly toAdd = new Map<string, LiveSession>();
   private readonly toRemove = new Set<string>();
   private heartbeatDue = true;
   private working: Promise<void> | undefined;
@@ -71,13 +70,13 @@ export class SessionTracker {
     this.timer.unref();
   }
 
-  started(session: ConsoleSession): void {
+  started(session: LiveSession): void {
     this.live.set(session.info.id, session);
     this.toAdd.set(session.info.id, session);
     this.kick();
   }
 
-  ended(session: ConsoleSession): void {
+  ended(session: LiveSession): void {
     const id = session.info.id;
     this.live.delete(id);
     // never written yet: nothing to remove either, unless a write is under way
@@ -208,7 +207,7 @@ export class SessionTracker {
     }
   }
 
-  private record(s: ConsoleSession, now: number): SessionRecord {
+  private record(s: LiveSession, now: number): SessionRecord {
     const i = s.info;
     return {
       id: i.id,

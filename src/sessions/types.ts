@@ -11,10 +11,36 @@
  * `local-registry.ts` when Porthole has no store of its own); `tracker.ts` is a proxy's side of
  * it, `service.ts` what the CLI and the admin API use.
  */
-import type { SessionInfo } from '../proxy/relay.ts';
-
 /** Missed heartbeats after which a proxy and its sessions are gone from the registry. */
 export const STALE_HEARTBEATS = 3;
+
+/** What the registry records of a live session and matches events against (the proxy's session info has these and more). */
+export interface LiveSessionInfo {
+  readonly id: string;
+  readonly consoleType: string;
+  readonly instanceUuid: string;
+  readonly serverName: string | null;
+  readonly client: string;
+  readonly backend: string;
+  readonly tokenLogId: string;
+  /** The token's whole SHA-256 and its expiry (epoch seconds): what revocation matches. Never logged. */
+  readonly tokenHash: string;
+  readonly tokenExpires: number;
+}
+
+/**
+ * A live console session as the tracker sees it: what it writes to the registry and how it
+ * closes it. The proxy's `ConsoleSession` (`proxy/relay.ts`) is one.
+ */
+export interface LiveSession {
+  readonly info: LiveSessionInfo;
+  /** Epoch milliseconds. */
+  readonly startedAt: number;
+  readonly bytesFromClient: number;
+  readonly bytesFromBackend: number;
+  /** Closes the session from the proxy's side (WebSocket close code and reason). */
+  close(code: number, reason: string): void;
+}
 
 export interface ProxyRecord {
   /** Random per process run. */
@@ -35,8 +61,8 @@ export interface ProxyRecord {
   readonly draining: boolean;
 }
 
-/** A live session as the registry keeps it: the proxy's own `SessionInfo` fields, plus where and since when. */
-export interface SessionRecord extends Pick<SessionInfo, 'id' | 'consoleType' | 'instanceUuid' | 'serverName' | 'client' | 'backend' | 'tokenLogId'> {
+/** A live session as the registry keeps it: its `LiveSessionInfo` fields, plus where and since when. */
+export interface SessionRecord extends Pick<LiveSessionInfo, 'id' | 'consoleType' | 'instanceUuid' | 'serverName' | 'client' | 'backend' | 'tokenLogId'> {
   readonly proxyId: string;
   /** Epoch milliseconds. */
   readonly startedAt: number;
