@@ -15,10 +15,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { requestProblem } from '../http/request-checks.ts';
+import { parseCookies, tokenFromPageUrl } from '../http/token-source.ts';
 import type { Inventory } from '../inventory/types.ts';
-import type { LookupBudget } from '../proxy/lookup-budget.ts';
-import { requestProblem } from '../proxy/http-checks.ts';
-import { parseCookies, tokenFromPageUrl } from '../proxy/token-source.ts';
 import type { TokenStore } from '../store/types.ts';
 import { frameAncestors, pageCsp, setResponsePolicy } from './page-policy.ts';
 
@@ -51,6 +50,14 @@ export interface TokenState {
   readonly retryAfter?: number;
 }
 
+/** What the pages need of the proxy's budget of failed token lookups (`proxy/lookup-budget.ts` gives it). */
+export interface FailedLookupBudget {
+  /** Whole seconds until `client` may look a token up again; 0: it may now. */
+  retryAfter(client: string): number;
+  /** A lookup by `client` found no valid token. Never rejects. */
+  failed(client: string): Promise<void>;
+}
+
 export interface PagesDeps {
   readonly tokens: TokenStore;
   readonly inventory: Inventory;
@@ -66,7 +73,7 @@ export interface PagesDeps {
    * the client's budget, the one the WebSocket upgrade uses, so that neither is a free validity
    * oracle; `client` gives a request's client address as the upgrade sees it.
    */
-  readonly budget?: { readonly lookups: LookupBudget; client(req: IncomingMessage): string };
+  readonly budget?: { readonly lookups: FailedLookupBudget; client(req: IncomingMessage): string };
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;

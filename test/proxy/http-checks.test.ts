@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { connect, createServer, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { upgradeProblem } from '../../src/proxy/http-checks.ts';
+import { upgradeProblem } from '../../src/http/request-checks.ts';
 import { bannerBackend, openRfbConsole, type TestBackend } from '../support/backends.ts';
 import { eventually, startGateway, type TestGateway } from '../support/gateway.ts';
 import type { IncomingMessage } from 'node:http';
