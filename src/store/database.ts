@@ -9,7 +9,7 @@
 import { Migrator, sql, type Kysely, type Migration, type MigrationResultSet } from 'kysely';
 import { OPTIONS } from '../config/options.ts';
 import { GatewayError } from '../errors.ts';
-import { migrationsFor, MIGRATION_LOCK_TABLE, MIGRATION_TABLE, type MigrationSet } from './migrations.ts';
+import { migrationsFor, MIGRATION_LOCK_TABLE, MIGRATION_TABLE, type Adoption, type MigrationSet } from './migrations.ts';
 
 export type Dialect = 'sqlite' | 'postgres' | 'mysql';
 
@@ -72,13 +72,15 @@ export async function openDatabase(connection: string, opts: ConnectOptions = DE
  * recorded migration is not in its list, so those already recorded are listed as done, and the
  * two sets may interleave (`allowUnorderedMigrations`): they touch different tables.
  */
-export async function migrate(database: Database, set: MigrationSet = 'all'): Promise<string[]> {
+export async function migrate(database: Database, set: MigrationSet = 'all', opts: { onAdopted?: (adoption: Adoption) => void } = {}): Promise<string[]> {
   const done = (await existingTables(database, [MIGRATION_TABLE])).has(MIGRATION_TABLE)
     ? (await database.db.selectFrom(MIGRATION_TABLE).select('name').execute()).map((r) => String(r.name))
     : [];
+  // told only once the run succeeded (on SQLite a failed run is rolled back, adoption included)
+  const adopted: Adoption[] = [];
   const migrations: Record<string, Migration> = {
     ...Object.fromEntries(done.map((name) => [name, { up: async () => {} }])),
-    ...migrationsFor(set, database.dialect),
+    ...migrationsFor(set, database.dialect, (a) => adopted.push(a)),
   };
   const migrator = new Migrator({
     db: database.db,
@@ -97,6 +99,7 @@ export async function migrate(database: Database, set: MigrationSet = 'all'): Pr
   if (error) {
     throw new GatewayError('STORE_UNAVAILABLE', `migration of ${database.description} failed: ${(error as Error).message}`, { status: 503, cause: error });
   }
+  for (const a of adopted) opts.onAdopted?.(a);
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }
 

@@ -14,7 +14,7 @@ import { InventoryOff } from '../inventory/off.ts';
 import type { Inventory } from '../inventory/types.ts';
 import { DEFAULT_CONNECT_OPTIONS, isNovaDatabase, migrate as migrateDatabase, openDatabase, redactUrl, storeKind, type ConnectOptions, type Database } from './database.ts';
 import { GuardedInventory, GuardedTokenStore, storeUnavailable } from './guard.ts';
-import type { MigrationSet } from './migrations.ts';
+import type { Adoption, MigrationSet } from './migrations.ts';
 import type { RedisConnection } from './redis.ts';
 import { SqlTokenStore, SqlTokenUses } from './sql-tokens.ts';
 import type { TokenStore, TokenUses } from './types.ts';
@@ -110,12 +110,17 @@ export async function openStores(connection: string, opts: { migrate: boolean } 
       own = opened;
     }
 
+    const onAdopted = (where: string) => (a: Adoption) =>
+      opts.log?.info(
+        { event: 'table_adopted', table: a.table, store: where, created: a.created },
+        `adopted the existing ${a.table} table of ${where} (it has Nova's columns; ${a.created.length ? `created ${a.created.join(', ')}` : 'nothing to create'}); its migration is recorded as applied`,
+      );
     const migrate = async (): Promise<string[]> => {
       const applied: string[] = [];
-      if (own === main) applied.push(...(await migrateOpened(main, 'all')));
+      if (own === main) applied.push(...(await migrateOpened(main, 'all', onAdopted(description))));
       else {
-        if (!nova) applied.push(...(await migrateOpened(main, 'tokens')));
-        if (own) applied.push(...(await migrateOpened(own, 'own')));
+        if (!nova) applied.push(...(await migrateOpened(main, 'tokens', onAdopted(description))));
+        if (own) applied.push(...(await migrateOpened(own, 'own', onAdopted(describe(own)))));
       }
       return applied;
     };
@@ -159,7 +164,7 @@ function closeOpened(s: Opened): Promise<void> {
   return s.kind === 'sql' ? s.database.close() : s.redis.close();
 }
 
-async function migrateOpened(s: Opened, set: MigrationSet): Promise<string[]> {
+async function migrateOpened(s: Opened, set: MigrationSet, onAdopted: (a: Adoption) => void): Promise<string[]> {
   // Redis has no schema: keys are made as they are written
-  return s.kind === 'sql' ? migrateDatabase(s.database, set) : [];
+  return s.kind === 'sql' ? migrateDatabase(s.database, set, { onAdopted }) : [];
 }

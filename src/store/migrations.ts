@@ -5,7 +5,9 @@
  * constraint and index names and Nova's column types per dialect (an autoincrementing `id`:
  * SERIAL on PostgreSQL, AUTO_INCREMENT on MySQL; DATETIME timestamps on MySQL, `timestamp`
  * without time zone on PostgreSQL), so a cell database table and a Porthole table are read by
- * the same code. Migrations only ever add.
+ * the same code. Migrations only ever add. A `console_auth_tokens` found already there with Nova's
+ * columns (made with Nova's DDL, without the rest of a cell database) is adopted: 0001 adds only
+ * what it lacks and is recorded as applied.
  *
  * Two sets: `tokens` (the token table, in `[database] connection`) and `own` (Porthole's own
  * tables, in `[porthole] connection` when set). A database that holds both runs `all`, in name
@@ -17,9 +19,21 @@ import type { Dialect } from './database.ts';
 
 export type MigrationSet = 'tokens' | 'own' | 'all';
 
+/** A table that a migration found already there and took as its own, with the indexes it added. */
+export interface Adoption {
+  readonly table: string;
+  readonly created: readonly string[];
+}
+
 interface Step {
   readonly set: 'tokens' | 'own';
-  up(db: Kysely<any>, dialect: Dialect): Promise<void>;
+  up(db: Kysely<any>, dialect: Dialect, report: (adoption: Adoption) => void): Promise<void>;
+}
+
+interface IndexSpec {
+  readonly name: string;
+  readonly columns: readonly string[];
+  readonly unique?: boolean;
 }
 
 /** Nova's DateTime column: DATETIME on MySQL (its TIMESTAMP would update itself), else `timestamp`. */
@@ -31,10 +45,24 @@ function createIndex(db: Kysely<any>, d: Dialect, name: string) {
   return d === 'mysql' ? b : b.ifNotExists();
 }
 
+/** Porthole's indexes on `console_auth_tokens`, Nova's names (Nova has a fourth, on token_hash alone). */
+const TOKEN_INDEXES: readonly IndexSpec[] = [
+  { name: 'console_auth_tokens_instance_uuid_idx', columns: ['instance_uuid'] },
+  { name: 'console_auth_tokens_host_expires_idx', columns: ['host', 'expires'] },
+  { name: 'console_auth_tokens_token_hash_instance_uuid_idx', columns: ['token_hash', 'instance_uuid'] },
+];
+const TOKEN_UNIQUE: IndexSpec = { name: 'uniq_console_auth_tokens0token_hash', columns: ['token_hash'], unique: true };
+/** The columns of Nova's `console_auth_tokens` (Nova 26 on; `tls_port` of 2025.1 is optional). */
+const NOVA_TOKEN_COLUMNS = ['created_at', 'updated_at', 'id', 'token_hash', 'console_type', 'host', 'port', 'internal_access_path', 'instance_uuid', 'expires', 'access_url_base'];
+
 const steps: Record<string, Step> = {
   '0001_console_auth_tokens': {
     set: 'tokens',
-    async up(db, d) {
+    async up(db, d, report) {
+      if (await hasTable(db, 'console_auth_tokens')) {
+        report({ table: 'console_auth_tokens', created: await adoptTokenTable(db, d) });
+        return;
+      }
       let table = db.schema
         .createTable('console_auth_tokens')
         .ifNotExists()
@@ -57,11 +85,9 @@ const steps: Record<string, Step> = {
         .addColumn('instance_uuid', 'varchar(36)', (c) => c.notNull())
         .addColumn('expires', 'integer', (c) => c.notNull())
         .addColumn('access_url_base', 'varchar(255)')
-        .addUniqueConstraint('uniq_console_auth_tokens0token_hash', ['token_hash'])
+        .addUniqueConstraint(TOKEN_UNIQUE.name, ['token_hash'])
         .execute();
-      await createIndex(db, d, 'console_auth_tokens_instance_uuid_idx').on('console_auth_tokens').column('instance_uuid').execute();
-      await createIndex(db, d, 'console_auth_tokens_host_expires_idx').on('console_auth_tokens').columns(['host', 'expires']).execute();
-      await createIndex(db, d, 'console_auth_tokens_token_hash_instance_uuid_idx').on('console_auth_tokens').columns(['token_hash', 'instance_uuid']).execute();
+      for (const i of TOKEN_INDEXES) await createIndex(db, d, i.name).on('console_auth_tokens').columns([...i.columns]).execute();
     },
   },
   '0002_porthole_servers': {
@@ -186,13 +212,74 @@ const steps: Record<string, Step> = {
   },
 };
 
-/** The Kysely migrations of one set, for one dialect. */
-export function migrationsFor(set: MigrationSet, dialect: Dialect): Record<string, Migration> {
+/** The Kysely migrations of one set, for one dialect; `report` hears of each table adopted. */
+export function migrationsFor(set: MigrationSet, dialect: Dialect, report: (adoption: Adoption) => void = () => {}): Record<string, Migration> {
   const out: Record<string, Migration> = {};
   for (const [name, step] of Object.entries(steps)) {
-    if (set === 'all' || step.set === set) out[name] = { up: (db) => step.up(db, dialect) };
+    if (set === 'all' || step.set === set) out[name] = { up: (db) => step.up(db, dialect, report) };
   }
   return out;
+}
+
+async function hasTable(db: Kysely<any>, name: string): Promise<boolean> {
+  return (await db.introspection.getTables()).some((t) => t.name === name);
+}
+
+/**
+ * A `console_auth_tokens` that is already there (made with Nova's DDL, kept from a cell database,
+ * or by hand) is Porthole's table if it has Nova's columns: Porthole reads and writes only those
+ * (and `tls_port` where it exists). Adopting it adds no column (a later Nova migration would
+ * then find its own column there already) and only the indexes and the uniqueness on token_hash
+ * that it lacks: an index counts as there when one has its name, or its columns in order (a
+ * unique one where uniqueness is wanted). Nova's own DDL has them all, so on Nova's table this
+ * creates nothing. Returns the names of the indexes it created.
+ */
+async function adoptTokenTable(db: Kysely<any>, d: Dialect): Promise<string[]> {
+  const table = (await db.introspection.getTables()).find((t) => t.name === 'console_auth_tokens')!;
+  const have = new Set(table.columns.map((c) => c.name.toLowerCase()));
+  const missing = NOVA_TOKEN_COLUMNS.filter((c) => !have.has(c));
+  if (missing.length > 0) {
+    throw new Error(`console_auth_tokens is there but is not Nova's table (no column ${missing.join(', ')}): Porthole will not use it`);
+  }
+  const existing = await tableIndexes(db, d, 'console_auth_tokens');
+  const created: string[] = [];
+  for (const want of [TOKEN_UNIQUE, ...TOKEN_INDEXES]) {
+    const found = existing.some((i) => i.name === want.name || (i.columns.join() === want.columns.join() && (i.unique || !want.unique)));
+    if (found) continue;
+    const b = createIndex(db, d, want.name).on('console_auth_tokens').columns([...want.columns]);
+    await (want.unique ? b.unique() : b).execute();
+    created.push(want.name);
+  }
+  return created;
+}
+
+/** The indexes of `table` (unique constraints included), each with its columns in order. */
+async function tableIndexes(db: Kysely<any>, d: Dialect, table: string): Promise<Array<{ name: string; columns: string[]; unique: boolean }>> {
+  type Row = { name: string; uniq: number | boolean | string; col: string };
+  const query =
+    d === 'sqlite'
+      ? sql<Row>`SELECT il.name AS name, il."unique" AS uniq, ii.name AS col FROM pragma_index_list(${table}) AS il JOIN pragma_index_info(il.name) AS ii ORDER BY il.name, ii.seqno`
+      : d === 'postgres'
+        ? sql<Row>`SELECT i.relname AS name, ix.indisunique AS uniq, a.attname AS col
+            FROM pg_index ix
+            JOIN pg_class t ON t.oid = ix.indrelid
+            JOIN pg_class i ON i.oid = ix.indexrelid
+            JOIN pg_namespace ns ON ns.oid = t.relnamespace
+            CROSS JOIN LATERAL unnest(ix.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)
+            JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
+            WHERE ns.nspname = current_schema() AND t.relname = ${table}
+            ORDER BY i.relname, k.n`
+        : sql<Row>`SELECT index_name AS name, non_unique = 0 AS uniq, column_name AS col FROM information_schema.statistics
+            WHERE table_schema = DATABASE() AND table_name = ${table} ORDER BY index_name, seq_in_index`;
+  const { rows } = await query.execute(db);
+  const byName = new Map<string, { name: string; columns: string[]; unique: boolean }>();
+  for (const r of rows) {
+    const name = String(r.name);
+    let index = byName.get(name);
+    if (!index) byName.set(name, (index = { name, columns: [], unique: r.uniq === true || Number(r.uniq) === 1 }));
+    index.columns.push(String(r.col).toLowerCase());
+  }
+  return [...byName.values()];
 }
 
 export const MIGRATION_TABLE = 'porthole_migration';
