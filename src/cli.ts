@@ -10,7 +10,7 @@ import { OPTIONS, optionSpec, sections, optionNames } from './config/options.ts'
 import { GatewayError, isGatewayError } from './errors.ts';
 
 import { backendAuthSummary, formatEndpoint, isUuid, parseEndpoint, type BackendAuth, type Server } from './inventory/types.ts';
-import { accessUrl, novncBaseUrl } from './proxy/console-url.ts';
+import { accessUrl, novncBaseUrl } from './consoles/console-url.ts';
 import { readPasswordFile } from './rfb/config.ts';
 import { AUTH_SCHEMES, isAuthSchemeName } from './rfb/types.ts';
 import type { Sessions } from './sessions/service.ts';

@@ -14,7 +14,7 @@ import type { Config } from './config/options.ts';
 import { startDemoServer, type DemoServer } from './demo/server.ts';
 import { GatewayError } from './errors.ts';
 import { createLogger } from './log.ts';
-import { novncBaseUrl } from './proxy/console-url.ts';
+import { novncBaseUrl } from './consoles/console-url.ts';
 import { clientHost } from './proxy/client-address.ts';
 import { createListener } from './proxy/listener.ts';
 import { lookupBudgetOptions, openLookupBudget } from './proxy/lookup-budget.ts';

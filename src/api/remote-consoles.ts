@@ -11,7 +11,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { GatewayError } from '../errors.ts';
 import type { Server } from '../inventory/types.ts';
-import { accessUrl } from '../proxy/console-url.ts';
+import { accessUrl } from '../consoles/console-url.ts';
 import { COMPUTE_PREFIXES, type ApiContext } from './context.ts';
 import { badRequest, notFound, schemaRefusal } from './errors.ts';
 import { atLeast, type Microversion } from './microversion.ts';

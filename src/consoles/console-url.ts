@@ -1,5 +1,5 @@
 /**
- * @module proxy/console-url
+ * @module consoles/console-url
  * Console URLs as Nova builds them (`ConsoleAuthToken.access_url`): for noVNC
  * `<novncproxy_base_url>?path=%3Ftoken%3D<token>` (noVNC ≥ 1.1 takes the token only inside
  * `path`), for the other console kinds `<base>?token=<token>`.

@@ -11,7 +11,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { loadConfig, type LoadedConfig, type RawSetting } from '../../src/config/load.ts';
 import { createGateway, type Gateway } from '../../src/gateway.ts';
-import { accessUrl } from '../../src/proxy/console-url.ts';
+import { accessUrl } from '../../src/consoles/console-url.ts';
 
 export interface LogLine {
   level: number;
