@@ -39,7 +39,9 @@ export type GatewayErrorCode =
   | 'NOT_ACCEPTABLE'
   | 'METHOD_NOT_ALLOWED'
   | 'PAYLOAD_TOO_LARGE'
-  | 'UNSUPPORTED_MEDIA_TYPE';
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  /** Not the client's doing nor a peer's: a bug in Porthole, logged with its stack. */
+  | 'INTERNAL';
 
 export interface GatewayErrorInit {
   status?: number;
@@ -73,4 +75,10 @@ export class GatewayError extends Error {
 
 export function isGatewayError(err: unknown): err is GatewayError {
   return err instanceof GatewayError;
+}
+
+/** An error that is no GatewayError is a bug: a 500 (close 1011) whose words tell the client nothing, with the original as its cause. */
+export function asGatewayError(err: unknown): GatewayError {
+  if (isGatewayError(err)) return err;
+  return new GatewayError('INTERNAL', `bug: ${(err as Error)?.message ?? String(err)}`, { status: 500, closeCode: 1011, clientMessage: 'Internal error', cause: err });
 }

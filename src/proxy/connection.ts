@@ -13,13 +13,14 @@
  * listener from the start (an unhandled `error` event or rejection would end every console of the
  * process, not just this one).
  */
-import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
-import { GatewayError, isGatewayError } from '../errors.ts';
+import { asGatewayError, GatewayError } from '../errors.ts';
 import type { ClientAddress } from './client-address.ts';
+import { writeRefusal } from './refusal.ts';
 import { ConsoleSession, type SessionEnd, type SessionInfo } from './relay.ts';
 import type { TokenUse } from './token-use.ts';
 
@@ -190,7 +191,7 @@ export class ConsoleConnection {
     this.use?.failed();
     this.log(e);
     if (this.ws) closeWebSocket(this.ws, this.socket, code, reason);
-    else refuse(this.socket, e.status, e.retryAfter);
+    else writeRefusal(this.socket, e.status, e.retryAfter === undefined ? {} : { 'Retry-After': e.retryAfter });
   }
 
   /** Closes the connection from the proxy's side: shutdown, revocation, kill. */
@@ -243,25 +244,16 @@ export class ConsoleConnection {
       const c = this.context;
       // after the 101 there is no HTTP status to report, nor to a client that went away
       const status = this.ws || e.code === 'CLIENT_CLOSED' ? undefined : e.status;
+      if (e.code === 'INTERNAL') {
+        const cause = e.cause as Error | undefined;
+        this.hooks.log.error({ event: 'bug', code: e.code, client: this.client.display, tokenHash: c.tokenLogId, status, stack: cause?.stack }, e.message);
+        return;
+      }
       this.hooks.log.warn({ event: 'refused', code: e.code, client: this.client.display, tokenHash: c.tokenLogId, status, backend: c.backend, instance: c.instance }, e.message);
     } catch {
       // a logger that throws must not leave the connection half-closed
     }
   }
-}
-
-function asGatewayError(err: unknown): GatewayError {
-  return isGatewayError(err) ? err : new GatewayError('STORE_UNAVAILABLE', `console connection failed: ${(err as Error)?.message ?? err}`, { status: 503, closeCode: 1011, cause: err });
-}
-
-/** An HTTP refusal before any WebSocket byte; a client that does not read must not keep the socket open. */
-function refuse(socket: Duplex, status: number, retryAfter: number | undefined): void {
-  if (socket.writable) {
-    const retry = retryAfter === undefined ? '' : `Retry-After: ${retryAfter}\r\n`;
-    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nConnection: close\r\n${retry}Content-Length: 0\r\n\r\n`);
-  }
-  if (socket.destroyed) return;
-  setTimeout(() => socket.destroy(), 1000).unref();
 }
 
 function closeWebSocket(ws: WebSocket, socket: Duplex, code: number, reason: string): void {

@@ -14,6 +14,7 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import { Duplex } from 'node:stream';
 import type { SecureVersion } from 'node:tls';
 import { GatewayError } from '../errors.ts';
+import { writeRefusal } from './refusal.ts';
 
 /** Nova's `[console] ssl_minimum_version` choices. */
 export type SslMinimumVersion = 'default' | 'tlsv1_1' | 'tlsv1_2' | 'tlsv1_3';
@@ -123,10 +124,7 @@ function configure<S extends HttpServer>(server: S, opts: ListenerOptions, handl
   server.keepAliveTimeout = 5000;
   server.on('request', handlers.request);
   server.on('upgrade', handlers.upgrade);
-  server.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-    socket.destroy();
-  });
+  server.on('clientError', (_err, socket) => writeRefusal(socket, 400));
   return server;
 }
 
@@ -140,7 +138,7 @@ function route(socket: Socket, plain: HttpServer, secure: HttpServer, opts: List
       return;
     }
     if (opts.sslOnly) {
-      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      writeRefusal(socket, 400);
       return;
     }
     socket.unshift(chunk);

@@ -24,7 +24,7 @@ import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { GatewayError, isGatewayError } from '../errors.ts';
 import type { Inventory, Server } from '../inventory/types.ts';
-import { BackendRefused, negotiateBackend, serveClient, type BackendHandshake } from '../rfb/security-proxy.ts';
+import { negotiateBackend, serveClient, type BackendHandshake } from '../rfb/security-proxy.ts';
 import { isAuthSchemeName, type BackendAuthSettings, type RfbProxyOptions } from '../rfb/types.ts';
 import { tokenLogId, type TokenStore } from '../store/types.ts';
 import { connectBackend, type BackendOptions } from './backend.ts';
@@ -149,7 +149,7 @@ async function establish(conn: ConsoleConnection, head: Buffer, wss: WebSocketSe
   // without verifyClient, ws calls back at once or refuses (destroying the socket) at once
   wss.handleUpgrade(conn.req, socket, head, (ws) => {
     conn.adoptWebSocket(ws);
-    handshake = a.negotiation ? rfbHandshake(conn, ws, a.negotiation, opts.rfb!) : Promise.resolve({ socket: a.backend, auth: null });
+    handshake = a.negotiation ? rfbHandshake(ws, a.negotiation, opts.rfb!) : Promise.resolve({ socket: a.backend, auth: null });
   });
   socket.uncork();
   if (!handshake) throw new GatewayError('BAD_REQUEST', 'the WebSocket upgrade was refused', { status: 400 });
@@ -240,21 +240,12 @@ export function backendAuthSettings(defaults: RfbProxyOptions, server: Server | 
  * backend's runs. A backend that could not be authenticated is not an HTTP refusal: RFB is where
  * noVNC shows a reason, so the browser gets an RFB failure saying only that the console could not
  * be authenticated; the detail (hosts, certificates, the server's words) is information leakage
- * and goes to the log.
+ * and goes to the log. The failure's close code and words are the RFB code's to choose.
  */
-async function rfbHandshake(conn: ConsoleConnection, ws: WebSocket, negotiation: Promise<BackendHandshake>, o: RfbProxyOptions): Promise<BackendHandshake> {
+async function rfbHandshake(ws: WebSocket, negotiation: Promise<BackendHandshake>, o: RfbProxyOptions): Promise<BackendHandshake> {
   const { seam, release } = clientSeam(ws, o.timeoutMs);
   try {
     return await serveClient(seam, negotiation, { timeoutMs: o.timeoutMs });
-  } catch (err) {
-    if (err instanceof BackendRefused) {
-      conn.fail(err.failure, { code: 1000, reason: 'console could not be authenticated' });
-    } else {
-      const e = isGatewayError(err) ? err : new GatewayError('BACKEND_PROTOCOL', `RFB handshake failed: ${(err as Error)?.message ?? err}`, { closeCode: 1011 });
-      // past SecurityResult OK, RFB has no way left to give a reason: the close frame has it
-      conn.fail(e, { code: e.closeCode, reason: e.code.startsWith('BACKEND') ? 'The console closed during the connection' : e.clientMessage.slice(0, 100) });
-    }
-    throw err;
   } finally {
     release();
   }

@@ -13,7 +13,7 @@
  * its answer; then, with the backend authenticated, `serveClient` offers security types [None],
  * SecurityResult OK, forwards the browser's ClientInit (the shared flag is the browser's to
  * choose) and answers with the server's ServerInit. If the backend could not be authenticated,
- * the browser gets an RFB failure instead (`BackendRefused`). Overlapping the two halves saves the
+ * the browser gets an RFB failure instead (see `serveClient`). Overlapping the two halves saves the
  * browser the backend's round trips before its first byte (measured: 0.3 ms of 1.6 at p50).
  * Each message to the browser is one `send`, which the caller makes one WebSocket message:
  * clients such as tempest's `test_novnc` read one RFB message per frame.
@@ -147,21 +147,18 @@ async function serverRefused(t: Transport, step: string, minor: RfbMinor): Promi
 // ---------------------------------------------------------------------------------------------
 // browser
 
-/**
- * The backend could not be authenticated (`failure`, for the log) and the browser was told so
- * with an RFB failure, as far as it listened.
- */
-export class BackendRefused extends Error {
-  constructor(readonly failure: GatewayError) {
-    super(failure.message);
-  }
-}
+/** How the WebSocket closes once the browser was told, in RFB, that its console could not be authenticated. */
+export const REFUSED_CLOSE = { code: 1000, reason: 'console could not be authenticated' } as const;
+/** How it closes when the backend fails after SecurityResult OK, where RFB has no way left to give a reason. */
+export const BACKEND_GONE_REASON = 'The console closed during the connection';
 
 /**
  * The server role toward the browser: version 3.8 while the backend's negotiation (`backend`)
  * runs; once it is authenticated, None and OK, then ClientInit to the backend and its ServerInit
  * back. On return the backend socket is paused with any bytes after ServerInit put back in it,
- * for the relay. A failed negotiation rejects with `BackendRefused`, after the browser's failure.
+ * for the relay. A failed negotiation rejects with the backend's failure (its code and log
+ * message), after the browser was told in RFB; the close it asks for is `REFUSED_CLOSE`. A backend
+ * that fails after SecurityResult OK rejects with a close reason saying only that it closed.
  */
 export async function serveClient(client: ClientSeam, negotiation: Promise<BackendHandshake>, opts: { timeoutMs: number }): Promise<BackendHandshake> {
   const r = client.reader;
@@ -178,7 +175,7 @@ export async function serveClient(client: ClientSeam, negotiation: Promise<Backe
     r.resumeDeadline(opts.timeoutMs);
     const failure = isGatewayError(err) ? err : new GatewayError('BACKEND_PROTOCOL', `RFB handshake with the backend failed: ${(err as Error)?.message ?? err}`, { status: 502, closeCode: 1011 });
     await refuseAfterVersion(client, minor, failure.clientMessage).catch(() => {});
-    throw new BackendRefused(failure);
+    throw new GatewayError(failure.code, failure.message, { status: failure.status, closeCode: REFUSED_CLOSE.code, clientMessage: REFUSED_CLOSE.reason, cause: failure });
   }
   const t = backend.transport;
   if (minor === 3) {
@@ -194,17 +191,28 @@ export async function serveClient(client: ClientSeam, negotiation: Promise<Backe
   }
   const clientInit = await r.read(1, 'ClientInit');
   t.write(clientInit);
-  t.reader.resumeDeadline(opts.timeoutMs);
-  const head = await t.reader.read(SERVER_INIT_HEAD, 'ServerInit');
-  const nameLength = head.readUInt32BE(20);
-  if (nameLength > MAX_DESKTOP_NAME) throw protocol(t, 'ServerInit', `desktop name length ${nameLength} exceeds ${MAX_DESKTOP_NAME}`);
-  const name = await t.reader.read(nameLength, 'ServerInit name');
-  client.send(Buffer.concat([head, name]));
+  client.send(await serverInit(t, opts.timeoutMs));
   // a client may pipeline its first messages; they go to the backend before the relay starts
   const early = r.finish();
   if (early.length > 0) t.write(early);
   t.handOff();
   return backend;
+}
+
+/** The backend's ServerInit, after the browser's ClientInit went to it. */
+async function serverInit(t: Transport, timeoutMs: number): Promise<Buffer> {
+  try {
+    t.reader.resumeDeadline(timeoutMs);
+    const head = await t.reader.read(SERVER_INIT_HEAD, 'ServerInit');
+    const nameLength = head.readUInt32BE(20);
+    if (nameLength > MAX_DESKTOP_NAME) throw protocol(t, 'ServerInit', `desktop name length ${nameLength} exceeds ${MAX_DESKTOP_NAME}`);
+    const name = await t.reader.read(nameLength, 'ServerInit name');
+    return Buffer.concat([head, name]);
+  } catch (err) {
+    // past SecurityResult OK, RFB has no way left to give a reason: the close frame says only this
+    const e = asGatewayError(err, t);
+    throw new GatewayError(e.code, e.message, { status: e.status, closeCode: e.closeCode, clientMessage: BACKEND_GONE_REASON, cause: e });
+  }
 }
 
 /**

@@ -13,7 +13,7 @@ import { after, describe, it } from 'node:test';
 import { createSecureContext } from 'node:tls';
 import { GatewayError } from '../../src/errors.ts';
 import { vncAuthResponse } from '../../src/rfb/auth/vnc.ts';
-import { BackendRefused, negotiateBackend, serveClient, type BackendHandshake } from '../../src/rfb/security-proxy.ts';
+import { negotiateBackend, REFUSED_CLOSE, serveClient, type BackendHandshake } from '../../src/rfb/security-proxy.ts';
 import type { AuthSchemeName, BackendAuthSettings } from '../../src/rfb/types.ts';
 import type { Transcript } from '../fixtures/rfb/transcript.ts';
 import { eventually } from '../support/gateway.ts';
@@ -578,7 +578,7 @@ describe('RFB security proxy: the browser\'s side', () => {
   it('refuses a browser whose console could not be authenticated with a reason, and nothing more (3.8, 3.7, 3.3)', async () => {
     const failure = new GatewayError('BACKEND_AUTH_FAILED', 'backend 192.0.2.1:5900: the server refused VncAuth', { status: 502, clientMessage: AUTH_FAILED });
     const refuseClient = (client: FakeClient) =>
-      assert.rejects(serveClient(client, Promise.reject(failure), { timeoutMs: 2000 }), (e: unknown) => e instanceof BackendRefused && e.failure === failure);
+      assert.rejects(serveClient(client, Promise.reject(failure), { timeoutMs: 2000 }), (e: GatewayError) => e.cause === failure && e.code === failure.code && e.closeCode === REFUSED_CLOSE.code && e.clientMessage === REFUSED_CLOSE.reason);
     const c8 = new FakeClient();
     c8.say(V38);
     c8.say([1]);
