@@ -32,10 +32,10 @@ import { clientAddressOf } from './client-address.ts';
 import { clientSeam } from './client-seam.ts';
 import { overBudget, type LookupBudget } from './lookup-budget.ts';
 import { ConsoleConnection, type ConnectionHooks } from './connection.ts';
-import { upgradeProblem } from './http-checks.ts';
+import { upgradeProblem } from '../http/request-checks.ts';
 import { checkOriginHost, checkOriginScheme } from './origin.ts';
 import type { ConsoleSession, SessionInfo } from './relay.ts';
-import { tokenFromRequest } from './token-source.ts';
+import { tokenFromRequest } from '../http/token-source.ts';
 import { consumeToken } from './token-use.ts';
 
 export interface UpgradeOptions extends BackendOptions {
