@@ -24,7 +24,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
-import { openStores } from '../src/store/index.ts';
+import { openStores } from '../src/database/index.ts';
 import { startDaemon, startHaproxy, stopDaemon, type Daemon, type Haproxy } from '../test/support/daemon.ts';
 import { tempDir } from '../test/support/gateway.ts';
 import { freshPostgres, type FreshStore } from '../test/support/stores.ts';

@@ -18,7 +18,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openStores, type Stores } from '../src/store/index.ts';
+import { openStores, type OpenedStores as Stores } from '../src/database/index.ts';
 import type { ConsoleToken, NewConsoleToken } from '../src/store/types.ts';
 import { freshMariadb, freshPostgres, freshRedis } from '../test/support/stores.ts';
 import { writeSection } from './results-file.ts';

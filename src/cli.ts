@@ -15,7 +15,7 @@ import { readPasswordFile } from './rfb/config.ts';
 import { AUTH_SCHEMES, isAuthSchemeName } from './rfb/types.ts';
 import type { Sessions } from './sessions/service.ts';
 import type { Started } from './workers.ts';
-import { openStores, storeSettings, type Stores } from './store/index.ts';
+import { openStores, storeSettings, type OpenedStores as Stores } from './database/index.ts';
 
 interface CommandSpec {
   readonly usage: string;

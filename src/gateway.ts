@@ -23,7 +23,7 @@ import { createUpgradeHandler } from './proxy/upgrade.ts';
 import { rfbConfigWarnings, rfbProxyOptions } from './rfb/config.ts';
 import { openSessions, sessionsOptions, type Sessions } from './sessions/service.ts';
 import { CLOSE_SHUTDOWN, type SessionTracker } from './sessions/tracker.ts';
-import { openStores, storeSettings, type Stores } from './store/index.ts';
+import { openStores, storeSettings, type OpenedStores as Stores } from './database/index.ts';
 import { createPages } from './web/pages.ts';
 
 /** The demo server's fixed inventory id, so restarts replace it instead of adding another. */

@@ -49,7 +49,7 @@ import type { DemoServer } from './demo/server.ts';
 import { startDemo, startSweep } from './gateway.ts';
 import { createLogger } from './log.ts';
 import { rfbProxyOptions } from './rfb/config.ts';
-import { openStores, storeSettings, type Stores } from './store/index.ts';
+import { openStores, storeSettings, type OpenedStores as Stores } from './database/index.ts';
 
 /** The most workers, also for `workers = 0` on a machine with more CPUs. */
 export const MAX_WORKERS = 64;

@@ -74,14 +74,9 @@ export function lookupBudgetOptions(config: Config, log?: Logger): LookupBudgetO
   return { budget: p.failed_lookup_budget, windowSeconds: p.failed_lookup_window, queryTimeoutMs: p.store_query_timeout * 1000, log };
 }
 
-/** The budget, counting in Porthole's own store when there is one (`Stores.handles.own`), else in this process. */
+/** The budget, counting in Porthole's own store when there is one (`Stores.lookupFailures`), else in this process. */
 export async function openLookupBudget(stores: Stores, opts: LookupBudgetOptions): Promise<LookupBudget> {
-  const own = opts.budget > 0 ? (stores.handles?.own ?? null) : null;
-  let shared: LookupFailureCounter | null = null;
-  if (own) {
-    const m = await import('../store/lookup-failures.ts');
-    shared = own.kind === 'redis' ? new m.RedisLookupFailures(own.redis) : new m.SqlLookupFailures(own.database);
-  }
+  const shared: LookupFailureCounter | null = opts.budget > 0 ? (stores.lookupFailures ?? null) : null;
   return new FailedLookupBudget(opts, shared);
 }
 

@@ -1,8 +1,8 @@
 /**
  * @module sessions/service
- * The live-sessions registry as the rest of Porthole uses it: `openSessions(stores)` picks the
- * registry of Porthole's own store (SQL tables, Redis keys; in memory, this process only, when
- * there is no store of its own) and answers:
+ * The live-sessions registry as the rest of Porthole uses it: `openSessions(stores)` takes the
+ * registry of Porthole's own store (`Stores.openRegistry`: SQL tables, Redis keys; in memory,
+ * this process only, when there is no store of its own) and answers:
  *
  * - `tokens`: the token store, which now tells every proxy what it revokes, so that revoking a
  *   token (or all of a server's) closes the live sessions opened with it, wherever they are;
@@ -15,11 +15,11 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/options.ts';
 import { guard } from '../store/guard.ts';
-import type { StoreHandle, Stores } from '../store/index.ts';
+import type { Stores } from '../store/index.ts';
 import { hashToken, type ConsoleToken, type ConsumeResult, type NewConsoleToken, type TokenLookup, type TokenStore } from '../store/types.ts';
 import { LocalRegistry } from './local-registry.ts';
 import { SessionTracker } from './tracker.ts';
-import { type RegistryBackend, type RegistryListing, type SessionEvent, type TokenPresence } from './types.ts';
+import type { RegistryListing, SessionEvent } from './types.ts';
 
 export interface SessionsOptions {
   /** `[porthole] session_heartbeat_interval`, ms. */
@@ -63,9 +63,15 @@ export interface Sessions {
 }
 
 export async function openSessions(stores: Stores, opts: SessionsOptions): Promise<Sessions> {
-  const own = stores.handles?.own ?? null;
-  const registry = own ? await registryOn(own, opts) : new LocalRegistry();
-  const presence = stores.handles ? await presenceOn(stores.handles.tokens) : null;
+  const registry =
+    (await stores.openRegistry?.({
+      pollMs: opts.pollMs,
+      // where the store wakes readers (PostgreSQL's LISTEN), the table is read when it says so; the poll is a safety net
+      idlePollMs: opts.heartbeatMs,
+      connectTimeoutMs: opts.connectTimeoutMs,
+      reconnectMaxDelayMs: opts.reconnectMaxDelayMs,
+    })) ?? new LocalRegistry();
+  const presence = stores.presence ?? null;
   const run = <T>(what: string, op: () => Promise<T>) => guard(registry.description, what, opts.queryTimeoutMs, op);
   const tell = async (event: SessionEvent) => {
     try {
@@ -96,22 +102,6 @@ export async function openSessions(stores: Stores, opts: SessionsOptions): Promi
     close: () => registry.close(),
   };
   return sessions;
-}
-
-async function registryOn(h: StoreHandle, opts: SessionsOptions): Promise<RegistryBackend> {
-  if (h.kind === 'redis') return new (await import('./redis-registry.ts')).RedisRegistry(h.redis);
-  const { SqlRegistry } = await import('./sql-registry.ts');
-  return new SqlRegistry(h.database, {
-    pollMs: opts.pollMs,
-    // with LISTEN working, the table is read when PostgreSQL says so; the poll is a safety net
-    idlePollMs: opts.heartbeatMs,
-    listen: h.database.dialect === 'postgres' ? { url: h.url, connectTimeoutMs: opts.connectTimeoutMs, reconnectMaxDelayMs: opts.reconnectMaxDelayMs } : undefined,
-  });
-}
-
-async function presenceOn(h: StoreHandle): Promise<TokenPresence> {
-  const m = await import('./token-presence.ts');
-  return h.kind === 'redis' ? new m.RedisTokenPresence(h.redis) : new m.SqlTokenPresence(h.database);
 }
 
 /**

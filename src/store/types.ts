@@ -77,6 +77,12 @@ export interface TokenStore {
 }
 
 /**
+ * The token rows themselves, as a storage kind keeps them (`src/database/<kind>/tokens.ts`):
+ * `TokenStore` less single use, which `single-use.ts` adds over `TokenUses`.
+ */
+export type TokenRecords = Pick<TokenStore, 'create' | 'lookup' | 'revoke' | 'revokeByInstance' | 'sweepExpired'>;
+
+/**
  * Where single-use tokens record their use: Porthole's own store (`[porthole] connection`, else
  * beside the tokens), never Nova's table, whose schema has no room for it.
  */

@@ -17,7 +17,7 @@ import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { pino, type Logger } from 'pino';
 import { clientKey, DEFAULT_MAX_CLIENTS, FailedLookupBudget, openLookupBudget, overBudget } from '../../src/proxy/lookup-budget.ts';
-import { openStores, type Stores } from '../../src/store/index.ts';
+import { openStores, type OpenedStores as Stores } from '../../src/database/index.ts';
 import type { LookupFailureCounter } from '../../src/store/lookup-failures.ts';
 import { launchBrowser, waitForConsoleState } from '../support/browser.ts';
 import { eventually, startGateway, type LogLine, type TestGateway } from '../support/gateway.ts';
@@ -229,7 +229,7 @@ function sharedCounting(name: string, open: () => Promise<{ url: string; setting
       const [a, b] = await Promise.all(stores.map((s) => openLookupBudget(s, { budget: 1000, windowSeconds: WINDOW, now: c.now })));
       const client = '2001:db8:77::1';
       await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a! : b!).failed(client)));
-      const counter = (await import('../../src/store/lookup-failures.ts'));
+      const counter = (await import('../../src/database/index.ts'));
       const own = stores[0]!.handles!.own!;
       const probe = own.kind === 'redis' ? new counter.RedisLookupFailures(own.redis) : new counter.SqlLookupFailures(own.database);
       const windowStart = Math.floor(c.now() / 1000 / WINDOW) * WINDOW;

@@ -13,7 +13,7 @@ import { loadConfig } from '../../src/config/load.ts';
 import { GatewayError } from '../../src/errors.ts';
 import { backendAuthSettings } from '../../src/proxy/upgrade.ts';
 import { rfbProxyOptions } from '../../src/rfb/config.ts';
-import { openStores } from '../../src/store/index.ts';
+import { openStores } from '../../src/database/index.ts';
 import { flags, tempDir } from '../support/gateway.ts';
 import { makePki, type Pki } from '../support/pki.ts';
 import { porthole } from '../support/process.ts';

@@ -9,9 +9,9 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { SqlRegistry } from '../../src/sessions/sql-registry.ts';
+import { SqlRegistry } from '../../src/database/sql/registry.ts';
 import type { SessionEvent, Subscription } from '../../src/sessions/types.ts';
-import { openStores, type Stores } from '../../src/store/index.ts';
+import { openStores, type OpenedStores as Stores } from '../../src/database/index.ts';
 import { eventually, tempDir } from '../support/gateway.ts';
 
 describe('SQL registry events', () => {

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Server } from '../../src/inventory/types.ts';
-import type { Stores } from '../../src/store/index.ts';
+import type { OpenedStores as Stores } from '../../src/database/index.ts';
 import { nowSeconds, type ConsoleToken, type NewConsoleToken } from '../../src/store/types.ts';
 
 export interface ContractTarget {

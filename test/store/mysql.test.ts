@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { openStores } from '../../src/store/index.ts';
+import { openStores } from '../../src/database/index.ts';
 import { tempDir } from '../support/gateway.ts';
 import { freshMariadb, type FreshStore } from '../support/stores.ts';
 import { spec, storeContract } from './contract.ts';

@@ -15,7 +15,7 @@ import type { WebSocket } from 'ws';
 import { assertFault, startApi, type TestApi } from '../support/api.ts';
 import { echoBackend, openConsole, openRfbConsole, type TestBackend } from '../support/backends.ts';
 import { eventually } from '../support/gateway.ts';
-import { openStores } from '../../src/store/index.ts';
+import { openStores } from '../../src/database/index.ts';
 import { privatePostgres, type PrivatePostgres } from '../support/stores.ts';
 import { freePort } from '../support/xvnc.ts';
 import { spec } from './contract.ts';

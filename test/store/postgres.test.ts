@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { openStores } from '../../src/store/index.ts';
+import { openStores } from '../../src/database/index.ts';
 import { freshPostgres, type FreshStore } from '../support/stores.ts';
 import { spec, storeContract } from './contract.ts';
 

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { openStores, type Stores } from '../../src/store/index.ts';
+import { openStores, type OpenedStores as Stores } from '../../src/database/index.ts';
 import { hashToken } from '../../src/store/types.ts';
 import { freshRedis, type FreshRedis } from '../support/stores.ts';
 import { INSTANCE_A, spec, storeContract } from './contract.ts';

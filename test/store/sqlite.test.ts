@@ -4,7 +4,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
-import { openStores, type Stores } from '../../src/store/index.ts';
+import { openStores, type OpenedStores as Stores } from '../../src/database/index.ts';
 import { nowSeconds } from '../../src/store/types.ts';
 import { tempDir } from '../support/gateway.ts';
 import { run } from '../support/process.ts';

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { redactUrl, storeKind } from '../../src/store/database.ts';
+import { redactUrl, storeKind } from '../../src/database/url.ts';
 
 describe('store URLs', () => {
   it('picks the store by scheme, SQLAlchemy\'s +driver suffix ignored', () => {

@@ -1,5 +1,5 @@
 /**
- * @module sessions/sql-registry
+ * @module database/sql/registry
  * The live-sessions registry in Porthole's own SQL database (SQLite, PostgreSQL, MariaDB/MySQL),
  * through Kysely: `porthole_proxies` (one row per proxy, its heartbeat), `porthole_sessions` (one
  * row per live session, its byte counts written at each heartbeat, a `killed` flag), and
@@ -15,9 +15,9 @@
  * so that ids never restart lower.
  */
 import { sql, type Kysely, type SqlBool } from 'kysely';
-import type { Database } from '../store/database.ts';
+import type { ProxyRecord, RegistryBackend, RegistryListing, SessionEvent, SessionRecord, Subscription } from '../../sessions/types.ts';
 import { listenPostgres, type PostgresListener } from './pg-listen.ts';
-import type { ProxyRecord, RegistryBackend, RegistryListing, SessionEvent, SessionRecord, Subscription } from './types.ts';
+import type { Database } from './types.ts';
 
 const PROXIES = 'porthole_proxies';
 const SESSIONS = 'porthole_sessions';

@@ -1,5 +1,5 @@
 /**
- * @module sessions/pg-listen
+ * @module database/sql/pg-listen
  * One PostgreSQL connection of its own (not from the pool: a pooled connection is handed to other
  * queries and would miss notifications) that `LISTEN`s on a channel and says when something was
  * notified. When the connection is lost it says so and connects again, backing off up to
@@ -27,7 +27,7 @@ export interface ListenHandlers {
 
 export async function listenPostgres(target: ListenTarget, channel: string, h: ListenHandlers): Promise<PostgresListener> {
   const { default: pg } = await import('pg');
-  // SQLAlchemy's `+driver` means nothing to libpq, as in store/postgres.ts
+  // SQLAlchemy's `+driver` means nothing to libpq, as in postgres.ts
   const connectionString = target.url.replace(/^[^:]*:/, 'postgresql:');
   let client: Client | undefined;
   let closed = false;

@@ -1,13 +1,13 @@
 /**
- * @module inventory/sql-inventory
+ * @module database/sql/inventory
  * The inventory in the `porthole_servers` table of Porthole's own database (beside the tokens,
  * or `[porthole] connection`), on SQLite, PostgreSQL and MariaDB/MySQL. A server's VNC password
  * is a column of its row (see `BackendAuth` for why it cannot be hashed); the database is to be
  * protected as nova.conf is.
  */
-import type { Database } from '../store/database.ts';
-import { sqlTimestamp } from '../store/sql-tokens.ts';
-import type { Inventory, Server } from './types.ts';
+import type { Inventory, Server } from '../../inventory/types.ts';
+import { sqlTimestamp } from './tokens.ts';
+import type { Database } from './types.ts';
 
 interface Row {
   id: string;

@@ -1,14 +1,13 @@
 /**
- * @module sessions/token-presence
+ * @module database/sql/token-presence
  * Which token hashes still have their row in the token store, asked by a proxy at each heartbeat
  * for the tokens of its live sessions: a token deleted before its expiry was revoked, whoever did
  * it, including Nova itself (`clean_console_auths_for_instance` when an instance is deleted or
- * moved), which tells nobody. One SELECT … IN per 500 hashes (one pipeline of EXISTS on Redis),
+ * moved), which tells nobody. One SELECT … IN per 500 hashes,
  * read only, so a Nova cell database is used as Nova uses it.
  */
-import type { Database } from '../store/database.ts';
-import type { RedisConnection } from '../store/redis.ts';
-import type { TokenPresence } from './types.ts';
+import type { TokenPresence } from '../../sessions/types.ts';
+import type { Database } from './types.ts';
 
 const CHUNK = 500;
 
@@ -21,23 +20,6 @@ export class SqlTokenPresence implements TokenPresence {
       const rows = await this.database.db.selectFrom('console_auth_tokens').select('token_hash').where('token_hash', 'in', hashes.slice(i, i + CHUNK)).execute();
       for (const r of rows) found.add(String(r.token_hash));
     }
-    return found;
-  }
-}
-
-export class RedisTokenPresence implements TokenPresence {
-  constructor(private readonly connection: RedisConnection) {}
-
-  async present(hashes: readonly string[]): Promise<Set<string>> {
-    if (hashes.length === 0) return new Set();
-    const p = this.connection.redis.pipeline();
-    for (const h of hashes) p.exists(`${this.connection.prefix}token:${h}`);
-    const replies = (await p.exec()) ?? [];
-    const found = new Set<string>();
-    replies.forEach(([err, n], i) => {
-      if (err) throw err;
-      if (Number(n) > 0) found.add(hashes[i]!);
-    });
     return found;
   }
 }

@@ -1,5 +1,5 @@
 /**
- * @module store/migrations
+ * @module database/sql/migrations
  * Porthole's schema, in order, on SQLite, PostgreSQL and MariaDB/MySQL. `console_auth_tokens` is
  * Nova's table column for column (with the nullable `tls_port` of Nova 2025.1), with Nova's
  * constraint and index names and Nova's column types per dialect (an autoincrementing `id`:
@@ -15,15 +15,8 @@
  * database runs neither.
  */
 import { sql, type ColumnDataType, type Kysely, type Migration } from 'kysely';
-import type { Dialect } from './database.ts';
-
-export type MigrationSet = 'tokens' | 'own' | 'all';
-
-/** A table that a migration found already there and took as its own, with the indexes it added. */
-export interface Adoption {
-  readonly table: string;
-  readonly created: readonly string[];
-}
+import type { Adoption, MigrationSet } from '../types.ts';
+import type { Dialect } from './types.ts';
 
 interface Step {
   readonly set: 'tokens' | 'own';
@@ -198,7 +191,7 @@ const steps: Record<string, Step> = {
   '0006_porthole_lookup_failures': {
     set: 'own',
     async up(db) {
-      // failed console token lookups per client address (src/store/lookup-failures.ts): one row
+      // failed console token lookups per client address (lookup-failures.ts): one row
       // per client, its count in the window that started at window_start (epoch seconds); rows
       // of past windows are deleted as the windows pass
       await db.schema

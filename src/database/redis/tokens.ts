@@ -1,7 +1,7 @@
 /**
- * @module store/redis
- * The Redis store (`redis://[:password@]host:6379/0`, `rediss://` for TLS) through `ioredis`,
- * imported only when chosen. Keys, all under `[porthole] redis_key_prefix`:
+ * @module database/redis/tokens
+ * Console tokens in Redis (`TokenRecords`) and the uses of single-use tokens (`TokenUses`). Keys,
+ * all under `[porthole] redis_key_prefix`:
  *
  * - `token:<sha256>`: a hash with the columns of Nova's `console_auth_tokens` row; the key
  *   expires when the token does (EXPIREAT), so Redis itself is the sweep and an expired token is
@@ -9,65 +9,14 @@
  * - `instance:<uuid>`: the set of an instance's token hashes (revocation by instance), expiring
  *   with its last token;
  * - `token-id`: the counter that numbers tokens (Nova's autoincrement `id`);
- * - `use:<sha256>`: the use of a single-use token (client, live, released_at), expiring with it;
- * - `server:<uuid>` and `servers`: the inventory (see `inventory/redis-inventory.ts`).
+ * - `use:<sha256>`: the use of a single-use token (client, live, released_at), expiring with it.
  *
- * Every write that touches more than one key is one Lua script, so it is atomic. Scripts name
- * keys they derive from others, which a Redis Cluster does not allow: a single Redis (or one
- * behind Sentinel) is what this store supports. Reconnection is ioredis's: commands fail at once
- * while the connection is down (no offline queue: a console connection is refused with 503
- * rather than kept waiting) and the client reconnects in the background, backing off up to
- * `[porthole] store_reconnect_max_delay`.
+ * Every write that touches more than one key is one Lua script, so it is atomic.
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { GatewayError } from '../errors.ts';
-import { redactUrl, type ConnectOptions } from './database.ts';
-import { usesOf } from './sql-tokens.ts';
-import { hashToken, nowSeconds, type ConsoleToken, type ConsumeResult, type NewConsoleToken, type TokenLookup, type TokenStore, type TokenUses } from './types.ts';
-
-export interface RedisConnection {
-  readonly redis: Redis;
-  readonly prefix: string;
-  readonly description: string;
-  close(): Promise<void>;
-}
-
-export async function openRedis(connection: string, o: ConnectOptions): Promise<RedisConnection> {
-  const { Redis } = await import('ioredis');
-  const redis = new Redis(connection, {
-    lazyConnect: true,
-    connectTimeout: o.connectTimeoutMs,
-    commandTimeout: o.queryTimeoutMs,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    retryStrategy: (attempt) => Math.min(attempt * 100, o.reconnectMaxDelayMs),
-    keepAlive: 10_000,
-    connectionName: 'porthole',
-  });
-  // without a listener ioredis prints every failed reconnection attempt
-  redis.on('error', (err: Error) => o.onError?.(err, 'redis'));
-  defineScripts(redis);
-  const description = redactUrl(connection);
-  try {
-    await redis.connect();
-  } catch (err) {
-    redis.disconnect();
-    throw new GatewayError('STORE_UNAVAILABLE', `cannot connect to ${description}: ${(err as Error).message}`, { status: 503, clientMessage: 'console token store unavailable', cause: err });
-  }
-  return {
-    redis,
-    prefix: o.redisKeyPrefix,
-    description,
-    async close() {
-      try {
-        await redis.quit();
-      } catch {
-        redis.disconnect();
-      }
-    },
-  };
-}
+import { hashToken, nowSeconds, type ConsoleToken, type ConsumeResult, type NewConsoleToken, type TokenLookup, type TokenRecords, type TokenUses } from '../../store/types.ts';
+import { defineScripts, type RedisConnection, type Scripts } from './connection.ts';
 
 // KEYS: token, instance index, id counter; ARGV: hash, expires, now, field, value, ...
 const CREATE = `
@@ -126,29 +75,18 @@ local use = redis.call('HMGET', KEYS[1], 'client', 'live')
 if use[1] == ARGV[1] and use[2] == '1' then redis.call('DEL', KEYS[1]) end
 return 0`;
 
-type Script = (...args: Array<string | number>) => Promise<unknown>;
-const SCRIPTS = { portholeCreate: [3, CREATE], portholeRevoke: [1, REVOKE], portholeRevokeInstance: [1, REVOKE_INSTANCE], portholeConsume: [1, CONSUME], portholeRelease: [1, RELEASE], portholeForget: [1, FORGET] } as const;
+const TOKEN_SCRIPTS = { portholeCreate: [3, CREATE], portholeRevoke: [1, REVOKE], portholeRevokeInstance: [1, REVOKE_INSTANCE] } as const;
+const USE_SCRIPTS = { portholeConsume: [1, CONSUME], portholeRelease: [1, RELEASE], portholeForget: [1, FORGET] } as const;
 
-function defineScripts(redis: Redis): void {
-  // EVALSHA, falling back to EVAL when the server does not have the script yet (ioredis does it)
-  for (const [name, [numberOfKeys, lua]] of Object.entries(SCRIPTS)) redis.defineCommand(name, { numberOfKeys, lua });
-}
-
-export function script(redis: Redis, name: keyof typeof SCRIPTS): Script {
-  const fn = (redis as unknown as Record<string, Script>)[name]!;
-  return fn.bind(redis);
-}
-
-export class RedisTokenStore implements TokenStore {
+export class RedisTokenRecords implements TokenRecords {
   private readonly redis: Redis;
   private readonly prefix: string;
+  private readonly scripts: Scripts<keyof typeof TOKEN_SCRIPTS>;
 
-  constructor(
-    connection: RedisConnection,
-    private readonly uses: TokenUses | null,
-  ) {
+  constructor(connection: RedisConnection) {
     this.redis = connection.redis;
     this.prefix = connection.prefix;
+    this.scripts = defineScripts(connection.redis, TOKEN_SCRIPTS);
   }
 
   async create(spec: NewConsoleToken): Promise<{ token: string; record: ConsoleToken }> {
@@ -161,7 +99,7 @@ export class RedisTokenStore implements TokenStore {
     if (spec.internalAccessPath != null) fields.push('internal_access_path', spec.internalAccessPath);
     if (spec.accessUrlBase != null) fields.push('access_url_base', spec.accessUrlBase);
     const p = this.prefix;
-    const id = Number(await script(this.redis, 'portholeCreate')(`${p}token:${tokenHash}`, `${p}instance:${spec.instanceUuid}`, `${p}token-id`, tokenHash, expires, Math.floor(now.getTime() / 1000), ...fields));
+    const id = Number(await this.scripts.portholeCreate(`${p}token:${tokenHash}`, `${p}instance:${spec.instanceUuid}`, `${p}token-id`, tokenHash, expires, Math.floor(now.getTime() / 1000), ...fields));
     return {
       token,
       record: {
@@ -200,11 +138,11 @@ export class RedisTokenStore implements TokenStore {
 
   async revoke(token: string): Promise<boolean> {
     const hash = hashToken(token);
-    return Number(await script(this.redis, 'portholeRevoke')(`${this.prefix}token:${hash}`, this.prefix, hash)) === 1;
+    return Number(await this.scripts.portholeRevoke(`${this.prefix}token:${hash}`, this.prefix, hash)) === 1;
   }
 
   async revokeByInstance(instanceUuid: string): Promise<number> {
-    return Number(await script(this.redis, 'portholeRevokeInstance')(`${this.prefix}instance:${instanceUuid}`, this.prefix));
+    return Number(await this.scripts.portholeRevokeInstance(`${this.prefix}instance:${instanceUuid}`, this.prefix));
   }
 
   async sweepExpired(): Promise<number> {
@@ -212,38 +150,30 @@ export class RedisTokenStore implements TokenStore {
     // own expiry (that of its last token)
     return 0;
   }
-
-  consume(token: ConsoleToken, client: string, graceSeconds: number): Promise<ConsumeResult> {
-    return usesOf(this.uses).consume(token, client, graceSeconds);
-  }
-
-  release(token: ConsoleToken, client: string): Promise<void> {
-    return usesOf(this.uses).release(token, client);
-  }
-
-  forget(token: ConsoleToken, client: string): Promise<void> {
-    return usesOf(this.uses).forget(token, client);
-  }
 }
 
 /** Single-use tokens in Redis: one Lua script decides, so racing proxies cannot both win. */
 export class RedisTokenUses implements TokenUses {
-  constructor(private readonly connection: RedisConnection) {}
+  private readonly scripts: Scripts<keyof typeof USE_SCRIPTS>;
+
+  constructor(private readonly connection: RedisConnection) {
+    this.scripts = defineScripts(connection.redis, USE_SCRIPTS);
+  }
 
   async consume(token: ConsoleToken, client: string, graceSeconds: number): Promise<ConsumeResult> {
-    const { redis, prefix } = this.connection;
-    const r = Number(await script(redis, 'portholeConsume')(`${prefix}use:${token.tokenHash}`, client, nowSeconds(), graceSeconds, token.expires));
+    const { prefix } = this.connection;
+    const r = Number(await this.scripts.portholeConsume(`${prefix}use:${token.tokenHash}`, client, nowSeconds(), graceSeconds, token.expires));
     return r === 1 ? 'first' : r === 2 ? 'reconnect' : 'refused';
   }
 
   async release(token: ConsoleToken, client: string): Promise<void> {
-    const { redis, prefix } = this.connection;
-    await script(redis, 'portholeRelease')(`${prefix}use:${token.tokenHash}`, client, nowSeconds());
+    const { prefix } = this.connection;
+    await this.scripts.portholeRelease(`${prefix}use:${token.tokenHash}`, client, nowSeconds());
   }
 
   async forget(token: ConsoleToken, client: string): Promise<void> {
-    const { redis, prefix } = this.connection;
-    await script(redis, 'portholeForget')(`${prefix}use:${token.tokenHash}`, client);
+    const { prefix } = this.connection;
+    await this.scripts.portholeForget(`${prefix}use:${token.tokenHash}`, client);
   }
 
   async sweepExpired(): Promise<number> {

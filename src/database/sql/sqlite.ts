@@ -1,5 +1,5 @@
 /**
- * @module store/sqlite
+ * @module database/sql/sqlite
  * The embedded SQLite store (better-sqlite3), the default: one file that the daemon and the CLI
  * of one host share in WAL mode. Not for several hosts: use PostgreSQL, MariaDB/MySQL or Redis.
  * The file holds VNC passwords in clear (the inventory), so it is created 0600 whatever the umask,
@@ -8,8 +8,8 @@
 import { chmodSync, closeSync, constants, fchmodSync, fstatSync, openSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Kysely, SqliteDialect, sql, type MigrationResultSet, type SqliteDatabase } from 'kysely';
-import { GatewayError } from '../errors.ts';
-import type { Database } from './database.ts';
+import { GatewayError } from '../../errors.ts';
+import type { Database } from './types.ts';
 
 const SQLITE_BUSY_TIMEOUT_MS = 5000;
 /** How long `migrate` waits for another process's migration of the same SQLite file. */

@@ -1,5 +1,5 @@
 /**
- * @module store/mysql
+ * @module database/sql/mysql
  * MariaDB and MySQL (`mysql+pymysql://user:pw@host:3306/db`, the form nova.conf uses, also
  * `mysql://` and `mariadb://`) through a `mysql2` pool. The pool is the reconnection: a
  * connection the server dropped is discarded and the next query opens a new one. Of the URL's
@@ -8,8 +8,10 @@
  * this store is chosen.
  */
 import { Kysely, MysqlDialect, type MysqlPool, type MysqlPoolConnection } from 'kysely';
-import { GatewayError } from '../errors.ts';
-import { redactUrl, type ConnectOptions, type Database } from './database.ts';
+import { GatewayError } from '../../errors.ts';
+import type { ConnectOptions } from '../connect-options.ts';
+import { redactUrl } from '../url.ts';
+import type { Database } from './types.ts';
 
 export async function openMysql(connection: string, o: ConnectOptions): Promise<Database> {
   const mysql = await import('mysql2');

@@ -1,61 +1,20 @@
 /**
- * @module store/database
+ * @module database/sql/database
  * Opens the SQL database named by a `[database] connection` URL (SQLAlchemy forms, as in
  * nova.conf) as a Kysely instance, one file per dialect (`sqlite.ts`, `postgres.ts`,
  * `mysql.ts`), each importing its driver only when chosen. Also: Porthole's migrations, which
  * come in two sets (the token table, Porthole's own tables) so that each can live in its own
  * database, and the look at a database's tables that tells a Nova cell database apart.
  */
-import { Migrator, sql, type Kysely, type Migration, type MigrationResultSet } from 'kysely';
-import { OPTIONS } from '../config/options.ts';
-import { GatewayError } from '../errors.ts';
-import { migrationsFor, MIGRATION_LOCK_TABLE, MIGRATION_TABLE, type Adoption, type MigrationSet } from './migrations.ts';
+import { Migrator, sql, type Migration, type MigrationResultSet } from 'kysely';
+import { GatewayError } from '../../errors.ts';
+import { DEFAULT_CONNECT_OPTIONS, type ConnectOptions } from '../connect-options.ts';
+import type { Adoption, MigrationSet } from '../types.ts';
+import { redactUrl, storeKind } from '../url.ts';
+import { migrationsFor, MIGRATION_LOCK_TABLE, MIGRATION_TABLE } from './migrations.ts';
+import type { Database } from './types.ts';
 
-export type Dialect = 'sqlite' | 'postgres' | 'mysql';
-
-export interface Database {
-  readonly db: Kysely<any>;
-  readonly dialect: Dialect;
-  /** For messages: the URL without its password. */
-  readonly description: string;
-  close(): Promise<void>;
-}
-
-/** How Porthole connects to a networked store; `[porthole] store_*` options, in milliseconds. */
-export interface ConnectOptions {
-  readonly poolSize: number;
-  readonly connectTimeoutMs: number;
-  readonly queryTimeoutMs: number;
-  readonly idleTimeoutMs: number;
-  readonly reconnectMaxDelayMs: number;
-  readonly redisKeyPrefix: string;
-  /** Trouble no caller sees (a server closing an idle pooled connection, a Redis reconnect). */
-  readonly onError?: (err: Error, store: string) => void;
-}
-
-export const DEFAULT_CONNECT_OPTIONS: ConnectOptions = {
-  poolSize: OPTIONS.porthole.store_pool_size.default,
-  connectTimeoutMs: OPTIONS.porthole.store_connect_timeout.default * 1000,
-  queryTimeoutMs: OPTIONS.porthole.store_query_timeout.default * 1000,
-  idleTimeoutMs: OPTIONS.porthole.store_idle_timeout.default * 1000,
-  reconnectMaxDelayMs: OPTIONS.porthole.store_reconnect_max_delay.default * 1000,
-  redisKeyPrefix: OPTIONS.porthole.redis_key_prefix.default,
-};
-
-export type StoreKind = Dialect | 'redis';
-
-/** `postgresql+psycopg2://…` → `postgres`, `mysql+pymysql://…` → `mysql`, `rediss://…` → `redis`. */
-export function storeKind(connection: string): StoreKind {
-  const scheme = connection.split(':', 1)[0]!.split('+', 1)[0]!.toLowerCase();
-  if (scheme === 'sqlite') return 'sqlite';
-  if (scheme === 'postgresql' || scheme === 'postgres') return 'postgres';
-  if (scheme === 'mysql' || scheme === 'mariadb') return 'mysql';
-  if (scheme === 'redis' || scheme === 'rediss') return 'redis';
-  throw new GatewayError('CONFIG_INVALID', `connection = ${redactUrl(connection)}: unknown database scheme "${scheme}" (expected sqlite:///path.db, postgresql://, mysql+pymysql:// or redis://)`);
-}
-
-export { sqlitePath } from './sqlite.ts';
-
+/** Opens the SQL database `connection` names, importing only its dialect's driver. */
 export async function openDatabase(connection: string, opts: ConnectOptions = DEFAULT_CONNECT_OPTIONS): Promise<Database> {
   const kind = storeKind(connection);
   if (kind === 'sqlite') return (await import('./sqlite.ts')).openSqlite(connection);
@@ -136,8 +95,4 @@ export async function tableColumns(database: Database, table: string): Promise<s
  */
 export async function isNovaDatabase(database: Database): Promise<boolean> {
   return (await existingTables(database, ['instances'])).has('instances');
-}
-
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:/@]*):[^@]*@/, '//$1:***@');
 }

@@ -1,16 +1,16 @@
 /**
- * @module store/sql-tokens
- * `TokenStore` over Nova's `console_auth_tokens` table through Kysely, so SQLite, PostgreSQL and
- * MariaDB/MySQL share one implementation; and `TokenUses`, the uses of single-use tokens, in
+ * @module database/sql/tokens
+ * The token rows (`TokenRecords`) in Nova's `console_auth_tokens` table through Kysely, so
+ * SQLite, PostgreSQL and MariaDB/MySQL share one implementation; and `TokenUses`, the uses of single-use tokens, in
  * Porthole's own `porthole_token_uses`. Reads name their columns: Nova's own (those of Nova 26,
  * Debian 12's) and `tls_port` only where the table has it (Nova 2025.1, Porthole's schema), looked
  * up once. The only statements on the token table are SELECT, INSERT and DELETE, as Nova's own,
  * so a Nova cell database is used as is.
  */
 import { randomUUID } from 'node:crypto';
-import { GatewayError } from '../errors.ts';
-import { tableColumns, type Database } from './database.ts';
-import { hashToken, nowSeconds, type ConsoleToken, type ConsumeResult, type NewConsoleToken, type TokenLookup, type TokenStore, type TokenUses } from './types.ts';
+import { hashToken, nowSeconds, type ConsoleToken, type ConsumeResult, type NewConsoleToken, type TokenLookup, type TokenRecords, type TokenUses } from '../../store/types.ts';
+import { tableColumns } from './database.ts';
+import type { Database } from './types.ts';
 
 interface Row {
   id: number | bigint;
@@ -29,13 +29,10 @@ const TABLE = 'console_auth_tokens';
 const USES = 'porthole_token_uses';
 const NOVA_COLUMNS = ['id', 'token_hash', 'console_type', 'host', 'port', 'internal_access_path', 'instance_uuid', 'access_url_base', 'expires'] as const;
 
-export class SqlTokenStore implements TokenStore {
+export class SqlTokenRecords implements TokenRecords {
   private columns: Promise<string[]> | undefined;
 
-  constructor(
-    private readonly database: Database,
-    private readonly uses: TokenUses | null,
-  ) {}
+  constructor(private readonly database: Database) {}
 
   async create(spec: NewConsoleToken): Promise<{ token: string; record: ConsoleToken }> {
     // Nova: token = str(uuid.uuid4()), 122 random bits
@@ -81,20 +78,7 @@ export class SqlTokenStore implements TokenStore {
 
   async sweepExpired(): Promise<number> {
     const r = await this.database.db.deleteFrom(TABLE).where('expires', '<=', nowSeconds()).executeTakeFirst();
-    await this.uses?.sweepExpired();
     return Number(r.numDeletedRows);
-  }
-
-  consume(token: ConsoleToken, client: string, graceSeconds: number): Promise<ConsumeResult> {
-    return usesOf(this.uses).consume(token, client, graceSeconds);
-  }
-
-  release(token: ConsoleToken, client: string): Promise<void> {
-    return usesOf(this.uses).release(token, client);
-  }
-
-  forget(token: ConsoleToken, client: string): Promise<void> {
-    return usesOf(this.uses).forget(token, client);
   }
 
   /** Nova's columns, and `tls_port` where the table has it; looked up on first use (the database may be down at start). */
@@ -108,13 +92,6 @@ export class SqlTokenStore implements TokenStore {
     );
     return this.columns;
   }
-}
-
-export function usesOf(uses: TokenUses | null): TokenUses {
-  if (!uses) {
-    throw new GatewayError('CONFIG_INVALID', 'single-use tokens need a store of Porthole\'s own: [database] connection is a Nova database and [porthole] connection is not set', { status: 503, clientMessage: 'console token store unavailable' });
-  }
-  return uses;
 }
 
 /**

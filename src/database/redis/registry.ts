@@ -1,5 +1,5 @@
 /**
- * @module sessions/redis-registry
+ * @module database/redis/registry
  * The live-sessions registry in Redis, under `[porthole] redis_key_prefix`:
  *
  * - `proxy:<id>`: a hash with the proxy's record, expiring `STALE_HEARTBEATS` heartbeats after
@@ -11,11 +11,11 @@
  * Index members whose key has expired are dropped when the registry is listed or swept. Pub/sub
  * delivers only to connected subscribers: a proxy whose subscriber connection was down when an
  * event went out catches up at its next heartbeat, which reads the `killed` flags of its sessions
- * and looks for tokens deleted before their expiry (`tracker.ts`).
+ * and looks for tokens deleted before their expiry (`sessions/tracker.ts`).
  */
 import type { Redis } from 'ioredis';
-import type { RedisConnection } from '../store/redis.ts';
-import type { ProxyRecord, RegistryBackend, RegistryListing, SessionEvent, SessionRecord, Subscription } from './types.ts';
+import type { ProxyRecord, RegistryBackend, RegistryListing, SessionEvent, SessionRecord, Subscription } from '../../sessions/types.ts';
+import type { RedisConnection } from './connection.ts';
 
 // KEYS: session; ARGV: prefix. The session's proxy id when both are live, else nil.
 const MARK_KILLED = `

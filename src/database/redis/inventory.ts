@@ -1,12 +1,12 @@
 /**
- * @module inventory/redis-inventory
+ * @module database/redis/inventory
  * The inventory in Redis: one hash per server (`<prefix>server:<uuid>`, the columns of
  * `porthole_servers`) and the set of all server ids (`<prefix>servers`). Replacing a server is
  * one Lua script, so a reader never sees half of it. The VNC password is a field of the hash, in
  * clear, as in the SQL inventory: protect the Redis server as nova.conf is.
  */
-import type { RedisConnection } from '../store/redis.ts';
-import type { Inventory, Server } from './types.ts';
+import type { Inventory, Server } from '../../inventory/types.ts';
+import type { RedisConnection } from './connection.ts';
 
 // KEYS: server, index; ARGV: id, now, field, value, ...
 const PUT = `

@@ -1,13 +1,15 @@
 /**
- * @module store/postgres
+ * @module database/sql/postgres
  * PostgreSQL (`postgresql://user:pw@host:5432/db`, also `postgres://` and SQLAlchemy's
  * `postgresql+psycopg2://`) through a `pg` pool. The pool is the reconnection: a connection the
  * server dropped is discarded and the next query opens a new one, so Porthole recovers by itself
  * when PostgreSQL comes back. `pg` is imported only when this store is chosen.
  */
 import { Kysely, PostgresDialect } from 'kysely';
-import { GatewayError } from '../errors.ts';
-import { redactUrl, type ConnectOptions, type Database } from './database.ts';
+import { GatewayError } from '../../errors.ts';
+import type { ConnectOptions } from '../connect-options.ts';
+import { redactUrl } from '../url.ts';
+import type { Database } from './types.ts';
 
 export async function openPostgres(connection: string, o: ConnectOptions): Promise<Database> {
   const { default: pg } = await import('pg');
