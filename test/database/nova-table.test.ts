@@ -5,12 +5,16 @@
  * model, indexes and unique constraint as its initial migration creates them) in a fresh SQLite
  * file, PostgreSQL database and MariaDB database. Porthole starts on it, adopts the table (one log
  * line, the migration recorded, Nova's table left as it was), and serves a console through the
- * gateway with a token that Nova's own `ConsoleAuthToken.authorize` wrote into it.
+ * gateway with a token that Nova's own `ConsoleAuthToken.authorize` wrote into it. And a table
+ * made by hand: what it lacks is created, a table without Nova's columns is refused.
  */
 import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { openStores } from '../../src/database/index.ts';
 import { bannerBackend, openRfbConsole, TEST_DESKTOP_NAME, type TestBackend } from '../support/backends.ts';
 import { startGateway, tempDir, type TestGateway } from '../support/gateway.ts';
 import { cleanEnv, PROJECT_ROOT, run } from '../support/process.ts';
@@ -136,3 +140,46 @@ novaTableOn(
   async (p) => (await p.query('SELECT table_name AS name FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY table_name')).map((r) => String(r['name'])),
   async (p) => (await p.query("SELECT DISTINCT index_name AS name FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = 'console_auth_tokens' ORDER BY index_name")).map((r) => String(r['name'])),
 );
+
+describe('adopting a console_auth_tokens made by hand (SQLite)', () => {
+  let dir: string;
+  before(() => {
+    dir = tempDir('porthole-adopt-');
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const captured = () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const log = pino({ level: 'info' }, new Writable({ write: (chunk: Buffer, _enc, cb) => (lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>), cb()) }));
+    return { lines, log };
+  };
+  const make = async (path: string, ddl: string) => {
+    const { default: BetterSqlite3 } = await import('better-sqlite3');
+    const db = new BetterSqlite3(path);
+    db.exec(ddl);
+    db.close();
+  };
+
+  it('creates only the indexes and the uniqueness a table with Nova\'s columns lacks, and says which', async () => {
+    const path = join(dir, 'bare.db');
+    await make(path, 'CREATE TABLE console_auth_tokens (created_at DATETIME, updated_at DATETIME, id INTEGER NOT NULL PRIMARY KEY, token_hash VARCHAR(255) NOT NULL, console_type VARCHAR(255) NOT NULL, host VARCHAR(255) NOT NULL, port INTEGER NOT NULL, internal_access_path VARCHAR(255), instance_uuid VARCHAR(36) NOT NULL, expires INTEGER NOT NULL, access_url_base VARCHAR(255)); CREATE INDEX my_instance_idx ON console_auth_tokens (instance_uuid)');
+    const { lines, log } = captured();
+    const stores = await openStores(`sqlite:///${path}`, { migrate: true, log });
+    try {
+      const adopted = lines.filter((l) => l['event'] === 'table_adopted');
+      assert.equal(adopted.length, 1);
+      // the index on instance_uuid is there under another name: not made twice
+      assert.deepEqual(adopted[0]!['created'], ['uniq_console_auth_tokens0token_hash', 'console_auth_tokens_host_expires_idx', 'console_auth_tokens_token_hash_instance_uuid_idx']);
+      const { token } = await stores.tokens.create({ consoleType: 'novnc', host: '127.0.0.1', port: 5900, instanceUuid: INSTANCE, accessUrlBase: null, ttl: 60 });
+      assert.equal((await stores.tokens.lookup(token)).status, 'valid');
+    } finally {
+      await stores.close();
+    }
+  });
+
+  it('refuses a console_auth_tokens that is not Nova\'s, naming the missing columns', async () => {
+    const path = join(dir, 'other.db');
+    await make(path, 'CREATE TABLE console_auth_tokens (id INTEGER PRIMARY KEY, token TEXT)');
+    await assert.rejects(openStores(`sqlite:///${path}`, { migrate: true }), /console_auth_tokens is there but is not Nova's table \(no column created_at, updated_at, token_hash, console_type, host, port, internal_access_path, instance_uuid, expires, access_url_base\)/);
+  });
+});
