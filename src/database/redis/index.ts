@@ -19,7 +19,15 @@ export const redisStorage: StorageKind = {
   async open(url, o) {
     const redis = await openRedis(url, o);
     const parts = { tokens: new RedisTokenRecords(redis), uses: new RedisTokenUses(redis), inventory: new RedisInventory(redis), presence: new RedisTokenPresence(redis), lookupFailures: new RedisLookupFailures(redis) };
-    const noSchema = async (): Promise<string[]> => [];
-    return { description: redis.description, handle: { kind: 'redis', redis }, parts, isNovaDatabase: async () => false, migrate: noSchema, registry: async () => new RedisRegistry(redis), close: () => redis.close() };
+    return {
+      description: redis.description,
+      handle: { kind: 'redis', redis },
+      parts,
+      isNovaDatabase: async () => false,
+      // no schema: keys are made as they are written
+      migrate: async () => [],
+      registry: async () => new RedisRegistry(redis),
+      close: () => redis.close(),
+    };
   },
 };
