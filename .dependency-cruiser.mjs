@@ -6,20 +6,10 @@
  * Type-only imports count: an arrow is an arrow whether or not it survives compilation.
  * TypeScript 7 has no JavaScript compiler API yet, so dependency-cruiser parses with swc.
  */
-import { existsSync } from 'node:fs';
 
 /** The composition roots: they wire the parts and may import everything. */
 const ROOTS = '^src/(gateway|workers)[.]ts$|^src/cli';
 
-/**
- * TEMPORARY (issue 12, item 1): `src/store/database.ts` and the SQL dialect files import each
- * other, the tree's one cycle, which the move to `src/database/` breaks. While that file exists
- * the cycle through it is exempt; once it is gone the rule holds in full by itself (delete these
- * lines then). `test/layout.test.ts` checks that the exemption hides no other cycle.
- */
-export const DATABASE_CYCLE = existsSync(new URL('./src/store/database.ts', import.meta.url))
-  ? '^src/store/(database|sqlite|postgres|mysql|migrations)[.]ts$'
-  : undefined;
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 export default {
@@ -28,7 +18,7 @@ export default {
       name: 'no-cycles',
       comment: 'No import cycles: a part that needs its importer is one part, or needs a contract between them.',
       severity: 'error',
-      from: DATABASE_CYCLE ? { pathNot: DATABASE_CYCLE } : {},
+      from: {},
       to: { circular: true },
     },
     {

@@ -10,7 +10,9 @@ import { OPTIONS, optionSpec, sections, optionNames } from './config/options.ts'
 import { GatewayError, isGatewayError } from './errors.ts';
 
 import { backendAuthSummary, formatEndpoint, isUuid, parseEndpoint, type BackendAuth, type Server } from './inventory/types.ts';
-import { accessUrl, novncBaseUrl } from './consoles/console-url.ts';
+import { CONSOLE_KINDS, kindOfConsoleType } from './consoles/index.ts';
+import { mintConsoleToken, type Minted } from './consoles/mint.ts';
+import { novnc } from './consoles/novnc.ts';
 import { readPasswordFile } from './rfb/config.ts';
 import { AUTH_SCHEMES, isAuthSchemeName } from './rfb/types.ts';
 import type { Sessions } from './sessions/service.ts';
@@ -258,16 +260,15 @@ async function serve(loaded: LoadedConfig, run: { proxies: boolean; api: boolean
 async function printStarted(loaded: LoadedConfig, started: Started): Promise<void> {
   const { DEMO_SERVER_ID } = await import('./gateway.ts');
   if (started.demo && started.novnc) {
-    const { token } = await started.stores.tokens.create({
-      consoleType: 'novnc',
-      host: started.demo.host,
-      port: started.demo.port,
+    const { url } = await mintConsoleToken(started.stores, {
+      kind: novnc,
       instanceUuid: DEMO_SERVER_ID,
-      accessUrlBase: started.novnc.baseUrl,
+      endpoint: { host: started.demo.host, port: started.demo.port },
+      base: started.novnc.baseUrl,
       ttl: loaded.config.consoleauth.token_ttl,
     });
     const minutes = Math.round(loaded.config.consoleauth.token_ttl / 60);
-    process.stdout.write(`\nPorthole is running. Open the demo console (valid for ${minutes} minutes):\n\n  ${accessUrl(started.novnc.baseUrl, 'novnc', token)}\n\nA new URL: npx porthole token create --instance-uuid ${DEMO_SERVER_ID}\n\n`);
+    process.stdout.write(`\nPorthole is running. Open the demo console (valid for ${minutes} minutes):\n\n  ${url}\n\nA new URL: npx porthole token create --instance-uuid ${DEMO_SERVER_ID}\n\n`);
   }
   if (started.api) {
     const host = started.api.host === '0.0.0.0' ? '127.0.0.1' : started.api.host;
@@ -334,28 +335,31 @@ async function tokenCreate(a: ParsedArgs, loaded: LoadedConfig, stores: Stores):
   const instanceUuid = requireOption(a, 'instance-uuid').toLowerCase();
   if (!isUuid(instanceUuid)) throw new UsageError(`--instance-uuid ${instanceUuid}: expected a UUID`);
   const consoleType = optionString(a, 'console-type') ?? 'novnc';
-  if (consoleType !== 'novnc') throw new UsageError(`--console-type ${consoleType}: this version serves novnc consoles only`);
-  const server = await stores.inventory.get(instanceUuid);
+  const kind = kindOfConsoleType(consoleType);
+  if (!kind) throw new UsageError(`--console-type ${consoleType}: this version serves ${CONSOLE_KINDS.flatMap((k) => k.consoleTypes).join(', ')} consoles only`);
   const hostOpt = optionString(a, 'host');
   const portOpt = optionString(a, 'port');
-  let host: string;
-  let port: number;
-  if (hostOpt === undefined && portOpt === undefined) {
-    if (!server?.vnc) throw new UsageError(`--host and --port are needed: server ${instanceUuid} has no VNC endpoint in the inventory`);
-    ({ host, port } = server.vnc);
-  } else {
-    host = hostOpt ?? server?.vnc?.host ?? requireOption(a, 'host');
-    port = parsePort(portOpt ?? String(server?.vnc?.port ?? requireOption(a, 'port')), '--port');
-  }
-  if (server?.vnc && (server.vnc.host !== host || server.vnc.port !== port)) {
-    throw new UsageError(`server ${instanceUuid} has its VNC console at ${formatEndpoint(server.vnc)}, not ${formatEndpoint({ host, port })}; the proxy would refuse this token`);
-  }
   const ttlText = optionString(a, 'ttl');
   const ttl = ttlText === undefined ? loaded.config.consoleauth.token_ttl : Number(ttlText);
   if (!Number.isInteger(ttl) || ttl < 1) throw new UsageError(`--ttl ${ttlText}: expected a whole number of seconds, at least 1`);
-  const base = novncBaseUrl(loaded);
-  const { token, record } = await stores.tokens.create({ consoleType, host, port, instanceUuid, accessUrlBase: base, ttl, internalAccessPath: optionString(a, 'internal-access-path') ?? null });
-  const out = { token, url: accessUrl(base, consoleType, token), expires_at: new Date(record.expires * 1000).toISOString() };
+  let minted: Minted;
+  try {
+    minted = await mintConsoleToken(stores, {
+      kind,
+      consoleType,
+      instanceUuid,
+      endpoint: { host: hostOpt, port: portOpt === undefined ? undefined : parsePort(portOpt, '--port') },
+      base: kind.baseUrl(loaded),
+      ttl,
+      internalAccessPath: optionString(a, 'internal-access-path') ?? null,
+    });
+  } catch (err) {
+    // what the caller got wrong (no endpoint, another endpoint than the server's) is a usage error
+    if (isGatewayError(err) && err.code === 'ENDPOINT_MISSING') throw new UsageError(err.message === 'a host is needed' ? '--host is required' : err.message === 'a port is needed' ? '--port is required' : `--host and --port are needed: ${err.message.replace(/^[^:]*: /, '')}`);
+    if (isGatewayError(err) && err.code === 'CONSOLE_PORT_MISMATCH') throw new UsageError(err.message);
+    throw err;
+  }
+  const out = { token: minted.token, url: minted.url, expires_at: new Date(minted.record.expires * 1000).toISOString() };
   process.stdout.write(a.json ? `${JSON.stringify(out)}\n` : `token:      ${out.token}\nurl:        ${out.url}\nexpires at: ${out.expires_at}\n`);
   return 0;
 }

@@ -17,6 +17,8 @@ export type GatewayErrorCode =
   | 'TOO_MANY_FAILED_LOOKUPS'
   | 'TOKEN_WRONG_CONSOLE_TYPE'
   | 'CONSOLE_PORT_MISMATCH'
+  /** A token minted without a console endpoint: none given, none in the inventory. */
+  | 'ENDPOINT_MISSING'
   | 'ORIGIN_INVALID'
   | 'ORIGIN_MISMATCH'
   | 'ORIGIN_PROTO_MISMATCH'

@@ -1,30 +1,28 @@
 /**
  * @module gateway
  * Builds the parts of one Porthole process from a loaded config and hands each what it needs:
- * the stores, the noVNC console proxy, the demo VNC server, the sweep of expired tokens. No
+ * the stores, a listener per enabled console kind (`src/consoles/`), the API, the demo VNC
+ * server, the sweep of expired tokens. No
  * globals: tests build the same gateway with their own config and logger. The worker processes
  * of `[porthole] workers` build it without the parts done once (`workers.ts`).
  */
-import type { AddressInfo, Server as NetServer } from 'node:net';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { createApi } from './api/app.ts';
+import { CONSOLE_KINDS } from './consoles/index.ts';
+import { novnc } from './consoles/novnc.ts';
+import { listen, startConsoleProxy, type ProxyInfo, type SessionObserver } from './consoles/serve.ts';
 import type { LoadedConfig } from './config/load.ts';
 import type { Config } from './config/options.ts';
 import { startDemoServer, type DemoServer } from './demo/server.ts';
 import { GatewayError } from './errors.ts';
 import { createLogger } from './log.ts';
-import { novncBaseUrl } from './consoles/console-url.ts';
-import { clientHost } from './proxy/client-address.ts';
-import { createListener } from './proxy/listener.ts';
 import { lookupBudgetOptions, openLookupBudget } from './proxy/lookup-budget.ts';
 import type { ConsoleSession } from './proxy/relay.ts';
-import { createUpgradeHandler } from './proxy/upgrade.ts';
 import { rfbConfigWarnings, rfbProxyOptions } from './rfb/config.ts';
 import { openSessions, sessionsOptions, type Sessions } from './sessions/service.ts';
 import { CLOSE_SHUTDOWN, type SessionTracker } from './sessions/tracker.ts';
 import { openStores, storeSettings, type OpenedStores as Stores } from './database/index.ts';
-import { createPages } from './web/pages.ts';
 
 /** The demo server's fixed inventory id, so restarts replace it instead of adding another. */
 export const DEMO_SERVER_ID = '00000000-0000-4000-8000-000000000de0';
@@ -42,18 +40,15 @@ export interface GatewayParts {
   readonly once?: boolean;
 }
 
-export interface ProxyInfo {
-  readonly host: string;
-  readonly port: number;
-  readonly tls: boolean;
-  /** Base of console URLs for this proxy. */
-  readonly baseUrl: string;
-}
+export type { ProxyInfo };
 
 export interface Gateway {
   readonly log: Logger;
   readonly stores: Stores;
+  /** The noVNC listener (the first console kind): `proxies.get('novnc')`. */
   readonly novnc: ProxyInfo | undefined;
+  /** The running console listeners by kind name. */
+  readonly proxies: ReadonlyMap<string, ProxyInfo>;
   readonly demo: DemoServer | undefined;
   readonly api: { readonly host: string; readonly port: number } | undefined;
   readonly sessions: ReadonlySet<ConsoleSession>;
@@ -108,7 +103,10 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
 
   const run = parts.run ?? { proxies: true, api: config.porthole.api_enabled };
   let demo: DemoServer | undefined;
-  let novnc: ProxyInfo | undefined;
+  /** The running console listeners by kind name. */
+  const proxies = new Map<string, ProxyInfo>();
+  /** Told of every session's start and end: the registry's tracker once there is one, a drain while it waits. */
+  const observers: SessionObserver[] = [];
   let api: { host: string; port: number } | undefined;
   let tracker: SessionTracker | undefined;
   try {
@@ -118,60 +116,25 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
       closers.unshift(() => d.close());
     }
 
-    if (run.proxies && config.vnc.enabled) {
-      const p = config.porthole;
-      const upgrades = createUpgradeHandler(
-        {
-          consoleTypes: ['novnc'],
-          paths: ['/', '/websockify'],
-          allowedOrigins: config.console.allowed_origins,
-          trustedProxies: p.trusted_proxies,
-          maxMessageSize: p.max_message_size,
-          connectTimeoutMs: p.backend_connect_timeout * 1000,
-          handshakeTimeoutMs: p.handshake_timeout * 1000,
-          setupTimeoutMs: setupTimeoutMs(config),
-          // always on for noVNC, as nova-novncproxy always runs its RFBSecurityProxy
-          rfb,
-          singleUse: p.single_use_tokens ? { graceSeconds: p.reconnect_grace_seconds } : undefined,
-        },
-        { tokens: stores.tokens, inventory: stores.inventory, log, sessions, releases, lookups, registry: { started: (s) => tracker?.started(s), ended: (s) => tracker?.ended(s) } },
-      );
-      const trusted = new Set(p.trusted_proxies);
-      const { server, tls } = createListener(
-        {
-          sslOnly: config.DEFAULT.ssl_only,
-          cert: config.DEFAULT.cert,
-          key: config.DEFAULT.key,
-          sslCiphers: config.console.ssl_ciphers,
-          sslMinimumVersion: config.console.ssl_minimum_version,
-          handshakeTimeoutMs: config.porthole.handshake_timeout * 1000,
-          maxHeaderSize: config.porthole.max_header_size,
-        },
-        { request: createPages({ tokens: stores.tokens, inventory: stores.inventory, webDir: config.DEFAULT.web, frameAncestors: p.frame_ancestors, budget: { lookups, client: (req) => clientHost(req, trusted) } }), upgrade: upgrades.handle },
-      );
-      const port = await listen(server, config.vnc.novncproxy_host, config.vnc.novncproxy_port);
-      const serverClosed = new Promise<void>((resolve) => server.once('close', () => resolve()));
-      const stopListening = () => {
-        if (server.listening) server.close();
-      };
-      stopAccepting.push(stopListening);
-      const t = registry.track(proxyAddress(config.vnc.novncproxy_host, port), log);
-      tracker = t;
-      closers.unshift(() => t.stop());
-      closers.unshift(async () => {
-        stopListening();
-        upgrades.close(CLOSE_SHUTDOWN.code, CLOSE_SHUTDOWN.reason);
-        await serverClosed;
-        await Promise.allSettled([...releases]);
-      });
-      await t.start();
-      const info = { host: config.vnc.novncproxy_host, port, tls, baseUrl: novncBaseUrl(loaded, port) };
-      novnc = info;
-      log.info({ event: 'listening', proxy: 'novnc', host: info.host, port, tls }, `noVNC console proxy listening on ${info.host}:${port}`);
+    if (run.proxies) {
+      for (const kind of CONSOLE_KINDS) {
+        if (!kind.listener(config).enabled) continue;
+        const proxy = await startConsoleProxy(kind, { loaded, rfb, tokens: stores.tokens, inventory: stores.inventory, log, sessions, releases, lookups, observers });
+        proxies.set(kind.name, proxy.info);
+        stopAccepting.push(proxy.stopAccepting);
+        closers.unshift(() => proxy.close(CLOSE_SHUTDOWN.code, CLOSE_SHUTDOWN.reason));
+        if (tracker) continue;
+        // one place in the live-sessions registry per process, named by its first console listener
+        const t = registry.track(proxyAddress(proxy.info.host, proxy.info.port), log);
+        tracker = t;
+        observers.push(t);
+        closers.unshift(() => t.stop());
+        await t.start();
+      }
     }
 
     if (run.api) {
-      const app = await createApi({ config, stores, sessions: registry, novncBaseUrl: () => novnc?.baseUrl ?? novncBaseUrl(loaded) }, log);
+      const app = await createApi({ config, stores, sessions: registry, consoleBaseUrl: (kind) => proxies.get(kind.name)?.baseUrl ?? kind.baseUrl(loaded) }, log);
       const host = config.DEFAULT.osapi_compute_listen;
       const port = await listen(app.server, host, config.DEFAULT.osapi_compute_listen_port);
       let appClosed: Promise<void> | undefined;
@@ -200,7 +163,8 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
   return {
     log,
     stores,
-    novnc,
+    novnc: proxies.get(novnc.name),
+    proxies,
     demo,
     api,
     sessions,
@@ -229,18 +193,33 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
     await tracker?.draining();
     log.info({ event: 'draining', sessions: sessions.size, seconds: ms / 1000 }, `no longer accepting connections; ${sessions.size} console session(s) may run for up to ${ms / 1000} s`);
     if (drainCut) return;
-    await new Promise<void>((resolve) => {
-      const deadline = setTimeout(finish, ms);
-      const poll = setInterval(() => sessions.size === 0 && finish(), 100);
-      function finish() {
-        clearTimeout(deadline);
-        clearInterval(poll);
-        endDrain = undefined;
-        resolve();
-      }
-      endDrain = finish;
-    });
+    const drained = untilNoSessions(sessions, observers, ms);
+    endDrain = drained.cut;
+    await drained.done;
+    endDrain = undefined;
   }
+}
+
+/**
+ * Resolves when `sessions` is empty (told by the sessions' end, not polled), after `ms`, or when
+ * `cut` is called, whichever comes first.
+ */
+function untilNoSessions(sessions: ReadonlySet<ConsoleSession>, observers: SessionObserver[], ms: number): { done: Promise<void>; cut: () => void } {
+  let cut = () => {};
+  const done = new Promise<void>((resolve) => {
+    const observer: SessionObserver = { started() {}, ended: () => sessions.size === 0 && finish() };
+    const deadline = setTimeout(finish, ms);
+    observers.push(observer);
+    function finish() {
+      clearTimeout(deadline);
+      const i = observers.indexOf(observer);
+      if (i >= 0) observers.splice(i, 1);
+      resolve();
+    }
+    cut = finish;
+    if (sessions.size === 0) finish();
+  });
+  return { done, cut };
 }
 
 /** Starts the demo VNC server (127.0.0.1, `[porthole] demo_port`) and registers it in the inventory under its fixed id. */
@@ -270,16 +249,6 @@ export function startSweep(config: Config, stores: Pick<Stores, 'tokens'>, log: 
   return () => clearInterval(timer);
 }
 
-/**
- * The longest a console connection may take from its upgrade request to its relay: the sum of
- * the deadlines of its steps (the store's three queries, the dial and CONNECT, the three RFB
- * waits), so that it only ever cuts a step that has no deadline of its own.
- */
-function setupTimeoutMs(config: Config): number {
-  const p = config.porthole;
-  return Math.ceil((3 * p.store_query_timeout + p.backend_connect_timeout + p.handshake_timeout + 3 * p.rfb_handshake_timeout) * 1000);
-}
-
 /** The console listener's address as other hosts know it: the machine's name for a wildcard bind. */
 function proxyAddress(host: string, port: number): string {
   const h = host === '0.0.0.0' || host === '::' || host === '' ? hostname() : host;
@@ -290,12 +259,3 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
-function listen(server: NetServer, host: string, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port }, () => {
-      server.off('error', reject);
-      resolve((server.address() as AddressInfo).port);
-    });
-  });
-}

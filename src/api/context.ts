@@ -5,6 +5,7 @@
  */
 import type {} from '@fastify/swagger';
 import type { Config } from '../config/options.ts';
+import type { ConsoleKind } from '../consoles/types.ts';
 import type { Sessions } from '../sessions/service.ts';
 import type { Stores } from '../store/index.ts';
 import type { Caller } from './auth.ts';
@@ -15,8 +16,8 @@ export interface ApiContext {
   readonly stores: Stores;
   /** The live-sessions registry (list, kill); absent: the admin API has no session routes. */
   readonly sessions?: Sessions;
-  /** Base of noVNC console URLs (`[vnc] novncproxy_base_url`, or the running proxy's). */
-  novncBaseUrl(): string;
+  /** Base of a console kind's URLs (`[vnc] novncproxy_base_url`, or the running proxy's). */
+  consoleBaseUrl(kind: ConsoleKind): string;
 }
 
 declare module 'fastify' {

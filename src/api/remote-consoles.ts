@@ -11,7 +11,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { GatewayError } from '../errors.ts';
 import type { Server } from '../inventory/types.ts';
-import { accessUrl } from '../consoles/console-url.ts';
+import { kindOfProtocol, type ConsoleKind } from '../consoles/index.ts';
+import { mintConsoleToken } from '../consoles/mint.ts';
 import { COMPUTE_PREFIXES, type ApiContext } from './context.ts';
 import { badRequest, notFound, schemaRefusal } from './errors.ts';
 import { atLeast, type Microversion } from './microversion.ts';
@@ -131,16 +132,15 @@ export function registerRemoteConsoles(app: FastifyInstance, ctx: ApiContext): v
     const server = visibleServer(req.caller, await ctx.stores.inventory.get(req.params.server_id), req.params.server_id);
     authorize(req.caller, 'project_member_or_admin', POLICY);
     if (!TYPE_OF_PROTOCOL[protocol]!.includes(type)) throw badRequest(`Invalid console type ${type}`);
-    if (protocol !== 'vnc') {
+    const kind = kindOfProtocol(protocol);
+    if (!kind || !kind.consoleTypes.includes(type)) {
       throw new GatewayError('NOT_IMPLEMENTED', `${protocol} consoles are not offered by this deployment`, { status: 501, clientMessage: 'The requested functionality is not supported.' });
     }
-    if (!ctx.config.vnc.enabled) throw badRequest(`Unavailable console type ${type}.`);
-    checkState(server);
-    const ttl = ctx.config.consoleauth.token_ttl;
-    const base = ctx.novncBaseUrl();
-    const { token } = await ctx.stores.tokens.create({ consoleType: type, host: server.vnc!.host, port: server.vnc!.port, instanceUuid: server.id, accessUrlBase: base, ttl });
+    if (!kind.listener(ctx.config).enabled) throw badRequest(`Unavailable console type ${type}.`);
+    checkState(server, kind);
+    const { url } = await mintConsoleToken(ctx.stores, { kind, consoleType: type, instanceUuid: server.id, server, base: ctx.consoleBaseUrl(kind), ttl: ctx.config.consoleauth.token_ttl });
     req.log.info({ event: 'console_url', instance: server.id, user: req.caller.user, project: req.caller.project, protocol, type }, 'console URL minted');
-    return accessUrl(base, type, token);
+    return url;
   }
 
   for (const prefix of COMPUTE_PREFIXES) {
@@ -191,10 +191,10 @@ export function registerRemoteConsoles(app: FastifyInstance, ctx: ApiContext): v
   }
 }
 
-function checkState(server: Server): void {
+function checkState(server: Server, kind: ConsoleKind): void {
   if (server.status !== 'ACTIVE') {
     const state = VM_STATE[server.status] ?? server.status.toLowerCase();
-    throw new GatewayError('CONFLICT', `Cannot 'get_vnc_console' instance ${server.id} while it is in vm_state ${state}`, { status: 409 });
+    throw new GatewayError('CONFLICT', `Cannot 'get_${kind.protocol}_console' instance ${server.id} while it is in vm_state ${state}`, { status: 409 });
   }
-  if (!server.vnc) throw new GatewayError('CONFLICT', `Instance ${server.id} is not ready`, { status: 409 });
+  if (!kind.endpoint(server)) throw new GatewayError('CONFLICT', `Instance ${server.id} is not ready`, { status: 409 });
 }

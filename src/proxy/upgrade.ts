@@ -23,7 +23,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { GatewayError, isGatewayError } from '../errors.ts';
-import type { Inventory, Server } from '../inventory/types.ts';
+import type { ConsoleEndpoint, Inventory, Server } from '../inventory/types.ts';
 import { negotiateBackend, serveClient, type BackendHandshake } from '../rfb/security-proxy.ts';
 import { isAuthSchemeName, type BackendAuthSettings, type RfbProxyOptions } from '../rfb/types.ts';
 import { tokenLogId, type TokenStore } from '../store/types.ts';
@@ -41,6 +41,8 @@ import { consumeToken } from './token-use.ts';
 export interface UpgradeOptions extends BackendOptions {
   /** Console types this listener serves (`novnc` for the noVNC proxy). */
   readonly consoleTypes: readonly string[];
+  /** The server's console endpoint of this listener's kind, which a token must name (CVE-2013-0335). */
+  readonly endpoint: (server: Server) => ConsoleEndpoint | null;
   /** Paths that take a WebSocket upgrade. */
   readonly paths: readonly string[];
   readonly allowedOrigins: readonly string[];
@@ -187,7 +189,7 @@ async function decide(conn: ConsoleConnection, opts: UpgradeOptions, deps: Upgra
   conn.context.instance = t.instanceUuid;
   const server = await conn.guard(deps.inventory.get(t.instanceUuid));
   if (server) {
-    const ep = server.vnc;
+    const ep = opts.endpoint(server);
     if (!ep || ep.host !== t.host || ep.port !== t.port) {
       throw new GatewayError('CONSOLE_PORT_MISMATCH', `token endpoint ${t.host}:${t.port} is not the current console of server ${server.id} (${ep ? `${ep.host}:${ep.port}` : 'none'})`, { status: 403 });
     }

@@ -25,7 +25,7 @@ describe('a bug during an upgrade', () => {
     // a token store whose lookup breaks the way a bug does (not a store outage: the guard turns those into STORE_UNAVAILABLE)
     const tokens = { lookup: async () => { throw new TypeError("Cannot read properties of undefined (reading 'instanceUuid')"); } } as unknown as TokenStore;
     upgrades = createUpgradeHandler(
-      { consoleTypes: ['novnc'], paths: ['/'], allowedOrigins: [], maxMessageSize: 1 << 20, setupTimeoutMs: 5000, connectTimeoutMs: 1000, handshakeTimeoutMs: 1000 },
+      { consoleTypes: ['novnc'], endpoint: (s) => s.vnc, paths: ['/'], allowedOrigins: [], maxMessageSize: 1 << 20, setupTimeoutMs: 5000, connectTimeoutMs: 1000, handshakeTimeoutMs: 1000 },
       { tokens, inventory: {} as Inventory, log, sessions: new Set<ConsoleSession>() },
     );
     server.on('upgrade', upgrades.handle);

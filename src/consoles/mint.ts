@@ -1,0 +1,50 @@
+/**
+ * @module consoles/mint
+ * Minting a console token, the one place the API, the CLI and the start-up summary do it: the
+ * endpoint is the server's own console endpoint of that kind in the inventory, or the one given,
+ * which must then be the server's current one (CVE-2013-0335: a token for a port the server no
+ * longer owns would be refused by the proxy, so it is never minted).
+ */
+import { GatewayError } from '../errors.ts';
+import { formatEndpoint, type ConsoleEndpoint, type Inventory, type Server } from '../inventory/types.ts';
+import type { ConsoleToken, TokenStore } from '../store/types.ts';
+import type { ConsoleKind } from './types.ts';
+
+export interface MintRequest {
+  readonly kind: ConsoleKind;
+  /** The token's console type; the kind's first when not given. */
+  readonly consoleType?: string;
+  readonly instanceUuid: string;
+  /** The server, when the caller looked it up already (the API does, for its policy). */
+  readonly server?: Server | null;
+  /** An endpoint given by the caller; else the server's. */
+  readonly endpoint?: Partial<ConsoleEndpoint>;
+  readonly base: string;
+  readonly ttl: number;
+  readonly internalAccessPath?: string | null;
+}
+
+export interface Minted {
+  readonly token: string;
+  readonly url: string;
+  readonly record: ConsoleToken;
+}
+
+export async function mintConsoleToken(deps: { readonly tokens: TokenStore; readonly inventory: Inventory }, r: MintRequest): Promise<Minted> {
+  const consoleType = r.consoleType ?? r.kind.consoleTypes[0]!;
+  if (!r.kind.consoleTypes.includes(consoleType)) throw new GatewayError('BAD_REQUEST', `console type ${consoleType} is not a ${r.kind.name} console`, { status: 400 });
+  const server = r.server !== undefined ? r.server : await deps.inventory.get(r.instanceUuid);
+  const own = server ? r.kind.endpoint(server) : null;
+  const what = `${r.kind.protocol.toUpperCase()} console`;
+  const given = r.endpoint ?? {};
+  const host = given.host ?? own?.host;
+  const port = given.port ?? own?.port;
+  if (host === undefined && port === undefined) throw new GatewayError('ENDPOINT_MISSING', `a host and port are needed: server ${r.instanceUuid} has no ${what} endpoint in the inventory`, { status: 400 });
+  if (host === undefined) throw new GatewayError('ENDPOINT_MISSING', 'a host is needed', { status: 400 });
+  if (port === undefined) throw new GatewayError('ENDPOINT_MISSING', 'a port is needed', { status: 400 });
+  if (own && (own.host !== host || own.port !== port)) {
+    throw new GatewayError('CONSOLE_PORT_MISMATCH', `server ${r.instanceUuid} has its ${what} at ${formatEndpoint(own)}, not ${formatEndpoint({ host, port })}; the proxy would refuse this token`, { status: 400 });
+  }
+  const { token, record } = await deps.tokens.create({ consoleType, host, port, instanceUuid: r.instanceUuid, accessUrlBase: r.base, ttl: r.ttl, internalAccessPath: r.internalAccessPath ?? null });
+  return { token, record, url: r.kind.accessUrl(r.base, token) };
+}

@@ -1,0 +1,22 @@
+/**
+ * @module consoles/novnc
+ * The noVNC console, as nova-novncproxy serves it: `[vnc] novncproxy_host:novncproxy_port`,
+ * token console type `novnc`, the server's `vnc` endpoint, URLs
+ * `<novncproxy_base_url>?path=%3Ftoken%3D<token>`, the WebSocket at `/` and `/websockify`, and
+ * always the RFB security proxy (as nova-novncproxy always runs its RFBSecurityProxy).
+ */
+import { accessUrl, novncBaseUrl } from './console-url.ts';
+import type { ConsoleKind } from './types.ts';
+
+export const novnc: ConsoleKind = {
+  name: 'novnc',
+  protocol: 'vnc',
+  consoleTypes: ['novnc'],
+  title: 'noVNC console proxy',
+  listener: (config) => ({ enabled: config.vnc.enabled, host: config.vnc.novncproxy_host, port: config.vnc.novncproxy_port }),
+  baseUrl: novncBaseUrl,
+  accessUrl: (base, token) => accessUrl(base, 'novnc', token),
+  endpoint: (server) => server.vnc,
+  paths: ['/', '/websockify'],
+  rfb: true,
+};

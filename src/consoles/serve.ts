@@ -1,0 +1,141 @@
+/**
+ * @module consoles/serve
+ * Runs one console kind's listener: its upgrade handler (with the RFB security proxy when the kind
+ * wants it), its pages, the listener with TLS detection. The gateway starts one per enabled kind
+ * and hands each the parts it shares (stores, live sessions, the failed-lookup budget).
+ */
+import type { AddressInfo, Server as NetServer } from 'node:net';
+import type { Logger } from 'pino';
+import type { LoadedConfig } from '../config/load.ts';
+import type { Config } from '../config/options.ts';
+import type { Inventory } from '../inventory/types.ts';
+import { clientHost } from '../proxy/client-address.ts';
+import { createListener } from '../proxy/listener.ts';
+import type { LookupBudget } from '../proxy/lookup-budget.ts';
+import type { ConsoleSession } from '../proxy/relay.ts';
+import { createUpgradeHandler } from '../proxy/upgrade.ts';
+import type { RfbProxyOptions } from '../rfb/types.ts';
+import type { TokenStore } from '../store/types.ts';
+import { createPages } from '../web/pages.ts';
+import type { ConsoleKind } from './types.ts';
+
+export interface ProxyInfo {
+  readonly host: string;
+  readonly port: number;
+  readonly tls: boolean;
+  /** Base of console URLs for this proxy. */
+  readonly baseUrl: string;
+}
+
+/** Told of every session that starts and ends (the live-sessions tracker, a drain). */
+export interface SessionObserver {
+  started(session: ConsoleSession): void;
+  ended(session: ConsoleSession): void;
+}
+
+export interface ConsoleProxyParts {
+  readonly loaded: LoadedConfig;
+  readonly rfb: RfbProxyOptions;
+  readonly tokens: TokenStore;
+  readonly inventory: Inventory;
+  readonly log: Logger;
+  readonly sessions: Set<ConsoleSession>;
+  readonly releases: Set<Promise<unknown>>;
+  readonly lookups: LookupBudget;
+  /** Read at each session's start and end, so observers added after the start are told too. */
+  readonly observers: readonly SessionObserver[];
+}
+
+export interface RunningConsoleProxy {
+  readonly kind: ConsoleKind;
+  readonly info: ProxyInfo;
+  /** Stops taking connections (a drain's first step); may be called again. */
+  stopAccepting(): void;
+  /** Stops taking connections, closes every connection with 1001, waits for the listener and the token releases. */
+  close(code: number, reason: string): Promise<void>;
+}
+
+export async function startConsoleProxy(kind: ConsoleKind, parts: ConsoleProxyParts): Promise<RunningConsoleProxy> {
+  const { config } = parts.loaded;
+  const p = config.porthole;
+  const upgrades = createUpgradeHandler(
+    {
+      consoleTypes: kind.consoleTypes,
+      paths: kind.paths,
+      endpoint: kind.endpoint,
+      allowedOrigins: config.console.allowed_origins,
+      trustedProxies: p.trusted_proxies,
+      maxMessageSize: p.max_message_size,
+      connectTimeoutMs: p.backend_connect_timeout * 1000,
+      handshakeTimeoutMs: p.handshake_timeout * 1000,
+      setupTimeoutMs: setupTimeoutMs(config),
+      rfb: kind.rfb ? parts.rfb : undefined,
+      singleUse: p.single_use_tokens ? { graceSeconds: p.reconnect_grace_seconds } : undefined,
+    },
+    {
+      tokens: parts.tokens,
+      inventory: parts.inventory,
+      log: parts.log,
+      sessions: parts.sessions,
+      releases: parts.releases,
+      lookups: parts.lookups,
+      registry: {
+        started: (s) => parts.observers.forEach((o) => o.started(s)),
+        ended: (s) => parts.observers.forEach((o) => o.ended(s)),
+      },
+    },
+  );
+  const trusted = new Set(p.trusted_proxies);
+  const pages = createPages({ tokens: parts.tokens, inventory: parts.inventory, webDir: config.DEFAULT.web, frameAncestors: p.frame_ancestors, budget: { lookups: parts.lookups, client: (req) => clientHost(req, trusted) } });
+  const { server, tls } = createListener(
+    {
+      sslOnly: config.DEFAULT.ssl_only,
+      cert: config.DEFAULT.cert,
+      key: config.DEFAULT.key,
+      sslCiphers: config.console.ssl_ciphers,
+      sslMinimumVersion: config.console.ssl_minimum_version,
+      handshakeTimeoutMs: p.handshake_timeout * 1000,
+      maxHeaderSize: p.max_header_size,
+    },
+    { request: pages, upgrade: upgrades.handle },
+  );
+  const { host } = kind.listener(config);
+  const port = await listen(server, host, kind.listener(config).port);
+  const serverClosed = new Promise<void>((resolve) => server.once('close', () => resolve()));
+  const stopAccepting = () => {
+    if (server.listening) server.close();
+  };
+  const info: ProxyInfo = { host, port, tls, baseUrl: kind.baseUrl(parts.loaded, port) };
+  parts.log.info({ event: 'listening', proxy: kind.name, host, port, tls }, `${kind.title} listening on ${host}:${port}`);
+  return {
+    kind,
+    info,
+    stopAccepting,
+    async close(code, reason) {
+      stopAccepting();
+      upgrades.close(code, reason);
+      await serverClosed;
+      await Promise.allSettled([...parts.releases]);
+    },
+  };
+}
+
+/**
+ * The longest a console connection may take from its upgrade request to its relay: the sum of
+ * the deadlines of its steps (the store's three queries, the dial and CONNECT, the three RFB
+ * waits), so that it only ever cuts a step that has no deadline of its own.
+ */
+function setupTimeoutMs(config: Config): number {
+  const p = config.porthole;
+  return Math.ceil((3 * p.store_query_timeout + p.backend_connect_timeout + p.handshake_timeout + 3 * p.rfb_handshake_timeout) * 1000);
+}
+
+export function listen(server: NetServer, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port }, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
