@@ -8,20 +8,11 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
-import type { LiveSession } from '../sessions/types.ts';
+import type { LiveSession, LiveSessionInfo } from '../sessions/types.ts';
 import { releaseBackendBuffer, setBackendSink } from './backend.ts';
 
-export interface SessionInfo {
-  readonly id: string;
-  readonly consoleType: string;
-  readonly instanceUuid: string;
-  readonly serverName: string | null;
-  readonly client: string;
-  readonly backend: string;
-  readonly tokenLogId: string;
-  /** The token's whole SHA-256 and its expiry (epoch seconds): what revocation matches (`src/sessions/`). Never logged. */
-  readonly tokenHash: string;
-  readonly tokenExpires: number;
+/** The registry's facts of a session (`LiveSessionInfo`) and how the proxy authenticated to the backend. */
+export interface SessionInfo extends LiveSessionInfo {
   /** How the proxy authenticated to the backend (`VeNCrypt X509None`), when the RFB security proxy ran. */
   readonly backendAuth?: string | null;
 }

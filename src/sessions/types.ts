@@ -7,7 +7,7 @@
  * revocation of all tokens of a server, a kill. A proxy that stops beating its heart is stale
  * after `STALE_HEARTBEATS` of its intervals and disappears from the registry with its sessions.
  *
- * `RegistryBackend` is what a store offers (`sql-registry.ts`, `redis-registry.ts`, and
+ * `RegistryBackend` is what a store offers (`database/sql/registry.ts`, `database/redis/registry.ts`, and
  * `local-registry.ts` when Porthole has no store of its own); `tracker.ts` is a proxy's side of
  * it, `service.ts` what the CLI and the admin API use.
  */
