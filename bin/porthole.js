@@ -10,7 +10,7 @@ if (DAEMONS.has(args[0] ?? '')) keepHeapPages();
 
 const { register } = await import('tsx/esm/api');
 register();
-const { main } = await import('../src/cli.ts');
+const { main } = await import('../src/cli/index.ts');
 process.exitCode = await main(args);
 
 /**

@@ -30,7 +30,7 @@
  *   process whose start fails.
  *
  * Signals: SIGTERM and SIGINT to the primary go on to every worker, which drains or closes as a
- * single process does (`cli.ts`); the primary exits 0 once every worker has exited. Under
+ * single process does (`cli/daemons.ts`); the primary exits 0 once every worker has exited. Under
  * systemd and in a terminal the workers also get the signal themselves (the control group, the
  * process group): a second SIGTERM changes nothing, as for one process. A worker whose primary
  * dies exits at once: node:cluster does that when the worker's IPC channel closes.

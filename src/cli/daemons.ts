@@ -1,0 +1,91 @@
+/**
+ * @module cli/daemons
+ * The commands that run until a signal: `serve` (API and every enabled proxy), `api`, and
+ * `novncproxy` (nova-novncproxy's drop-in), in one process or as the primary of
+ * `[porthole] workers`; and the start-up summary with the demo console's URL.
+ */
+import type { LoadedConfig } from '../config/load.ts';
+import { mintConsoleToken } from '../consoles/mint.ts';
+import { novnc } from '../consoles/novnc.ts';
+import type { Started } from '../workers.ts';
+import { DAEMON_CONFIG, type CommandSpec, type ParsedArgs } from './args.ts';
+
+export const serveCommand: CommandSpec = {
+  usage: 'porthole serve [--demo] [--config-file FILE]...',
+  summary: 'Run the gateway: every enabled console proxy (noVNC on [vnc] novncproxy_host:novncproxy_port) and the compute API ([DEFAULT] osapi_compute_listen:osapi_compute_listen_port). --demo also starts the built-in demo VNC server and prints its console URL.',
+  options: { demo: false },
+  defaultConfigFiles: DAEMON_CONFIG,
+  run: (a, l) => runServe(a, l, undefined),
+};
+
+export const apiCommand: CommandSpec = {
+  usage: 'porthole api [--config-file FILE]... [--osapi_compute_listen ADDR] [--osapi_compute_listen_port 8774]',
+  summary: 'The Nova-compatible compute API alone (remote-consoles, console auth tokens, servers) and the admin API.',
+  options: {},
+  defaultConfigFiles: DAEMON_CONFIG,
+  run: (a, l) => runServe(a, l, { proxies: false, api: true }),
+};
+
+export const novncproxyCommand: CommandSpec = {
+  usage: 'porthole novncproxy [--config-file /etc/nova/nova.conf] [--vnc-novncproxy_host H] [--vnc-novncproxy_port P] [--web DIR] [--ssl_only --cert F --key F]',
+  summary: 'Drop-in for nova-novncproxy: the noVNC console proxy alone, reading nova.conf and the console_auth_tokens table of [database] connection (a Nova cell database is used as is, never migrated).',
+  options: {},
+  defaultConfigFiles: ['/etc/nova/nova.conf'],
+  run: (a, l) => runServe(a, l, { proxies: true, api: false }),
+};
+
+async function runServe(args: ParsedArgs, load: () => LoadedConfig, run: { proxies: boolean; api: boolean } | undefined): Promise<number> {
+  // imported here so that the short-lived subcommands do not load the proxy and the demo server
+  const workers = await import('../workers.ts');
+  if (workers.isWorker()) return workers.asWorker(async () => serve(load(), run, true));
+  const loaded = load();
+  const count = workers.workerCount(loaded.config);
+  if (count > 1) return workers.runPrimary(loaded, { count, argv: args.argv, started: (s) => printStarted(loaded, s) });
+  return serve(loaded, run, false);
+}
+
+/** Runs the gateway until a signal: the whole daemon, or one worker of `[porthole] workers`. */
+async function serve(loaded: LoadedConfig, run: { proxies: boolean; api: boolean } | undefined, worker: boolean): Promise<number> {
+  const { createGateway } = await import('../gateway.ts');
+  const workers = await import('../workers.ts');
+  // a worker leaves what is done once to its primary, which prints the summary (workers.ts)
+  const gateway = await createGateway(loaded, { run, ...(worker ? { once: false, log: workers.workerLogger(loaded.config) } : {}) });
+  if (worker) workers.reportListening(gateway);
+  else await printStarted(loaded, gateway);
+  await new Promise<void>((resolve) => {
+    // SIGTERM (systemd, Kubernetes, a rolling restart) drains; SIGINT (Ctrl-C) closes at once,
+    // also during a drain. A SIGTERM during the drain changes nothing: systemd sends it to every
+    // process of the service alike, and with [porthole] workers the primary passes its own on
+    let terminating = false;
+    const stop = (signal: string) => {
+      if (signal === 'SIGTERM' && terminating) return;
+      terminating ||= signal === 'SIGTERM';
+      const drainMs = signal === 'SIGTERM' ? loaded.config.porthole.drain_seconds * 1000 : 0;
+      gateway.log.info({ event: 'stopping', signal, drainSeconds: drainMs / 1000 }, `received ${signal}, ${drainMs > 0 ? `draining console sessions (up to ${drainMs / 1000} s; SIGINT closes them at once)` : 'closing console sessions'}`);
+      gateway.close({ drainMs }).then(resolve, resolve);
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  });
+  return 0;
+}
+
+/** The start-up summary: the demo console's URL (with a fresh token), the compute API's. */
+async function printStarted(loaded: LoadedConfig, started: Started): Promise<void> {
+  const { DEMO_SERVER_ID } = await import('../gateway.ts');
+  if (started.demo && started.novnc) {
+    const { url } = await mintConsoleToken(started.stores, {
+      kind: novnc,
+      instanceUuid: DEMO_SERVER_ID,
+      endpoint: { host: started.demo.host, port: started.demo.port },
+      base: started.novnc.baseUrl,
+      ttl: loaded.config.consoleauth.token_ttl,
+    });
+    const minutes = Math.round(loaded.config.consoleauth.token_ttl / 60);
+    process.stdout.write(`\nPorthole is running. Open the demo console (valid for ${minutes} minutes):\n\n  ${url}\n\nA new URL: npx porthole token create --instance-uuid ${DEMO_SERVER_ID}\n\n`);
+  }
+  if (started.api) {
+    const host = started.api.host === '0.0.0.0' ? '127.0.0.1' : started.api.host;
+    process.stdout.write(`Compute API: http://${host}:${started.api.port}/v2.1 ([api] auth_strategy = ${loaded.config.api.auth_strategy})\n\n`);
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * @module cli/servers
+ * `porthole server add|list|remove`: the inventory of servers and their console endpoints, with
+ * the backend auth the proxy uses for them. The VNC password is stored, never printed.
+ */
+import { backendAuthSummary, formatEndpoint, isUuid, parseEndpoint, type BackendAuth, type Server } from '../inventory/types.ts';
+import { readPasswordFile } from '../rfb/config.ts';
+import { AUTH_SCHEMES, isAuthSchemeName } from '../rfb/types.ts';
+import type { Sessions } from '../sessions/service.ts';
+import { DAEMON_CONFIG, UsageError, onePositional, optionString, print, requireOption, type CommandSpec, type ParsedArgs } from './args.ts';
+import { withSessions, withStores, type Stores } from './stores.ts';
+
+export const serverCommands: Record<string, CommandSpec> = {
+  'server add': {
+    usage: 'porthole server add --id UUID --name NAME --vnc HOST:PORT [--project-id P] [--status ACTIVE] [--auth-schemes vencrypt,vnc,none] [--vnc-password-file F] [--vnc-username U] [--tls-server-name N] [--json]',
+    summary: 'Register a server (or replace it) with its VNC console endpoint and how the proxy authenticates to it: --auth-schemes replaces [vnc] auth_schemes for this server; --vnc-password-file holds its VNC password (first line; also the X509Plain password), stored in the database and never printed; --vnc-username is its X509Plain user; --tls-server-name is the name its certificate must carry (turns the name check on).',
+    options: { id: true, name: true, vnc: true, 'project-id': true, status: true, 'auth-schemes': true, 'vnc-password-file': true, 'vnc-username': true, 'tls-server-name': true },
+    defaultConfigFiles: DAEMON_CONFIG,
+    run: (a, l) => withStores(l(), (s) => serverAdd(a, s)),
+  },
+  'server list': {
+    usage: 'porthole server list [--json]',
+    summary: 'List registered servers.',
+    options: {},
+    defaultConfigFiles: DAEMON_CONFIG,
+    run: (a, l) => withStores(l(), (s) => serverList(a, s)),
+  },
+  'server remove': {
+    usage: 'porthole server remove UUID [--json]',
+    summary: 'Remove a server from the inventory and revoke its console tokens, which closes its live consoles on every proxy (as DELETE /porthole/v1/servers/{id}).',
+    options: {},
+    defaultConfigFiles: DAEMON_CONFIG,
+    run: (a, l) => withSessions(l(), (s, stores) => serverRemove(a, stores, s)),
+  },
+};
+
+async function serverAdd(a: ParsedArgs, stores: Stores): Promise<number> {
+  const id = requireOption(a, 'id').toLowerCase();
+  if (!isUuid(id)) throw new UsageError(`--id ${id}: expected a UUID`);
+  const vncText = requireOption(a, 'vnc');
+  const vnc = parseEndpoint(vncText);
+  if (!vnc) throw new UsageError(`--vnc ${vncText}: expected HOST:PORT`);
+  const status = (optionString(a, 'status') ?? 'ACTIVE').toUpperCase();
+  const server: Server = { id, name: requireOption(a, 'name'), projectId: optionString(a, 'project-id') ?? null, status, vnc, backendAuth: backendAuthOptions(a) };
+  await stores.inventory.put(server);
+  print(a, serverJson(server), `server ${server.id} (${server.name}) console at ${formatEndpoint(vnc)}${server.backendAuth ? `, backend auth ${authText(server)}` : ''}`);
+  return 0;
+}
+
+/** `--auth-schemes`, `--vnc-password-file`, `--vnc-username`, `--tls-server-name`, or null when none is given. */
+function backendAuthOptions(a: ParsedArgs): BackendAuth | null {
+  const schemesText = optionString(a, 'auth-schemes');
+  const passwordFile = optionString(a, 'vnc-password-file');
+  const username = optionString(a, 'vnc-username');
+  const tlsServerName = optionString(a, 'tls-server-name');
+  if (schemesText === undefined && passwordFile === undefined && username === undefined && tlsServerName === undefined) return null;
+  let authSchemes: string[] | null = null;
+  if (schemesText !== undefined) {
+    authSchemes = schemesText.split(',').map((x) => x.trim()).filter((x) => x !== '');
+    const bad = authSchemes.find((x) => !isAuthSchemeName(x));
+    if (bad !== undefined || authSchemes.length === 0) throw new UsageError(`--auth-schemes ${schemesText}: expected a comma-separated list of ${AUTH_SCHEMES.join(', ')}`);
+  }
+  let vncPassword: string | null = null;
+  if (passwordFile !== undefined) {
+    try {
+      vncPassword = readPasswordFile(passwordFile, '--vnc-password-file');
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    if (Buffer.byteLength(vncPassword) > 8) process.stderr.write('porthole: note: VNC authentication (VncAuth, X509Vnc) uses only the first 8 bytes of the password, as VNC servers do\n');
+  }
+  if (username === '') throw new UsageError('--vnc-username must not be empty');
+  if (tlsServerName === '') throw new UsageError('--tls-server-name must not be empty');
+  return { authSchemes, vncPassword, vncUsername: username ?? null, tlsServerName: tlsServerName ?? null };
+}
+
+function authText(s: Server): string {
+  const auth = backendAuthSummary(s.backendAuth);
+  if (!s.backendAuth) return '';
+  return [auth.auth_schemes?.join(',') ?? 'default', auth.vnc_username && `user ${auth.vnc_username}`, auth.vnc_password_set && 'password set', auth.tls_server_name && `tls ${auth.tls_server_name}`].filter(Boolean).join(' ');
+}
+
+async function serverList(a: ParsedArgs, stores: Stores): Promise<number> {
+  const servers = await stores.inventory.list();
+  if (a.json) process.stdout.write(`${JSON.stringify(servers.map(serverJson))}\n`);
+  else {
+    const rows = [['ID', 'NAME', 'PROJECT', 'STATUS', 'VNC', 'AUTH'], ...servers.map((s) => [s.id, s.name, s.projectId ?? '', s.status, s.vnc ? formatEndpoint(s.vnc) : '', authText(s)])];
+    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+    process.stdout.write(rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n');
+  }
+  return 0;
+}
+
+async function serverRemove(a: ParsedArgs, stores: Stores, sessions: Sessions): Promise<number> {
+  const id = onePositional(a, 'UUID').toLowerCase();
+  const ok = await stores.inventory.remove(id);
+  const revoked = ok ? await sessions.tokens.revokeByInstance(id) : 0;
+  print(a, { removed: ok, revoked }, ok ? `removed ${id}; revoked ${revoked} console token(s)` : `no server ${id}`);
+  return ok ? 0 : 1;
+}
+
+function serverJson(s: Server) {
+  // the password itself is never printed: only whether one is set
+  return { id: s.id, name: s.name, project_id: s.projectId, status: s.status, vnc: s.vnc ? formatEndpoint(s.vnc) : null, backend_auth: s.backendAuth ? backendAuthSummary(s.backendAuth) : null };
+}

@@ -1,0 +1,45 @@
+/**
+ * @module cli/sessions
+ * `porthole sessions list|kill`: the live console sessions of every proxy sharing the store,
+ * read from and killed through the sessions registry.
+ */
+import { GatewayError } from '../errors.ts';
+import type { Sessions } from '../sessions/service.ts';
+import { DAEMON_CONFIG, onePositional, print, type CommandSpec, type ParsedArgs } from './args.ts';
+import { withSessions } from './stores.ts';
+
+export const sessionCommands: Record<string, CommandSpec> = {
+  'sessions list': {
+    usage: 'porthole sessions list [--json]',
+    summary: 'List the live console sessions of every proxy sharing the store (server, client, proxy, since when, bytes each way as of the last heartbeat), and the proxies.',
+    options: {},
+    defaultConfigFiles: DAEMON_CONFIG,
+    run: (a, l) => withSessions(l(), (s) => sessionsList(a, s)),
+  },
+  'sessions kill': {
+    usage: 'porthole sessions kill SESSION_ID [--json]',
+    summary: 'Close a live console session on whichever proxy holds it (WebSocket close 1008). The console page reconnects while its token is valid: revoke the token to keep the person out.',
+    options: {},
+    defaultConfigFiles: DAEMON_CONFIG,
+    run: (a, l) => withSessions(l(), (s) => sessionsKill(a, s)),
+  },
+};
+
+async function sessionsList(a: ParsedArgs, sessions: Sessions): Promise<number> {
+  if (!sessions.shared) throw new GatewayError('CONFIG_INVALID', REGISTRY_OFF);
+  const { listingJson, listingText } = await import('../sessions/format.ts');
+  const listing = await sessions.list();
+  print(a, listingJson(listing), listingText(listing));
+  return 0;
+}
+
+async function sessionsKill(a: ParsedArgs, sessions: Sessions): Promise<number> {
+  const id = onePositional(a, 'SESSION_ID');
+  if (!sessions.shared) throw new GatewayError('CONFIG_INVALID', REGISTRY_OFF);
+  const result = await sessions.kill(id);
+  const text = result === 'closed' ? `closed session ${id}` : result === 'requested' ? `asked its proxy to close session ${id}; not seen closed yet (the proxy closes it at its next heartbeat at the latest)` : `no live session ${id}`;
+  print(a, { session: id, result }, text);
+  return result === 'unknown' ? 1 : 0;
+}
+
+const REGISTRY_OFF = 'the live-sessions registry is off: [database] connection is a Nova database and [porthole] connection is not set, so there is no store of Porthole\'s own to keep it in (each proxy\'s admin API still lists and kills its own sessions)';

@@ -1,0 +1,97 @@
+/**
+ * @module cli/tokens
+ * `porthole token create|show|revoke`. Minting goes through `mintConsoleToken`, the function
+ * the API and the start-up summary call (with the CVE-2013-0335 endpoint check); revocations go
+ * through the sessions registry, so they close live consoles on every proxy.
+ */
+import type { LoadedConfig } from '../config/load.ts';
+import { isGatewayError } from '../errors.ts';
+import { isUuid } from '../inventory/types.ts';
+import { CONSOLE_KINDS, kindOfConsoleType } from '../consoles/index.ts';
+import { mintConsoleToken, type Minted } from '../consoles/mint.ts';
+import type { Sessions } from '../sessions/service.ts';
+import { DAEMON_CONFIG, UsageError, onePositional, optionString, parsePort, print, requireOption, type CommandSpec, type ParsedArgs } from './args.ts';
+import { withSessions, withStores, type Stores } from './stores.ts';
+
+export const tokenCommands: Record<string, CommandSpec> = {
+  'token create': {
+    usage: 'porthole token create --instance-uuid UUID [--host HOST --port PORT] [--console-type novnc] [--ttl SECONDS] [--internal-access-path PATH] [--json]',
+    summary: 'Mint a console token and print it with its console URL. Host and port default to the server\'s console endpoint in the inventory.',
+    options: { 'instance-uuid': true, host: true, port: true, 'console-type': true, ttl: true, 'internal-access-path': true },
+    defaultConfigFiles: DAEMON_CONFIG,
+    run: (a, l) => withStores(l(), (s, c) => tokenCreate(a, c, s)),
+  },
+  'token show': {
+    usage: 'porthole token show TOKEN [--json]',
+    summary: 'Show what a token opens and whether it is valid, expired or unknown.',
+    options: {},
+    defaultConfigFiles: DAEMON_CONFIG,
+    run: (a, l) => withStores(l(), (s) => tokenShow(a, s)),
+  },
+  'token revoke': {
+    usage: 'porthole token revoke TOKEN | porthole token revoke --instance-uuid UUID [--json]',
+    summary: 'Delete one token, or every token of a server.',
+    options: { 'instance-uuid': true },
+    defaultConfigFiles: DAEMON_CONFIG,
+    run: (a, l) => withSessions(l(), (s) => tokenRevoke(a, s)),
+  },
+};
+
+async function tokenCreate(a: ParsedArgs, loaded: LoadedConfig, stores: Stores): Promise<number> {
+  const instanceUuid = requireOption(a, 'instance-uuid').toLowerCase();
+  if (!isUuid(instanceUuid)) throw new UsageError(`--instance-uuid ${instanceUuid}: expected a UUID`);
+  const consoleType = optionString(a, 'console-type') ?? 'novnc';
+  const kind = kindOfConsoleType(consoleType);
+  if (!kind) throw new UsageError(`--console-type ${consoleType}: this version serves ${CONSOLE_KINDS.flatMap((k) => k.consoleTypes).join(', ')} consoles only`);
+  const hostOpt = optionString(a, 'host');
+  const portOpt = optionString(a, 'port');
+  const ttlText = optionString(a, 'ttl');
+  const ttl = ttlText === undefined ? loaded.config.consoleauth.token_ttl : Number(ttlText);
+  if (!Number.isInteger(ttl) || ttl < 1) throw new UsageError(`--ttl ${ttlText}: expected a whole number of seconds, at least 1`);
+  let minted: Minted;
+  try {
+    minted = await mintConsoleToken(stores, {
+      kind,
+      consoleType,
+      instanceUuid,
+      endpoint: { host: hostOpt, port: portOpt === undefined ? undefined : parsePort(portOpt, '--port') },
+      base: kind.baseUrl(loaded),
+      ttl,
+      internalAccessPath: optionString(a, 'internal-access-path') ?? null,
+    });
+  } catch (err) {
+    // what the caller got wrong (no endpoint, another endpoint than the server's) is a usage error
+    if (isGatewayError(err) && err.code === 'ENDPOINT_MISSING') throw new UsageError(err.message === 'a host is needed' ? '--host is required' : err.message === 'a port is needed' ? '--port is required' : `--host and --port are needed: ${err.message.replace(/^[^:]*: /, '')}`);
+    if (isGatewayError(err) && err.code === 'CONSOLE_PORT_MISMATCH') throw new UsageError(err.message);
+    throw err;
+  }
+  const out = { token: minted.token, url: minted.url, expires_at: new Date(minted.record.expires * 1000).toISOString() };
+  process.stdout.write(a.json ? `${JSON.stringify(out)}\n` : `token:      ${out.token}\nurl:        ${out.url}\nexpires at: ${out.expires_at}\n`);
+  return 0;
+}
+
+async function tokenShow(a: ParsedArgs, stores: Stores): Promise<number> {
+  const token = onePositional(a, 'TOKEN');
+  const found = await stores.tokens.lookup(token);
+  if (found.status === 'unknown') {
+    print(a, { state: 'unknown' }, 'unknown or revoked token');
+    return 1;
+  }
+  const t = found.token;
+  const out = { state: found.status, console_type: t.consoleType, instance_uuid: t.instanceUuid, host: t.host, port: t.port, internal_access_path: t.internalAccessPath, access_url_base: t.accessUrlBase, expires_at: new Date(t.expires * 1000).toISOString() };
+  print(a, out, Object.entries(out).map(([k, v]) => `${k.padEnd(21)} ${v ?? ''}`).join('\n'));
+  return found.status === 'valid' ? 0 : 1;
+}
+
+async function tokenRevoke(a: ParsedArgs, stores: Sessions): Promise<number> {
+  const instance = optionString(a, 'instance-uuid');
+  if (instance !== undefined) {
+    if (a.positional.length) throw new UsageError('give either a TOKEN or --instance-uuid, not both');
+    const n = await stores.tokens.revokeByInstance(instance);
+    print(a, { revoked: n }, `revoked ${n} token(s) of ${instance}`);
+    return 0;
+  }
+  const ok = await stores.tokens.revoke(onePositional(a, 'TOKEN'));
+  print(a, { revoked: ok ? 1 : 0 }, ok ? 'revoked' : 'no such token');
+  return ok ? 0 : 1;
+}
