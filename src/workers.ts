@@ -44,6 +44,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from './config/load.ts';
+import type { ProxyInfo } from './consoles/serve.ts';
 import type { Config } from './config/options.ts';
 import type { DemoServer } from './demo/server.ts';
 import { startDemo, startSweep } from './gateway.ts';
@@ -60,7 +61,8 @@ const MAX_RESTART_DELAY_MS = 5000;
 
 /** What a worker listens on, as it tells the primary once it does. */
 export interface Listening {
-  readonly novnc?: { readonly host: string; readonly port: number; readonly baseUrl: string };
+  /** The console listeners by kind name (`novnc`), as the gateway's `proxies`. */
+  readonly proxies: ReadonlyMap<string, ProxyInfo> | Readonly<Record<string, ProxyInfo>>;
   readonly api?: { readonly host: string; readonly port: number };
 }
 
@@ -108,9 +110,16 @@ export async function asWorker(daemon: () => Promise<number>): Promise<number> {
   }
 }
 
+/** The console listeners of `listening`, by kind name, whether it came from a gateway or over IPC. */
+export function proxyEntries(listening: Listening): Array<[string, ProxyInfo]> {
+  const p = listening.proxies;
+  return p instanceof Map ? [...p.entries()] : Object.entries(p);
+}
+
 /** Tells the primary that this worker listens. */
 export function reportListening(listening: Listening): void {
-  const message: ReadyMessage = { porthole: 'ready', ...(listening.novnc ? { novnc: { host: listening.novnc.host, port: listening.novnc.port, baseUrl: listening.novnc.baseUrl } } : {}), ...(listening.api ? { api: listening.api } : {}) };
+  // a Map does not cross the IPC channel: the listeners go as a plain record
+  const message: ReadyMessage = { porthole: 'ready', proxies: Object.fromEntries(proxyEntries(listening)), ...(listening.api ? { api: listening.api } : {}) };
   process.send?.(message);
 }
 

@@ -73,12 +73,15 @@ async function serve(loaded: LoadedConfig, run: { proxies: boolean; api: boolean
 /** The start-up summary: the demo console's URL (with a fresh token), the compute API's. */
 async function printStarted(loaded: LoadedConfig, started: Started): Promise<void> {
   const { DEMO_SERVER_ID } = await import('../gateway.ts');
-  if (started.demo && started.novnc) {
+  const { proxyEntries } = await import('../workers.ts');
+  // the demo is a VNC server: its console is the first kind whose endpoint is the server's vnc one
+  const demoProxy = proxyEntries(started).find(([name]) => name === novnc.name)?.[1];
+  if (started.demo && demoProxy) {
     const { url } = await mintConsoleToken(started.stores, {
       kind: novnc,
       instanceUuid: DEMO_SERVER_ID,
       endpoint: { host: started.demo.host, port: started.demo.port },
-      base: started.novnc.baseUrl,
+      base: demoProxy.baseUrl,
       ttl: loaded.config.consoleauth.token_ttl,
     });
     const minutes = Math.round(loaded.config.consoleauth.token_ttl / 60);
