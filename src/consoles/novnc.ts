@@ -2,9 +2,11 @@
  * @module consoles/novnc
  * The noVNC console, as nova-novncproxy serves it: `[vnc] novncproxy_host:novncproxy_port`,
  * token console type `novnc`, the server's `vnc` endpoint, URLs
- * `<novncproxy_base_url>?path=%3Ftoken%3D<token>`, the WebSocket at `/` and `/websockify`, and
- * always the RFB security proxy (as nova-novncproxy always runs its RFBSecurityProxy).
+ * `<novncproxy_base_url>?path=%3Ftoken%3D<token>`, the WebSocket at `/` and `/websockify`, the
+ * noVNC page at `/vnc.html`, `/vnc_lite.html`, `/vnc_auto.html`, `/vnc.auto.html`, and always the
+ * RFB security proxy (as nova-novncproxy always runs its RFBSecurityProxy).
  */
+import { NOVNC_PAGE } from '../web/pages.ts';
 import { accessUrl, novncBaseUrl } from './console-url.ts';
 import type { ConsoleKind } from './types.ts';
 
@@ -19,4 +21,5 @@ export const novnc: ConsoleKind = {
   endpoint: (server) => server.vnc,
   paths: ['/', '/websockify'],
   rfb: true,
+  page: NOVNC_PAGE,
 };

@@ -86,7 +86,7 @@ export async function startConsoleProxy(kind: ConsoleKind, parts: ConsoleProxyPa
     },
   );
   const trusted = new Set(p.trusted_proxies);
-  const pages = createPages({ tokens: parts.tokens, inventory: parts.inventory, webDir: config.DEFAULT.web, frameAncestors: p.frame_ancestors, budget: { lookups: parts.lookups, client: (req) => clientHost(req, trusted) } });
+  const pages = createPages({ page: kind.page, tokens: parts.tokens, inventory: parts.inventory, webDir: config.DEFAULT.web, frameAncestors: p.frame_ancestors, budget: { lookups: parts.lookups, client: (req) => clientHost(req, trusted) } });
   const { server, tls } = createListener(
     {
       sslOnly: config.DEFAULT.ssl_only,

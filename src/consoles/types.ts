@@ -7,6 +7,7 @@
 import type { LoadedConfig } from '../config/load.ts';
 import type { Config } from '../config/options.ts';
 import type { ConsoleEndpoint, Server } from '../inventory/types.ts';
+import type { ConsolePage } from '../web/pages.ts';
 
 export interface ConsoleListenerSettings {
   readonly enabled: boolean;
@@ -35,4 +36,6 @@ export interface ConsoleKind {
   readonly paths: readonly string[];
   /** Whether the RFB security proxy runs between the browser and the backend. */
   readonly rfb: boolean;
+  /** Its console page: the paths clouds hand out and the page's file in `src/web/static/`. */
+  readonly page: ConsolePage;
 }

@@ -58,7 +58,18 @@ export interface FailedLookupBudget {
   failed(client: string): Promise<void>;
 }
 
+/** A console kind's page: the paths clouds hand out and the file under `src/web/static/` served at them. */
+export interface ConsolePage {
+  readonly paths: readonly string[];
+  readonly file: string;
+}
+
+/** The noVNC console page, at every path that clouds hand out for it. */
+export const NOVNC_PAGE: ConsolePage = { paths: CONSOLE_PAGE_PATHS, file: 'console.html' };
+
 export interface PagesDeps {
+  /** The console page of the listener's kind; the noVNC page when not given. */
+  readonly page?: ConsolePage;
   readonly tokens: TokenStore;
   readonly inventory: Inventory;
   /** `[DEFAULT] web`: extra static files, served when the directory exists. */
@@ -79,7 +90,8 @@ export interface PagesDeps {
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
 export function createPages(deps: PagesDeps): RequestHandler {
-  const consoleTemplate = readFileSync(join(STATIC_DIR, 'console.html'), 'utf8');
+  const page = deps.page ?? NOVNC_PAGE;
+  const consoleTemplate = readFileSync(join(STATIC_DIR, page.file), 'utf8');
   const webDir = deps.webDir && existsSync(deps.webDir) && statSync(deps.webDir).isDirectory() ? deps.webDir : null;
   const cache = new Map<string, Buffer>();
   const ancestors = frameAncestors(deps.frameAncestors ?? []);
@@ -143,7 +155,7 @@ export function createPages(deps: PagesDeps): RequestHandler {
       send(res, 400, 'text/plain; charset=utf-8', 'Bad Request\n', head);
       return;
     }
-    if (CONSOLE_PAGE_PATHS.includes(pathname)) {
+    if (page.paths.includes(pathname)) {
       const state = await tokenState(tokenFromPageUrl(rawUrl), req);
       // over budget, the page still comes (429), so the person at the console reads why
       if (state.retryAfter) res.setHeader('Retry-After', String(state.retryAfter));
