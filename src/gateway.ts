@@ -119,7 +119,8 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
     if (run.proxies) {
       for (const kind of CONSOLE_KINDS) {
         if (!kind.listener(config).enabled) continue;
-        const proxy = await startConsoleProxy(kind, { loaded, rfb, tokens: stores.tokens, inventory: stores.inventory, log, sessions, releases, lookups, observers });
+        // the proxies only read and consume tokens: the store itself, not the API's wrapper that tells revocations
+        const proxy = await startConsoleProxy(kind, { loaded, rfb, tokens: opened.tokens, inventory: stores.inventory, log, sessions, releases, lookups, observers });
         proxies.set(kind.name, proxy.info);
         stopAccepting.push(proxy.stopAccepting);
         closers.unshift(() => proxy.close(CLOSE_SHUTDOWN.code, CLOSE_SHUTDOWN.reason));
