@@ -10,66 +10,20 @@
 /** The composition roots: they wire the parts and may import everything. */
 const ROOTS = '^src/(gateway|workers)[.]ts$|^src/cli';
 
+/** A forbidden arrow: from files matching `from` to files matching `to` (dependency-cruiser's path conditions). */
+const forbid = (name, comment, from, to) => ({ name, comment, severity: 'error', from, to });
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 export default {
   forbidden: [
-    {
-      name: 'no-cycles',
-      comment: 'No import cycles: a part that needs its importer is one part, or needs a contract between them.',
-      severity: 'error',
-      from: {},
-      to: { circular: true },
-    },
-    {
-      name: 'api-not-rfb-proxy',
-      comment: 'The API sees the store, inventory and sessions contracts, never the RFB code or the proxy.',
-      severity: 'error',
-      from: { path: '^src/api/' },
-      to: { path: '^src/(rfb|proxy)/' },
-    },
-    {
-      name: 'web-not-proxy',
-      comment: 'Console pages get what they need of the proxy through PagesDeps (wired by the gateway), or from src/http/.',
-      severity: 'error',
-      from: { path: '^src/web/' },
-      to: { path: '^src/proxy/' },
-    },
-    {
-      name: 'contracts-not-drivers',
-      comment: 'The store, inventory and sessions contracts never import the proxy, the API or the RFB code.',
-      severity: 'error',
-      from: { path: '^src/(sessions|store|inventory)/' },
-      to: { path: '^src/(proxy|api|rfb)/' },
-    },
-    {
-      name: 'rfb-not-proxy-api',
-      comment: 'The RFB security proxy talks to a socket-like seam; it never imports the proxy or the API.',
-      severity: 'error',
-      from: { path: '^src/rfb/' },
-      to: { path: '^src/(proxy|api)/' },
-    },
-    {
-      name: 'demo-only-rfb-types',
-      comment: 'The demo VNC server is self-contained: of the rest of Porthole it imports only rfb/types.ts.',
-      severity: 'error',
-      from: { path: '^src/demo/' },
-      to: { path: '^src/', pathNot: '^src/demo/|^src/rfb/types[.]ts$' },
-    },
-    {
-      name: 'http-is-pure',
-      comment: 'src/http/ holds pure functions of a request (token sources, request checks) for proxy and web: it imports only errors.ts.',
-      severity: 'error',
-      from: { path: '^src/http/' },
-      to: { path: '^src/', pathNot: '^src/http/|^src/errors[.]ts$' },
-    },
-    {
-      name: 'database-only-from-roots',
-      comment: 'Storage kinds are chosen and opened by the composition roots only; the parts see the contracts.',
-      severity: 'error',
-      from: { pathNot: `${ROOTS}|^src/database/` },
-      to: { path: '^src/database/' },
-    },
+    forbid('no-cycles', 'No import cycles: a part that needs its importer is one part, or needs a contract between them.', {}, { circular: true }),
+    forbid('api-not-rfb-proxy', 'The API sees the store, inventory and sessions contracts, never the RFB code or the proxy.', { path: '^src/api/' }, { path: '^src/(rfb|proxy)/' }),
+    forbid('web-not-proxy', 'Console pages get what they need of the proxy through PagesDeps (wired by the gateway), or from src/http/.', { path: '^src/web/' }, { path: '^src/proxy/' }),
+    forbid('contracts-not-drivers', 'The store, inventory and sessions contracts never import the proxy, the API or the RFB code.', { path: '^src/(sessions|store|inventory)/' }, { path: '^src/(proxy|api|rfb)/' }),
+    forbid('rfb-not-proxy-api', 'The RFB security proxy talks to a socket-like seam; it never imports the proxy or the API.', { path: '^src/rfb/' }, { path: '^src/(proxy|api)/' }),
+    forbid('demo-only-rfb-types', 'The demo VNC server is self-contained: of the rest of Porthole it imports only rfb/types.ts.', { path: '^src/demo/' }, { path: '^src/', pathNot: '^src/demo/|^src/rfb/types[.]ts$' }),
+    forbid('http-is-pure', 'src/http/ holds pure functions of a request (token sources, request checks) for proxy and web: it imports only errors.ts.', { path: '^src/http/' }, { path: '^src/', pathNot: '^src/http/|^src/errors[.]ts$' }),
+    forbid('database-only-from-roots', 'Storage kinds are chosen and opened by the composition roots only; the parts see the contracts.', { pathNot: `${ROOTS}|^src/database/` }, { path: '^src/database/' }),
   ],
   options: {
     parser: 'swc',
