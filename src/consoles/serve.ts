@@ -79,7 +79,7 @@ export async function startConsoleProxy(kind: ConsoleKind, parts: ConsoleProxyPa
       sessions: parts.sessions,
       releases: parts.releases,
       lookups: parts.lookups,
-      registry: {
+      observer: {
         started: (s) => parts.observers.forEach((o) => o.started(s)),
         ended: (s) => parts.observers.forEach((o) => o.ended(s)),
       },

@@ -69,8 +69,8 @@ export interface UpgradeDeps {
   readonly releases?: Set<Promise<unknown>>;
   /** Failed token lookups per client address: over it, 429 before any lookup. */
   readonly lookups?: LookupBudget;
-  /** Told of every session that starts and ends: the live-sessions registry (`src/sessions/`). */
-  readonly registry?: { started(session: ConsoleSession): void; ended(session: ConsoleSession): void };
+  /** Told of every session that starts and ends (the live-sessions tracker, a drain). */
+  readonly observer?: { started(session: ConsoleSession): void; ended(session: ConsoleSession): void };
 }
 
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
@@ -100,13 +100,13 @@ export function createUpgradeHandler(opts: UpgradeOptions, deps: UpgradeDeps): U
     closed: (c) => connections.delete(c),
     sessionStarted(s) {
       deps.sessions.add(s);
-      deps.registry?.started(s);
+      deps.observer?.started(s);
       const i = s.info;
       deps.log.debug({ event: 'session_start', session: i.id, instance: i.instanceUuid, client: i.client, tokenHash: i.tokenLogId }, 'console session started');
     },
     sessionEnded(s, end) {
       deps.sessions.delete(s);
-      deps.registry?.ended(s);
+      deps.observer?.ended(s);
       const i = s.info;
       deps.log.info({ event: 'session', session: i.id, server: i.serverName, instance: i.instanceUuid, client: i.client, backend: i.backend, backendAuth: i.backendAuth ?? undefined, tokenHash: i.tokenLogId, reason: end.reason, bytesFromClient: end.bytesFromClient, bytesFromBackend: end.bytesFromBackend, durationMs: end.durationMs }, 'console session ended');
     },
