@@ -92,7 +92,7 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
   // failed token lookups per client address, counted in Porthole's own store where there is one
   const lookups = await openLookupBudget(stores, lookupBudgetOptions(config, log));
   closers.unshift(() => lookups.close());
-  if (stores.own === null) {
+  if (stores.ownDescription === null) {
     if (config.porthole.single_use_tokens) {
       await Promise.all(closers.map((c) => c()));
       throw new GatewayError('CONFIG_INVALID', `[porthole] single_use_tokens needs a store of Porthole's own to record uses: ${stores.description} is a Nova database; set [porthole] connection`);
@@ -135,7 +135,7 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
     }
 
     if (run.api) {
-      const app = await createApi({ config, stores, sessions: registry, consoleBaseUrl: (kind) => proxies.get(kind.name)?.baseUrl ?? kind.baseUrl(loaded) }, log);
+      const app = await createApi({ config, stores, registry, consoleBaseUrl: (kind) => proxies.get(kind.name)?.baseUrl ?? kind.baseUrl(loaded) }, log);
       const host = config.DEFAULT.osapi_compute_listen;
       const port = await listen(app.server, host, config.DEFAULT.osapi_compute_listen_port);
       let appClosed: Promise<void> | undefined;

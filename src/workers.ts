@@ -146,7 +146,7 @@ export async function runPrimary(loaded: LoadedConfig, opts: PrimaryOptions): Pr
     throw err;
   }
   const stopSweep = startSweep(config, stores, log);
-  if (stores.own === null) {
+  if (stores.ownDescription === null) {
     log.warn({ event: 'config', workers: opts.count }, `no store of Porthole's own ([porthole] connection): the sessions registry is per process, so each worker's admin API lists and kills its own sessions, and a revocation through one worker reaches the consoles of the others at their next heartbeat`);
   }
   try {

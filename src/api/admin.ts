@@ -119,7 +119,7 @@ export function registerAdmin(app: FastifyInstance, ctx: ApiContext): void {
     if (!(await ctx.stores.tokens.revoke(req.params.token))) throw notFound('Token not found');
     reply.code(204);
   });
-  if (ctx.sessions) registerSessions(app, ctx.sessions, admin);
+  if (ctx.registry) registerSessions(app, ctx.registry, admin);
   app.get('/porthole/v1/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
 }
 

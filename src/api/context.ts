@@ -15,7 +15,7 @@ export interface ApiContext {
   readonly config: Config;
   readonly stores: Stores;
   /** The live-sessions registry (list, kill); absent: the admin API has no session routes. */
-  readonly sessions?: Sessions;
+  readonly registry?: Sessions;
   /** Base of a console kind's URLs (`[vnc] novncproxy_base_url`, or the running proxy's). */
   consoleBaseUrl(kind: ConsoleKind): string;
 }

@@ -17,10 +17,10 @@ export const dbMigrateCommand: CommandSpec = {
 async function dbMigrate(a: ParsedArgs, stores: Stores): Promise<number> {
   const applied = await stores.migrate();
   // a Nova database is never migrated; Porthole's own tables may be elsewhere ([porthole] connection)
-  const targets = [...(stores.nova ? [] : [stores.description]), ...(stores.own && stores.own !== stores.description ? [stores.own] : [])];
-  const novaNote = stores.nova ? `${stores.description} is a Nova database: Porthole does not migrate it${stores.own ? '' : '; [porthole] connection is not set, so there are no tables of Porthole\'s own (the inventory is off)'}` : '';
+  const targets = [...(stores.nova ? [] : [stores.description]), ...(stores.ownDescription && stores.ownDescription !== stores.description ? [stores.ownDescription] : [])];
+  const novaNote = stores.nova ? `${stores.description} is a Nova database: Porthole does not migrate it${stores.ownDescription ? '' : '; [porthole] connection is not set, so there are no tables of Porthole\'s own (the inventory is off)'}` : '';
   const text = targets.length === 0 ? novaNote : `${applied.length ? `applied ${applied.join(', ')} to ${targets.join(' and ')}` : `${targets.join(' and ')} ${targets.length > 1 ? 'are' : 'is'} up to date`}${novaNote ? `\n${novaNote}` : ''}`;
-  const extra = stores.nova || (stores.own !== null && stores.own !== stores.description) ? { own: stores.own, nova: stores.nova } : {};
+  const extra = stores.nova || (stores.ownDescription !== null && stores.ownDescription !== stores.description) ? { own: stores.ownDescription, nova: stores.nova } : {};
   print(a, { database: stores.description, applied, ...extra }, text);
   return 0;
 }

@@ -134,7 +134,7 @@ export async function openStores(connection: string, opts: { migrate: boolean } 
       ...(main.handle.kind === 'sql' ? { database: main.handle.database } : {}),
       description,
       nova,
-      own: ownDescription,
+      ownDescription,
       presence: main.parts.presence,
       lookupFailures: own ? own.parts.lookupFailures : null,
       openRegistry: async (r) => (own ? own.registry(r) : null),

@@ -31,7 +31,7 @@ export interface Stores {
   /** `[database] connection` is a Nova cell database: never migrated. */
   readonly nova: boolean;
   /** Where Porthole's own tables are (no password), or null: none (inventory off, no single-use tokens). */
-  readonly own: string | null;
+  readonly ownDescription: string | null;
   /** Which token hashes still have their row in the tokens' store (absent: unknown here). */
   readonly presence?: TokenPresence;
   /** The shared count of failed lookups, in Porthole's own store; null: none (each process counts alone). */

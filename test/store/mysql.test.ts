@@ -85,7 +85,7 @@ describe('a Nova-shaped MariaDB database with [porthole] connection elsewhere', 
     const stores = await openStores(nova.url, { migrate: true, ownConnection: own });
     try {
       assert.equal(stores.nova, true);
-      assert.equal(stores.own, `sqlite:${join(dir, 'own.db')}`);
+      assert.equal(stores.ownDescription, `sqlite:${join(dir, 'own.db')}`);
       const { token, record } = await stores.tokens.create(spec());
       const found = await stores.tokens.lookup(token);
       assert.ok(found.status === 'valid');
@@ -105,7 +105,7 @@ describe('a Nova-shaped MariaDB database with [porthole] connection elsewhere', 
     const stores = await openStores(nova.url, { migrate: true });
     try {
       assert.equal(stores.nova, true);
-      assert.equal(stores.own, null);
+      assert.equal(stores.ownDescription, null);
       assert.deepEqual(await stores.inventory.list(), []);
       await assert.rejects(stores.inventory.put({ id: spec().instanceUuid, name: 'n', projectId: null, status: 'ACTIVE', vnc: null }), /The inventory is off: \[database\] connection is a Nova database/);
       const { record } = await stores.tokens.create(spec());

@@ -147,7 +147,7 @@ describe('SQLite token store across restarts and migrations', () => {
       const split = await openStores(tokens.url, { migrate: false, ownConnection: own.url });
       try {
         assert.deepEqual(await split.migrate(), ALL_MIGRATIONS.slice(1), 'only the own set, in the own database');
-        assert.equal(split.own, `sqlite:${own.path}`);
+        assert.equal(split.ownDescription, `sqlite:${own.path}`);
       } finally {
         await split.close();
       }
