@@ -35,6 +35,10 @@ export async function openPostgres(connection: string, o: ConnectOptions): Promi
   // an idle pooled connection that the server closes (restart, failover) emits here; without a
   // listener the process would die. The pool has already dropped it.
   pool.on('error', (err) => o.onError?.(err, 'postgresql'));
+  // a connection that is checked out has no pool listener: the server going away between two
+  // statements of one checkout ("Connection terminated unexpectedly", seen when the store-outage
+  // test stops PostgreSQL) would end the process; the statement in flight fails on its own
+  pool.on('connect', (client) => client.on('error', (err) => o.onError?.(err, 'postgresql')));
   const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
   return { db, dialect: 'postgres', description: redactUrl(connection), close: () => db.destroy() };
 }
