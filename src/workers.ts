@@ -47,6 +47,7 @@ import type { LoadedConfig } from './config/load.ts';
 import type { ProxyInfo } from './consoles/serve.ts';
 import type { Config } from './config/options.ts';
 import type { DemoServer } from './demo/server.ts';
+import { listeningStatus, serviceManager, type ServiceManager } from './cli/systemd.ts';
 import { startDemo, startSweep } from './gateway.ts';
 import { createLogger } from './log.ts';
 import { rfbProxyOptions } from './rfb/config.ts';
@@ -149,8 +150,11 @@ export async function runPrimary(loaded: LoadedConfig, opts: PrimaryOptions): Pr
   if (stores.ownDescription === null) {
     log.warn({ event: 'config', workers: opts.count }, `no store of Porthole's own ([porthole] connection): the sessions registry is per process, so each worker's admin API lists and kills its own sessions, and a revocation through one worker reaches the consoles of the others at their next heartbeat`);
   }
+  // the primary is the unit's main process: it tells systemd, and its workers must not (they
+  // are forked after this has taken NOTIFY_SOCKET out of the environment)
+  const manager = serviceManager(log);
   try {
-    return await supervise(log, opts, (listening) => opts.started({ ...listening, stores, demo }));
+    return await supervise(log, opts, manager, (listening) => opts.started({ ...listening, stores, demo }));
   } finally {
     stopSweep();
     await demo?.close();
@@ -158,7 +162,7 @@ export async function runPrimary(loaded: LoadedConfig, opts: PrimaryOptions): Pr
   }
 }
 
-function supervise(log: Logger, opts: PrimaryOptions, started: (l: Listening) => Promise<void>): Promise<number> {
+function supervise(log: Logger, opts: PrimaryOptions, manager: ServiceManager, started: (l: Listening) => Promise<void>): Promise<number> {
   const { count } = opts;
   const limit = restartLimit(count);
   if (process.env.NODE_CLUSTER_SCHED_POLICY === undefined) cluster.schedulingPolicy = cluster.SCHED_RR;
@@ -188,7 +192,9 @@ function supervise(log: Logger, opts: PrimaryOptions, started: (l: Listening) =>
       startingUp = false;
       log.info({ event: 'workers_listening', workers: count }, `all ${count} workers listen`);
       const { porthole: _, ...where } = m as ReadyMessage;
-      started(where).catch((err: Error) => {
+      started(where).then(() => {
+        if (exitCode === undefined) manager.ready(listeningStatus(where, `${count} workers listening`));
+      }, (err: Error) => {
         log.error({ event: 'workers', err: err.message }, `start-up failed: ${err.message}`);
         stop('SIGINT', 1);
       });
@@ -230,6 +236,7 @@ function supervise(log: Logger, opts: PrimaryOptions, started: (l: Listening) =>
 
     /** Passes `signal` on to every worker; the primary exits with `code` once they all have. */
     const stop = (signal: NodeJS.Signals, code: number) => {
+      if (exitCode === undefined) manager.stopping(signal === 'SIGTERM' ? 'draining: SIGTERM passed on to the workers' : `stopping the workers (${signal})`);
       exitCode ??= code;
       for (const t of restarts) clearTimeout(t);
       restarts.clear();
@@ -248,6 +255,7 @@ function supervise(log: Logger, opts: PrimaryOptions, started: (l: Listening) =>
     const finish = () => {
       if (finished) return;
       finished = true;
+      manager.close();
       process.off('SIGTERM', onTerm);
       process.off('SIGINT', onInt);
       cluster.off('exit', clusterOnExit);

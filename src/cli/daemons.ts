@@ -50,8 +50,12 @@ async function serve(loaded: LoadedConfig, run: { proxies: boolean; api: boolean
   const workers = await import('../workers.ts');
   // a worker leaves what is done once to its primary, which prints the summary (workers.ts)
   const gateway = await createGateway(loaded, { run, ...(worker ? { once: false, log: workers.workerLogger(loaded.config) } : {}) });
+  // the main process tells systemd (Type=notify); a worker's primary does it for all of them
+  const systemd = await import('./systemd.ts');
+  const manager = worker ? undefined : systemd.serviceManager(gateway.log);
   if (worker) workers.reportListening(gateway);
   else await printStarted(loaded, gateway);
+  manager?.ready(systemd.listeningStatus(gateway));
   await new Promise<void>((resolve) => {
     // SIGTERM (systemd, Kubernetes, a rolling restart) drains; SIGINT (Ctrl-C) closes at once,
     // also during a drain. A SIGTERM during the drain changes nothing: systemd sends it to every
@@ -62,7 +66,8 @@ async function serve(loaded: LoadedConfig, run: { proxies: boolean; api: boolean
       terminating ||= signal === 'SIGTERM';
       const drainMs = signal === 'SIGTERM' ? loaded.config.porthole.drain_seconds * 1000 : 0;
       gateway.log.info({ event: 'stopping', signal, drainSeconds: drainMs / 1000 }, `received ${signal}, ${drainMs > 0 ? `draining console sessions (up to ${drainMs / 1000} s; SIGINT closes them at once)` : 'closing console sessions'}`);
-      gateway.close({ drainMs }).then(resolve, resolve);
+      manager?.stopping(drainMs > 0 ? `draining console sessions (up to ${drainMs / 1000} s)` : 'closing console sessions');
+      gateway.close({ drainMs }).then(resolve, resolve).finally(() => manager?.close());
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
