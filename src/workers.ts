@@ -258,9 +258,16 @@ function supervise(log: Logger, opts: PrimaryOptions, manager: ServiceManager, s
       manager.close();
       process.off('SIGTERM', onTerm);
       process.off('SIGINT', onInt);
+      process.off('SIGHUP', onHup);
       cluster.off('exit', clusterOnExit);
       resolve(exitCode ?? 0);
     };
+
+    // SIGHUP reopens the log file (log.ts), and each worker has its own: logrotate signals the primary
+    const onHup = () => {
+      for (const w of running) w.process.kill('SIGHUP');
+    };
+    if (process.listenerCount('SIGHUP') > 0) process.on('SIGHUP', onHup);
 
     process.on('SIGTERM', onTerm);
     process.on('SIGINT', onInt);
