@@ -71,6 +71,7 @@ export async function startConsoleProxy(kind: ConsoleKind, parts: ConsoleProxyPa
       setupTimeoutMs: setupTimeoutMs(config),
       rfb: kind.rfb ? parts.rfb : undefined,
       singleUse: p.single_use_tokens ? { graceSeconds: p.reconnect_grace_seconds } : undefined,
+      enforceSessionTimeout: config.consoleauth.enforce_session_timeout,
     },
     {
       tokens: parts.tokens,
