@@ -1,8 +1,9 @@
 /**
  * @module api/servers
  * `GET /servers`, `/servers/detail`, `/servers/{id}`: the inventory in the shape of Nova's
- * server views, with the fields clients need to resolve a name to an id (id, name, status,
- * tenant_id, links). Readers and members see their project's servers, admins all. `?name=`
+ * server views: the brief view (id, name, links) clients use to resolve a name to an id, and
+ * the detailed view of the request's microversion (`server-view.ts`) that `openstack server
+ * list` and `server show` read. Readers and members see their project's servers, admins all. `?name=`
  * filters as Nova's regular-expression filter does for the forms clients send (a name,
  * `^name$`, a prefix with `^`), matched literally so a request can never run a costly
  * expression.
@@ -12,23 +13,31 @@ import type { Server } from '../inventory/types.ts';
 import { COMPUTE_PREFIXES, type ApiContext } from './context.ts';
 import { baseUrl } from './versions.ts';
 import { authorize, canSee, visibleServer } from './policy.ts';
+import { serverDetail } from './server-view.ts';
 
 const POLICY = 'os_compute_api:servers:index';
 
 const linkArray = { type: 'array', items: { type: 'object', properties: { rel: { type: 'string' }, href: { type: 'string' } } } };
 const serverBrief = { type: 'object', properties: { id: { type: 'string' }, name: { type: 'string' }, links: linkArray } };
-const serverDetail = {
+// the fields every microversion has; the rest (extended attributes, microversion additions) pass as they are
+const serverDetailSchema = {
   type: 'object',
   properties: {
     id: { type: 'string' },
     name: { type: 'string' },
     status: { type: 'string' },
-    tenant_id: { type: 'string', nullable: true },
-    user_id: { type: 'string', nullable: true },
+    tenant_id: { type: 'string' },
+    user_id: { type: 'string' },
     metadata: { type: 'object', additionalProperties: true },
+    hostId: { type: 'string' },
+    image: { anyOf: [{ type: 'string' }, { type: 'object', additionalProperties: true }] },
+    flavor: { type: 'object', additionalProperties: true },
     addresses: { type: 'object', additionalProperties: true },
+    accessIPv4: { type: 'string' },
+    accessIPv6: { type: 'string' },
     links: linkArray,
   },
+  additionalProperties: true,
 };
 const idParams = { type: 'object', properties: { server_id: { type: 'string', maxLength: 255 }, project_id: { type: 'string', maxLength: 255 } }, required: ['server_id'] };
 /**
@@ -76,7 +85,7 @@ function links(req: FastifyRequest, server: Server) {
 }
 
 function detail(req: FastifyRequest, s: Server) {
-  return { id: s.id, name: s.name, status: s.status, tenant_id: s.projectId, user_id: null, metadata: {}, addresses: {}, links: links(req, s) };
+  return serverDetail(s, req.microversion, links(req, s));
 }
 
 export function registerServers(app: FastifyInstance, ctx: ApiContext): void {
@@ -96,10 +105,10 @@ export function registerServers(app: FastifyInstance, ctx: ApiContext): void {
     app.get<{ Querystring: ListQuery }>(`${prefix}/servers`, { preValidation: queryAsLists, schema: { tags: ['compute'], summary: 'List servers', querystring: listQuery, response: { 200: { type: 'object', properties: { servers: { type: 'array', items: serverBrief } } } } } }, async (req) => ({
       servers: (await listed(req)).map((s) => ({ id: s.id, name: s.name, links: links(req, s) })),
     }));
-    app.get<{ Querystring: ListQuery }>(`${prefix}/servers/detail`, { preValidation: queryAsLists, schema: { tags: ['compute'], summary: 'List servers with details', querystring: listQuery, response: { 200: { type: 'object', properties: { servers: { type: 'array', items: serverDetail } } } } } }, async (req) => ({
+    app.get<{ Querystring: ListQuery }>(`${prefix}/servers/detail`, { preValidation: queryAsLists, schema: { tags: ['compute'], summary: 'List servers with details', querystring: listQuery, response: { 200: { type: 'object', properties: { servers: { type: 'array', items: serverDetailSchema } } } } } }, async (req) => ({
       servers: (await listed(req)).map((s) => detail(req, s)),
     }));
-    app.get<{ Params: { server_id: string } }>(`${prefix}/servers/:server_id`, { schema: { tags: ['compute'], summary: 'Show a server', params: idParams, response: { 200: { type: 'object', properties: { server: serverDetail } } } } }, async (req) => {
+    app.get<{ Params: { server_id: string } }>(`${prefix}/servers/:server_id`, { schema: { tags: ['compute'], summary: 'Show a server', params: idParams, response: { 200: { type: 'object', properties: { server: serverDetailSchema } } } } }, async (req) => {
       authorize(req.caller, 'project_reader_or_admin', 'os_compute_api:servers:show');
       const server = visibleServer(req.caller, await ctx.stores.inventory.get(req.params.server_id), req.params.server_id);
       return { server: detail(req, server) };
