@@ -4,6 +4,9 @@
  * chunks to WebSocket binary frames, byte for byte, with backpressure both ways (a slow browser
  * pauses the backend socket, a slow backend pauses the WebSocket reader). One `ConsoleSession`
  * per open console; it ends once, with the reason and the byte counts.
+ * With `[consoleauth] enforce_session_timeout` a session also ends when its token expires: one
+ * timer per session, armed at relay start for the token's expiry and cleared by `end()`, which
+ * every way of ending passes through; nothing is checked per chunk on the byte path.
  */
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -17,6 +20,17 @@ export interface SessionInfo extends LiveSessionInfo {
   readonly backendAuth?: string | null;
 }
 
+/**
+ * How a session is closed when its token expires (`[consoleauth] enforce_session_timeout`). Nova
+ * 2024.1 shuts the backend socket at `expires`, which websockify reports as 1000 "Target closed",
+ * the same as a VM that went away; Porthole says why, with the policy code its revocations use,
+ * and the console page turns this reason into words (`src/web/static/console.js`).
+ */
+export const CLOSE_EXPIRED = { code: 1008, reason: 'console session expired' } as const;
+
+/** setTimeout's longest delay (2^31 - 1 ms, about 24.8 days); a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export interface SessionEnd {
   readonly reason: string;
   readonly bytesFromClient: number;
@@ -29,6 +43,7 @@ export class ConsoleSession implements LiveSession {
   bytesFromBackend = 0;
   readonly startedAt = Date.now();
   private ended = false;
+  private expiry: NodeJS.Timeout | undefined;
 
   constructor(
     readonly info: SessionInfo,
@@ -59,6 +74,23 @@ export class ConsoleSession implements LiveSession {
   /** @internal */
   get _backend(): Socket { return this.backend; }
 
+  /**
+   * Closes the session with `CLOSE_EXPIRED` at `atMs` (epoch milliseconds: its token's expiry),
+   * at once if that is past. The timer does not keep the process alive.
+   */
+  closeAt(atMs: number): void {
+    if (this.ended) return;
+    clearTimeout(this.expiry);
+    const ms = atMs - Date.now();
+    if (ms <= 0) {
+      this.close(CLOSE_EXPIRED.code, CLOSE_EXPIRED.reason);
+      return;
+    }
+    // a token that lives longer than a timer can wait is looked at again when the timer fires
+    this.expiry = setTimeout(() => this.closeAt(atMs), Math.min(ms, MAX_TIMER_MS));
+    this.expiry.unref();
+  }
+
   /** Closes the session from the proxy's side (shutdown, revocation, kill). */
   close(code: number, reason: string): void {
     if (this.ended) return;
@@ -69,6 +101,8 @@ export class ConsoleSession implements LiveSession {
   private end(reason: string): void {
     if (this.ended) return;
     this.ended = true;
+    clearTimeout(this.expiry);
+    this.expiry = undefined;
     this.backend.destroy();
     if (this.ws.readyState === this.ws.OPEN) this.ws.close(1000, 'console closed');
     // a client that never answers the close frame must not hold the socket

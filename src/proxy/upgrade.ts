@@ -58,6 +58,8 @@ export interface UpgradeOptions extends BackendOptions {
   readonly singleUse?: { readonly graceSeconds: number };
   /** `[porthole] trusted_proxies`: balancers whose X-Forwarded-For names the real client. */
   readonly trustedProxies?: readonly string[];
+  /** `[consoleauth] enforce_session_timeout`: a session closes when its token expires (`CLOSE_EXPIRED`). */
+  readonly enforceSessionTimeout?: boolean;
 }
 
 export interface UpgradeDeps {
@@ -156,7 +158,12 @@ async function establish(conn: ConsoleConnection, head: Buffer, wss: WebSocketSe
   socket.uncork();
   if (!handshake) throw new GatewayError('BAD_REQUEST', 'the WebSocket upgrade was refused', { status: 400 });
   const backend = await conn.guard(handshake);
-  conn.startRelay({ ...a.info, backendAuth: backend.auth }, backend.socket);
+  const session = conn.startRelay({ ...a.info, backendAuth: backend.auth }, backend.socket);
+  if (session && opts.enforceSessionTimeout) {
+    const expiresMs = a.info.tokenExpires * 1000;
+    deps.log.debug({ event: 'session_timeout', session: a.info.id, tokenHash: a.info.tokenLogId, seconds: Math.max(0, Math.round((expiresMs - Date.now()) / 1000)) }, 'console session closes when its token expires');
+    session.closeAt(expiresMs);
+  }
 }
 
 async function decide(conn: ConsoleConnection, opts: UpgradeOptions, deps: UpgradeDeps): Promise<Accepted> {
