@@ -5,15 +5,10 @@
  */
 import { appendFileSync } from 'node:fs';
 import type { LoadedConfig } from '../config/load.ts';
-import { DAEMON_CONFIG, UsageError, optionString, print, requireOption, type CommandSpec, type ParsedArgs } from './args.ts';
+import { UsageError, optionString, print, requireOption, type CommandRun, type ParsedArgs } from './args.ts';
 
-export const apiTokenCreateCommand: CommandSpec = {
-  usage: 'porthole api-token create --user U --project P [--roles member,admin] [--file F] [--json]',
-  summary: 'Make a static API token ([api] auth_strategy = static): prints the token once and appends its hash line to --file or [porthole] api_tokens_file.',
-  options: { user: true, project: true, roles: true, file: true },
-  defaultConfigFiles: DAEMON_CONFIG,
-  run: async (a, l) => apiTokenCreate(a, l()),
-};
+/** The code of `api-token create`; its help is in commands.ts. */
+export const apiTokenCreateCommand: CommandRun = async (a, l) => apiTokenCreate(a, l());
 
 async function apiTokenCreate(a: ParsedArgs, loaded: LoadedConfig): Promise<number> {
   const { newStaticToken } = await import('../api/auth.ts');

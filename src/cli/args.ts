@@ -1,17 +1,33 @@
 /**
  * @module cli/args
- * What every command module shares: the command's shape, the parsed command line, the usage
- * error (exit code 2), and the helpers that read options and print a result as text or `--json`.
+ * What every command module shares: the command's shape (its help and a loader of the code that
+ * runs it, so `porthole --help` or `token create` load no other command's modules), the parsed
+ * command line, the usage error (exit code 2), and the helpers that read options and print a
+ * result as text or `--json`.
  */
 import type { LoadedConfig } from '../config/load.ts';
+import type { ConfigSearch } from './config-search.ts';
+import type { NovaDaemon } from './nova-flags.ts';
+
+/** What runs a command once its command line is parsed; `loaded` reads the configuration. */
+export type CommandRun = (args: ParsedArgs, loaded: () => LoadedConfig) => Promise<number>;
+
+/** One option of a command's own (not a config option): its value's name, if it takes one. */
+export interface CommandOption {
+  readonly value?: string;
+  readonly help: string;
+}
 
 export interface CommandSpec {
   readonly usage: string;
   readonly summary: string;
-  /** command options: name → takes a value */
-  readonly options: Readonly<Record<string, boolean>>;
-  readonly defaultConfigFiles?: readonly string[];
-  run(args: ParsedArgs, loaded: () => LoadedConfig): Promise<number>;
+  readonly options: Readonly<Record<string, CommandOption>>;
+  /** Where the configuration is looked for when no `--config-file`/`--config-dir` is given. */
+  readonly config: ConfigSearch;
+  /** The Nova daemon whose command line this command takes, if it is a drop-in. */
+  readonly nova?: NovaDaemon;
+  /** Imports the command's module only when it runs. */
+  load(): Promise<CommandRun>;
 }
 
 export interface ParsedArgs {
@@ -20,12 +36,11 @@ export interface ParsedArgs {
   readonly positional: string[];
   readonly options: Map<string, string | true>;
   readonly json: boolean;
+  /** How the person called it: `porthole novncproxy`, `nova-novncproxy`. */
+  readonly program: string;
 }
 
 export class UsageError extends Error {}
-
-/** Read when no --config-file is given, so scripts act on the same store as `porthole serve`. */
-export const DAEMON_CONFIG = ['/etc/porthole/porthole.conf'];
 
 export function print(a: ParsedArgs, json: unknown, text: string): void {
   process.stdout.write(a.json ? `${JSON.stringify(json)}\n` : `${text}\n`);

@@ -8,30 +8,22 @@ import type { LoadedConfig } from '../config/load.ts';
 import { mintConsoleToken } from '../consoles/mint.ts';
 import { novnc } from '../consoles/novnc.ts';
 import type { Started } from '../workers.ts';
-import { DAEMON_CONFIG, type CommandSpec, type ParsedArgs } from './args.ts';
+import type { CommandRun, ParsedArgs } from './args.ts';
 
-export const serveCommand: CommandSpec = {
-  usage: 'porthole serve [--demo] [--config-file FILE]...',
-  summary: 'Run the gateway: every enabled console proxy (noVNC on [vnc] novncproxy_host:novncproxy_port) and the compute API ([DEFAULT] osapi_compute_listen:osapi_compute_listen_port). --demo also starts the built-in demo VNC server and prints its console URL.',
-  options: { demo: false },
-  defaultConfigFiles: DAEMON_CONFIG,
-  run: (a, l) => runServe(a, l, undefined),
-};
+/** The code of the daemons' commands; their help is in commands.ts. */
+export const serveCommand: CommandRun = (a, l) => runServe(a, l, undefined);
+export const apiCommand: CommandRun = (a, l) => runServe(a, l, { proxies: false, api: true });
+export const novncproxyCommand: CommandRun = (a, l) => runServe(a, l, { proxies: true, api: false });
 
-export const apiCommand: CommandSpec = {
-  usage: 'porthole api [--config-file FILE]... [--osapi_compute_listen ADDR] [--osapi_compute_listen_port 8774]',
-  summary: 'The Nova-compatible compute API alone (remote-consoles, console auth tokens, servers) and the admin API.',
-  options: {},
-  defaultConfigFiles: DAEMON_CONFIG,
-  run: (a, l) => runServe(a, l, { proxies: false, api: true }),
-};
-
-export const novncproxyCommand: CommandSpec = {
-  usage: 'porthole novncproxy [--config-file /etc/nova/nova.conf] [--vnc-novncproxy_host H] [--vnc-novncproxy_port P] [--web DIR] [--ssl_only --cert F --key F]',
-  summary: 'Drop-in for nova-novncproxy: the noVNC console proxy alone, reading nova.conf and the console_auth_tokens table of [database] connection (a Nova cell database is used as is, never migrated).',
-  options: {},
-  defaultConfigFiles: ['/etc/nova/nova.conf'],
-  run: (a, l) => runServe(a, l, { proxies: true, api: false }),
+/**
+ * `serialproxy` and `spicehtml5proxy`: their command lines are taken in full (a typo is still a
+ * usage error), then they stop with NOT_IN_THIS_VERSION, so an init script or unit that starts
+ * them fails visibly and the operator keeps Nova's daemon for that console.
+ */
+export const NOT_IN_THIS_VERSION = 3;
+export const notInThisVersion = (what: string, novaProgram: string): CommandRun => async (a) => {
+  process.stderr.write(`${a.program}: ${what} are not in this version (issue 14); ${novaProgram} stays in use\n`);
+  return NOT_IN_THIS_VERSION;
 };
 
 async function runServe(args: ParsedArgs, load: () => LoadedConfig, run: { proxies: boolean; api: boolean } | undefined): Promise<number> {

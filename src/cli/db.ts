@@ -3,16 +3,11 @@
  * `porthole db migrate`: creates or upgrades Porthole's own tables; a Nova database is never
  * migrated, and the output says so.
  */
-import { DAEMON_CONFIG, print, type CommandSpec, type ParsedArgs } from './args.ts';
+import { print, type CommandRun, type ParsedArgs } from './args.ts';
 import { withStores, type Stores } from './stores.ts';
 
-export const dbMigrateCommand: CommandSpec = {
-  usage: 'porthole db migrate [--json]',
-  summary: 'Create or upgrade Porthole\'s tables in [database] connection (and [porthole] connection). A Nova database is never migrated.',
-  options: {},
-  defaultConfigFiles: DAEMON_CONFIG,
-  run: (a, l) => withStores(l(), async (s) => dbMigrate(a, s), false),
-};
+/** The code of `db migrate`; its help is in commands.ts. */
+export const dbMigrateCommand: CommandRun = (a, l) => withStores(l(), async (s) => dbMigrate(a, s), false);
 
 async function dbMigrate(a: ParsedArgs, stores: Stores): Promise<number> {
   const applied = await stores.migrate();

@@ -7,31 +7,14 @@ import { backendAuthSummary, formatEndpoint, isUuid, parseEndpoint, type Backend
 import { readPasswordFile } from '../rfb/config.ts';
 import { AUTH_SCHEMES, isAuthSchemeName } from '../rfb/types.ts';
 import type { Sessions } from '../sessions/service.ts';
-import { DAEMON_CONFIG, UsageError, onePositional, optionString, print, requireOption, type CommandSpec, type ParsedArgs } from './args.ts';
+import { UsageError, onePositional, optionString, print, requireOption, type CommandRun, type ParsedArgs } from './args.ts';
 import { withSessions, withStores, type Stores } from './stores.ts';
 
-export const serverCommands: Record<string, CommandSpec> = {
-  'server add': {
-    usage: 'porthole server add --id UUID --name NAME --vnc HOST:PORT [--project-id P] [--status ACTIVE] [--auth-schemes vencrypt,vnc,none] [--vnc-password-file F] [--vnc-username U] [--tls-server-name N] [--json]',
-    summary: 'Register a server (or replace it) with its VNC console endpoint and how the proxy authenticates to it: --auth-schemes replaces [vnc] auth_schemes for this server; --vnc-password-file holds its VNC password (first line; also the X509Plain password), stored in the database and never printed; --vnc-username is its X509Plain user; --tls-server-name is the name its certificate must carry (turns the name check on).',
-    options: { id: true, name: true, vnc: true, 'project-id': true, status: true, 'auth-schemes': true, 'vnc-password-file': true, 'vnc-username': true, 'tls-server-name': true },
-    defaultConfigFiles: DAEMON_CONFIG,
-    run: (a, l) => withStores(l(), (s) => serverAdd(a, s)),
-  },
-  'server list': {
-    usage: 'porthole server list [--json]',
-    summary: 'List registered servers.',
-    options: {},
-    defaultConfigFiles: DAEMON_CONFIG,
-    run: (a, l) => withStores(l(), (s) => serverList(a, s)),
-  },
-  'server remove': {
-    usage: 'porthole server remove UUID [--json]',
-    summary: 'Remove a server from the inventory and revoke its console tokens, which closes its live consoles on every proxy (as DELETE /porthole/v1/servers/{id}).',
-    options: {},
-    defaultConfigFiles: DAEMON_CONFIG,
-    run: (a, l) => withSessions(l(), (s, stores) => serverRemove(a, stores, s)),
-  },
+/** The code of `server add|list|remove`; their help is in commands.ts. */
+export const serverCommands: Record<string, CommandRun> = {
+  'server add': (a, l) => withStores(l(), (s) => serverAdd(a, s)),
+  'server list': (a, l) => withStores(l(), (s) => serverList(a, s)),
+  'server remove': (a, l) => withSessions(l(), (s, stores) => serverRemove(a, stores, s)),
 };
 
 async function serverAdd(a: ParsedArgs, stores: Stores): Promise<number> {

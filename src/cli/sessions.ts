@@ -5,24 +5,13 @@
  */
 import { GatewayError } from '../errors.ts';
 import type { Sessions } from '../sessions/service.ts';
-import { DAEMON_CONFIG, onePositional, print, type CommandSpec, type ParsedArgs } from './args.ts';
+import { onePositional, print, type CommandRun, type ParsedArgs } from './args.ts';
 import { withSessions } from './stores.ts';
 
-export const sessionCommands: Record<string, CommandSpec> = {
-  'sessions list': {
-    usage: 'porthole sessions list [--json]',
-    summary: 'List the live console sessions of every proxy sharing the store (server, client, proxy, since when, bytes each way as of the last heartbeat), and the proxies.',
-    options: {},
-    defaultConfigFiles: DAEMON_CONFIG,
-    run: (a, l) => withSessions(l(), (s) => sessionsList(a, s)),
-  },
-  'sessions kill': {
-    usage: 'porthole sessions kill SESSION_ID [--json]',
-    summary: 'Close a live console session on whichever proxy holds it (WebSocket close 1008). The console page reconnects while its token is valid: revoke the token to keep the person out.',
-    options: {},
-    defaultConfigFiles: DAEMON_CONFIG,
-    run: (a, l) => withSessions(l(), (s) => sessionsKill(a, s)),
-  },
+/** The code of `sessions list|kill`; their help is in commands.ts. */
+export const sessionCommands: Record<string, CommandRun> = {
+  'sessions list': (a, l) => withSessions(l(), (s) => sessionsList(a, s)),
+  'sessions kill': (a, l) => withSessions(l(), (s) => sessionsKill(a, s)),
 };
 
 async function sessionsList(a: ParsedArgs, sessions: Sessions): Promise<number> {

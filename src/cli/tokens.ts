@@ -10,31 +10,14 @@ import { isUuid } from '../inventory/types.ts';
 import { CONSOLE_KINDS, kindOfConsoleType } from '../consoles/index.ts';
 import { mintConsoleToken, type Minted } from '../consoles/mint.ts';
 import type { Sessions } from '../sessions/service.ts';
-import { DAEMON_CONFIG, UsageError, onePositional, optionString, parsePort, print, requireOption, type CommandSpec, type ParsedArgs } from './args.ts';
+import { UsageError, onePositional, optionString, parsePort, print, requireOption, type CommandRun, type ParsedArgs } from './args.ts';
 import { withSessions, withStores, type Stores } from './stores.ts';
 
-export const tokenCommands: Record<string, CommandSpec> = {
-  'token create': {
-    usage: 'porthole token create --instance-uuid UUID [--host HOST --port PORT] [--console-type novnc] [--ttl SECONDS] [--internal-access-path PATH] [--json]',
-    summary: 'Mint a console token and print it with its console URL. Host and port default to the server\'s console endpoint in the inventory.',
-    options: { 'instance-uuid': true, host: true, port: true, 'console-type': true, ttl: true, 'internal-access-path': true },
-    defaultConfigFiles: DAEMON_CONFIG,
-    run: (a, l) => withStores(l(), (s, c) => tokenCreate(a, c, s)),
-  },
-  'token show': {
-    usage: 'porthole token show TOKEN [--json]',
-    summary: 'Show what a token opens and whether it is valid, expired or unknown.',
-    options: {},
-    defaultConfigFiles: DAEMON_CONFIG,
-    run: (a, l) => withStores(l(), (s) => tokenShow(a, s)),
-  },
-  'token revoke': {
-    usage: 'porthole token revoke TOKEN | porthole token revoke --instance-uuid UUID [--json]',
-    summary: 'Delete one token, or every token of a server.',
-    options: { 'instance-uuid': true },
-    defaultConfigFiles: DAEMON_CONFIG,
-    run: (a, l) => withSessions(l(), (s) => tokenRevoke(a, s)),
-  },
+/** The code of `token create|show|revoke`; their help is in commands.ts. */
+export const tokenCommands: Record<string, CommandRun> = {
+  'token create': (a, l) => withStores(l(), (s, c) => tokenCreate(a, c, s)),
+  'token show': (a, l) => withStores(l(), (s) => tokenShow(a, s)),
+  'token revoke': (a, l) => withSessions(l(), (s) => tokenRevoke(a, s)),
 };
 
 async function tokenCreate(a: ParsedArgs, loaded: LoadedConfig, stores: Stores): Promise<number> {
