@@ -17,6 +17,11 @@
  * `sockaddr_un` length, so it cannot reach an abstract socket (`@name`: a leading NUL byte and a
  * length-exact address); such a socket gets one warning and no messages. systemd's own managers
  * use paths (`/run/systemd/notify`, `$XDG_RUNTIME_DIR/systemd/notify`).
+ * Under systemd, a unit's `ExecReload=/bin/kill -HUP $MAINPID` (deploy/systemd/) must not end
+ * the daemon: the logger reopens its log file on SIGHUP (log/sink.ts), but a daemon that logs
+ * to the journal through stdout has none and would die of the signal's default action; from
+ * READY=1 on, a SIGHUP nobody else handles is ignored. (Not earlier: the primary of
+ * `[porthole] workers` passes SIGHUP on to its workers only when its own logger takes it.)
  * A message that cannot be sent never stops the daemon: the first failure is one warning, later
  * ones are not repeated.
  */
@@ -128,8 +133,10 @@ export function serviceManager(log: WarningLog, env: NodeJS.ProcessEnv = process
   const usec = Number(watchdogUsec);
   const watchdogOurs = Number.isInteger(usec) && usec > 0 && (watchdogPid === undefined || watchdogPid === String(process.pid));
   let watchdog: NodeJS.Timeout | undefined;
+  const ignoreHangup = () => {};
   return {
     ready(status) {
+      if (process.listenerCount('SIGHUP') === 0) process.on('SIGHUP', ignoreHangup);
       notify({ READY: 1, STATUS: status, MAINPID: process.pid });
       if (watchdogOurs && !watchdog) {
         // half the timeout, as sd_watchdog_enabled(3) advises; unref'd: it never keeps us alive
@@ -141,6 +148,7 @@ export function serviceManager(log: WarningLog, env: NodeJS.ProcessEnv = process
       notify({ STOPPING: 1, STATUS: status });
     },
     close() {
+      process.off('SIGHUP', ignoreHangup);
       if (watchdog) clearInterval(watchdog);
       watchdog = undefined;
     },
