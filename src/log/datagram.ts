@@ -75,7 +75,7 @@ export class DatagramLink {
     // unix-dgram calls back before send() returns
     this.open().send(datagram, 0, datagram.length, this.path, (err) => {
       if (!err) return;
-      result = err.code === 1 ? 'congested' : Object.assign(new Error(`${this.path}: ${err.message.replace(/^send -?(\d+)$/, (_m, n: string) => errnoName(Number(n)))}`), { code: err.code });
+      result = err.code === 1 ? 'congested' : Object.assign(new Error(typeof err.code === 'number' ? errnoName(-err.code) : err.message), { code: err.code });
     });
     return result;
   }
@@ -131,7 +131,7 @@ export class DatagramLink {
 }
 
 /** The addon reports a failed send as `send -2`: the errno's name reads better. */
-function errnoName(negErrno: number): string {
+function errnoName(errno: number): string {
   const names: Record<number, string> = { 2: 'ENOENT (no such socket)', 13: 'EACCES (permission denied)', 90: 'EMSGSIZE (datagram too large)', 111: 'ECONNREFUSED (no daemon listening)', 88: 'ENOTSOCK (not a socket)', 91: 'EPROTOTYPE (not a datagram socket)' };
-  return names[-negErrno] ?? `errno ${-negErrno}`;
+  return names[errno] ?? `errno ${errno}`;
 }

@@ -9,15 +9,15 @@
  * object with use_json), PRIORITY (syslog severity), SYSLOG_IDENTIFIER (the program name),
  * SYSLOG_PID, SYSLOG_FACILITY, and oslo.log's LOGGER_NAME, LOGGER_LEVEL, EXCEPTION_INFO (at
  * debug); each structured field as PORTHOLE_<NAME> (`tokenHash` → PORTHOLE_TOKEN_HASH), so
- * `journalctl PORTHOLE_EVENT=refused` finds the refusals. A MESSAGE above 64 KiB is cut: journald
- * takes bigger entries only through a memfd, which Node cannot pass.
+ * `journalctl PORTHOLE_EVENT=refused` finds the refusals. A MESSAGE above 48 KiB (journald's LineMax) is cut:
+ * journald takes bigger entries only through a memfd, which Node cannot pass.
  */
 import { DatagramLink } from './datagram.ts';
 import { SYSLOG_SEVERITY, type LogRecord } from './record.ts';
 
 export const JOURNAL_SOCKET = '/run/systemd/journal/socket';
-/** Bytes of MESSAGE kept; journald's own line limit (LineMax) is 48 KiB by default. */
-export const MAX_MESSAGE = 64 * 1024;
+/** Bytes of MESSAGE kept: journald's own line limit (LineMax) by default. */
+export const MAX_MESSAGE = 48 * 1024;
 /** Field names are at most 64 characters (journald refuses longer ones). */
 const MAX_NAME = 64;
 const FIELD_PREFIX = 'PORTHOLE_';

@@ -20,7 +20,7 @@ export function isSecretName(name: string): boolean {
 }
 
 // `token=<value>` in a query string, also percent-encoded inside noVNC's `path` parameter
-const TOKEN_IN_URL = /((?:^|[?&;\s"'])token(?:=|%3D))[^&\s"';%]+/gi;
+const TOKEN_IN_URL = /((?:^|[?&;\s"']|%3F|%26)token(?:=|%3D))[^&\s"';%]+/gi;
 // `scheme://user:password@` (database and Redis URLs)
 const PASSWORD_IN_URL = /(\b[a-z][a-z0-9+.-]*:\/\/[^:/@\s"']*:)[^@/\s"']+@/gi;
 

@@ -18,7 +18,7 @@ function offset(d: Date): string {
   return `${sign}${pad(Math.floor(a / 60))}${pad(a % 60)}`;
 }
 
-/** The local time zone's abbreviation (`%Z`): `UTC`, `CET`, or `GMT+2` where the runtime has no name. */
+/** The local time zone's abbreviation (`%Z`) as Node's Intl names it: `UTC`, `EST`; `GMT+5:30` where it has no abbreviation (glibc says `IST`). */
 function zoneName(d: Date): string {
   const part = new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' }).formatToParts(d).find((p) => p.type === 'timeZoneName');
   return part?.value ?? offset(d);

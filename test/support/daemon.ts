@@ -1,7 +1,7 @@
 /**
  * @module test/support/daemon
  * Real `porthole serve` processes (`node bin/porthole.js serve`, as a service manager runs it) on
- * loopback ports chosen by the test, with their JSON log lines kept for assertions; and a real
+ * loopback ports chosen by the test, with their log lines (`--use_json`) kept for assertions; and a real
  * HAProxy (`haproxy -f CFG -db`, Debian's package, in the foreground) in front of them, configured
  * from the repository's `deploy/haproxy.cfg` with the test's addresses.
  * `kill9()` takes the daemon down as a crash would.
@@ -39,6 +39,8 @@ export async function startDaemon(name: string, consolePort: number, apiPort: nu
     '--osapi_compute_listen_port', String(apiPort),
     '--web', '/nonexistent',
     '--cert', '/nonexistent',
+    // JSON log lines (oslo.log's JSONFormatter keys), read back into pino's shape by logLine()
+    '--use_json',
     ...flags,
   ];
   const child = spawn(process.execPath, args, { cwd: PROJECT_ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
@@ -49,7 +51,7 @@ export async function startDaemon(name: string, consolePort: number, apiPort: nu
   createInterface({ input: child.stdout! }).on('line', (line) => {
     if (line.startsWith('{')) {
       try {
-        logs.push(JSON.parse(line) as LogLine);
+        logs.push(logLine(JSON.parse(line) as JsonLogLine));
         return;
       } catch {
         // not a log line
@@ -80,6 +82,22 @@ export async function startDaemon(name: string, consolePort: number, apiPort: nu
     signal: (sig) => void child.kill(sig),
     kill9: () => void child.kill('SIGKILL'),
   };
+}
+
+/** A line of `use_json` (src/log/json.ts). */
+interface JsonLogLine {
+  message: string;
+  name: string;
+  levelname: string;
+  process: number;
+  extra: Record<string, unknown>;
+}
+
+const PINO_LEVELS: Record<string, number> = { TRACE: 10, DEBUG: 20, INFO: 30, WARNING: 40, ERROR: 50, CRITICAL: 60 };
+
+/** A `use_json` line as the tests read log lines: pino's level number, `msg`, `pid`, the fields. */
+function logLine(j: JsonLogLine): LogLine {
+  return { ...j.extra, level: PINO_LEVELS[j.levelname] ?? 30, msg: j.message, name: j.name, pid: j.process };
 }
 
 /** Stops a daemon for good (SIGKILL when it does not exit on SIGINT within 5 s). */
