@@ -13,6 +13,7 @@ import { CONSOLE_KINDS } from './consoles/index.ts';
 import { novnc } from './consoles/novnc.ts';
 import { listen, startConsoleProxy, type ProxyInfo, type SessionObserver } from './consoles/serve.ts';
 import type { LoadedConfig } from './config/load.ts';
+import { unhonouredOptions } from './config/unhonoured.ts';
 import type { Config } from './config/options.ts';
 import { startDemoServer, type DemoServer } from './demo/server.ts';
 import { GatewayError } from './errors.ts';
@@ -69,6 +70,8 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
   const rfb = rfbProxyOptions(config);
   const log = parts.log ?? createLogger(config);
   for (const warning of rfbConfigWarnings(rfb)) log.warn({ event: 'config' }, warning);
+  // Nova options accepted but not done: once per daemon (a primary of [porthole] workers says them)
+  if (parts.once ?? true) for (const warning of unhonouredOptions(loaded)) log.warn({ event: 'config' }, warning);
   const once = parts.once ?? true;
   const opened = parts.stores ?? (await openStores(config.database.connection, { migrate: config.porthole.auto_migrate && once, ...storeSettings(config, log) }));
   let registry: Sessions;

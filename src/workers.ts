@@ -44,6 +44,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from './config/load.ts';
+import { unhonouredOptions } from './config/unhonoured.ts';
 import type { ProxyInfo } from './consoles/serve.ts';
 import type { Config } from './config/options.ts';
 import type { DemoServer } from './demo/server.ts';
@@ -136,6 +137,7 @@ export interface PrimaryOptions {
 export async function runPrimary(loaded: LoadedConfig, opts: PrimaryOptions): Promise<number> {
   const { config } = loaded;
   const log = createLogger(config).child({ role: 'primary', pid: process.pid });
+  for (const warning of unhonouredOptions(loaded)) log.warn({ event: 'config' }, warning);
   // a bad VeNCrypt or password file stops the start here, once, rather than in every worker
   rfbProxyOptions(config);
   const stores = await openStores(config.database.connection, { migrate: config.porthole.auto_migrate, ...storeSettings(config, log) });
