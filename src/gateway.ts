@@ -226,10 +226,24 @@ function untilNoSessions(sessions: ReadonlySet<ConsoleSession>, observers: Sessi
   return { done, cut };
 }
 
-/** Starts the demo VNC server (127.0.0.1, `[porthole] demo_port`) and registers it in the inventory under its fixed id. */
+/**
+ * Starts the demo VNC server (127.0.0.1, `[porthole] demo_port`) and registers it in the
+ * inventory under its fixed id. With `demo_port` 0 it listens where the inventory says the demo
+ * was before, when that port is free: a console token names its backend's host:port (Nova's
+ * `console_auth_tokens`, and the CVE-2013-0335 check compares it with the inventory), so the
+ * demo URLs handed out before a restart keep working until they expire. When the port is taken
+ * it picks another and says that those URLs stopped working.
+ */
 export async function startDemo(config: Config, stores: Stores, log: Logger): Promise<DemoServer> {
-  const demo = await startDemoServer({ host: '127.0.0.1', port: config.porthole.demo_port });
+  const host = '127.0.0.1';
+  const configured = config.porthole.demo_port;
+  const before = configured === 0 ? (await stores.inventory.get(DEMO_SERVER_ID))?.vnc : undefined;
+  const previous = before?.host === host ? before.port : 0;
+  const demo = await startDemoServer({ host, port: configured || previous, anyPortIfTaken: configured === 0 });
   demo.on('client-error', (reason) => log.warn({ event: 'demo_client_error' }, `demo VNC server closed a client: ${reason}`));
+  if (previous !== 0 && demo.port !== previous) {
+    log.warn({ event: 'demo_port_changed', previous, port: demo.port }, `demo VNC server: port ${previous} of the previous start is taken, listening on ${demo.port}; demo console URLs handed out before this start no longer work (set [porthole] demo_port to keep one port)`);
+  }
   try {
     await stores.inventory.put({ id: DEMO_SERVER_ID, name: demo.name, projectId: null, status: 'ACTIVE', vnc: { host: demo.host, port: demo.port } });
   } catch (err) {

@@ -25,6 +25,11 @@ export interface DemoServerOptions {
   host?: string;
   /** TCP port; 0 picks a free one (read it back from `DemoServer.port`). */
   port?: number;
+  /**
+   * When `port` is taken, listen on a free one instead of failing (compare `DemoServer.port`):
+   * for a port that is only preferred, such as the one an earlier start used.
+   */
+  anyPortIfTaken?: boolean;
   width?: number;
   height?: number;
   /** Desktop name sent in ServerInit. */
@@ -53,6 +58,14 @@ export interface DemoServer {
 }
 
 export async function startDemoServer(opts: DemoServerOptions = {}): Promise<DemoServer> {
+  if (opts.anyPortIfTaken && opts.port) {
+    try {
+      return await startDemoServer({ ...opts, anyPortIfTaken: false });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+      return startDemoServer({ ...opts, port: 0, anyPortIfTaken: false });
+    }
+  }
   const server = new DemoServerImpl({
     host: opts.host ?? '127.0.0.1',
     port: opts.port ?? 0,
