@@ -27,6 +27,7 @@ const MESSAGES = {
     disconnected: 'Disconnected: {reason}',
     disconnectedByUser: 'Disconnected',
     expired: 'This console link has expired. Ask for a new console URL.',
+    sessionExpired: 'The console session expired. Ask for a new console URL.',
     unknown: 'This console link is not valid (unknown or revoked token).',
     missing: 'No console token in this URL.',
     limited: 'Too many failed attempts from your address; try again in a minute.',
@@ -55,6 +56,7 @@ const MESSAGES = {
     disconnected: 'Getrennt: {reason}',
     disconnectedByUser: 'Getrennt',
     expired: 'Dieser Konsolen-Link ist abgelaufen. Fordern Sie eine neue Konsolen-URL an.',
+    sessionExpired: 'Die Konsolensitzung ist abgelaufen. Fordern Sie eine neue Konsolen-URL an.',
     unknown: 'Dieser Konsolen-Link ist ungültig (unbekanntes oder widerrufenes Token).',
     missing: 'Diese URL enthält kein Konsolen-Token.',
     limited: 'Zu viele fehlgeschlagene Versuche von Ihrer Adresse; versuchen Sie es in einer Minute erneut.',
@@ -83,6 +85,7 @@ const MESSAGES = {
     disconnected: 'Déconnecté\u00a0: {reason}',
     disconnectedByUser: 'Déconnecté',
     expired: 'Ce lien de console a expiré. Demandez une nouvelle URL de console.',
+    sessionExpired: 'La session de console a expiré. Demandez une nouvelle URL de console.',
     unknown: 'Ce lien de console n’est pas valide (jeton inconnu ou révoqué).',
     missing: 'Aucun jeton de console dans cette URL.',
     limited: 'Trop de tentatives échouées depuis votre adresse\u00a0; réessayez dans une minute.',
@@ -111,6 +114,7 @@ const MESSAGES = {
     disconnected: 'Desconectado: {reason}',
     disconnectedByUser: 'Desconectado',
     expired: 'Este enlace de consola ha caducado. Solicite una nueva URL de consola.',
+    sessionExpired: 'La sesión de consola ha caducado. Solicite una nueva URL de consola.',
     unknown: 'Este enlace de consola no es válido (token desconocido o revocado).',
     missing: 'No hay ningún token de consola en esta URL.',
     limited: 'Demasiados intentos fallidos desde su dirección; inténtelo de nuevo dentro de un minuto.',
@@ -139,6 +143,7 @@ const MESSAGES = {
     disconnected: '切断されました: {reason}',
     disconnectedByUser: '切断されました',
     expired: 'このコンソールリンクは有効期限が切れています。新しいコンソール URL を取得してください。',
+    sessionExpired: 'コンソールセッションの有効期限が切れました。新しいコンソール URL を取得してください。',
     unknown: 'このコンソールリンクは無効です（不明または失効したトークン）。',
     missing: 'この URL にはコンソールトークンがありません。',
     limited: 'お使いのアドレスからの失敗した試行が多すぎます。1 分後にもう一度お試しください。',
@@ -167,6 +172,7 @@ const MESSAGES = {
     disconnected: '已断开：{reason}',
     disconnectedByUser: '已断开',
     expired: '此控制台链接已过期。请申请新的控制台 URL。',
+    sessionExpired: '控制台会话已过期。请申请新的控制台 URL。',
     unknown: '此控制台链接无效（令牌未知或已被撤销）。',
     missing: '此 URL 中没有控制台令牌。',
     limited: '来自您地址的失败尝试过多，请一分钟后重试。',
@@ -192,6 +198,10 @@ const TOKEN_STATES = new Set(['valid', 'expired', 'unknown', 'missing', 'limited
 const NOVNC_RFB = '/novnc/core/rfb.js';
 const NOVNC_LOGGING = '/novnc/core/util/logging.js';
 const TOKEN_STATE_ENDPOINT = '/porthole/token-state';
+// Close reasons of the gateway that end a console for good, with the words to show. The code
+// and reason are src/proxy/relay.ts's CLOSE_EXPIRED ([consoleauth] enforce_session_timeout);
+// the token-state check would not do here: a swept or single-use token reads as `unknown`.
+const FINAL_CLOSES = [{ code: 1008, reason: 'console session expired', words: 'sessionExpired' }];
 
 // Reconnect backoff: 1 s, 2 s, 4 s, 8 s, then every 10 s, until the connection has been gone
 // for two minutes. Long enough to ride out a Wi-Fi hand-over or a proxy restart behind a load
@@ -221,6 +231,8 @@ const page = {
   retryTimer: null,
   retryAction: null,
   securityReason: null, // why the last attempt was refused during the RFB handshake
+  websocket: null, // the WebSocket of the current attempt, handed to noVNC
+  closeWords: null, // key of the words for a close the gateway meant as final (FINAL_CLOSES)
   // Bumped by every user action, so an answer that arrives after the user changed their mind
   // (a token-state check in flight when Disconnect is pressed) is dropped.
   generation: 0,
@@ -410,12 +422,15 @@ function logError(what, error) {
 function connect() {
   clearRetry();
   page.securityReason = null;
+  page.closeWords = null;
   let rfb;
   try {
-    rfb = new page.RFB(elements.screen, page.url, {
-      wsProtocols: ['binary'],
-      shared: page.options.shared,
-    });
+    // The page opens the WebSocket itself so that it sees the close code and reason, which
+    // noVNC keeps to itself (its disconnect event tells only `clean`).
+    const ws = new WebSocket(page.url, ['binary']);
+    ws.addEventListener('close', (event) => websocketOnClose(ws, event));
+    page.websocket = ws;
+    rfb = new page.RFB(elements.screen, ws, { shared: page.options.shared });
   } catch (error) {
     // new WebSocket() throws on a malformed URL, with the URL (and token) in its message.
     logError('could not open the console', error);
@@ -450,12 +465,24 @@ function rfbOnDisconnect(rfb) {
   // noVNC, so every disconnect the user did not ask for is checked against the token's state.
   if (page.rfb !== rfb) return; // the user pressed Disconnect, or a newer attempt replaced it
   page.rfb = null;
+  if (page.closeWords !== null) {
+    // The gateway ended the session for good (its token expired): a reconnect would be refused.
+    stop('refused', disconnectedBecause(page.text[page.closeWords]));
+    return;
+  }
   if (page.securityReason !== null) {
     // Refused in the RFB handshake: not a network blip, trying again would fail the same way.
     stop('disconnected', disconnectedBecause(page.securityReason));
     return;
   }
   recover();
+}
+
+/** Runs before noVNC's own close handler, so `closeWords` is set when its disconnect event comes. */
+function websocketOnClose(ws, event) {
+  if (page.websocket !== ws) return;
+  const final = FINAL_CLOSES.find((c) => c.code === event.code && c.reason === event.reason);
+  if (final !== undefined) page.closeWords = final.words;
 }
 
 function rfbOnSecurityFailure(rfb, event) {
