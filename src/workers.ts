@@ -265,9 +265,11 @@ function supervise(log: Logger, opts: PrimaryOptions, manager: ServiceManager, s
       resolve(exitCode ?? 0);
     };
 
-    // SIGHUP reopens the log file (log.ts), and each worker has its own: logrotate signals the primary
+    // SIGHUP reopens the log file (log.ts), and each worker has its own: logrotate signals the
+    // primary. Only to listening workers: one still starting has no handler yet (SIGHUP would end
+    // it) and opens the file at its path anyway
     const onHup = () => {
-      for (const w of running) w.process.kill('SIGHUP');
+      for (const w of listening) w.process.kill('SIGHUP');
     };
     if (process.listenerCount('SIGHUP') > 0) process.on('SIGHUP', onHup);
 
