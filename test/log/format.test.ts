@@ -65,7 +65,7 @@ describe('log format', () => {
     assert.equal(quiet.trimEnd().split('\n').length, 1, quiet);
     assert.match(quiet, / ERROR porthole \[-\] bug err="backend went away"\n$/);
 
-    for (const settings of [{ 'DEFAULT.debug': 'true' }, { 'porthole.log_level': 'debug' }]) {
+    for (const settings of [{ 'DEFAULT.debug': 'true' }, { 'porthole.log_level': 'debug' }] as Array<Record<string, string>>) {
       const loud = logOnce(settings, (log) => {
         log.debug('per-connection detail');
         log.error({ err: boom }, 'bug');
