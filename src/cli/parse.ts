@@ -90,14 +90,16 @@ export function parseCommandLine(command: CommandSpec, program: string, argv: re
       line.flags.push({ section: opt.section, name: opt.name, raw, source: `flag --${name}` });
     }
   }
+  // as argparse: a Nova daemon takes no positional arguments
+  if (command.nova && line.positional.length) throw new UsageError(`unexpected argument ${line.positional[0]} (${program} --help lists the options)`);
   if (line.options.get('demo') === true) line.flags.push({ section: 'porthole', name: 'demo', raw: 'true', source: 'flag --demo' });
   return { ...line, json };
 }
 
 /** A Nova flag: a config setting, or (an option of a console kind not in this version) kept as is. */
 function setting(line: CommandLine, flag: NovaFlag, negated: boolean, raw: string | undefined, used: string): void {
-  const boolRaw = raw ?? String(!negated);
-  const value = flag.value === undefined ? (negated ? String(!/^(true|1|yes|on)$/i.test(boolRaw)) : boolRaw) : raw!;
+  // a boolean's inline value (`--debug=false`, Porthole's leniency) is inverted by its --no form
+  const value = flag.value !== undefined ? raw! : raw === undefined ? String(!negated) : negated ? String(!/^(true|1|yes|on)$/i.test(raw)) : raw;
   if (optionSpec(flag.section, flag.name)) line.flags.push({ section: flag.section, name: flag.name, raw: value, source: `flag --${used}` });
   else line.options.set(`${flag.section}-${flag.name}`, value);
 }
