@@ -20,7 +20,8 @@ export class IniSyntaxError extends Error {
   }
 }
 
-export function parseIni(text: string): IniDocument {
+/** `headers`, when given, gets the line of each section's first header (for messages about a section). */
+export function parseIni(text: string, headers?: Map<string, number>): IniDocument {
   const doc: IniDocument = new Map();
   let section: Map<string, IniValue[]> | undefined;
   let last: { list: IniValue[]; index: number } | undefined;
@@ -42,7 +43,7 @@ export function parseIni(text: string): IniDocument {
       if (!line.endsWith(']') || line.length < 3) throw new IniSyntaxError(lineNo, `invalid section header ${JSON.stringify(line)}`);
       const name = line.slice(1, -1).trim();
       section = doc.get(name);
-      if (!section) { section = new Map(); doc.set(name, section); }
+      if (!section) { section = new Map(); doc.set(name, section); headers?.set(name, lineNo); }
       last = undefined;
       continue;
     }

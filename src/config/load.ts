@@ -6,11 +6,21 @@
  * options as `PORTHOLE_<OPTION>`), and command-line flags in Nova's form (`--vnc-novncproxy_port
  * 6080`, `--ssl_only`, `--vnc-noenabled`). A bad value stops the start with where it came from,
  * the section, the option and what was expected.
+ *
+ * A name that is neither Porthole's nor Nova's in a section Porthole reads, or a section unknown
+ * to both (`known-names.ts`), is returned as a warning naming the closest known name, for the
+ * caller to show (a daemon logs it, a short command prints it on stderr); `[porthole]
+ * strict_config` makes them one fatal error, and an unknown `[porthole]` option is fatal always.
+ * Nova's deprecated names of Porthole's options are read as those options, as Nova reads them.
+ * With no `[database] connection` the store is the state directory's `porthole.db`
+ * (`state-dir.ts`); a relative `sqlite:///` path is relative to the config file naming it.
  */
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { GatewayError } from '../errors.ts';
 import { parseIni, IniSyntaxError } from './ini.ts';
+import { isPortholeSection, novaAlias, unknownOption, unknownSection } from './known-names.ts';
+import { absoluteSqlite, configFileDirectory, currentStateContext, defaultConnection, type StateContext } from './state-dir.ts';
 import { OPTIONS, optionSpec, sections, optionNames, type Config, type OptionSpec, type SectionName } from './options.ts';
 
 export interface RawSetting {
@@ -19,6 +29,8 @@ export interface RawSetting {
   readonly raw: string;
   /** e.g. `/etc/nova/nova.conf:12`, `flag --vnc-novncproxy_port`, `environment PORTHOLE_...` */
   readonly source: string;
+  /** The config file it was read from: its relative paths are relative to that file's directory. */
+  readonly file?: string;
 }
 
 export interface LoadedConfig {
@@ -26,6 +38,12 @@ export interface LoadedConfig {
   /** Where each explicitly set option came from, keyed `section.name`; defaults are absent. */
   readonly provenance: ReadonlyMap<string, string>;
   readonly files: readonly string[];
+  /**
+   * One line each (`<file>:<line>: [vnc] novncproxy_prot is not an option of [vnc]; did you mean
+   * novncproxy_port?`): unknown names, deprecated ones. Not printed here: the daemons log them,
+   * the short commands write them to stderr.
+   */
+  readonly warnings: readonly string[];
 }
 
 export interface ConfigInput {
@@ -33,14 +51,22 @@ export interface ConfigInput {
   dirs?: readonly string[];
   flags?: readonly RawSetting[];
   env?: NodeJS.ProcessEnv;
+  /** Who runs, for the default database's directory; tests give their own. */
+  state?: StateContext;
+  /** What relative `sqlite:///` paths of flags and the environment are relative to (process.cwd()). */
+  cwd?: string;
 }
+
+/** Options whose relative `sqlite:///` paths are made absolute at load. */
+const CONNECTIONS = new Set(['database.connection', 'porthole.connection']);
 
 export function loadConfig(input: ConfigInput = {}): LoadedConfig {
   const settings: RawSetting[] = [];
+  const warnings: string[] = [];
   const files = [...(input.files ?? [])];
   for (const dir of input.dirs ?? []) files.push(...confFilesIn(dir));
-  for (const file of files) settings.push(...readConfigFile(file));
-  settings.push(...readEnvironment(input.env ?? {}));
+  for (const file of files) settings.push(...readConfigFile(file, warnings));
+  settings.push(...readEnvironment(input.env ?? {}, warnings));
   settings.push(...(input.flags ?? []));
 
   const values: Record<string, Record<string, unknown>> = {};
@@ -52,19 +78,46 @@ export function loadConfig(input: ConfigInput = {}): LoadedConfig {
     }
   }
   const provenance = new Map<string, string>();
-  for (const s of settings) {
-    const spec = optionSpec(s.section, s.name);
+  /** Options set through a deprecated name only, which their current name may still replace. */
+  const viaAlias = new Set<string>();
+  const deprecations: string[] = [];
+  for (const setting of settings) {
+    let s = setting;
+    let spec = optionSpec(s.section, s.name);
+    const alias = spec ? undefined : novaAlias(s.section, s.name);
+    if (alias) {
+      deprecations.push(`${s.source}: [${s.section}] ${s.name} is a deprecated name of [${alias.section}] ${alias.name}, read as that`);
+      // the current name wins over the deprecated one, as in oslo.config, whatever their order
+      const current = `${alias.section}.${alias.name}`;
+      if (provenance.has(current) && !viaAlias.has(current)) continue;
+      viaAlias.add(current);
+      s = { ...s, ...alias };
+      spec = optionSpec(s.section, s.name);
+    }
     if (!spec) {
-      // nova.conf holds hundreds of options for other services: only our own section is strict
-      if (s.section === 'porthole') {
-        throw invalid(s, `unknown option; [porthole] knows ${optionNames('porthole').join(', ')}`);
-      }
+      // the others were warned about as their file was read; [porthole] is Porthole's alone: a
+      // name it does not know there is always a mistake
+      const problem = s.section === 'porthole' ? unknownOption(s.section, s.name) : undefined;
+      if (problem) throw new GatewayError('CONFIG_INVALID', `${s.source}: ${problem}`);
       continue;
     }
-    values[s.section]![s.name] = coerce(s, spec);
-    provenance.set(`${s.section}.${s.name}`, s.source);
+    let value = coerce(s, spec);
+    const key = `${s.section}.${s.name}`;
+    if (CONNECTIONS.has(key) && typeof value === 'string') {
+      value = absoluteSqlite(value, s.file ? configFileDirectory(s.file) : (input.cwd ?? process.cwd()));
+    }
+    values[s.section]![s.name] = value;
+    provenance.set(key, s.source);
+    if (!alias) viaAlias.delete(key);
   }
-  return { config: values as unknown as Config, provenance, files };
+  const database = values['database']!;
+  if (!database['connection']) database['connection'] = defaultConnection(input.state ?? currentStateContext(input.env ?? {}));
+
+  const config = values as unknown as Config;
+  if (config.porthole.strict_config && warnings.length > 0) {
+    throw new GatewayError('CONFIG_INVALID', `${warnings.join('\n')}\n([porthole] strict_config = true makes these fatal)`);
+  }
+  return { config, provenance, files, warnings: [...warnings, ...deprecations] };
 }
 
 /** Maps a command-line flag name (without `--`) to its option, or undefined if it is not one. */
@@ -89,14 +142,28 @@ export function envName(section: SectionName, name: string): string {
   return section === 'DEFAULT' ? `PORTHOLE_${name.toUpperCase()}` : `PORTHOLE_${section.toUpperCase()}_${name.toUpperCase()}`;
 }
 
-function readEnvironment(env: NodeJS.ProcessEnv): RawSetting[] {
+function readEnvironment(env: NodeJS.ProcessEnv, warnings: string[]): RawSetting[] {
   const out: RawSetting[] = [];
+  const known = new Set<string>();
   for (const section of sections()) {
     for (const name of optionNames(section)) {
       const key = envName(section, name);
+      known.add(key);
       const raw = env[key];
       if (raw !== undefined) out.push({ section, name, raw, source: `environment ${key}` });
     }
+  }
+  // PORTHOLE_<SECTION>_<NAME> with a section of ours but no such option: a typo. A bare
+  // PORTHOLE_<NAME> cannot be told from the variables of other tools, so it is not looked at
+  for (const key of Object.keys(env).sort()) {
+    if (!key.startsWith('PORTHOLE_') || known.has(key)) continue;
+    const section = sections()
+      .filter((s) => s !== 'DEFAULT' && key.startsWith(`PORTHOLE_${s.toUpperCase()}_`))
+      .sort((a, b) => b.length - a.length)[0];
+    if (!section) continue;
+    const name = key.slice(`PORTHOLE_${section}_`.length).toLowerCase();
+    const problem = unknownOption(section, name);
+    if (problem) warnings.push(`environment ${key}: ${problem}`);
   }
   return out;
 }
@@ -111,7 +178,7 @@ function confFilesIn(dir: string): string[] {
   return names.filter((n) => n.endsWith('.conf')).sort().map((n) => join(dir, n)).filter((p) => statSync(p).isFile());
 }
 
-function readConfigFile(file: string): RawSetting[] {
+function readConfigFile(file: string, warnings: string[]): RawSetting[] {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -119,22 +186,31 @@ function readConfigFile(file: string): RawSetting[] {
     throw new GatewayError('CONFIG_INVALID', `cannot read config file ${file}: ${(err as Error).message}`);
   }
   let doc;
+  const headers = new Map<string, number>();
   try {
-    doc = parseIni(text);
+    doc = parseIni(text, headers);
   } catch (err) {
     if (err instanceof IniSyntaxError) throw new GatewayError('CONFIG_INVALID', `${file}:${err.line}: ${err.message}`);
     throw err;
   }
   const out: RawSetting[] = [];
   for (const [section, options] of doc) {
+    const problem = unknownSection(section);
+    if (problem) {
+      warnings.push(`${file}:${headers.get(section) ?? 1}: ${problem}`);
+      continue;
+    }
+    if (!isPortholeSection(section) && ![...options.keys()].some((name) => novaAlias(section, name))) continue;
     for (const [name, entries] of options) {
       const spec = optionSpec(section, name);
+      const problem = spec || section === 'porthole' || novaAlias(section, name) ? undefined : unknownOption(section, name);
+      if (problem) warnings.push(`${file}:${entries[0]!.line}: ${problem}`);
       if (spec?.kind === 'list') {
         // a repeated list option accumulates, as oslo's MultiStrOpt; a single one is comma-split
         const last = entries[entries.length - 1]!;
-        out.push({ section, name, raw: entries.map((e) => e.value).join(','), source: `${file}:${last.line}` });
+        out.push({ section, name, raw: entries.map((e) => e.value).join(','), source: `${file}:${last.line}`, file });
       } else {
-        for (const e of entries) out.push({ section, name, raw: e.value, source: `${file}:${e.line}` });
+        for (const e of entries) out.push({ section, name, raw: e.value, source: `${file}:${e.line}`, file });
       }
     }
   }

@@ -4,15 +4,19 @@
  * own store (`[porthole] connection`, else the same database unless it is a Nova cell database;
  * see `store/index.ts`). The URL's scheme picks the storage kind (`sql/`, `redis/`), imported
  * only then; every part is made by the kind's `Storage`, and nothing outside this folder asks
- * which kind a store is.
+ * which kind a store is. A store that cannot be reached at start is one line naming its option
+ * (`connect-error.ts`); a SQLite file's missing directory is created, owner-only.
  */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config/options.ts';
 import { GatewayError } from '../errors.ts';
 import { InventoryOff } from '../inventory/off.ts';
-import { GuardedInventory, GuardedTokenStore, storeUnavailable } from '../store/guard.ts';
+import { GuardedInventory, GuardedTokenStore } from '../store/guard.ts';
 import type { Stores } from '../store/index.ts';
 import { TokenStoreWithUses } from '../store/single-use.ts';
+import { connectFailure, type ConnectionOption } from './connect-error.ts';
 import { DEFAULT_CONNECT_OPTIONS, type ConnectOptions } from './connect-options.ts';
 import type { Database } from './sql/types.ts';
 import type { Adoption, MigrationSet, Storage, StorageHandle, StorageKind } from './types.ts';
@@ -64,7 +68,17 @@ async function kindOf(connection: string): Promise<StorageKind> {
 
 async function open(connection: string, o: ConnectOptions): Promise<Storage & { readonly kind: StorageKind }> {
   const kind = await kindOf(connection);
+  if (storeKind(connection) === 'sqlite') makeDirectoryOf((await import('./sql/sqlite.ts')).sqlitePath(connection));
   return { ...(await kind.open(connection, o)), kind };
+}
+
+/**
+ * Creates the directory of a SQLite file (0700: the file holds VNC passwords), as the default
+ * `porthole.db` of the state directory needs on a first start; SQLite creates only the file.
+ */
+function makeDirectoryOf(path: string): void {
+  if (path === ':memory:') return;
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
 }
 
 export async function openStores(connection: string, opts: { migrate: boolean } & StoreSettings): Promise<OpenedStores> {
@@ -82,6 +96,8 @@ export async function openStores(connection: string, opts: { migrate: boolean } 
   const close = async () => {
     for (const c of closers.splice(0).reverse()) await c().catch(() => {});
   };
+  // which store a failure to connect is about: the tokens' until Porthole's own is being opened
+  let current: { url: string; option: ConnectionOption } = { url: connection, option: '[database] connection' };
   try {
     const main = await open(connection, o);
     closers.push(() => main.close());
@@ -95,7 +111,8 @@ export async function openStores(connection: string, opts: { migrate: boolean } 
       try {
         nova = await main.isNovaDatabase();
       } catch (err) {
-        throw storeUnavailable(description, 'looking for Nova\'s tables (set [porthole] nova_database to skip it)', err);
+        // the first query: its failure is nearly always the database's being out of reach
+        throw connectFailure(err, connection, '[database] connection', o.connectTimeoutMs);
       }
     }
 
@@ -103,6 +120,7 @@ export async function openStores(connection: string, opts: { migrate: boolean } 
     let own: Storage | null = null;
     if (ownUrl === connection) own = main;
     else if (ownUrl) {
+      current = { url: ownUrl, option: '[porthole] connection' };
       const opened = await open(ownUrl, o);
       closers.push(() => opened.close());
       own = opened;
@@ -119,8 +137,12 @@ export async function openStores(connection: string, opts: { migrate: boolean } 
       const applied: string[] = [];
       if (own === main) applied.push(...(await migrateOne(main, 'all')));
       else {
+        current = { url: connection, option: '[database] connection' };
         if (!nova) applied.push(...(await migrateOne(main, 'tokens')));
-        if (own) applied.push(...(await migrateOne(own, 'own')));
+        if (own && ownUrl) {
+          current = { url: ownUrl, option: '[porthole] connection' };
+          applied.push(...(await migrateOne(own, 'own')));
+        }
       }
       return applied;
     };
@@ -144,6 +166,6 @@ export async function openStores(connection: string, opts: { migrate: boolean } 
     };
   } catch (err) {
     await close();
-    throw err;
+    throw connectFailure(err, current.url, current.option, o.connectTimeoutMs);
   }
 }

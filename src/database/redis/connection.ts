@@ -34,14 +34,23 @@ export async function openRedis(connection: string, o: ConnectOptions): Promise<
     keepAlive: 10_000,
     connectionName: 'porthole',
   });
-  // without a listener ioredis prints every failed reconnection attempt
-  redis.on('error', (err: Error) => o.onError?.(err, 'redis'));
+  // without a listener ioredis prints every failed reconnection attempt. While connecting, the
+  // first error is the failure's cause (connect() itself says only "Connection is closed"), told
+  // once in the failure rather than also as a warning
+  let connected = false;
+  let connectError: Error | undefined;
+  redis.on('error', (err: Error) => {
+    if (connected) o.onError?.(err, 'redis');
+    else connectError ??= err;
+  });
   const description = redactUrl(connection);
   try {
     await redis.connect();
+    connected = true;
   } catch (err) {
     redis.disconnect();
-    throw new GatewayError('STORE_UNAVAILABLE', `cannot connect to ${description}: ${(err as Error).message}`, { status: 503, clientMessage: 'console token store unavailable', cause: err });
+    const cause = connectError ?? (err as Error);
+    throw new GatewayError('STORE_UNAVAILABLE', `cannot connect to ${description}: ${cause.message}`, { status: 503, clientMessage: 'console token store unavailable', cause });
   }
   return {
     redis,
