@@ -72,8 +72,8 @@ function commandName(argv: readonly string[]): string {
   if (group.length) {
     if (wants(argv.slice(1)) === 'help') throw new HelpShown(group.map((g) => commandHelp(g, COMMANDS[g]!, `porthole ${g}`)).join('\n'));
     const guess = b && !b.startsWith('-') ? closest(`${a} ${b}`, group) : undefined;
-    const said = b && !b.startsWith('-') ? `unknown command "${a} ${b}"${guess ? `; did you mean "${guess}"?` : ''}\n` : '';
-    throw new UsageError(`${said}${group.map((g, i) => wrap(COMMANDS[g]!.usage, 7, i ? '       ' : 'usage:')).join('\n')}`);
+    const said = b && !b.startsWith('-') ? `unknown command "${a} ${b}"${guess ? `; did you mean "${guess}"?` : ''}` : `"${a}" needs one more word`;
+    throw new UsageError(`${said}\n${group.map((g, i) => wrap(COMMANDS[g]!.usage, 7, i ? '       ' : 'usage:')).join('\n')}`);
   }
   const guess = closest(a, [...Object.keys(COMMANDS), ...new Set(Object.keys(COMMANDS).map((c) => c.split(' ')[0]!))]);
   throw new UsageError(`unknown command "${a}"${guess ? `; did you mean "${guess}"?` : ''} (porthole --help lists the commands)`);
