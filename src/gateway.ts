@@ -140,7 +140,7 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
     if (run.api) {
       const app = await createApi({ config, stores, registry, consoleBaseUrl: (kind) => proxies.get(kind.name)?.baseUrl ?? kind.baseUrl(loaded) }, log);
       const host = config.DEFAULT.osapi_compute_listen;
-      const port = await listen(app.server, host, config.DEFAULT.osapi_compute_listen_port);
+      const port = await listen(app.server, host, config.DEFAULT.osapi_compute_listen_port, { host: '[DEFAULT] osapi_compute_listen', port: '[DEFAULT] osapi_compute_listen_port' });
       let appClosed: Promise<void> | undefined;
       const closeApp = () => (appClosed ??= app.close());
       stopAccepting.push(() => void closeApp());

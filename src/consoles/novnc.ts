@@ -15,7 +15,12 @@ export const novnc: ConsoleKind = {
   protocol: 'vnc',
   consoleTypes: ['novnc'],
   title: 'noVNC console proxy',
-  listener: (config) => ({ enabled: config.vnc.enabled, host: config.vnc.novncproxy_host, port: config.vnc.novncproxy_port }),
+  listener: (config) => ({
+    enabled: config.vnc.enabled,
+    host: config.vnc.novncproxy_host,
+    port: config.vnc.novncproxy_port,
+    options: { host: '[vnc] novncproxy_host', port: '[vnc] novncproxy_port' },
+  }),
   baseUrl: novncBaseUrl,
   accessUrl: (base, token) => accessUrl(base, 'novnc', token),
   endpoint: (server) => server.vnc,

@@ -10,7 +10,7 @@ import type { LoadedConfig } from '../config/load.ts';
 import type { Config } from '../config/options.ts';
 import type { Inventory } from '../inventory/types.ts';
 import { clientHost } from '../proxy/client-address.ts';
-import { createListener } from '../proxy/listener.ts';
+import { createListener, listenFailure, type ListenOptionNames } from '../proxy/listener.ts';
 import type { LookupBudget } from '../proxy/lookup-budget.ts';
 import type { ConsoleSession } from '../proxy/relay.ts';
 import { createUpgradeHandler } from '../proxy/upgrade.ts';
@@ -100,8 +100,8 @@ export async function startConsoleProxy(kind: ConsoleKind, parts: ConsoleProxyPa
     },
     { request: pages, upgrade: upgrades.handle },
   );
-  const { host } = kind.listener(config);
-  const port = await listen(server, host, kind.listener(config).port);
+  const { host, options } = kind.listener(config);
+  const port = await listen(server, host, kind.listener(config).port, options);
   const serverClosed = new Promise<void>((resolve) => server.once('close', () => resolve()));
   const stopAccepting = () => {
     if (server.listening) server.close();
@@ -131,11 +131,13 @@ function setupTimeoutMs(config: Config): number {
   return Math.ceil((3 * p.store_query_timeout + p.backend_connect_timeout + p.handshake_timeout + 3 * p.rfb_handshake_timeout) * 1000);
 }
 
-export function listen(server: NetServer, host: string, port: number): Promise<number> {
+/** Listens; a port in use, a port not allowed or a host that is not this one fail naming `options`. */
+export function listen(server: NetServer, host: string, port: number, options: ListenOptionNames): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    const failed = (err: Error) => reject(listenFailure(err, host, port, options));
+    server.once('error', failed);
     server.listen({ host, port }, () => {
-      server.off('error', reject);
+      server.off('error', failed);
       resolve((server.address() as AddressInfo).port);
     });
   });

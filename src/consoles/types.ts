@@ -13,6 +13,8 @@ export interface ConsoleListenerSettings {
   readonly enabled: boolean;
   readonly host: string;
   readonly port: number;
+  /** The options host and port come from, for messages (`[vnc] novncproxy_port`). */
+  readonly options: { readonly host: string; readonly port: string };
 }
 
 export interface ConsoleKind {

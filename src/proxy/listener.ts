@@ -73,6 +73,33 @@ export function tlsCiphers(sslCiphers: string | null): string {
   return /(^|:)TLS_/.test(sslCiphers) ? sslCiphers : `${TLS13_SUITES}:${sslCiphers}`;
 }
 
+/** The options a listener's address comes from, as messages name them (`[vnc] novncproxy_port`). */
+export interface ListenOptionNames {
+  readonly host: string;
+  readonly port: string;
+}
+
+/**
+ * A failure to listen as one line naming the option to change (no stack: nothing is wrong with
+ * Porthole); an error that is no such failure as it is.
+ */
+export function listenFailure(err: unknown, host: string, port: number, names: ListenOptionNames): unknown {
+  const code = (err as { code?: string })?.code;
+  const at = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  switch (code) {
+    case 'EADDRINUSE':
+      return new GatewayError('CONFIG_INVALID', `cannot listen on ${at} (${names.port}): address already in use; change ${names.port} or stop the process using it`, { cause: err });
+    case 'EACCES':
+      return new GatewayError('CONFIG_INVALID', `cannot listen on ${at} (${names.port}): permission denied${port < 1024 ? ' (a port below 1024 needs root or CAP_NET_BIND_SERVICE)' : ''}; change ${names.port}`, { cause: err });
+    case 'EADDRNOTAVAIL':
+      return new GatewayError('CONFIG_INVALID', `cannot listen on ${at} (${names.host}): address not available on this host; change ${names.host} to one of its addresses, or 0.0.0.0 for all`, { cause: err });
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new GatewayError('CONFIG_INVALID', `cannot listen on ${at} (${names.host}): host name ${host} not found; change ${names.host}`, { cause: err });
+  }
+  return err;
+}
+
 export function createListener(opts: ListenerOptions, handlers: Handlers): { server: NetServer; tls: boolean } {
   // Node checks header timeouts on an interval (30 s by default): check often enough to bound them
   const checkEvery = Math.max(100, Math.min(1000, opts.handshakeTimeoutMs / 2));
@@ -83,8 +110,8 @@ export function createListener(opts: ListenerOptions, handlers: Handlers): { ser
   }
   // Without TLS the HTTP server listens itself: Node enforces headersTimeout only on servers that listen
   if (!certExists) return { server: plain, tls: false };
-  const cert = readFileSync(opts.cert!);
-  const key = opts.key ? readFileSync(opts.key) : cert;
+  const cert = readPem(opts.cert!, '[DEFAULT] cert');
+  const key = opts.key ? readPem(opts.key, '[DEFAULT] key') : cert;
   const secure = configure(createSecureServer(opts, cert, key), opts, handlers);
   // Behind the detecting front the HTTP servers do not listen, so Node's header timeout does not
   // run: each connection serves one request, which must arrive within the handshake timeout
@@ -97,13 +124,28 @@ export function createListener(opts: ListenerOptions, handlers: Handlers): { ser
   return { server, tls: true };
 }
 
+/** A certificate or key file, or one line naming its option and the OS's reason. */
+function readPem(file: string, option: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new GatewayError('CONFIG_INVALID', `${option} = ${file}: cannot read it: ${(err as Error).message}`, { cause: err });
+  }
+}
+
 function createSecureServer(opts: ListenerOptions, cert: Buffer, key: Buffer): HttpServer {
   const ciphers = tlsCiphers(opts.sslCiphers);
   try {
     return createHttpsServer({ cert, key, maxHeaderSize: opts.maxHeaderSize, ciphers, minVersion: MINIMUM_VERSIONS[opts.sslMinimumVersion] });
   } catch (err) {
-    if (opts.sslCiphers !== null && /cipher/i.test((err as Error).message)) {
-      throw new GatewayError('CONFIG_INVALID', `[console] ssl_ciphers = ${opts.sslCiphers}: ${(err as Error).message} (expected an OpenSSL cipher string, see openssl ciphers -v)`, { cause: err });
+    const message = (err as Error).message;
+    if (opts.sslCiphers !== null && /cipher/i.test(message)) {
+      throw new GatewayError('CONFIG_INVALID', `[console] ssl_ciphers = ${opts.sslCiphers}: ${message} (expected an OpenSSL cipher string, see openssl ciphers -v)`, { cause: err });
+    }
+    // OpenSSL's words for a file that is no PEM certificate or key, or a key of another certificate
+    if (/PEM|key values mismatch|no start line|bad decrypt|ASN1|DECODER|certificate/i.test(message)) {
+      const files = opts.key ? `[DEFAULT] cert = ${opts.cert}, [DEFAULT] key = ${opts.key}` : `[DEFAULT] cert = ${opts.cert} (with its key, [DEFAULT] key unset)`;
+      throw new GatewayError('CONFIG_INVALID', `${files}: not a usable PEM certificate and private key: ${message}`, { cause: err });
     }
     throw err;
   }
