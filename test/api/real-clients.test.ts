@@ -3,7 +3,8 @@
  * running Porthole with no Keystone (`--os-auth-type none`: they send `X-Auth-Token: notused`,
  * which noauth2 takes as user and project `notused`). Each prints a console URL; the URL then
  * opens the console through the proxy (the backend's RFB banner arrives) and passes tempest's
- * own noVNC checks. The clients run with an empty HOME and only the environment given here, so
+ * own noVNC checks. `openstack server list` and `server show` (and `nova list`, `nova show`)
+ * read the servers' detailed view at the client's microversions without Glance or flavors. The clients run with an empty HOME and only the environment given here, so
  * no user configuration leaks in.
  */
 import assert from 'node:assert/strict';
@@ -108,6 +109,44 @@ describe('real OpenStack clients against Porthole', () => {
     const url = await urlFrom(await openstack(NAME, ['--os-compute-api-version', '2.1']));
     assert.equal(lastPostRoute(), '/v2.1/servers/:server_id/action');
     await assertOpens(url);
+  });
+
+  /** `openstack ... -f json` output, parsed. */
+  async function openstackJson(args: string[]): Promise<any> {
+    const out = await client(OPENSTACK, ['--os-auth-type', 'none', '--os-endpoint', endpoint, ...args, '-f', 'json']);
+    return JSON.parse(out);
+  }
+
+  // 2.1 is the client's default; 2.47 embeds the flavor without its id; 2.92 is the client's newest
+  for (const version of ['2.1', '2.47', '2.92']) {
+    it(`openstack --os-compute-api-version ${version} server list [--long] lists the project's server, booted from volume, no flavor`, async () => {
+      for (const long of [[], ['--long']]) {
+        const rows = await openstackJson(['--os-compute-api-version', version, 'server', 'list', ...long]);
+        assert.deepEqual(rows.map((r: any) => [r.ID, r.Name, r.Status]), [[SERVER, NAME, 'ACTIVE']]);
+        assert.equal(rows[0].Image ?? rows[0]['Image Name'], 'N/A (booted from volume)');
+        if (long.length > 0) assert.equal(rows[0]['Power State'], 1); // Nova's RUNNING: JSON output keeps the number
+      }
+    });
+
+    it(`openstack --os-compute-api-version ${version} server show, by id and by name`, async () => {
+      for (const which of [SERVER, NAME]) {
+        const server = await openstackJson(['--os-compute-api-version', version, 'server', 'show', which]);
+        assert.equal(server.id, SERVER);
+        assert.equal(server.name, NAME);
+        assert.equal(server.status, 'ACTIVE');
+        assert.equal(server.project_id, 'notused');
+        assert.equal(server.image, 'N/A (booted from volume)');
+      }
+    });
+  }
+
+  it('nova list and nova show SERVER-NAME', async () => {
+    const env = { OS_USERNAME: 'notused', OS_PROJECT_ID: 'notused', OS_AUTH_URL: 'http://127.0.0.1:9/identity/v3' };
+    const list = await client(NOVA, ['--os-auth-type', 'none', '--os-endpoint', endpoint, 'list'], env);
+    assert.match(list, new RegExp(`\\|\\s*${SERVER}\\s*\\|\\s*${NAME}\\s*\\|\\s*ACTIVE\\s*\\|`));
+    assert.doesNotMatch(list, /6b235fb1/);
+    const show = await client(NOVA, ['--os-auth-type', 'none', '--os-endpoint', endpoint, 'show', NAME], env);
+    assert.match(show, new RegExp(`\\|\\s*id\\s*\\|\\s*${SERVER}\\s*\\|`));
   });
 
   it('nova get-vnc-console SERVER-NAME novnc prints a URL that opens the console and passes tempest', async () => {

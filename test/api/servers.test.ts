@@ -1,7 +1,8 @@
 /**
  * `GET /servers`, `/servers/detail`, `/servers/{id}` backed by the inventory: what clients need
  * to resolve a name to an id (the openstack client first tries the name as an id and needs a
- * JSON 404, then lists with `?name=^name$`), filtered by project.
+ * JSON 404, then lists with `?name=^name$`), filtered by project; the detailed view in Nova's
+ * shape of the requested microversion (what `openstack server list` and `server show` read).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -57,6 +58,40 @@ describe('servers', () => {
     for (const key of ['id', 'name', 'status', 'tenant_id', 'links']) assert.ok(key in web10, key);
     assert.equal(web10.status, 'SHUTOFF');
     assert.equal(web10.tenant_id, 'notused');
+  });
+
+  it("details as Nova's view at 2.1: image \"\" (booted from volume), an empty flavor with its id, the extended status", async () => {
+    const r = await get(`/v2.1/servers/${WEB10}`);
+    assert.equal(r.status, 200, r.text);
+    const s = r.body.server;
+    assert.equal(s.image, '');
+    assert.deepEqual(s.flavor, { id: '', links: [] });
+    assert.deepEqual(s.addresses, {});
+    assert.equal(s.user_id, '');
+    assert.equal(s['OS-EXT-STS:vm_state'], 'stopped');
+    assert.equal(s['OS-EXT-STS:power_state'], 4);
+    assert.equal(s['OS-DCF:diskConfig'], 'MANUAL');
+    assert.ok(!('progress' in s), 'no progress for SHUTOFF');
+    assert.equal((await get(`/v2.1/servers/${WEB1}`)).body.server.progress, 0);
+    for (const later of ['locked', 'description', 'tags', 'trusted_image_certificates', 'locked_reason']) assert.ok(!(later in s), later);
+  });
+
+  it('details at the microversion asked: the flavor without id from 2.47, locked 2.9, description 2.19, tags 2.26, locked_reason 2.73', async () => {
+    const at = (v: string) => gw.call('GET', `/v2.1/servers/detail?name=%5Eweb10%24`, { token: 'notused', headers: { 'OpenStack-API-Version': `compute ${v}` } });
+    const s247 = (await at('2.47')).body.servers[0];
+    assert.deepEqual(s247.flavor, { vcpus: 0, ram: 0, disk: 0, ephemeral: 0, swap: 0, original_name: '', extra_specs: {} });
+    assert.equal(s247.locked, false);
+    assert.equal(s247.description, null);
+    assert.deepEqual(s247.tags, []);
+    assert.ok(!('locked_reason' in s247));
+    const s299 = (await at('2.99')).body.servers[0];
+    assert.equal(s299.locked_reason, null);
+    assert.equal(s299.pinned_availability_zone, null);
+    assert.equal((await at('2.8')).body.servers[0].locked, undefined);
+  });
+
+  it("gives a server without a project Nova's empty tenant_id", async () => {
+    assert.equal((await get(`/v2.1/servers/${NOBODYS}`, 'admin')).body.server.tenant_id, '');
   });
 
   it('filters by name: ^name$ exactly, a plain name as a substring, ^prefix', async () => {
