@@ -14,6 +14,7 @@ import { novnc } from './consoles/novnc.ts';
 import { listen, startConsoleProxy, type ProxyInfo, type SessionObserver } from './consoles/serve.ts';
 import type { LoadedConfig } from './config/load.ts';
 import { unhonouredOptions } from './config/unhonoured.ts';
+import { startupLines } from './config/startup.ts';
 import type { Config } from './config/options.ts';
 import { startDemoServer, type DemoServer } from './demo/server.ts';
 import { GatewayError } from './errors.ts';
@@ -70,8 +71,9 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
   const rfb = rfbProxyOptions(config);
   const log = parts.log ?? createLogger(config);
   for (const warning of rfbConfigWarnings(rfb)) log.warn({ event: 'config' }, warning);
-  // Nova options accepted but not done: once per daemon (a primary of [porthole] workers says them)
-  if (parts.once ?? true) for (const warning of unhonouredOptions(loaded)) log.warn({ event: 'config' }, warning);
+  // what is in use, typos, Nova options accepted but not done: once per daemon (a primary of
+  // [porthole] workers says them)
+  if (parts.once ?? true) logStartup(loaded, log);
   const once = parts.once ?? true;
   const opened = parts.stores ?? (await openStores(config.database.connection, { migrate: config.porthole.auto_migrate && once, ...storeSettings(config, log) }));
   let registry: Sessions;
@@ -138,6 +140,7 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
     }
 
     if (run.api) {
+      log.info({ event: 'config', auth: config.api.auth_strategy }, `compute API: HTTP, no TLS; callers authenticate by [api] auth_strategy = ${config.api.auth_strategy}`);
       const app = await createApi({ config, stores, registry, consoleBaseUrl: (kind) => proxies.get(kind.name)?.baseUrl ?? kind.baseUrl(loaded) }, log);
       const host = config.DEFAULT.osapi_compute_listen;
       const port = await listen(app.server, host, config.DEFAULT.osapi_compute_listen_port, { host: '[DEFAULT] osapi_compute_listen', port: '[DEFAULT] osapi_compute_listen_port' });
@@ -251,6 +254,13 @@ export async function startDemo(config: Config, stores: Stores, log: Logger): Pr
     throw err;
   }
   return demo;
+}
+
+/** The start-up lines (files, database) and the config's warnings, once per daemon. */
+export function logStartup(loaded: LoadedConfig, log: Logger): void {
+  for (const line of startupLines(loaded)) log.info({ event: 'config' }, line);
+  for (const warning of loaded.warnings) log.warn({ event: 'config' }, warning);
+  for (const warning of unhonouredOptions(loaded)) log.warn({ event: 'config' }, warning);
 }
 
 /** Deletes expired tokens every `[porthole] token_sweep_interval` (0: never); returns what stops it. */

@@ -44,12 +44,11 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from './config/load.ts';
-import { unhonouredOptions } from './config/unhonoured.ts';
 import type { ProxyInfo } from './consoles/serve.ts';
 import type { Config } from './config/options.ts';
 import type { DemoServer } from './demo/server.ts';
 import { listeningStatus, serviceManager, type ServiceManager } from './cli/systemd.ts';
-import { startDemo, startSweep } from './gateway.ts';
+import { logStartup, startDemo, startSweep } from './gateway.ts';
 import { createLogger } from './log.ts';
 import { rfbProxyOptions } from './rfb/config.ts';
 import { openStores, storeSettings, type OpenedStores as Stores } from './database/index.ts';
@@ -137,7 +136,7 @@ export interface PrimaryOptions {
 export async function runPrimary(loaded: LoadedConfig, opts: PrimaryOptions): Promise<number> {
   const { config } = loaded;
   const log = createLogger(config).child({ role: 'primary', pid: process.pid });
-  for (const warning of unhonouredOptions(loaded)) log.warn({ event: 'config' }, warning);
+  logStartup(loaded, log);
   // a bad VeNCrypt or password file stops the start here, once, rather than in every worker
   rfbProxyOptions(config);
   const stores = await openStores(config.database.connection, { migrate: config.porthole.auto_migrate, ...storeSettings(config, log) });

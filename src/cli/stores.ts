@@ -11,6 +11,8 @@ import { openStores, storeSettings, type OpenedStores as Stores } from '../datab
 export type { Stores };
 
 export async function withStores(loaded: LoadedConfig, fn: (s: Stores, l: LoadedConfig) => Promise<number>, autoMigrate = loaded.config.porthole.auto_migrate): Promise<number> {
+  // a typo in the config (unknown option or section): on stderr, so --json output stays clean
+  for (const warning of loaded.warnings) process.stderr.write(`porthole: warning: ${warning}\n`);
   const stores = await openStores(loaded.config.database.connection, { migrate: autoMigrate, ...storeSettings(loaded.config) });
   try {
     return await fn(stores, loaded);

@@ -107,7 +107,8 @@ export async function startConsoleProxy(kind: ConsoleKind, parts: ConsoleProxyPa
     if (server.listening) server.close();
   };
   const info: ProxyInfo = { host, port, tls, baseUrl: kind.baseUrl(parts.loaded, port) };
-  parts.log.info({ event: 'listening', proxy: kind.name, host, port, tls }, `${kind.title} listening on ${host}:${port}`);
+  const security = !tls ? 'HTTP, no TLS' : config.DEFAULT.ssl_only ? 'TLS only' : 'TLS and HTTP, told apart per connection';
+  parts.log.info({ event: 'listening', proxy: kind.name, host, port, tls }, `${kind.title} listening on ${host}:${port} (${security})`);
   return {
     kind,
     info,
