@@ -382,7 +382,7 @@ describe('workers: supervision', () => {
       const r = await porthole(['serve', '--vnc-novncproxy_host', '127.0.0.1', '--vnc-novncproxy_port', String(port), '--osapi_compute_listen', '127.0.0.1', '--osapi_compute_listen_port', String(await freePort()), '--database-connection', store.url, '--porthole-workers', '2', '--web', '/nonexistent', '--cert', '/nonexistent']);
       assert.equal(r.code, 1, r.stdout + r.stderr);
       assert.match(r.stderr, /EADDRINUSE/);
-      assert.match(r.stdout, /"event":"worker_exited".*before it listened/);
+      assert.match(r.stdout, / ERROR porthole \[-\] worker \d+ \(pid \d+\) exited .*before it listened; stopping .*event=worker_exited/);
     } finally {
       taken.close();
     }
