@@ -16,7 +16,6 @@
  * request URL, which carries the token; behind that, every format masks fields named like
  * secrets and tokens or passwords in URL form (log/redact.ts).
  */
-import cluster from 'node:cluster';
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import { pino, type Logger } from 'pino';
@@ -114,9 +113,6 @@ function openSink(config: Config, opts: LogOptions, debug: boolean, daemon: bool
     stderr: opts.stderr ?? process.stderr,
     hangup: daemon,
   });
-  // said once per daemon: the workers of [porthole] workers read the same configuration
-  if (d.log_config_append && !cluster.isWorker) {
-    sink.note(40, `[DEFAULT] log_config_append = ${d.log_config_append}: Porthole cannot read Python logging configuration files; it logs as the other [DEFAULT] log options say (log_file, log_dir, use_json, use_journal, use_syslog, debug)`, { event: 'config' });
-  }
+  // log_config_append's one warning is config/unhonoured.ts's, with the other options Porthole accepts but cannot honour
   return sink;
 }

@@ -88,11 +88,6 @@ export class LogSink {
     return true;
   }
 
-  /** Emits a record of the sink's own (a warning about the log itself). */
-  note(level: 40 | 30, message: string, fields: Record<string, unknown> = {}): void {
-    this.dispatch(recordOf({ level, time: Date.now(), msg: message, name: SELF, ...fields }));
-  }
-
   /** SIGHUP: the log file closed and opened again at its path. */
   reopen(): void {
     if (!this.file) return;

@@ -74,8 +74,8 @@ describe('porthole serve\'s log', () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('writes oslo.log\'s text lines on standard output', async () => {
-    const s = await serve(dir, []);
+  it('writes oslo.log\'s text lines on standard output, and says once that log_config_append is not read', async () => {
+    const s = await serve(dir, ['--log_config_append', '/etc/nova/logging.conf']);
     try {
       await eventually('the API listening line', () => /compute API listening/.test(s.out()));
       const lines = s.out().split('\n').filter((l) => /^\d{4}-/.test(l));
@@ -85,6 +85,7 @@ describe('porthole serve\'s log', () => {
         assert.ok(m, l);
         assert.equal(m[3], String(s.proc.pid));
       }
+      assert.equal(lines.filter((l) => /log_config_append/.test(l) && / WARNING /.test(l)).length, 1, lines.join('\n'));
       assert.ok(lines.some((l) => / INFO porthole \[-\] compute API listening on 127\.0\.0\.1:\d+ event=listening part=api /.test(l)), lines.join('\n'));
     } finally {
       await s.stop();

@@ -1,7 +1,7 @@
 /**
  * The formats of the log, from createLogger as a daemon makes it: oslo.log's text line and its
  * time format (checked against Python's own time.strftime), JSON with use_json, debug on and
- * off, the one warning for log_config_append, the program name and the log file's path as
+ * off, the program name and the log file's path as
  * oslo.log derives them, and no secret in any format.
  */
 import assert from 'node:assert/strict';
@@ -118,17 +118,6 @@ describe('log format', () => {
     assert.equal(b!.levelname, 'ERROR');
     assert.equal(b!.error_summary, 'boom');
     assert.ok(Array.isArray(b!.traceback) && (b!.traceback as string[])[0] === 'Error: boom');
-  });
-
-  it('warns exactly once that log_config_append cannot be honoured, and goes on logging', () => {
-    const out = capture();
-    const config = configOf({ 'DEFAULT.log_config_append': '/etc/nova/logging.conf' });
-    const first = createLogger(config, { stdout: out });
-    first.info('one');
-    closeLogger(first);
-    assert.equal(out.text().match(/log_config_append/g)?.length, 1, out.text());
-    assert.match(out.text(), /^.* WARNING porthole\.log \[-\] \[DEFAULT\] log_config_append = \/etc\/nova\/logging\.conf: Porthole cannot read Python logging configuration files/);
-    assert.match(out.text(), / INFO porthole \[-\] one\n$/);
   });
 
   it('masks tokens, passwords, keys and secrets in the text and JSON formats', () => {
