@@ -4,13 +4,18 @@
 // moved into place, so a reader never sees half a tree; the stamp's time is when the build began,
 // so a source changed during the build makes dist/ stale at once.
 //
+// Packages published as hundreds of small ES modules are bundled into one file each under
+// dist/vendor/ (esbuild, which tsx brings) and dist/'s imports of them point there: kysely's 263
+// modules took 400-800 ms of `porthole token create`'s start, its one bundled file 70-110 ms
+// (measured side by side on this machine under the same load, bench/RESULTS.md).
+//
 // `npm run build` fails on a compile error. As npm's `prepare` script (`--prepare`, run by
 // `npm ci`), a failure or a missing TypeScript (`npm ci --omit=dev`) removes dist/ and says so,
 // and `npm ci` still succeeds: the CLI then runs the sources through tsx.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -40,6 +45,7 @@ rmSync(TMP, { recursive: true, force: true });
 const compiled = spawnSync(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', TMP], { cwd: ROOT, stdio: 'inherit' });
 if (compiled.status !== 0) fail(`tsc -p tsconfig.build.json exited with ${compiled.status ?? compiled.signal}`);
 copyAssets(join(ROOT, 'src'), TMP);
+await vendor(['kysely']);
 writeFileSync(join(TMP, '.build-stamp'), `${began.toISOString()}\n`);
 utimesSync(join(TMP, '.build-stamp'), began, began);
 rmSync(DIST, { recursive: true, force: true });
@@ -56,4 +62,33 @@ function copyAssets(from, to) {
       copyFileSync(source, target);
     }
   }
+}
+
+/**
+ * Bundles each package into dist/vendor/<name>.js and points dist/'s imports of it there. Without
+ * esbuild the imports stay as they are (slower to start, same behaviour).
+ */
+async function vendor(packages) {
+  let esbuild;
+  try {
+    esbuild = await import('esbuild');
+  } catch {
+    return;
+  }
+  for (const name of packages) {
+    const out = join(TMP, 'vendor', `${name}.js`);
+    await esbuild.build({ entryPoints: [name], bundle: true, format: 'esm', platform: 'node', target: 'node20', outfile: out, logLevel: 'error', absWorkingDir: ROOT });
+    for (const file of jsFiles(TMP)) {
+      if (file === out) continue;
+      const text = readFileSync(file, 'utf8');
+      let target = relative(dirname(file), out);
+      if (!target.startsWith('.')) target = `./${target}`;
+      const rewritten = text.replaceAll(`from '${name}'`, `from '${target}'`).replaceAll(`import('${name}')`, `import('${target}')`);
+      if (rewritten !== text) writeFileSync(file, rewritten);
+    }
+  }
+}
+
+function jsFiles(dir) {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? jsFiles(join(dir, e.name)) : e.name.endsWith('.js') ? [join(dir, e.name)] : []));
 }
