@@ -142,7 +142,8 @@ describe('deploy/systemd', () => {
     assert.equal(s.get('StateDirectory'), 'porthole');
     assert.equal(s.get('ConfigurationDirectory'), 'porthole');
     assert.equal(s.get('LogsDirectory'), 'porthole');
-    assert.match(s.get('ExecStart') ?? '', /^\/usr\/local\/bin\/porthole serve .*--database-connection sqlite:\/\/\/\/var\/lib\/porthole\/porthole\.db/);
+    // the config files name the database; without one the default is $STATE_DIRECTORY's file
+    assert.equal(s.get('ExecStart'), '/usr/local/bin/porthole serve --config-dir /etc/porthole');
   });
 
   it('the Nova drop-ins run as nova with Debian\'s nova.conf and log file', () => {
