@@ -33,10 +33,16 @@ const NOVA_PROGRAMS = new Set(['nova-novncproxy', 'nova-serialproxy', 'nova-spic
  * The program's name in the log (syslog identifier, `<log_dir>/<program>.log`): the Nova daemon's
  * when started through an executable of that name (`nova-novncproxy`), else `porthole`.
  */
-export function programName(script: string | undefined = process.argv[1]): string {
+export function programName(script: string | undefined = process.argv[1], env: NodeJS.ProcessEnv = process.env): string {
+  // the workers of [porthole] workers run bin/porthole.js: their primary names its program here
+  const inherited = env[PROGRAM_ENV];
+  if (inherited && NOVA_PROGRAMS.has(inherited)) return inherited;
   const base = basename(script ?? '').replace(/\.(?:[cm]?js|ts)$/, '');
   return NOVA_PROGRAMS.has(base) ? base : 'porthole';
 }
+
+/** The environment variable through which a primary tells its workers the program's name. */
+export const PROGRAM_ENV = 'PORTHOLE_PROGRAM';
 
 /**
  * The log file oslo.log would write (its `_get_log_file_path`): log_file alone; log_file under

@@ -49,7 +49,7 @@ import type { Config } from './config/options.ts';
 import type { DemoServer } from './demo/server.ts';
 import { listeningStatus, serviceManager, type ServiceManager } from './cli/systemd.ts';
 import { logStartup, startDemo, startSweep } from './gateway.ts';
-import { createLogger } from './log.ts';
+import { createLogger, programName, PROGRAM_ENV } from './log.ts';
 import { rfbProxyOptions } from './rfb/config.ts';
 import { openStores, storeSettings, type OpenedStores as Stores } from './database/index.ts';
 
@@ -180,7 +180,7 @@ function supervise(log: Logger, opts: PrimaryOptions, manager: ServiceManager, s
     let exitCode: number | undefined;
 
     const fork = () => {
-      const w = cluster.fork();
+      const w = cluster.fork({ [PROGRAM_ENV]: programName() });
       running.add(w);
       log.info({ event: 'worker_started', worker: w.id, workerPid: w.process.pid }, `started worker ${w.id} (pid ${w.process.pid})`);
       w.on('message', (m: unknown) => workerOnMessage(w, m));

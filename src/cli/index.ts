@@ -15,7 +15,7 @@ import { COMMANDS } from './commands.ts';
 import { defaultConfig } from './config-search.ts';
 import { commandHelp, generalHelp, optionsHelp, wrap } from './help.ts';
 import { parseCommandLine, wants } from './parse.ts';
-import { closest } from './suggest.ts';
+import { closestName } from '../config/suggest.ts';
 
 const VERSION = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version as string;
 
@@ -71,11 +71,11 @@ function commandName(argv: readonly string[]): string {
   const group = groupOf(a);
   if (group.length) {
     if (wants(argv.slice(1)) === 'help') throw new HelpShown(group.map((g) => commandHelp(g, COMMANDS[g]!, `porthole ${g}`)).join('\n'));
-    const guess = b && !b.startsWith('-') ? closest(`${a} ${b}`, group) : undefined;
+    const guess = b && !b.startsWith('-') ? closestName(`${a} ${b}`, group) : undefined;
     const said = b && !b.startsWith('-') ? `unknown command "${a} ${b}"${guess ? `; did you mean "${guess}"?` : ''}` : `"${a}" needs one more word`;
     throw new UsageError(`${said}\n${group.map((g, i) => wrap(COMMANDS[g]!.usage, 7, i ? '       ' : 'usage:')).join('\n')}`);
   }
-  const guess = closest(a, [...Object.keys(COMMANDS), ...new Set(Object.keys(COMMANDS).map((c) => c.split(' ')[0]!))]);
+  const guess = closestName(a, [...Object.keys(COMMANDS), ...new Set(Object.keys(COMMANDS).map((c) => c.split(' ')[0]!))]);
   throw new UsageError(`unknown command "${a}"${guess ? `; did you mean "${guess}"?` : ''} (porthole --help lists the commands)`);
 }
 

@@ -12,7 +12,7 @@ import { configFlag, type RawSetting } from '../config/load.ts';
 import { optionNames, optionSpec, sections } from '../config/options.ts';
 import { UsageError, type CommandSpec } from './args.ts';
 import { expandAbbreviation, novaNames, type NovaFlag } from './nova-flags.ts';
-import { closest } from './suggest.ts';
+import { closestName } from '../config/suggest.ts';
 
 export interface CommandLine {
   readonly positional: string[];
@@ -115,6 +115,6 @@ export function knownOptions(command: CommandSpec): string[] {
 }
 
 function unknownOption(command: CommandSpec, program: string, given: string, shown: string): UsageError {
-  const guess = closest(given, knownOptions(command));
+  const guess = closestName(given, knownOptions(command));
   return new UsageError(`unknown option ${shown}${guess ? `; did you mean --${guess}?` : ''} (${program} --help lists the options)`);
 }

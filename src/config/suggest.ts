@@ -1,24 +1,30 @@
 /**
  * @module config/suggest
- * "Did you mean": the known name closest to a mistyped one, by edit distance (insertions,
- * deletions, substitutions and swaps of two neighbours, each 1), or none when every known name
- * is too far for the mistake to be a typo.
+ * "Did you mean": the known name closest to a mistyped one, for config options and sections and
+ * for the CLI's commands and flags alike. The distance is the optimal-string-alignment
+ * Damerau-Levenshtein one (insertions, deletions, substitutions and swaps of two neighbours count
+ * one each, so `prot` is one step from `port`); case does not count, and dashes and underscores
+ * are the same character, since Nova's flags mix them (`--log-file`, `--ssl_only`). Nothing is
+ * suggested when the closest name is further than about a third of its length: a guess that far
+ * off misleads more than it helps.
  */
 
-/** The closest of `known` to `name`, if within a third of the name's length (at least 2 edits). */
+/** The closest of `known` to `name`, if one is close enough to be a likely typo. */
 export function closestName(name: string, known: Iterable<string>): string | undefined {
-  const limit = Math.max(2, Math.floor(name.length / 3));
+  const norm = (s: string) => s.toLowerCase().replaceAll('_', '-');
+  const given = norm(name);
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const candidate of known) {
-    const d = editDistance(name.toLowerCase(), candidate.toLowerCase());
+    const d = editDistance(given, norm(candidate));
     // on a tie the shorter name wins: `novncproxy_prot` is nearer `novncproxy_port` than `..._base_url`
     if (d < bestDistance || (d === bestDistance && best !== undefined && candidate.length < best.length)) {
       best = candidate;
       bestDistance = d;
     }
   }
-  return bestDistance <= limit ? best : undefined;
+  if (best === undefined) return undefined;
+  return bestDistance <= Math.max(1, Math.floor(Math.max(given.length, best.length) / 3)) ? best : undefined;
 }
 
 /** Optimal string alignment distance (Damerau-Levenshtein without repeated edits of a substring). */

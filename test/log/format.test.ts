@@ -146,6 +146,11 @@ describe('log format', () => {
     assert.equal(programName(undefined), 'porthole');
   });
 
+  it('names a worker of [porthole] workers after its primary\'s program (it runs bin/porthole.js)', () => {
+    assert.equal(programName('/opt/porthole/bin/porthole.js', { PORTHOLE_PROGRAM: 'nova-novncproxy' }), 'nova-novncproxy');
+    assert.equal(programName('/opt/porthole/bin/porthole.js', { PORTHOLE_PROGRAM: 'anything-else' }), 'porthole');
+  });
+
   it('finds the log file as oslo.log does (log_file, log_dir)', () => {
     assert.equal(logFilePath(configOf({}), 'nova-novncproxy'), undefined);
     assert.equal(logFilePath(configOf({ 'DEFAULT.log_file': '/var/log/nova/nova-novncproxy.log' }), 'x'), '/var/log/nova/nova-novncproxy.log');
