@@ -75,11 +75,26 @@ export const OPTIONS = {
     ssl_ciphers: optStr('OpenSSL cipher string (`openssl ciphers` format) for TLS 1.2 and below on the console proxies, e.g. `kEECDH+aECDSA+AES:kEECDH+AES+aRSA`; TLS 1.3 keeps its three suites unless the string names `TLS_*` suites itself. Unset: Mozilla\'s "intermediate" list (forward-secret AEAD suites only: ECDHE with AES-GCM or ChaCha20-Poly1305). Nova\'s unset means the TLS library\'s default list, which lets in RSA key exchange and CBC suites; Porthole\'s does not.'),
     ssl_minimum_version: choice('default', ['default', 'tlsv1_1', 'tlsv1_2', 'tlsv1_3'] as const, 'Oldest TLS version the console proxies accept. `default` is TLS 1.2 in Porthole (Mozilla\'s intermediate profile), where Nova\'s means the system OpenSSL\'s own minimum. `tlsv1_1` also needs ssl_ciphers with TLS 1.1 suites and `@SECLEVEL=0`: OpenSSL 3 refuses TLS 1.1 otherwise.'),
   },
+  serial_console: {
+    serialproxy_host: str('0.0.0.0', 'Address the serial console proxy binds to (nova-serialproxy\'s option).'),
+    serialproxy_port: port(6083, 'Port the serial console proxy binds to.'),
+    base_url: url('ws://127.0.0.1:6083/', 'Public base URL of serial console WebSockets; a console URL is `<base_url>?token=<token>`, as Nova forms it. When left at its default, Porthole uses the port it actually listens on.'),
+  },
+  spice: {
+    html5proxy_host: str('0.0.0.0', 'Address the SPICE console proxy binds to (nova-spicehtml5proxy\'s option).'),
+    html5proxy_port: port(6082, 'Port the SPICE console proxy binds to.'),
+    html5proxy_base_url: url('http://127.0.0.1:6082/spice_auto.html', 'Public base URL of the SPICE console page; a console URL is `<html5proxy_base_url>?token=<token>`. When left at its default, Porthole uses the port it actually listens on.'),
+  },
   remote_debug: {
     host: optStr('Address of a Python remote debugger (Nova\'s debugger option). Porthole is not Python: it says so once at start; use `node --inspect` instead.'),
     port: optStr('Port of the Python remote debugger (see host).'),
   },
   porthole: {
+    serialproxy_enabled: bool(true, 'Serve serial consoles in `porthole serve` (on [serial_console] serialproxy_host:serialproxy_port). Nova\'s own `[serial_console] enabled` is a compute host\'s switch and does not turn this listener off.'),
+    spicehtml5proxy_enabled: bool(true, 'Serve SPICE consoles in `porthole serve` (on [spice] html5proxy_host:html5proxy_port). Nova\'s own `[spice] enabled` is a compute host\'s switch and does not turn this listener off.'),
+    serial_keep_attached: bool(false, 'Hold one connection to each registered serial console endpoint whether or not anyone watches, keep its last serial_log_bytes of output, show them to a viewer before the live stream, and let several viewers share the one connection (a QEMU chardev takes one client at a time).'),
+    serial_log_bytes: int(1024 * 1024, 'Bytes of serial console output kept per server with serial_keep_attached.', 1024, 256 * 1024 * 1024),
+    serial_log_dir: optStr('Directory where serial_keep_attached also writes each server\'s kept output, one file per server (`<server id>.log`), so it survives a restart. Unset: memory only.'),
     strict_config: bool(false, 'Stop at start, with status 1, on an option or section that is neither Porthole\'s nor Nova\'s in the sections Porthole reads (a typo such as `[vnc] novncproxy_prot`). False: one warning each, naming the closest known option.'),
     frame_ancestors: list([], 'Origins allowed to show the console page inside a frame (CSP `frame-ancestors`), e.g. `https://horizon.example.com` or `https://*.example.com:8443`. Empty (the default): no site may frame it (`frame-ancestors \'none\'`, `X-Frame-Options: DENY`), which stops clickjacking. Nova\'s proxy lets any site frame the page, and Horizon\'s console tab does: list Horizon\'s origin here when Porthole replaces nova-novncproxy behind Horizon.'),
     trusted_proxies: list([], 'Addresses of load balancers in front of the console proxies (e.g. HAProxy with `option forwardfor`): for connections from them, the client is the right-most X-Forwarded-For address that is not one of them, in logs, the sessions registry and the single-use reconnect check. Empty: X-Forwarded-For is ignored.'),

@@ -10,6 +10,11 @@ export interface ConsoleEndpoint {
   readonly port: number;
 }
 
+/** A SPICE console: its plain port and, where QEMU has one, its TLS port (Nova 2.99's `tls_port`). */
+export interface SpiceEndpoint extends ConsoleEndpoint {
+  readonly tlsPort?: number | null;
+}
+
 /**
  * Names of the backend auth schemes a server's settings and `[vnc] auth_schemes` may list:
  * Nova's two (`none`, `vencrypt`) plus `vnc` (VNC password). The RFB security proxy implements
@@ -50,6 +55,9 @@ export interface Server {
   /** Nova's server status words: ACTIVE, SHUTOFF, PAUSED, ... */
   readonly status: string;
   readonly vnc: ConsoleEndpoint | null;
+  /** The serial console's TCP endpoint (QEMU `-chardev socket,server=on` or `-serial tcp:`). */
+  readonly serial?: ConsoleEndpoint | null;
+  readonly spice?: SpiceEndpoint | null;
   /** Absent or null: the config's defaults. `put` replaces it with the rest of the server. */
   readonly backendAuth?: BackendAuth | null;
 }
