@@ -32,8 +32,12 @@ export const DEMO_SERVER_ID = '00000000-0000-4000-8000-000000000de0';
 export interface GatewayParts {
   readonly log?: Logger;
   readonly stores?: Stores;
-  /** Which listeners to run: the console proxies (`novncproxy`), the API (`api`), or both (`serve`). */
-  readonly run?: { readonly proxies: boolean; readonly api: boolean };
+  /**
+   * Which listeners to run: console kinds by name (`['novnc']` for `novncproxy`, `[]` for `api`)
+   * and the API; not given, what `serve` runs (`serveRun`). A kind named here runs whatever its
+   * `enabled` switch says: a drop-in daemon exists to serve its kind.
+   */
+  readonly run?: GatewayRun;
   /**
    * Whether this process also does what an installation does once per start: the migration
    * (`[porthole] auto_migrate`), the demo VNC server, the sweep of expired tokens. False in the
@@ -43,6 +47,17 @@ export interface GatewayParts {
 }
 
 export type { ProxyInfo };
+
+export interface GatewayRun {
+  /** Names of the console kinds whose listeners run (`novnc`, `serial`), in any order. */
+  readonly proxies: readonly string[];
+  readonly api: boolean;
+}
+
+/** What `porthole serve` runs: every console kind whose listener is enabled, and the API if `[porthole] api_enabled`. */
+export function serveRun(config: Config): GatewayRun {
+  return { proxies: CONSOLE_KINDS.filter((k) => k.listener(config).enabled).map((k) => k.name), api: config.porthole.api_enabled };
+}
 
 export interface Gateway {
   readonly log: Logger;
@@ -67,6 +82,9 @@ export interface Gateway {
 
 export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = {}): Promise<Gateway> {
   const { config } = loaded;
+  const run = parts.run ?? serveRun(config);
+  const unknownKind = run.proxies.find((name) => !CONSOLE_KINDS.some((k) => k.name === name));
+  if (unknownKind !== undefined) throw new GatewayError('CONFIG_INVALID', `no console kind named ${unknownKind} (kinds: ${CONSOLE_KINDS.map((k) => k.name).join(', ')})`);
   // VeNCrypt files and the password file are checked before anything is opened
   const rfb = rfbProxyOptions(config);
   const log = parts.log ?? createLogger(config);
@@ -106,7 +124,6 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
   }
   if (config.DEFAULT.record) log.warn({ event: 'config' }, '[DEFAULT] record is set: Porthole does not record console sessions');
 
-  const run = parts.run ?? { proxies: true, api: config.porthole.api_enabled };
   let demo: DemoServer | undefined;
   /** The running console listeners by kind name. */
   const proxies = new Map<string, ProxyInfo>();
@@ -121,22 +138,20 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
       closers.unshift(() => d.close());
     }
 
-    if (run.proxies) {
-      for (const kind of CONSOLE_KINDS) {
-        if (!kind.listener(config).enabled) continue;
-        // the proxies only read and consume tokens: the store itself, not the API's wrapper that tells revocations
-        const proxy = await startConsoleProxy(kind, { loaded, rfb, tokens: opened.tokens, inventory: stores.inventory, log, sessions, releases, lookups, observers });
-        proxies.set(kind.name, proxy.info);
-        stopAccepting.push(proxy.stopAccepting);
-        closers.unshift(() => proxy.close(CLOSE_SHUTDOWN.code, CLOSE_SHUTDOWN.reason));
-        if (tracker) continue;
-        // one place in the live-sessions registry per process, named by its first console listener
-        const t = registry.track(proxyAddress(proxy.info.host, proxy.info.port), log);
-        tracker = t;
-        observers.push(t);
-        closers.unshift(() => t.stop());
-        await t.start();
-      }
+    for (const kind of CONSOLE_KINDS) {
+      if (!run.proxies.includes(kind.name)) continue;
+      // the proxies only read and consume tokens: the store itself, not the API's wrapper that tells revocations
+      const proxy = await startConsoleProxy(kind, { loaded, rfb, tokens: opened.tokens, inventory: stores.inventory, log, sessions, releases, lookups, observers });
+      proxies.set(kind.name, proxy.info);
+      stopAccepting.push(proxy.stopAccepting);
+      closers.unshift(() => proxy.close(CLOSE_SHUTDOWN.code, CLOSE_SHUTDOWN.reason));
+      if (tracker) continue;
+      // one place in the live-sessions registry per process, named by its first console listener
+      const t = registry.track(proxyAddress(proxy.info.host, proxy.info.port), log);
+      tracker = t;
+      observers.push(t);
+      closers.unshift(() => t.stop());
+      await t.start();
     }
 
     if (run.api) {

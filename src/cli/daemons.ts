@@ -7,13 +7,19 @@
 import type { LoadedConfig } from '../config/load.ts';
 import { mintConsoleToken } from '../consoles/mint.ts';
 import { novnc } from '../consoles/novnc.ts';
+import type { GatewayRun } from '../gateway.ts';
 import type { Started } from '../workers.ts';
 import type { CommandRun, ParsedArgs } from './args.ts';
 
 /** The code of the daemons' commands; their help is in commands.ts. */
 export const serveCommand: CommandRun = (a, l) => runServe(a, l, undefined);
-export const apiCommand: CommandRun = (a, l) => runServe(a, l, { proxies: false, api: true });
-export const novncproxyCommand: CommandRun = (a, l) => runServe(a, l, { proxies: true, api: false });
+export const apiCommand: CommandRun = (a, l) => runServe(a, l, { proxies: [], api: true });
+export const novncproxyCommand: CommandRun = (a, l) => runServe(a, l, consoleDaemon(novnc.name));
+
+/** A Nova console daemon's drop-in: the listener of one console kind (by name), without the API. */
+export function consoleDaemon(kind: string): GatewayRun {
+  return { proxies: [kind], api: false };
+}
 
 /**
  * `serialproxy` and `spicehtml5proxy`: their command lines are taken in full (a typo is still a
@@ -26,7 +32,7 @@ export const notInThisVersion = (what: string, novaProgram: string): CommandRun 
   return NOT_IN_THIS_VERSION;
 };
 
-async function runServe(args: ParsedArgs, load: () => LoadedConfig, run: { proxies: boolean; api: boolean } | undefined): Promise<number> {
+async function runServe(args: ParsedArgs, load: () => LoadedConfig, run: GatewayRun | undefined): Promise<number> {
   // imported here so that the short-lived subcommands do not load the proxy and the demo server
   const workers = await import('../workers.ts');
   if (workers.isWorker()) return workers.asWorker(async () => serve(load(), run, true));
@@ -37,7 +43,7 @@ async function runServe(args: ParsedArgs, load: () => LoadedConfig, run: { proxi
 }
 
 /** Runs the gateway until a signal: the whole daemon, or one worker of `[porthole] workers`. */
-async function serve(loaded: LoadedConfig, run: { proxies: boolean; api: boolean } | undefined, worker: boolean): Promise<number> {
+async function serve(loaded: LoadedConfig, run: GatewayRun | undefined, worker: boolean): Promise<number> {
   const { createGateway } = await import('../gateway.ts');
   const workers = await import('../workers.ts');
   // a worker leaves what is done once to its primary, which prints the summary (workers.ts)
