@@ -233,7 +233,7 @@ export function storeContract(name: string, setup: () => Promise<ContractTarget>
 
     describe('inventory', () => {
       const id: string = crypto.randomUUID();
-      const server: Server = { id, name: 'contract-web-1', projectId: 'p1', status: 'ACTIVE', vnc: { host: '10.0.0.12', port: 5901 }, backendAuth: null };
+      const server: Server = { id, name: 'contract-web-1', projectId: 'p1', status: 'ACTIVE', vnc: { host: '10.0.0.12', port: 5901 }, serial: null, spice: null, backendAuth: null };
 
       it('adds, finds and lists a server, seen by every store instance', async () => {
         await stores.inventory.put(server);
@@ -252,6 +252,33 @@ export function storeContract(name: string, setup: () => Promise<ContractTarget>
         assert.deepEqual(await other.inventory.get(id), bare);
         await stores.inventory.put(server);
         assert.deepEqual(await other.inventory.get(id), server);
+      });
+
+      it('keeps a server\'s serial and SPICE endpoints, the SPICE TLS port included, and lists them', async () => {
+        const all: Server = { ...server, serial: { host: '10.0.0.12', port: 4555 }, spice: { host: '10.0.0.13', port: 5900, tlsPort: 5901 } };
+        await stores.inventory.put(all);
+        assert.deepEqual(await other.inventory.get(id), all);
+        assert.deepEqual((await other.inventory.list()).find((s) => s.id === id), all);
+        const plainSpice: Server = { ...server, spice: { host: 'spice.example', port: 5930, tlsPort: null } };
+        await other.inventory.put(plainSpice);
+        assert.deepEqual(await stores.inventory.get(id), plainSpice, 'a SPICE endpoint without a TLS port');
+        await stores.inventory.put(server);
+        assert.deepEqual(await other.inventory.get(id), server);
+      });
+
+      it('keeps a server with a serial console only', async () => {
+        const serialOnly: Server = { ...server, id: crypto.randomUUID(), name: 'contract-serial-only', vnc: null, serial: { host: '::1', port: 4556 } };
+        await stores.inventory.put(serialOnly);
+        assert.deepEqual(await other.inventory.get(serialOnly.id), serialOnly);
+        await stores.inventory.remove(serialOnly.id);
+      });
+
+      it('replaces a server\'s endpoints: one put again without serial or SPICE has neither', async () => {
+        await stores.inventory.put({ ...server, serial: { host: '10.0.0.12', port: 4555 }, spice: { host: '10.0.0.12', port: 5930, tlsPort: 5931 } });
+        await other.inventory.put({ ...server, spice: { host: '10.0.0.12', port: 5940 } });
+        assert.deepEqual(await stores.inventory.get(id), { ...server, spice: { host: '10.0.0.12', port: 5940, tlsPort: null } }, 'the serial endpoint and the TLS port are gone');
+        await other.inventory.put(server);
+        assert.deepEqual(await stores.inventory.get(id), server);
       });
 
       it('lists servers by name, then id', async () => {

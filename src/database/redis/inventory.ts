@@ -43,6 +43,11 @@ export class RedisInventory implements Inventory {
       ['vnc_username', auth?.vncUsername],
       ['vnc_password', auth?.vncPassword],
       ['tls_server_name', auth?.tlsServerName],
+      ['serial_host', server.serial?.host],
+      ['serial_port', server.serial?.port],
+      ['spice_host', server.spice?.host],
+      ['spice_port', server.spice?.port],
+      ['spice_tls_port', server.spice?.tlsPort],
     ];
     const args = fields.flatMap(([k, v]) => (v == null ? [] : [k, v]));
     await this.put_(this.key(server.id), `${this.connection.prefix}servers`, server.id.toLowerCase(), new Date().toISOString(), ...args);
@@ -90,6 +95,11 @@ function toServer(h: Record<string, string>): Server {
     projectId: h['project_id'] ?? null,
     status: h['status'] ?? 'ACTIVE',
     vnc: h['vnc_host'] !== undefined && h['vnc_port'] !== undefined ? { host: h['vnc_host'], port: Number(h['vnc_port']) } : null,
+    serial: h['serial_host'] !== undefined && h['serial_port'] !== undefined ? { host: h['serial_host'], port: Number(h['serial_port']) } : null,
+    spice:
+      h['spice_host'] !== undefined && h['spice_port'] !== undefined
+        ? { host: h['spice_host'], port: Number(h['spice_port']), tlsPort: h['spice_tls_port'] === undefined ? null : Number(h['spice_tls_port']) }
+        : null,
     backendAuth: Object.values(auth).every((v) => v === null) ? null : auth,
   };
 }

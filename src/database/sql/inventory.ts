@@ -1,7 +1,8 @@
 /**
  * @module database/sql/inventory
  * The inventory in the `porthole_servers` table of Porthole's own database (beside the tokens,
- * or `[porthole] connection`), on SQLite, PostgreSQL and MariaDB/MySQL. A server's VNC password
+ * or `[porthole] connection`), on SQLite, PostgreSQL and MariaDB/MySQL: one row per server, its
+ * VNC, serial and SPICE endpoints in nullable columns (`put` replaces them all). A server's VNC password
  * is a column of its row (see `BackendAuth` for why it cannot be hashed); the database is to be
  * protected as nova.conf is.
  */
@@ -20,6 +21,11 @@ interface Row {
   vnc_username: string | null;
   vnc_password: string | null;
   tls_server_name: string | null;
+  serial_host: string | null;
+  serial_port: number | null;
+  spice_host: string | null;
+  spice_port: number | null;
+  spice_tls_port: number | null;
 }
 
 const TABLE = 'porthole_servers';
@@ -43,6 +49,11 @@ export class SqlInventory implements Inventory {
       vnc_username: server.backendAuth?.vncUsername ?? null,
       vnc_password: server.backendAuth?.vncPassword ?? null,
       tls_server_name: server.backendAuth?.tlsServerName ?? null,
+      serial_host: server.serial?.host ?? null,
+      serial_port: server.serial?.port ?? null,
+      spice_host: server.spice?.host ?? null,
+      spice_port: server.spice?.port ?? null,
+      spice_tls_port: server.spice?.tlsPort ?? null,
     };
     // one upsert, so two proxies registering the same new server at once cannot collide
     const insert = this.db.insertInto(TABLE).values({ id: server.id.toLowerCase(), ...values, created_at: now });
@@ -73,6 +84,11 @@ function toServer(row: Row): Server {
     projectId: row.project_id,
     status: row.status,
     vnc: row.vnc_host != null && row.vnc_port != null ? { host: row.vnc_host, port: Number(row.vnc_port) } : null,
+    serial: row.serial_host != null && row.serial_port != null ? { host: row.serial_host, port: Number(row.serial_port) } : null,
+    spice:
+      row.spice_host != null && row.spice_port != null
+        ? { host: row.spice_host, port: Number(row.spice_port), tlsPort: row.spice_tls_port == null ? null : Number(row.spice_tls_port) }
+        : null,
     backendAuth:
       row.auth_schemes == null && row.vnc_username == null && row.vnc_password == null && row.tls_server_name == null
         ? null

@@ -203,6 +203,25 @@ const steps: Record<string, Step> = {
         .execute();
     },
   },
+  '0007_porthole_servers_serial_spice': {
+    set: 'own',
+    async up(db) {
+      // the serial and SPICE console endpoints (issue 14): nullable, as a server may have any of
+      // the three consoles; looked for first, as in 0003
+      const table = (await db.introspection.getTables()).find((t) => t.name === 'porthole_servers');
+      const have = new Set(table?.columns.map((c) => c.name) ?? []);
+      const columns: Array<[string, 'varchar(255)' | 'integer']> = [
+        ['serial_host', 'varchar(255)'],
+        ['serial_port', 'integer'],
+        ['spice_host', 'varchar(255)'],
+        ['spice_port', 'integer'],
+        ['spice_tls_port', 'integer'],
+      ];
+      for (const [name, type] of columns) {
+        if (!have.has(name)) await db.schema.alterTable('porthole_servers').addColumn(name, type).execute();
+      }
+    },
+  },
 };
 
 /** The Kysely migrations of one set, for one dialect; `report` hears of each table adopted. */
