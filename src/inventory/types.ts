@@ -98,3 +98,18 @@ export function parseEndpoint(text: string): ConsoleEndpoint | undefined {
 export function formatEndpoint(e: ConsoleEndpoint): string {
   return e.host.includes(':') ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`;
 }
+
+/** Parses a SPICE endpoint as `porthole server add --spice` takes it: `HOST:PORT[,tls=PORT]`. */
+export function parseSpiceEndpoint(text: string): SpiceEndpoint | undefined {
+  const m = /^(.*?)(?:,tls=(\d{1,5}))?$/.exec(text)!;
+  const plain = parseEndpoint(m[1]!);
+  if (!plain) return undefined;
+  const tlsPort = m[2] === undefined ? null : Number(m[2]);
+  if (tlsPort !== null && (tlsPort < 1 || tlsPort > 65535)) return undefined;
+  return { ...plain, tlsPort };
+}
+
+/** `HOST:PORT[,tls=PORT]`, the form `parseSpiceEndpoint` reads. */
+export function formatSpiceEndpoint(e: SpiceEndpoint): string {
+  return e.tlsPort != null ? `${formatEndpoint(e)},tls=${e.tlsPort}` : formatEndpoint(e);
+}
