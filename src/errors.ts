@@ -26,6 +26,8 @@ export type GatewayErrorCode =
   | 'BACKEND_TIMEOUT'
   | 'BACKEND_PROTOCOL'
   | 'BACKEND_CLOSED'
+  /** A viewer of a kept serial console (`serial_keep_attached`) fell too far behind its output. */
+  | 'SERIAL_VIEWER_TOO_SLOW'
   | 'BACKEND_AUTH_NO_SCHEME'
   | 'BACKEND_AUTH_FAILED'
   | 'BACKEND_TLS_FAILED'
