@@ -19,9 +19,16 @@ export function accessUrl(accessUrlBase: string, consoleType: string, token: str
  * alone gives working URLs.
  */
 export function novncBaseUrl(loaded: LoadedConfig, listeningPort?: number): string {
-  const base = loaded.config.vnc.novncproxy_base_url;
-  if (loaded.provenance.has('vnc.novncproxy_base_url')) return base;
+  return baseFollowingPort(loaded, 'vnc.novncproxy_base_url', loaded.config.vnc.novncproxy_base_url, listeningPort ?? loaded.config.vnc.novncproxy_port);
+}
+
+/**
+ * `base` (the value of option `key`, `section.name`) as set, or, left at Nova's default, with
+ * the port `port` (the one configured or actually listened on): the rule of every console kind.
+ */
+export function baseFollowingPort(loaded: LoadedConfig, key: string, base: string, port: number): string {
+  if (loaded.provenance.has(key)) return base;
   const url = new URL(base);
-  url.port = String(listeningPort ?? loaded.config.vnc.novncproxy_port);
+  url.port = String(port);
   return url.toString();
 }
