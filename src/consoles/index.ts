@@ -4,11 +4,12 @@
  * name, Nova protocol or token console type. A new kind is one file here and one line below.
  */
 import { novnc } from './novnc.ts';
+import { spice } from './spice.ts';
 import type { ConsoleKind } from './types.ts';
 
 export type { ConsoleKind } from './types.ts';
 
-export const CONSOLE_KINDS: readonly ConsoleKind[] = [novnc];
+export const CONSOLE_KINDS: readonly ConsoleKind[] = [novnc, spice];
 
 /** The kind whose listener serves tokens of `consoleType` (`novnc`), if any. */
 export function kindOfConsoleType(consoleType: string): ConsoleKind | undefined {

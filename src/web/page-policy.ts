@@ -56,6 +56,22 @@ export function pageCsp(req: IncomingMessage, rawUrl: string, ancestors: string)
 }
 
 /**
+ * The Content-Security-Policy of a console client page served from `[DEFAULT] web`
+ * (spice-html5, `client-page.ts`): Porthole's page policy with three differences the client
+ * needs. Scripts: its own files, and its inline scripts and event handlers each by hash
+ * (`'unsafe-hashes'` is what lets a hash name an `onclick` attribute). Styles: `'unsafe-inline'`,
+ * because the client writes style attributes with setAttribute (display.js positions a video
+ * stream's element so) and its markup has style attributes; a style cannot run script. Images and
+ * media: `data:` (JPEG and cursor images) and `blob:` (video streams, audio).
+ */
+export function clientPageCsp(req: IncomingMessage, rawUrl: string, ancestors: string, inline: { readonly scripts: readonly string[]; readonly handlers: readonly string[] }): string {
+  const other = websocketOrigin(req, rawUrl);
+  const hashes = [...inline.scripts, ...inline.handlers];
+  const script = `'self'${inline.handlers.length ? " 'unsafe-hashes'" : ''}${hashes.length ? ` ${hashes.join(' ')}` : ''}`;
+  return `default-src 'self'; script-src ${script}; connect-src 'self'${other ? ` ${other}` : ''}; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors ${ancestors}`;
+}
+
+/**
  * The WebSocket origin the page will connect to when its query names a `host` or `port` (else
  * null: CSP3's 'self' covers ws: and wss: to the page's own host and port), computed as
  * console.js does: `host` or the page's hostname (the Host header), `port` or the page's port,

@@ -19,12 +19,14 @@ import { requestProblem } from '../http/request-checks.ts';
 import { parseCookies, tokenFromPageUrl } from '../http/token-source.ts';
 import type { Inventory } from '../inventory/types.ts';
 import type { TokenStore } from '../store/types.ts';
-import { frameAncestors, pageCsp, setResponsePolicy } from './page-policy.ts';
+import { clientPage, type ClientPage } from './client-page.ts';
+import { clientPageCsp, frameAncestors, pageCsp, setResponsePolicy } from './page-policy.ts';
 
 const STATIC_DIR = join(dirname(fileURLToPath(import.meta.url)), 'static');
 // the package exports only core/rfb.js; its directory holds core/ and vendor/
 const NOVNC_DIR = dirname(dirname(createRequire(import.meta.url).resolve('@novnc/novnc')));
 const STATE_MARKER = '<!--PORTHOLE_STATE-->';
+const WEB_DIR_MARKER = '<!--PORTHOLE_WEB_DIR-->';
 
 export const CONSOLE_PAGE_PATHS: readonly string[] = ['/vnc.html', '/vnc_lite.html', '/vnc_auto.html', '/vnc.auto.html'];
 
@@ -62,6 +64,12 @@ export interface FailedLookupBudget {
 export interface ConsolePage {
   readonly paths: readonly string[];
   readonly file: string;
+  /**
+   * A client its own package installs (spice-html5), served from `[DEFAULT] web` with the token's
+   * state and Porthole's `script` (under `src/web/static/`) added (`client-page.ts`); `file` is
+   * then Porthole's page saying that the client is missing (naming its package and the option).
+   */
+  readonly client?: { readonly files: Readonly<Record<string, string>>; readonly script: string };
 }
 
 /** The noVNC console page, at every path that clouds hand out for it. */
@@ -94,6 +102,25 @@ export function createPages(deps: PagesDeps): RequestHandler {
   const consoleTemplate = readFileSync(join(STATIC_DIR, page.file), 'utf8');
   const webDir = deps.webDir && existsSync(deps.webDir) && statSync(deps.webDir).isDirectory() ? deps.webDir : null;
   const cache = new Map<string, Buffer>();
+  /** A client's pages as last read, by file, with the mtime they were read at (a package upgrade is picked up). */
+  const clientPages = new Map<string, { mtimeMs: number; page: ClientPage }>();
+
+  async function readClientPage(pathname: string): Promise<ClientPage | undefined> {
+    const name = page.client?.files[pathname];
+    if (!name || !deps.webDir) return undefined;
+    const file = join(deps.webDir, name);
+    try {
+      const { mtimeMs } = statSync(file);
+      const known = clientPages.get(file);
+      if (known && known.mtimeMs === mtimeMs) return known.page;
+      const script = `<script src="/porthole/${page.client!.script}" defer></script>`;
+      const read = clientPage(await readFile(file, 'utf8'), `${STATE_MARKER}${script}`);
+      clientPages.set(file, { mtimeMs, page: read });
+      return read;
+    } catch {
+      return undefined;
+    }
+  }
   const ancestors = frameAncestors(deps.frameAncestors ?? []);
 
   async function tokenState(token: string | undefined, req: IncomingMessage): Promise<TokenState> {
@@ -163,8 +190,22 @@ export function createPages(deps: PagesDeps): RequestHandler {
       const json = JSON.stringify(state).replaceAll('<', '\\u003c');
       // X-Frame-Options cannot name origins; where frame-ancestors does, browsers follow it
       if (ancestors !== "'none'") res.removeHeader('X-Frame-Options');
-      const html = consoleTemplate.replace(STATE_MARKER, `<script id="porthole-state" type="application/json">${json}</script>`);
-      send(res, state.state === 'limited' ? 429 : 200, CONTENT_TYPES['.html']!, html, head, { 'Cache-Control': 'no-store', 'Content-Security-Policy': pageCsp(req, rawUrl, ancestors) });
+      const stateScript = `<script id="porthole-state" type="application/json">${json}</script>`;
+      const status = state.state === 'limited' ? 429 : 200;
+      if (page.client) {
+        const client = await readClientPage(pathname);
+        if (client) {
+          send(res, status, CONTENT_TYPES['.html']!, client.html.replace(STATE_MARKER, () => stateScript), head, { 'Cache-Control': 'no-store', 'Content-Security-Policy': clientPageCsp(req, rawUrl, ancestors, client) });
+          return;
+        }
+        // the client is not installed: Porthole's page names the package and the option (503: nothing here works)
+        const missing = consoleTemplate.replace(STATE_MARKER, () => stateScript).replaceAll(WEB_DIR_MARKER, () => escapeHtml(deps.webDir ?? '(not set)'));
+        send(res, 503, CONTENT_TYPES['.html']!, missing, head, { 'Cache-Control': 'no-store', 'Content-Security-Policy': pageCsp(req, rawUrl, ancestors) });
+        return;
+      }
+      // a function, so that `$&` and the like in a server's name are not replacement patterns
+      const html = consoleTemplate.replace(STATE_MARKER, () => stateScript);
+      send(res, status, CONTENT_TYPES['.html']!, html, head, { 'Cache-Control': 'no-store', 'Content-Security-Policy': pageCsp(req, rawUrl, ancestors) });
       return;
     }
     if (pathname === '/porthole/token-state') {
@@ -195,6 +236,10 @@ export function createPages(deps: PagesDeps): RequestHandler {
       else res.destroy(err as Error);
     });
   };
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 function safeJoin(root: string, rel: string): string | undefined {

@@ -1,0 +1,86 @@
+/**
+ * @module porthole/spice-state
+ *
+ * Porthole's addition to the spice-html5 pages (web/spice-page.ts): says in words what the token
+ * state the server injected (`#porthole-state`) means, and, once a console ends, why: the
+ * gateway's close reason when it gave one for good (the token expired), else the token's state
+ * asked again (`/porthole/token-state`: an expired or revoked token), else "Disconnected".
+ * spice-html5 opens one WebSocket per SPICE channel; the first one is its main channel, whose
+ * end is the console's end. `document.body.dataset.consoleState` is `loading`, `connected`,
+ * `refused` or `disconnected`, as on the noVNC page. A classic deferred script: it runs before
+ * spice-html5's module (document order), so it sees every WebSocket the client opens.
+ */
+(function () {
+  'use strict';
+  var WORDS = {
+    connected: 'Connected',
+    disconnected: 'Disconnected',
+    expired: 'This console link has expired. Ask for a new console URL.',
+    sessionExpired: 'The console session expired. Ask for a new console URL.',
+    unknown: 'This console link is not valid (unknown or revoked token).',
+    missing: 'No console token in this URL.',
+    limited: 'Too many failed attempts from your address; try again in a minute.',
+    unreachable: 'The console could not be reached (the machine may be off or its host down).',
+  };
+  var stateElement = document.getElementById('porthole-state');
+  var state = { state: 'missing' };
+  try {
+    if (stateElement) state = JSON.parse(stateElement.textContent);
+  } catch (e) {
+    // a page without the block says nothing more than spice-html5 does
+  }
+  var params = new URLSearchParams(window.location.search);
+  var tokens = params.getAll('token').filter(function (t) { return t !== ''; });
+  var token = tokens.length ? tokens[tokens.length - 1] : null;
+
+  var status = document.createElement('div');
+  status.id = 'porthole-status';
+  status.setAttribute('role', 'status');
+  status.setAttribute('aria-live', 'polite');
+  // CSSOM, not a style attribute: allowed by any style policy
+  var s = status.style;
+  s.position = 'fixed'; s.top = '0'; s.right = '0'; s.zIndex = '1000'; s.padding = '0.3em 0.8em';
+  s.font = '14px sans-serif'; s.background = '#222'; s.color = '#fff';
+  document.body.appendChild(status);
+
+  function show(consoleState, words) {
+    document.body.dataset.consoleState = consoleState;
+    status.textContent = words;
+  }
+
+  document.body.dataset.consoleState = 'loading';
+  // the page comes with the state it was asked with; spice-html5 connects anyway and is refused
+  if (state.state !== 'valid') show('refused', WORDS[state.state] || WORDS.unknown);
+
+  var ended = false;
+  function mainChannelClosed(event) {
+    if (ended) return;
+    ended = true;
+    if (event.code === 1008 && event.reason === 'console session expired') {
+      show('disconnected', WORDS.sessionExpired);
+      return;
+    }
+    var url = '/porthole/token-state' + (token ? '?token=' + encodeURIComponent(token) : '');
+    fetch(url, { credentials: 'same-origin', cache: 'no-store' })
+      .then(function (r) { return r.json(); })
+      .then(function (now) {
+        if (now.state === 'valid') show('disconnected', event.wasClean ? WORDS.disconnected : WORDS.unreachable);
+        else show(state.state === 'valid' ? 'disconnected' : 'refused', WORDS[now.state] || WORDS.unknown);
+      })
+      .catch(function () { show('disconnected', WORDS.disconnected); });
+  }
+
+  var Native = window.WebSocket;
+  var opened = 0;
+  window.WebSocket = class extends Native {
+    constructor(url, protocols) {
+      super(url, protocols);
+      var main = opened++ === 0;
+      if (!main) return;
+      this.addEventListener('open', function () {
+        if (!ended) show('connected', WORDS.connected);
+      });
+      this.addEventListener('close', mainChannelClosed);
+    }
+  };
+})();
