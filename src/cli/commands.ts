@@ -44,11 +44,11 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   },
   spicehtml5proxy: {
     usage: 'porthole spicehtml5proxy [--config-file /etc/nova/nova.conf] [NOVA-SPICEHTML5PROXY OPTIONS]...',
-    summary: 'Drop-in for nova-spicehtml5proxy (also the `nova-spicehtml5proxy` executable). SPICE consoles are not in this version (issue 14): it takes nova-spicehtml5proxy\'s options, then exits with status 3 saying so.',
+    summary: 'Drop-in for nova-spicehtml5proxy (also installed as the `nova-spicehtml5proxy` executable): the SPICE console proxy alone on [spice] html5proxy_host:html5proxy_port, serving the spice-html5 client of [DEFAULT] web at /spice_auto.html and /spice.html, reading nova.conf and the console_auth_tokens table of [database] connection. Takes every option nova-spicehtml5proxy takes.',
     options: {},
     config: novaConfig('nova-spicehtml5proxy'),
     nova: 'spicehtml5proxy',
-    load: async () => (await import('./daemons.ts')).notInThisVersion('SPICE consoles', 'nova-spicehtml5proxy'),
+    load: async () => (await import('./daemons.ts')).spicehtml5proxyCommand,
   },
   'token create': {
     usage: 'porthole token create --instance-uuid UUID [--host HOST --port PORT] [--console-type novnc] [--ttl SECONDS] [--internal-access-path PATH] [--json]',

@@ -1,12 +1,13 @@
 /**
  * @module cli/daemons
- * The commands that run until a signal: `serve` (API and every enabled proxy), `api`, and
- * `novncproxy` (nova-novncproxy's drop-in), in one process or as the primary of
+ * The commands that run until a signal: `serve` (API and every enabled proxy), `api`,
+ * `novncproxy` and `spicehtml5proxy` (the Nova daemons' drop-ins), in one process or as the primary of
  * `[porthole] workers`; and the start-up summary with the demo console's URL.
  */
 import type { LoadedConfig } from '../config/load.ts';
 import { mintConsoleToken } from '../consoles/mint.ts';
 import { novnc } from '../consoles/novnc.ts';
+import { spice } from '../consoles/spice.ts';
 import type { GatewayRun } from '../gateway.ts';
 import type { Started } from '../workers.ts';
 import type { CommandRun, ParsedArgs } from './args.ts';
@@ -15,6 +16,8 @@ import type { CommandRun, ParsedArgs } from './args.ts';
 export const serveCommand: CommandRun = (a, l) => runServe(a, l, undefined);
 export const apiCommand: CommandRun = (a, l) => runServe(a, l, { proxies: [], api: true });
 export const novncproxyCommand: CommandRun = (a, l) => runServe(a, l, consoleDaemon(novnc.name));
+/** nova-spicehtml5proxy's drop-in: the SPICE listener alone ([spice] html5proxy_host:html5proxy_port). */
+export const spicehtml5proxyCommand: CommandRun = (a, l) => runServe(a, l, consoleDaemon(spice.name));
 
 /** A Nova console daemon's drop-in: the listener of one console kind (by name), without the API. */
 export function consoleDaemon(kind: string): GatewayRun {
