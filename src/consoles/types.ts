@@ -34,8 +34,12 @@ export interface ConsoleKind {
   accessUrl(base: string, token: string): string;
   /** A server's console endpoint of this kind in the inventory (null: it has none). */
   endpoint(server: Server): ConsoleEndpoint | null;
-  /** Paths that take the console WebSocket. */
-  readonly paths: readonly string[];
+  /**
+   * Paths that take the console WebSocket; `any`: every path, as websockify takes an upgrade
+   * wherever it comes (for a kind whose console URL is the WebSocket URL itself, whose path the
+   * operator's base URL decides).
+   */
+  readonly paths: readonly string[] | 'any';
   /** Whether the RFB security proxy runs between the browser and the backend. */
   readonly rfb: boolean;
   /** Its console page: the paths clouds hand out and the page's file in `src/web/static/`. */

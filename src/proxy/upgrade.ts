@@ -43,8 +43,8 @@ export interface UpgradeOptions extends BackendOptions {
   readonly consoleTypes: readonly string[];
   /** The server's console endpoint of this listener's kind, which a token must name (CVE-2013-0335). */
   readonly endpoint: (server: Server) => ConsoleEndpoint | null;
-  /** Paths that take a WebSocket upgrade. */
-  readonly paths: readonly string[];
+  /** Paths that take a WebSocket upgrade; `any`: every path (websockify's rule). */
+  readonly paths: readonly string[] | 'any';
   readonly allowedOrigins: readonly string[];
   readonly maxMessageSize: number;
   /**
@@ -173,9 +173,15 @@ async function decide(conn: ConsoleConnection, opts: UpgradeOptions, deps: Upgra
   if (rawUrl.startsWith('//')) throw new GatewayError('DOUBLE_SLASH_PATH', 'URI must not start with //', { status: 400 });
   const pathname = rawUrl.split('?', 1)[0]!;
   // the path is not logged: a client may have put its token in it (`/websockify/<token>`)
-  if (!opts.paths.includes(pathname)) throw new GatewayError('NOT_FOUND', `no console WebSocket at this path (${pathname.length} characters; console paths: ${opts.paths.join(' ')})`, { status: 404 });
+  if (opts.paths !== 'any' && !opts.paths.includes(pathname)) throw new GatewayError('NOT_FOUND', `no console WebSocket at this path (${pathname.length} characters; console paths: ${opts.paths.join(' ')})`, { status: 404 });
   const problem = upgradeProblem(req);
   if (problem) throw problem;
+  // websockify under every Nova console daemon (CompatibleWebSocket) picks `binary` or nothing,
+  // and answers 400 to a client that offers subprotocols without `binary`: so does Porthole
+  const offered = req.headers['sec-websocket-protocol'];
+  if (offered !== undefined && !offered.split(',').some((p) => p.trim() === 'binary')) {
+    throw new GatewayError('BAD_REQUEST', 'the client offers WebSocket subprotocols but not binary, the one a console proxy speaks', { status: 400 });
+  }
 
   const origin = checkOriginHost(req.headers, opts.allowedOrigins);
   const token = tokenFromRequest(rawUrl, req.headers.cookie);
