@@ -53,6 +53,14 @@ export async function startGateway(settings: Record<string, string> = {}): Promi
     flags: flags({
       'vnc.novncproxy_host': '127.0.0.1',
       'vnc.novncproxy_port': '0',
+      // every console listener of `serve` runs: loopback and free ports, never Nova's 6083
+      'serial_console.serialproxy_host': '127.0.0.1',
+      'serial_console.serialproxy_port': '0',
+      // serve runs the serial and SPICE listeners too: loopback and free ports, never Nova's
+      'serial_console.serialproxy_host': '127.0.0.1',
+      'serial_console.serialproxy_port': '0',
+      'spice.html5proxy_host': '127.0.0.1',
+      'spice.html5proxy_port': '0',
       // the API listener is on by default ([porthole] api_enabled): loopback and a free port
       // too, never 0.0.0.0:8774, which a running Porthole or another test may hold
       'DEFAULT.osapi_compute_listen': '127.0.0.1',
