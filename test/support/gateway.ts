@@ -53,9 +53,6 @@ export async function startGateway(settings: Record<string, string> = {}): Promi
     flags: flags({
       'vnc.novncproxy_host': '127.0.0.1',
       'vnc.novncproxy_port': '0',
-      // every console listener of `serve` runs: loopback and free ports, never Nova's 6083
-      'serial_console.serialproxy_host': '127.0.0.1',
-      'serial_console.serialproxy_port': '0',
       // serve runs the serial and SPICE listeners too: loopback and free ports, never Nova's
       'serial_console.serialproxy_host': '127.0.0.1',
       'serial_console.serialproxy_port': '0',
