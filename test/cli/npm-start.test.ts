@@ -9,6 +9,7 @@ import { after, describe, it } from 'node:test';
 import { DEMO_MARKER_RGB } from '../../src/demo/server.ts';
 import { launchBrowser, waitForCanvasPixel, waitForConsoleState } from '../support/browser.ts';
 import { eventually, tempDir } from '../support/gateway.ts';
+import { OTHER_CONSOLES_ON_LOOPBACK } from '../support/process.ts';
 
 describe('npm start', () => {
   let child: ChildProcess | undefined;
@@ -23,7 +24,7 @@ describe('npm start', () => {
 
   it('prints a console URL that shows the demo pattern in a browser, and stops on SIGTERM', async () => {
     const dir = tempDir();
-    child = spawn('npm', ['start', '--', '--vnc-novncproxy_port', '0', '--osapi_compute_listen_port', '0', '--database-connection', `sqlite:///${join(dir, 'porthole.db')}`], { cwd: process.cwd(), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn('npm', ['start', '--', ...OTHER_CONSOLES_ON_LOOPBACK, '--vnc-novncproxy_port', '0', '--osapi_compute_listen_port', '0', '--database-connection', `sqlite:///${join(dir, 'porthole.db')}`], { cwd: process.cwd(), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/load.ts';
 import { describeConnection } from '../../src/config/startup.ts';
 import { absoluteSqlite, stateDirectory } from '../../src/config/state-dir.ts';
-import { cleanEnv, PROJECT_ROOT, run, type RunResult } from '../support/process.ts';
+import { cleanEnv, OTHER_CONSOLES_ON_LOOPBACK, PROJECT_ROOT, run, type RunResult } from '../support/process.ts';
 
 /** Each misconfiguration an operator meets first: the exact line Porthole prints and its exit status. */
 
@@ -45,7 +45,7 @@ function lastLine(r: RunResult): string {
   return lines[lines.length - 1]!.replace(/^porthole: /, '');
 }
 
-const serveFlags = (db: string, vncPort = 0, apiPort = 0) => ['serve', '--vnc-novncproxy_host', '127.0.0.1', '--vnc-novncproxy_port', String(vncPort), '--osapi_compute_listen', '127.0.0.1', '--osapi_compute_listen_port', String(apiPort), '--database-connection', db];
+const serveFlags = (db: string, vncPort = 0, apiPort = 0) => ['serve', ...OTHER_CONSOLES_ON_LOOPBACK, '--vnc-novncproxy_host', '127.0.0.1', '--vnc-novncproxy_port', String(vncPort), '--osapi_compute_listen', '127.0.0.1', '--osapi_compute_listen_port', String(apiPort), '--database-connection', db];
 
 describe('typos in the config', () => {
   const typo = () => conf('typo.conf', '[DEFAULT]\ntransport_url = rabbit://nova:pw@controller\nuse_neutron = true\n\n[vnc]\nnovncproxy_prot = 6081\nserver_listen = 0.0.0.0\n\n[databse]\nconnection = postgresql://nova:pw@db/nova\n\n[glance]\napi_servers = http://glance:9292\n');
@@ -177,7 +177,7 @@ describe('a certificate that cannot be used', () => {
 describe('start-up lines', () => {
   it('name the config files, the database, the API\'s auth strategy and each listener with its TLS', async () => {
     const f = conf('start.conf', `[database]\nconnection = sqlite:///start.db\n[api]\nauth_strategy = noauth2\n`);
-    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin/porthole.js'), 'serve', '--config-file', f, '--vnc-novncproxy_host', '127.0.0.1', '--vnc-novncproxy_port', '0', '--osapi_compute_listen', '127.0.0.1', '--osapi_compute_listen_port', '0'], { cwd: PROJECT_ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin/porthole.js'), 'serve', ...OTHER_CONSOLES_ON_LOOPBACK, '--config-file', f, '--vnc-novncproxy_host', '127.0.0.1', '--vnc-novncproxy_port', '0', '--osapi_compute_listen', '127.0.0.1', '--osapi_compute_listen_port', '0'], { cwd: PROJECT_ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.stderr.on('data', (c: Buffer) => (out += c.toString()));

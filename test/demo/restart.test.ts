@@ -16,7 +16,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { DEMO_SERVER_ID } from '../../src/gateway.ts';
 import { openConsole, openRfbConsole } from '../support/backends.ts';
 import { eventually, tempDir } from '../support/gateway.ts';
-import { cleanEnv, PROJECT_ROOT } from '../support/process.ts';
+import { cleanEnv, OTHER_CONSOLES_ON_LOOPBACK, PROJECT_ROOT } from '../support/process.ts';
 import { freePort } from '../support/xvnc.ts';
 
 interface Started {
@@ -29,7 +29,7 @@ const URL_PATTERN = /http:\/\/127\.0\.0\.1:\d+\/vnc_auto\.html\?path=%3Ftoken%3D
 
 async function serveDemo(db: string, consolePort: number, apiPort: number): Promise<Started> {
   const child = spawn(process.execPath, [
-    'bin/porthole.js', 'serve', '--demo',
+    'bin/porthole.js', 'serve', '--demo', ...OTHER_CONSOLES_ON_LOOPBACK,
     '--vnc-novncproxy_host', '127.0.0.1', '--vnc-novncproxy_port', String(consolePort),
     '--osapi_compute_listen', '127.0.0.1', '--osapi_compute_listen_port', String(apiPort),
     '--database-connection', `sqlite:///${db}`,

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { accepting } from '../support/daemon.ts';
-import { cleanEnv, PROJECT_ROOT } from '../support/process.ts';
+import { cleanEnv, OTHER_CONSOLES_ON_LOOPBACK, PROJECT_ROOT } from '../support/process.ts';
 import { freePort } from '../support/xvnc.ts';
 
 interface DatagramSocket {
@@ -91,7 +91,7 @@ async function startServe(dir: string, env: Record<string, string>, flags: reado
   const consolePort = await freePort();
   const apiPort = await freePort();
   const args = [
-    'bin/porthole.js', 'serve',
+    'bin/porthole.js', 'serve', ...OTHER_CONSOLES_ON_LOOPBACK,
     '--vnc-novncproxy_host', '127.0.0.1', '--vnc-novncproxy_port', String(consolePort),
     '--osapi_compute_listen', '127.0.0.1', '--osapi_compute_listen_port', String(apiPort),
     '--database-connection', `sqlite:///${join(dir, `porthole-${consolePort}.db`)}`,

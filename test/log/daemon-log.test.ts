@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { accepting } from '../support/daemon.ts';
 import { eventually } from '../support/gateway.ts';
-import { cleanEnv, PROJECT_ROOT } from '../support/process.ts';
+import { cleanEnv, OTHER_CONSOLES_ON_LOOPBACK, PROJECT_ROOT } from '../support/process.ts';
 import { freePort } from '../support/xvnc.ts';
 import { OSLO_LINE } from './support.ts';
 
@@ -26,7 +26,7 @@ interface Serve {
 
 async function serve(dir: string, extra: string[]): Promise<Serve> {
   const [consolePort, apiPort] = [await freePort(), await freePort()];
-  const args = ['bin/porthole.js', 'serve', '--vnc-novncproxy_host', '127.0.0.1', '--vnc-novncproxy_port', String(consolePort), '--osapi_compute_listen', '127.0.0.1', '--osapi_compute_listen_port', String(apiPort), '--database-connection', `sqlite:///${join(dir, 'p.db')}`, '--web', '/nonexistent', '--cert', '/nonexistent', ...extra];
+  const args = ['bin/porthole.js', 'serve', ...OTHER_CONSOLES_ON_LOOPBACK, '--vnc-novncproxy_host', '127.0.0.1', '--vnc-novncproxy_port', String(consolePort), '--osapi_compute_listen', '127.0.0.1', '--osapi_compute_listen_port', String(apiPort), '--database-connection', `sqlite:///${join(dir, 'p.db')}`, '--web', '/nonexistent', '--cert', '/nonexistent', ...extra];
   const proc = spawn(process.execPath, args, { cwd: PROJECT_ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));

@@ -12,7 +12,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { LogLine } from './gateway.ts';
-import { cleanEnv, PROJECT_ROOT } from './process.ts';
+import { cleanEnv, OTHER_CONSOLES_ON_LOOPBACK, PROJECT_ROOT } from './process.ts';
 
 export interface Daemon {
   readonly name: string;
@@ -33,6 +33,7 @@ export async function startDaemon(name: string, consolePort: number, apiPort: nu
   const args = [
     'bin/porthole.js',
     'serve',
+    ...OTHER_CONSOLES_ON_LOOPBACK,
     '--vnc-novncproxy_host', '127.0.0.1',
     '--vnc-novncproxy_port', String(consolePort),
     '--osapi_compute_listen', '127.0.0.1',

@@ -35,6 +35,16 @@ export function run(command: string, args: readonly string[], opts: { env?: Node
   });
 }
 
+/**
+ * Flags for a test's `porthole serve`: the serial and SPICE listeners it runs beside noVNC on
+ * loopback and free ports, never on Nova's 0.0.0.0:6083 and 0.0.0.0:6082 (another test or a
+ * running Porthole may hold those, and a test binds loopback only).
+ */
+export const OTHER_CONSOLES_ON_LOOPBACK: readonly string[] = [
+  '--serial_console-serialproxy_host', '127.0.0.1', '--serial_console-serialproxy_port', '0',
+  '--spice-html5proxy_host', '127.0.0.1', '--spice-html5proxy_port', '0',
+];
+
 /** `node bin/porthole.js ...args` from the project root. */
 export function porthole(args: readonly string[], env?: Record<string, string>): Promise<RunResult> {
   return run(process.execPath, ['bin/porthole.js', ...args], { env: cleanEnv(env) });
