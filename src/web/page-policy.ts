@@ -50,9 +50,11 @@ export function frameAncestors(origins: readonly string[]): string {
 }
 
 /** The console page's Content-Security-Policy for this request. */
-export function pageCsp(req: IncomingMessage, rawUrl: string, ancestors: string): string {
+export function pageCsp(req: IncomingMessage, rawUrl: string, ancestors: string, inlineStyles = false): string {
   const other = websocketOrigin(req, rawUrl);
-  return `default-src 'self'; connect-src 'self'${other ? ` ${other}` : ''}; img-src 'self' data:; style-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors ${ancestors}`;
+  // inline styles only for a page whose library writes them (xterm.js's <style> elements and
+  // colour attributes); a style cannot run script, and scripts stay 'self'
+  return `default-src 'self'; connect-src 'self'${other ? ` ${other}` : ''}; img-src 'self' data:; style-src 'self'${inlineStyles ? " 'unsafe-inline'" : ''}; object-src 'none'; base-uri 'none'; frame-ancestors ${ancestors}`;
 }
 
 /**

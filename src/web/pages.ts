@@ -70,6 +70,10 @@ export interface ConsolePage {
    * then Porthole's page saying that the client is missing (naming its package and the option).
    */
   readonly client?: { readonly files: Readonly<Record<string, string>>; readonly script: string };
+  /** Files of npm packages the page loads: URL prefix (`/xterm/lib/`) → the directory served below it. */
+  readonly assets?: Readonly<Record<string, string>>;
+  /** Its scripts write `<style>` elements and style attributes (xterm.js): its CSP allows inline styles, never inline script. */
+  readonly inlineStyles?: boolean;
 }
 
 /** The noVNC console page, at every path that clouds hand out for it. */
@@ -205,7 +209,7 @@ export function createPages(deps: PagesDeps): RequestHandler {
       }
       // a function, so that `$&` and the like in a server's name are not replacement patterns
       const html = consoleTemplate.replace(STATE_MARKER, () => stateScript);
-      send(res, status, CONTENT_TYPES['.html']!, html, head, { 'Cache-Control': 'no-store', 'Content-Security-Policy': pageCsp(req, rawUrl, ancestors) });
+      send(res, status, CONTENT_TYPES['.html']!, html, head, { 'Cache-Control': 'no-store', 'Content-Security-Policy': pageCsp(req, rawUrl, ancestors, page.inlineStyles) });
       return;
     }
     if (pathname === '/porthole/token-state') {
@@ -215,7 +219,10 @@ export function createPages(deps: PagesDeps): RequestHandler {
       send(res, state.state === 'limited' ? 429 : 200, 'application/json', JSON.stringify(state), head, { 'Cache-Control': 'no-store' });
       return;
     }
-    if (pathname.startsWith('/novnc/core/') || pathname.startsWith('/novnc/vendor/')) {
+    const asset = page.assets ? Object.keys(page.assets).find((prefix) => pathname.startsWith(prefix)) : undefined;
+    if (asset !== undefined) {
+      if (await serveFile(res, head, page.assets![asset]!, pathname.slice(asset.length), 3600)) return;
+    } else if (pathname.startsWith('/novnc/core/') || pathname.startsWith('/novnc/vendor/')) {
       if (await serveFile(res, head, NOVNC_DIR, pathname.slice('/novnc/'.length), 3600)) return;
     } else if (pathname.startsWith('/porthole/')) {
       if (await serveFile(res, head, STATIC_DIR, pathname.slice('/porthole/'.length), 300)) return;
