@@ -17,6 +17,7 @@
  * read is copied into the stream as an ordinary `data` event, for the CONNECT and RFB handshakes.
  */
 import { connect, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { GatewayError } from '../errors.ts';
 import { printable } from '../log.ts';
 
@@ -64,7 +65,7 @@ const kSink = Symbol('backendSink');
 type BackendSocket = Socket & { [kSink]?: BackendSink };
 
 /** Where the reads of a socket from `connectBackend` go from now on; false if it was not one (a TLS socket over it). */
-export function setBackendSink(socket: Socket, sink: BackendSink): boolean {
+export function setBackendSink(socket: Duplex, sink: BackendSink): boolean {
   if (!(kSink in socket)) return false;
   (socket as BackendSocket)[kSink] = sink;
   return true;

@@ -14,7 +14,6 @@
  * process, not just this one).
  */
 import type { IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
@@ -52,7 +51,7 @@ interface Setup {
 
 export class ConsoleConnection {
   readonly context: ConnectionContext = {};
-  private readonly backends: Socket[] = [];
+  private readonly backends: Duplex[] = [];
   private ws: WebSocket | null = null;
   private session: ConsoleSession | null = null;
   private use: TokenUse | undefined;
@@ -124,8 +123,11 @@ export class ConsoleConnection {
     });
   }
 
-  /** Takes a backend socket (the TCP one, or TLS over it); one that arrives after the end is destroyed at once. */
-  adoptBackend(s: Socket): void {
+  /**
+   * Takes a backend socket (the TCP one, or TLS over it), or a viewer's stream on a kept serial
+   * console (destroying it detaches the viewer); one that arrives after the end is destroyed at once.
+   */
+  adoptBackend(s: Duplex): void {
     s.on('error', ignore);
     if (this.over) {
       s.destroy();
@@ -153,7 +155,7 @@ export class ConsoleConnection {
    * Starts the relay between the WebSocket and `backend`; from now on the session decides when
    * the connection ends (it closes on either side's end, and on `close` from the proxy).
    */
-  startRelay(info: Omit<SessionInfo, 'client'>, backend: Socket): ConsoleSession | undefined {
+  startRelay(info: Omit<SessionInfo, 'client'>, backend: Duplex): ConsoleSession | undefined {
     const ws = this.ws;
     if (this.over || ws === null || ws.readyState !== ws.OPEN || backend.destroyed) {
       this.fail(new GatewayError('CLIENT_CLOSED', 'client went away before its session began'));

@@ -8,7 +8,6 @@
  * timer per session, armed at relay start for the token's expiry and cleared by `end()`, which
  * every way of ending passes through; nothing is checked per chunk on the byte path.
  */
-import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { LiveSession, LiveSessionInfo } from '../sessions/types.ts';
@@ -49,7 +48,8 @@ export class ConsoleSession implements LiveSession {
     readonly info: SessionInfo,
     private readonly ws: WebSocket,
     private readonly clientSocket: Duplex,
-    private readonly backend: Socket,
+    /** The backend socket, or a viewer's stream on a kept serial console (`serial-viewer.ts`). */
+    private readonly backend: Duplex,
     private readonly onEnd: (session: ConsoleSession, end: SessionEnd) => void,
   ) {
     ws.on('message', (data: Buffer) => wsOnMessage(this, data));
@@ -72,7 +72,7 @@ export class ConsoleSession implements LiveSession {
   /** @internal */
   get _clientSocket(): Duplex { return this.clientSocket; }
   /** @internal */
-  get _backend(): Socket { return this.backend; }
+  get _backend(): Duplex { return this.backend; }
 
   /**
    * Closes the session with `CLOSE_EXPIRED` at `atMs` (epoch milliseconds: its token's expiry),

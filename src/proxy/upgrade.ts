@@ -12,6 +12,8 @@
  * RFB handshake is where noVNC shows a reason), and the log line says exactly what failed.
  * Every refusal and every session gets one log line; tokens appear there only as 8 hex digits of
  * their hash, passwords never.
+ * With `[porthole] serial_keep_attached` the serial listener attaches to the hub's kept console
+ * (`serial-hub.ts`) where a plain relay dials: every check before it is the same.
  * Each upgrade request becomes a `ConsoleConnection` (`connection.ts`) before anything else: it
  * owns every socket of the connection from the dial on and ends them all, whichever step the
  * client leaves at; the steps here run under its guard and never see an orphaned socket.
@@ -26,8 +28,9 @@ import { GatewayError, isGatewayError } from '../errors.ts';
 import type { ConsoleEndpoint, Inventory, Server } from '../inventory/types.ts';
 import { negotiateBackend, serveClient, type BackendHandshake } from '../rfb/security-proxy.ts';
 import { isAuthSchemeName, type BackendAuthSettings, type RfbProxyOptions } from '../rfb/types.ts';
-import { tokenLogId, type TokenStore } from '../store/types.ts';
+import { tokenLogId, type ConsoleToken, type TokenStore } from '../store/types.ts';
 import { connectBackend, type BackendOptions } from './backend.ts';
+import { SERIAL_VIEW_ONLY, type KeptSerialConsoles } from './serial-hub.ts';
 import { clientAddressOf } from './client-address.ts';
 import { clientSeam } from './client-seam.ts';
 import { overBudget, type LookupBudget } from './lookup-budget.ts';
@@ -73,6 +76,8 @@ export interface UpgradeDeps {
   readonly lookups?: LookupBudget;
   /** Told of every session that starts and ends (the live-sessions tracker, a drain). */
   readonly observer?: { started(session: ConsoleSession): void; ended(session: ConsoleSession): void };
+  /** `[porthole] serial_keep_attached` (serial listener only): attach to the kept console instead of dialling. */
+  readonly kept?: KeptSerialConsoles;
 }
 
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
@@ -136,7 +141,8 @@ export function createUpgradeHandler(opts: UpgradeOptions, deps: UpgradeDeps): U
 
 /** What the decision found: the token's session facts and the backend, dialled and owned by the connection. */
 interface Accepted {
-  readonly backend: Socket;
+  /** The backend socket, or a viewer's stream on a kept serial console. */
+  readonly backend: Duplex;
   /** The security proxy's half of the RFB handshake with the backend, under way. */
   readonly negotiation?: Promise<BackendHandshake>;
   readonly info: Omit<SessionInfo, 'client' | 'backendAuth'>;
@@ -147,7 +153,7 @@ async function establish(conn: ConsoleConnection, head: Buffer, wss: WebSocketSe
   const a = await decide(conn, opts, deps);
   if (conn.closed) return;
   const socket = conn.socket;
-  let handshake: Promise<BackendHandshake | { socket: Socket; auth: null }> | undefined;
+  let handshake: Promise<BackendHandshake | { socket: Duplex; auth: null }> | undefined;
   // the 101 and Porthole's ProtocolVersion, written in the same turn, leave in one segment
   socket.cork();
   // without verifyClient, ws calls back at once or refuses (destroying the socket) at once
@@ -212,6 +218,15 @@ async function decide(conn: ConsoleConnection, opts: UpgradeOptions, deps: Upgra
   if (opts.singleUse) await conn.guard(consumeToken(t, conn.client.host, opts.singleUse.graceSeconds, deps).then((use) => conn.adoptTokenUse(use)));
   const address = `${t.host}:${t.port}`;
   conn.context.backend = address;
+  // fail closed: a plain relay has no way to keep a viewer from typing
+  if (t.consoleType === SERIAL_VIEW_ONLY && !(server && deps.kept)) {
+    throw new GatewayError('TOKEN_WRONG_CONSOLE_TYPE', `a ${SERIAL_VIEW_ONLY} token needs [porthole] serial_keep_attached on this proxy and its server in the inventory`, { status: 403 });
+  }
+  if (server && deps.kept) {
+    // the hub owns the one backend connection; the connection owns this viewer's attachment
+    const viewer = await conn.guard(deps.kept.attach(server, { host: t.host, port: t.port }, { viewOnly: t.consoleType === SERIAL_VIEW_ONLY }, conn.signal).then((s) => (conn.adoptBackend(s), s)));
+    return { backend: viewer, info: sessionInfo(t, server, address) };
+  }
   const backend = await conn.guard(connectBackend({ host: t.host, port: t.port, internalAccessPath: t.internalAccessPath }, opts, conn.signal).then((s) => (conn.adoptBackend(s), s)));
   let negotiation: Promise<BackendHandshake> | undefined;
   if (opts.rfb) {
@@ -221,19 +236,19 @@ async function decide(conn: ConsoleConnection, opts: UpgradeOptions, deps: Upgra
     // handled where the handshake is awaited, or not at all if the client is gone by then
     negotiation.then((rfb) => conn.adoptBackend(rfb.socket), ignore);
   }
+  return { backend, negotiation, info: sessionInfo(t, server, address) };
+}
+
+function sessionInfo(t: ConsoleToken, server: Server | undefined, address: string): Accepted['info'] {
   return {
-    backend,
-    negotiation,
-    info: {
-      id: randomUUID(),
-      consoleType: t.consoleType,
-      instanceUuid: t.instanceUuid,
-      serverName: server?.name ?? null,
-      backend: address,
-      tokenLogId: conn.context.tokenLogId,
-      tokenHash: t.tokenHash,
-      tokenExpires: t.expires,
-    },
+    id: randomUUID(),
+    consoleType: t.consoleType,
+    instanceUuid: t.instanceUuid,
+    serverName: server?.name ?? null,
+    backend: address,
+    tokenLogId: tokenLogId(t.tokenHash, true),
+    tokenHash: t.tokenHash,
+    tokenExpires: t.expires,
   };
 }
 
