@@ -20,6 +20,7 @@ import { startDemoServer, type DemoServer } from './demo/server.ts';
 import { GatewayError } from './errors.ts';
 import { createLogger } from './log.ts';
 import { lookupBudgetOptions, openLookupBudget } from './proxy/lookup-budget.ts';
+import { keptLogFiles, SerialHub, serialHubOptions } from './proxy/serial-hub.ts';
 import type { ConsoleSession } from './proxy/relay.ts';
 import { rfbConfigWarnings, rfbProxyOptions } from './rfb/config.ts';
 import { openSessions, sessionsOptions, type Sessions } from './sessions/service.ts';
@@ -72,6 +73,8 @@ export interface Gateway {
   /** The live-sessions registry across proxies (list, kill) and this proxy's part in it. */
   readonly registry: Sessions;
   readonly tracker: SessionTracker | undefined;
+  /** The kept serial consoles (`[porthole] serial_keep_attached` with the serial listener running). */
+  readonly serialHub: SerialHub | undefined;
   /**
    * Stops accepting, closes live sessions with a reason (1001 "proxy shutting down"), closes the
    * stores it opened. With `drainMs`, live sessions may first run on for up to that long (SIGTERM:
@@ -131,6 +134,7 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
   const observers: SessionObserver[] = [];
   let api: { host: string; port: number } | undefined;
   let tracker: SessionTracker | undefined;
+  let serialHub: SerialHub | undefined;
   try {
     if (config.porthole.demo && once) {
       const d = await startDemo(config, stores, log);
@@ -138,10 +142,22 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
       closers.unshift(() => d.close());
     }
 
+    if (config.porthole.serial_keep_attached && run.proxies.includes('serial')) {
+      // a QEMU chardev takes one client: N workers each keeping it would fight over it
+      if (!once) throw new GatewayError('CONFIG_INVALID', '[porthole] serial_keep_attached needs one process: set [porthole] workers = 1 where it is on');
+      if (stores.ownDescription === null) log.warn({ event: 'config' }, '[porthole] serial_keep_attached: the inventory is off (a Nova database without [porthole] connection), so no serial console is kept');
+      const hub = new SerialHub(serialHubOptions(config, stores.inventory, log));
+      serialHub = hub;
+      // after the listeners: their sessions end first, then the backend connections
+      closers.unshift(() => hub.close());
+      await hub.start();
+    }
+
     for (const kind of CONSOLE_KINDS) {
       if (!run.proxies.includes(kind.name)) continue;
       // the proxies only read and consume tokens: the store itself, not the API's wrapper that tells revocations
-      const proxy = await startConsoleProxy(kind, { loaded, rfb, tokens: opened.tokens, inventory: stores.inventory, log, sessions, releases, lookups, observers });
+      const kept = kind.name === 'serial' ? serialHub : undefined;
+      const proxy = await startConsoleProxy(kind, { loaded, rfb, tokens: opened.tokens, inventory: stores.inventory, log, sessions, releases, lookups, observers, kept });
       proxies.set(kind.name, proxy.info);
       stopAccepting.push(proxy.stopAccepting);
       closers.unshift(() => proxy.close(CLOSE_SHUTDOWN.code, CLOSE_SHUTDOWN.reason));
@@ -156,7 +172,9 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
 
     if (run.api) {
       log.info({ event: 'config', auth: config.api.auth_strategy }, `compute API: HTTP, no TLS; callers authenticate by [api] auth_strategy = ${config.api.auth_strategy}`);
-      const app = await createApi({ config, stores, registry, consoleBaseUrl: (kind) => proxies.get(kind.name)?.baseUrl ?? kind.baseUrl(loaded) }, log);
+      const hub = serialHub;
+      const serialLog = hub ? (id: string) => hub.contents(id) : keptLogFiles(config);
+      const app = await createApi({ config, stores, registry, serialLog, consoleBaseUrl: (kind) => proxies.get(kind.name)?.baseUrl ?? kind.baseUrl(loaded) }, log);
       const host = config.DEFAULT.osapi_compute_listen;
       const port = await listen(app.server, host, config.DEFAULT.osapi_compute_listen_port, { host: '[DEFAULT] osapi_compute_listen', port: '[DEFAULT] osapi_compute_listen_port' });
       let appClosed: Promise<void> | undefined;
@@ -192,6 +210,7 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
     sessions,
     registry,
     tracker,
+    serialHub,
     close(opts = {}) {
       const drainMs = opts.drainMs ?? 0;
       if (closing) {

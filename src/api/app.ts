@@ -12,6 +12,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import type { Logger } from 'pino';
 import { GatewayError } from '../errors.ts';
 import { registerAdmin } from './admin.ts';
+import { registerSerialLog } from './serial-log.ts';
 import { createAuthenticator } from './auth.ts';
 import { registerConsoleAuthTokens } from './console-auth-tokens.ts';
 import type { ApiContext } from './context.ts';
@@ -89,6 +90,7 @@ export async function createApi(ctx: ApiContext, log: Logger): Promise<FastifyIn
   registerRemoteConsoles(app, ctx);
   registerConsoleAuthTokens(app, ctx);
   registerAdmin(app, ctx);
+  registerSerialLog(app, ctx);
   await app.ready();
   return app;
 }

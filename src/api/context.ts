@@ -16,6 +16,12 @@ export interface ApiContext {
   readonly stores: Stores;
   /** The live-sessions registry (list, kill); absent: the admin API has no session routes. */
   readonly registry?: Sessions;
+  /**
+   * The kept serial log of a server (`GET /porthole/v1/servers/{id}/serial-log`): from this
+   * process's kept consoles or `[porthole] serial_log_dir`; undefined: none kept here. Absent:
+   * this process keeps no serial log at all.
+   */
+  serialLog?(serverId: string): Promise<Buffer | undefined>;
   /** Base of a console kind's URLs (`[vnc] novncproxy_base_url`, or the running proxy's). */
   consoleBaseUrl(kind: ConsoleKind): string;
 }

@@ -13,6 +13,7 @@ import { clientHost } from '../proxy/client-address.ts';
 import { createListener, listenFailure, type ListenOptionNames } from '../proxy/listener.ts';
 import type { LookupBudget } from '../proxy/lookup-budget.ts';
 import type { ConsoleSession } from '../proxy/relay.ts';
+import type { KeptSerialConsoles } from '../proxy/serial-hub.ts';
 import { createUpgradeHandler } from '../proxy/upgrade.ts';
 import type { RfbProxyOptions } from '../rfb/types.ts';
 import type { TokenStore } from '../store/types.ts';
@@ -44,6 +45,8 @@ export interface ConsoleProxyParts {
   readonly lookups: LookupBudget;
   /** Read at each session's start and end, so observers added after the start are told too. */
   readonly observers: readonly SessionObserver[];
+  /** `[porthole] serial_keep_attached`, for the serial listener: viewers attach to the kept consoles. */
+  readonly kept?: KeptSerialConsoles;
 }
 
 export interface RunningConsoleProxy {
@@ -80,6 +83,7 @@ export async function startConsoleProxy(kind: ConsoleKind, parts: ConsoleProxyPa
       sessions: parts.sessions,
       releases: parts.releases,
       lookups: parts.lookups,
+      kept: parts.kept,
       observer: {
         started: (s) => parts.observers.forEach((o) => o.started(s)),
         ended: (s) => parts.observers.forEach((o) => o.ended(s)),

@@ -21,6 +21,7 @@
  */
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import type { Config } from '../config/options.ts';
 import { formatEndpoint, type ConsoleEndpoint, type Inventory, type Server } from '../inventory/types.ts';
 import type { BackendOptions } from './backend.ts';
 import { KeptSerial } from './kept-serial.ts';
@@ -172,6 +173,28 @@ export class SerialHub implements KeptSerialConsoles {
     this.queue = run.catch(() => {});
     return run;
   }
+}
+
+/** The hub's options from the config (`[porthole] serial_log_bytes`, `serial_log_dir`, the backend deadlines). */
+export function serialHubOptions(config: Config, inventory: Inventory, log: Logger): SerialHubOptions {
+  const p = config.porthole;
+  return {
+    inventory,
+    log,
+    logBytes: p.serial_log_bytes,
+    logDir: p.serial_log_dir ?? null,
+    connectTimeoutMs: p.backend_connect_timeout * 1000,
+    handshakeTimeoutMs: p.handshake_timeout * 1000,
+  };
+}
+
+/**
+ * The serial-log API's reader in a process that keeps no serial console: the files of
+ * `serial_log_dir` where it is set (another process on this host keeps them), else none.
+ */
+export function keptLogFiles(config: Config): ((id: string) => Promise<Buffer | undefined>) | undefined {
+  const { serial_log_dir: dir, serial_log_bytes: bytes } = config.porthole;
+  return dir ? (id) => readKeptLogFile(dir, id, bytes) : undefined;
 }
 
 function sameEndpoint(a: ConsoleEndpoint, b: ConsoleEndpoint): boolean {
