@@ -19,6 +19,7 @@
  * offered, none when none is offered, HTTP 400 when some are offered without `binary` (the check
  * is the shared upgrade's, `src/proxy/upgrade.ts`).
  */
+import { SERIAL_VIEW_ONLY } from '../proxy/serial-hub.ts';
 import { SERIAL_PAGE } from '../web/serial-page.ts';
 import { accessUrl, baseFollowingPort } from './console-url.ts';
 import type { ConsoleKind } from './types.ts';
@@ -26,7 +27,8 @@ import type { ConsoleKind } from './types.ts';
 export const serial: ConsoleKind = {
   name: 'serial',
   protocol: 'serial',
-  consoleTypes: ['serial'],
+  // serial-view-only: a viewer of a kept console who cannot type (`proxy/serial-hub.ts`)
+  consoleTypes: ['serial', SERIAL_VIEW_ONLY],
   title: 'serial console proxy',
   listener: (config) => ({
     enabled: config.porthole.serialproxy_enabled,
