@@ -36,11 +36,11 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   },
   serialproxy: {
     usage: 'porthole serialproxy [--config-file /etc/nova/nova.conf] [NOVA-SERIALPROXY OPTIONS]...',
-    summary: 'Drop-in for nova-serialproxy (also the `nova-serialproxy` executable). Serial consoles are not in this version (issue 14): it takes nova-serialproxy\'s options, then exits with status 3 saying so.',
+    summary: 'Drop-in for nova-serialproxy (also installed as the `nova-serialproxy` executable): the serial console proxy alone on [serial_console] serialproxy_host:serialproxy_port, a plain relay between the console WebSocket (<base_url>?token=, any path) and the server\'s serial port, with an xterm.js page at /serial.html?token=; reads nova.conf and the console_auth_tokens table of [database] connection. Takes every option nova-serialproxy takes.',
     options: {},
     config: novaConfig('nova-serialproxy'),
     nova: 'serialproxy',
-    load: async () => (await import('./daemons.ts')).notInThisVersion('serial consoles', 'nova-serialproxy'),
+    load: async () => (await import('./daemons.ts')).serialproxyCommand,
   },
   spicehtml5proxy: {
     usage: 'porthole spicehtml5proxy [--config-file /etc/nova/nova.conf] [NOVA-SPICEHTML5PROXY OPTIONS]...',

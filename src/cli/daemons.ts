@@ -1,12 +1,14 @@
 /**
  * @module cli/daemons
  * The commands that run until a signal: `serve` (API and every enabled proxy), `api`,
- * `novncproxy` and `spicehtml5proxy` (the Nova daemons' drop-ins), in one process or as the primary of
+ * `novncproxy`, `serialproxy` and `spicehtml5proxy` (the Nova daemons' drop-ins, each its kind's
+ * listener alone), in one process or as the primary of
  * `[porthole] workers`; and the start-up summary with the demo console's URL.
  */
 import type { LoadedConfig } from '../config/load.ts';
 import { mintConsoleToken } from '../consoles/mint.ts';
 import { novnc } from '../consoles/novnc.ts';
+import { serial } from '../consoles/serial.ts';
 import { spice } from '../consoles/spice.ts';
 import type { GatewayRun } from '../gateway.ts';
 import type { Started } from '../workers.ts';
@@ -16,6 +18,8 @@ import type { CommandRun, ParsedArgs } from './args.ts';
 export const serveCommand: CommandRun = (a, l) => runServe(a, l, undefined);
 export const apiCommand: CommandRun = (a, l) => runServe(a, l, { proxies: [], api: true });
 export const novncproxyCommand: CommandRun = (a, l) => runServe(a, l, consoleDaemon(novnc.name));
+/** nova-serialproxy's drop-in: the serial listener alone ([serial_console] serialproxy_host:serialproxy_port). */
+export const serialproxyCommand: CommandRun = (a, l) => runServe(a, l, consoleDaemon(serial.name));
 /** nova-spicehtml5proxy's drop-in: the SPICE listener alone ([spice] html5proxy_host:html5proxy_port). */
 export const spicehtml5proxyCommand: CommandRun = (a, l) => runServe(a, l, consoleDaemon(spice.name));
 
@@ -23,17 +27,6 @@ export const spicehtml5proxyCommand: CommandRun = (a, l) => runServe(a, l, conso
 export function consoleDaemon(kind: string): GatewayRun {
   return { proxies: [kind], api: false };
 }
-
-/**
- * `serialproxy` and `spicehtml5proxy`: their command lines are taken in full (a typo is still a
- * usage error), then they stop with NOT_IN_THIS_VERSION, so an init script or unit that starts
- * them fails visibly and the operator keeps Nova's daemon for that console.
- */
-export const NOT_IN_THIS_VERSION = 3;
-export const notInThisVersion = (what: string, novaProgram: string): CommandRun => async (a) => {
-  process.stderr.write(`${a.program}: ${what} are not in this version (issue 14); ${novaProgram} stays in use\n`);
-  return NOT_IN_THIS_VERSION;
-};
 
 async function runServe(args: ParsedArgs, load: () => LoadedConfig, run: GatewayRun | undefined): Promise<number> {
   // imported here so that the short-lived subcommands do not load the proxy and the demo server

@@ -27,10 +27,39 @@ describe('the nova-* executables', () => {
     for (const r of runs) assert.deepEqual(r, { code: 0, stdout: `porthole ${PACKAGE.version}\n`, stderr: '' });
   });
 
-  it('nova-serialproxy takes its Nova options, then exits 3 saying why', async () => {
-    const common = ['--config-file=/dev/null', '--log-file=/dev/null', '-d', '--nodaemon', '--use-json', '--web', '/usr/share/novnc'];
-    const serial = await exe('nova-serialproxy', [...common, '--serial_console-serialproxy_host', '127.0.0.1', '--serial_console-serialproxy_port=6083']);
-    assert.deepEqual(serial, { code: 3, stdout: '', stderr: 'nova-serialproxy: serial consoles are not in this version (issue 14); nova-serialproxy stays in use\n' });
+  it('nova-serialproxy takes its Nova options and serves the serial listener alone (serial.html, no API)', async () => {
+    const dir = tempDir('porthole-nova-serialproxy-');
+    const port = await freePort();
+    const logFile = join(dir, 'nova-serialproxy.log');
+    const conf = join(dir, 'nova.conf');
+    writeFileSync(conf, ['[database]', `connection = sqlite:///${join(dir, 'nova.db')}`, ''].join('\n'));
+    const args = [`--config-file=${conf}`, `--log-file=${logFile}`, '-d', '--nodaemon', '--use-json', '--web', dir, '--serial_console-serialproxy_host', '127.0.0.1', `--serial_console-serialproxy_port=${port}`];
+    const child = spawn(process.execPath, ['bin/nova-serialproxy.js', ...args], { cwd: PROJECT_ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d));
+    child.stderr.on('data', (d: Buffer) => (output += d));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      await eventually('nova-serialproxy listening', async () => child.exitCode === null ? accepting(port) : Promise.reject(new Error(`exited ${child.exitCode}: ${output}`)), 60_000);
+      const page = await fetch(`http://127.0.0.1:${port}/serial.html?token=00000000-0000-4000-8000-000000000000`);
+      assert.equal(page.status, 200);
+      const html = await page.text();
+      assert.match(html, /<script type="module" src="\/porthole\/serial\.js"><\/script>/);
+      assert.match(html, /"state":"unknown"/);
+      // the noVNC page is not this listener's
+      assert.equal((await fetch(`http://127.0.0.1:${port}/vnc_auto.html`)).status, 404);
+      const log = await eventually('the listening line', () => {
+        const text = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
+        return text.includes('serial console proxy listening') ? text : undefined;
+      });
+      assert.doesNotMatch(log, /noVNC console proxy listening|SPICE console proxy listening|Compute API/);
+    } finally {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('nova-spicehtml5proxy takes its Nova options and serves the SPICE listener alone (spice_auto.html, no API)', async () => {
@@ -68,7 +97,7 @@ describe('the nova-* executables', () => {
     }
   });
 
-  it('still exit 2 on a typo before saying "not in this version"', async () => {
+  it('exit 2 on a typo in a Nova option, naming the closest', async () => {
     const r = await exe('nova-serialproxy', ['--serial_console-serialproxy_prot', '6083']);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /^nova-serialproxy: unknown option --serial_console-serialproxy_prot; did you mean --serial_console-serialproxy_port\?/);
