@@ -1,7 +1,8 @@
 /**
  * @module api/admin
  * Porthole's admin API under `/porthole/v1` (admin callers only): the inventory (servers, their
- * console endpoints and backend auth settings: a VNC password goes in and never comes out),
+ * console endpoints: `vnc`, `serial`, `spice` with its `tls_port`, each null when the server has
+ * none; and backend auth settings: a VNC password goes in and never comes out),
  * revocation of one token or of all tokens of a server (which closes the live sessions opened
  * with them, on every proxy), the live sessions of every proxy and their kill, and the OpenAPI
  * document of every route, Nova's included.
@@ -15,7 +16,15 @@ import { badRequest, notFound } from './errors.ts';
 import { pyRepr, pyStr } from './schema-errors.ts';
 import { authorize } from './policy.ts';
 
-const endpointSchema = { type: 'object', properties: { host: { type: 'string', minLength: 1, maxLength: 255 }, port: { type: 'integer', minimum: 1, maximum: 65535 } }, required: ['host', 'port'], additionalProperties: false };
+const portSchema = { type: 'integer', minimum: 1, maximum: 65535 };
+const endpointSchema = { type: 'object', properties: { host: { type: 'string', minLength: 1, maxLength: 255 }, port: portSchema }, required: ['host', 'port'], additionalProperties: false };
+/** A SPICE console: its plain port and, where QEMU has one, its TLS port (the token's `tls_port`, Nova 2.99). */
+const spiceSchema = {
+  type: 'object',
+  properties: { host: { type: 'string', minLength: 1, maxLength: 255 }, port: portSchema, tls_port: { ...portSchema, nullable: true } },
+  required: ['host', 'port'],
+  additionalProperties: false,
+};
 /** As `porthole server add`: every field left out or null falls back to the config. */
 const backendAuthInput = {
   type: 'object',
@@ -46,6 +55,8 @@ const serverInput = {
     project_id: { type: 'string', nullable: true, maxLength: 255 },
     status: { type: 'string', minLength: 1, maxLength: 32 },
     vnc: { ...endpointSchema, nullable: true },
+    serial: { ...endpointSchema, nullable: true },
+    spice: { ...spiceSchema, nullable: true },
     backend_auth: backendAuthInput,
   },
   required: ['name'],
@@ -53,7 +64,16 @@ const serverInput = {
 };
 const serverOutput = {
   type: 'object',
-  properties: { id: { type: 'string' }, name: { type: 'string' }, project_id: { type: 'string', nullable: true }, status: { type: 'string' }, vnc: { ...endpointSchema, nullable: true }, backend_auth: backendAuthOutput },
+  properties: {
+    id: { type: 'string' },
+    name: { type: 'string' },
+    project_id: { type: 'string', nullable: true },
+    status: { type: 'string' },
+    vnc: { ...endpointSchema, nullable: true },
+    serial: { ...endpointSchema, nullable: true },
+    spice: { ...spiceSchema, nullable: true },
+    backend_auth: backendAuthOutput,
+  },
 };
 const idParams = { type: 'object', properties: { id: { type: 'string', maxLength: 36 } }, required: ['id'] };
 
@@ -63,11 +83,22 @@ interface ServerInput {
   project_id?: string | null;
   status?: string;
   vnc?: { host: string; port: number } | null;
+  serial?: { host: string; port: number } | null;
+  spice?: { host: string; port: number; tls_port?: number | null } | null;
   backend_auth?: { auth_schemes?: string[] | null; vnc_username?: string | null; vnc_password?: string | null; tls_server_name?: string | null } | null;
 }
 
 function toJson(s: Server) {
-  return { id: s.id, name: s.name, project_id: s.projectId, status: s.status, vnc: s.vnc, backend_auth: s.backendAuth ? backendAuthSummary(s.backendAuth) : null };
+  return {
+    id: s.id,
+    name: s.name,
+    project_id: s.projectId,
+    status: s.status,
+    vnc: s.vnc && { host: s.vnc.host, port: s.vnc.port },
+    serial: s.serial ? { host: s.serial.host, port: s.serial.port } : null,
+    spice: s.spice ? { host: s.spice.host, port: s.spice.port, tls_port: s.spice.tlsPort ?? null } : null,
+    backend_auth: s.backendAuth ? backendAuthSummary(s.backendAuth) : null,
+  };
 }
 
 function backendAuth(input: ServerInput['backend_auth']): BackendAuth | null {
@@ -83,7 +114,16 @@ export function registerAdmin(app: FastifyInstance, ctx: ApiContext): void {
   function fromInput(id: string, body: ServerInput): Server {
     // Nova's words for a failed `format: uuid` (its FormatChecker: "%r is not a %r")
     if (!isUuid(id)) throw badRequest(`Invalid input for field/attribute id. Value: ${pyStr(id)}. ${pyRepr(id)} is not a 'uuid'`);
-    return { id: id.toLowerCase(), name: body.name, projectId: body.project_id ?? null, status: (body.status ?? 'ACTIVE').toUpperCase(), vnc: body.vnc ?? null, backendAuth: backendAuth(body.backend_auth) };
+    return {
+      id: id.toLowerCase(),
+      name: body.name,
+      projectId: body.project_id ?? null,
+      status: (body.status ?? 'ACTIVE').toUpperCase(),
+      vnc: body.vnc ?? null,
+      serial: body.serial ?? null,
+      spice: body.spice ? { host: body.spice.host, port: body.spice.port, tlsPort: body.spice.tls_port ?? null } : null,
+      backendAuth: backendAuth(body.backend_auth),
+    };
   }
 
   app.get('/porthole/v1/servers', { ...admin, schema: { tags: ['admin'], summary: 'List the inventory', response: { 200: { type: 'object', properties: { servers: { type: 'array', items: serverOutput } } } } } }, async () => ({

@@ -80,12 +80,14 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
     load: async () => (await import('./tokens.ts')).tokenCommands['token revoke']!,
   },
   'server add': {
-    usage: 'porthole server add --id UUID --name NAME --vnc HOST:PORT [--project-id P] [--status ACTIVE] [--auth-schemes vencrypt,vnc,none] [--vnc-password-file F] [--vnc-username U] [--tls-server-name N] [--json]',
-    summary: 'Register a server (or replace it) with its VNC console endpoint and how the proxy authenticates to it.',
+    usage: 'porthole server add --id UUID --name NAME [--vnc HOST:PORT] [--serial HOST:PORT] [--spice HOST:PORT[,tls=PORT]] [--project-id P] [--status ACTIVE] [--auth-schemes vencrypt,vnc,none] [--vnc-password-file F] [--vnc-username U] [--tls-server-name N] [--json]',
+    summary: 'Register a server (or replace it whole) with its console endpoints, at least one of --vnc, --serial, --spice, and how the proxy authenticates to its VNC console.',
     options: {
       id: { value: 'UUID', help: 'The server\'s id (Nova\'s instance_uuid).' },
       name: { value: 'NAME', help: 'Its name.' },
       vnc: { value: 'HOST:PORT', help: 'Its VNC console endpoint.' },
+      serial: { value: 'HOST:PORT', help: 'Its serial console: a TCP chardev (QEMU -serial tcp:HOST:PORT,server=on,wait=off).' },
+      spice: { value: 'HOST:PORT[,tls=PORT]', help: 'Its SPICE console: plain port and, if any, TLS port.' },
       'project-id': { value: 'P', help: 'Project owning it (default: none, an admin\'s only).' },
       status: { value: 'STATUS', help: 'Nova status (default ACTIVE).' },
       'auth-schemes': { value: 'LIST', help: 'Replaces [vnc] auth_schemes for this server: vencrypt, vnc, none.' },

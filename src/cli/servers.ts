@@ -1,9 +1,11 @@
 /**
  * @module cli/servers
- * `porthole server add|list|remove`: the inventory of servers and their console endpoints, with
- * the backend auth the proxy uses for them. The VNC password is stored, never printed.
+ * `porthole server add|list|remove`: the inventory of servers and their console endpoints (VNC,
+ * serial, SPICE: any of them, at least one), with the backend auth the proxy uses for a VNC
+ * console. The VNC password is stored, never printed. `server add` replaces a server whole: an
+ * endpoint not given again is gone.
  */
-import { backendAuthSummary, formatEndpoint, isUuid, parseEndpoint, type BackendAuth, type Server } from '../inventory/types.ts';
+import { backendAuthSummary, formatEndpoint, formatSpiceEndpoint, isUuid, parseEndpoint, parseSpiceEndpoint, type BackendAuth, type ConsoleEndpoint, type Server } from '../inventory/types.ts';
 import { readPasswordFile } from '../rfb/config.ts';
 import { AUTH_SCHEMES, isAuthSchemeName } from '../rfb/types.ts';
 import type { Sessions } from '../sessions/service.ts';
@@ -20,14 +22,30 @@ export const serverCommands: Record<string, CommandRun> = {
 async function serverAdd(a: ParsedArgs, stores: Stores): Promise<number> {
   const id = requireOption(a, 'id').toLowerCase();
   if (!isUuid(id)) throw new UsageError(`--id ${id}: expected a UUID`);
-  const vncText = requireOption(a, 'vnc');
-  const vnc = parseEndpoint(vncText);
-  if (!vnc) throw new UsageError(`--vnc ${vncText}: expected HOST:PORT`);
+  const name = requireOption(a, 'name');
+  const vnc = endpointOption(a, 'vnc', 'HOST:PORT', parseEndpoint);
+  const serial = endpointOption(a, 'serial', 'HOST:PORT', parseEndpoint);
+  const spice = endpointOption(a, 'spice', 'HOST:PORT or HOST:PORT,tls=PORT', parseSpiceEndpoint);
+  // a server with a serial console only (no display) is a server; one with no console is not worth keeping
+  if (!vnc && !serial && !spice) throw new UsageError('--vnc, --serial or --spice is required (a console endpoint: HOST:PORT)');
   const status = (optionString(a, 'status') ?? 'ACTIVE').toUpperCase();
-  const server: Server = { id, name: requireOption(a, 'name'), projectId: optionString(a, 'project-id') ?? null, status, vnc, backendAuth: backendAuthOptions(a) };
+  const server: Server = { id, name, projectId: optionString(a, 'project-id') ?? null, status, vnc, serial, spice, backendAuth: backendAuthOptions(a) };
   await stores.inventory.put(server);
-  print(a, serverJson(server), `server ${server.id} (${server.name}) console at ${formatEndpoint(vnc)}${server.backendAuth ? `, backend auth ${authText(server)}` : ''}`);
+  print(a, serverJson(server), `server ${server.id} (${server.name}): ${endpointsText(server)}${server.backendAuth ? `, backend auth ${authText(server)}` : ''}`);
   return 0;
+}
+
+/** An endpoint option, parsed; null when not given. */
+function endpointOption<T extends ConsoleEndpoint>(a: ParsedArgs, option: string, form: string, parse: (text: string) => T | undefined): T | null {
+  const text = optionString(a, option);
+  if (text === undefined) return null;
+  const endpoint = parse(text);
+  if (!endpoint) throw new UsageError(`--${option} ${text}: expected ${form}`);
+  return endpoint;
+}
+
+function endpointsText(s: Server): string {
+  return [s.vnc && `vnc ${formatEndpoint(s.vnc)}`, s.serial && `serial ${formatEndpoint(s.serial)}`, s.spice && `spice ${formatSpiceEndpoint(s.spice)}`].filter(Boolean).join(', ');
 }
 
 /** `--auth-schemes`, `--vnc-password-file`, `--vnc-username`, `--tls-server-name`, or null when none is given. */
@@ -67,7 +85,10 @@ async function serverList(a: ParsedArgs, stores: Stores): Promise<number> {
   const servers = await stores.inventory.list();
   if (a.json) process.stdout.write(`${JSON.stringify(servers.map(serverJson))}\n`);
   else {
-    const rows = [['ID', 'NAME', 'PROJECT', 'STATUS', 'VNC', 'AUTH'], ...servers.map((s) => [s.id, s.name, s.projectId ?? '', s.status, s.vnc ? formatEndpoint(s.vnc) : '', authText(s)])];
+    const rows = [
+      ['ID', 'NAME', 'PROJECT', 'STATUS', 'VNC', 'SERIAL', 'SPICE', 'AUTH'],
+      ...servers.map((s) => [s.id, s.name, s.projectId ?? '', s.status, s.vnc ? formatEndpoint(s.vnc) : '', s.serial ? formatEndpoint(s.serial) : '', s.spice ? formatSpiceEndpoint(s.spice) : '', authText(s)]),
+    ];
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
     process.stdout.write(rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n');
   }
@@ -83,6 +104,16 @@ async function serverRemove(a: ParsedArgs, stores: Stores, sessions: Sessions): 
 }
 
 function serverJson(s: Server) {
+  // endpoints in the form the flags take, so a script can give them back to `server add`;
   // the password itself is never printed: only whether one is set
-  return { id: s.id, name: s.name, project_id: s.projectId, status: s.status, vnc: s.vnc ? formatEndpoint(s.vnc) : null, backend_auth: s.backendAuth ? backendAuthSummary(s.backendAuth) : null };
+  return {
+    id: s.id,
+    name: s.name,
+    project_id: s.projectId,
+    status: s.status,
+    vnc: s.vnc ? formatEndpoint(s.vnc) : null,
+    serial: s.serial ? formatEndpoint(s.serial) : null,
+    spice: s.spice ? formatSpiceEndpoint(s.spice) : null,
+    backend_auth: s.backendAuth ? backendAuthSummary(s.backendAuth) : null,
+  };
 }

@@ -55,6 +55,8 @@ describe('admin API', () => {
         project_id: 'p',
         status: 'ACTIVE',
         vnc: { host: '127.0.0.1', port: backend.port },
+        serial: null,
+        spice: null,
         backend_auth: { auth_schemes: ['vnc', 'none'], vnc_username: null, vnc_password_set: true, tls_server_name: 'web-a.example.com' },
       });
       assert.ok(!r.text.includes('s3cret'));
@@ -105,6 +107,36 @@ describe('admin API', () => {
       assert.equal(seen.body.server.status, 'SHUTOFF');
       assertFault(await admin('PUT', `/porthole/v1/servers/${B}`, { id: A, name: 'x' }), 400, 'The id in the body differs from the id in the URL');
       assert.equal((await admin('PUT', `/porthole/v1/servers/${B}`, { name: 'web-b', project_id: 'notused', vnc: { host: '127.0.0.1', port: backend.port } })).status, 200);
+    });
+
+    it('registers serial and SPICE endpoints, the SPICE TLS port included, and shows them', async () => {
+      const id = '9d8c7b6a-0000-4000-8000-00000000000d';
+      const r = await admin('PUT', `/porthole/v1/servers/${id}`, { name: 'consoles', serial: { host: '127.0.0.1', port: 4555 }, spice: { host: '::1', port: 5930, tls_port: 5931 } });
+      assert.equal(r.status, 200, r.text);
+      const expected = { id, name: 'consoles', project_id: null, status: 'ACTIVE', vnc: null, serial: { host: '127.0.0.1', port: 4555 }, spice: { host: '::1', port: 5930, tls_port: 5931 }, backend_auth: null };
+      assert.deepEqual(r.body.server, expected);
+      assert.deepEqual((await admin('GET', `/porthole/v1/servers/${id}`)).body.server, expected);
+      assert.deepEqual((await admin('GET', '/porthole/v1/servers')).body.servers.find((x: any) => x.id === id), expected);
+      const stored = await gw.gateway.stores.inventory.get(id);
+      assert.deepEqual(stored?.spice, { host: '::1', port: 5930, tlsPort: 5931 });
+      // PUT replaces the whole server: an endpoint left out is gone; a SPICE without a TLS port says null
+      const replaced = await admin('PUT', `/porthole/v1/servers/${id}`, { name: 'consoles', spice: { host: '::1', port: 5930 } });
+      assert.equal(replaced.status, 200, replaced.text);
+      assert.deepEqual(replaced.body.server, { ...expected, serial: null, spice: { host: '::1', port: 5930, tls_port: null } });
+      assert.deepEqual((await admin('GET', `/porthole/v1/servers/${id}`)).body.server, replaced.body.server);
+      assert.equal((await admin('DELETE', `/porthole/v1/servers/${id}`)).status, 204);
+    });
+
+    it('refuses malformed serial and SPICE endpoints with Nova\'s 400', async () => {
+      const id = '9d8c7b6a-0000-4000-8000-00000000000e';
+      const put = (body: object) => admin('PUT', `/porthole/v1/servers/${id}`, { name: 'bad', ...body });
+      assertFault(await put({ serial: { host: '127.0.0.1' } }), 400, /^Invalid input for field\/attribute serial\. .*'port' is a required property$/);
+      assertFault(await put({ serial: { host: '127.0.0.1', port: 70000 } }), 400, /^Invalid input for field\/attribute port\. Value: 70000\. 70000 is greater than the maximum of 65535$/);
+      assertFault(await put({ serial: '127.0.0.1:4555' }), 400, /^Invalid input for field\/attribute serial\. Value: 127\.0\.0\.1:4555\. '127\.0\.0\.1:4555' is not of type 'object'/);
+      assertFault(await put({ spice: { host: '127.0.0.1', port: 5930, tls_port: 0 } }), 400, /^Invalid input for field\/attribute tls_port\. Value: 0\. 0 is less than the minimum of 1$/);
+      assertFault(await put({ spice: { host: '127.0.0.1', port: 5930, tls: 5931 } }), 400, /Additional properties are not allowed \('tls' was unexpected\)/);
+      assertFault(await put({ spice: { host: '', port: 5930 } }), 400, /'' (is too short|should be non-empty)/);
+      assertFault(await admin('GET', `/porthole/v1/servers/${id}`), 404, `Server ${id} could not be found.`);
     });
 
     it('answers an unknown server with 404', async () => {
@@ -209,6 +241,17 @@ describe('admin API', () => {
       ]) assert.ok(paths.includes(p), `${p} missing from ${paths.join(' ')}`);
       assert.ok(doc.paths['/v2.1/servers/{server_id}/remote-consoles'].post.requestBody);
       assert.deepEqual(Object.keys(doc.paths['/porthole/v1/servers/{id}']).sort(), ['delete', 'get', 'put']);
+    });
+
+    it('describes the serial and SPICE endpoints of a server, in and out', () => {
+      const put = doc.paths['/porthole/v1/servers/{id}'].put;
+      const input = put.requestBody.content['application/json'].schema;
+      const output = put.responses['200'].content['application/json'].schema.properties.server;
+      for (const schema of [input, output]) {
+        assert.deepEqual(Object.keys(schema.properties.serial.properties).sort(), ['host', 'port']);
+        assert.deepEqual(Object.keys(schema.properties.spice.properties).sort(), ['host', 'port', 'tls_port']);
+        assert.equal(schema.properties.spice.properties.tls_port.maximum, 65535);
+      }
     });
 
     it('declares exactly the path parameters of each path, and responses for every operation', () => {

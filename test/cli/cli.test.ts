@@ -119,17 +119,17 @@ describe('porthole server', () => {
     const s = scratch();
     try {
       const added = json(await porthole(['server', 'add', '--id', SERVER.toUpperCase(), '--name', 'web-1', '--vnc', '127.0.0.1:5901', '--json', ...s.db]));
-      assert.deepEqual(added, { id: SERVER, name: 'web-1', project_id: null, status: 'ACTIVE', vnc: '127.0.0.1:5901', backend_auth: null });
+      assert.deepEqual(added, { id: SERVER, name: 'web-1', project_id: null, status: 'ACTIVE', vnc: '127.0.0.1:5901', serial: null, spice: null, backend_auth: null });
       json(await porthole(['server', 'add', '--id', OTHER, '--name', 'db-1', '--vnc', '[::1]:5902', '--project-id', 'p1', '--status', 'shutoff', '--json', ...s.db]));
 
       const listed = json(await porthole(['server', 'list', '--json', ...s.db]));
       assert.deepEqual(listed, [
-        { id: OTHER, name: 'db-1', project_id: 'p1', status: 'SHUTOFF', vnc: '[::1]:5902', backend_auth: null },
-        { id: SERVER, name: 'web-1', project_id: null, status: 'ACTIVE', vnc: '127.0.0.1:5901', backend_auth: null },
+        { id: OTHER, name: 'db-1', project_id: 'p1', status: 'SHUTOFF', vnc: '[::1]:5902', serial: null, spice: null, backend_auth: null },
+        { id: SERVER, name: 'web-1', project_id: null, status: 'ACTIVE', vnc: '127.0.0.1:5901', serial: null, spice: null, backend_auth: null },
       ]);
       const table = await porthole(['server', 'list', ...s.db]);
       assert.equal(table.code, 0);
-      assert.match(table.stdout, /^ID +NAME +PROJECT +STATUS +VNC +AUTH$/m);
+      assert.match(table.stdout, /^ID +NAME +PROJECT +STATUS +VNC +SERIAL +SPICE +AUTH$/m);
       assert.match(table.stdout, new RegExp(`^${SERVER} +web-1 +ACTIVE +127\\.0\\.0\\.1:5901$`, 'm'));
 
       const minted = json(await porthole(['token', 'create', '--instance-uuid', SERVER, '--json', ...s.db]));
@@ -152,7 +152,42 @@ describe('porthole server', () => {
     try {
       json(await porthole(['server', 'add', '--id', SERVER, '--name', 'web-1', '--vnc', '127.0.0.1:5901', '--json', ...s.db]));
       json(await porthole(['server', 'add', '--id', SERVER, '--name', 'web-1b', '--vnc', '127.0.0.1:5911', '--json', ...s.db]));
-      assert.deepEqual(json(await porthole(['server', 'list', '--json', ...s.db])), [{ id: SERVER, name: 'web-1b', project_id: null, status: 'ACTIVE', vnc: '127.0.0.1:5911', backend_auth: null }]);
+      assert.deepEqual(json(await porthole(['server', 'list', '--json', ...s.db])), [{ id: SERVER, name: 'web-1b', project_id: null, status: 'ACTIVE', vnc: '127.0.0.1:5911', serial: null, spice: null, backend_auth: null }]);
+    } finally {
+      s.cleanup();
+    }
+  });
+
+  it('keeps serial and SPICE endpoints, shows them, and forgets them when the server is added again without', async () => {
+    const s = scratch();
+    try {
+      const added = json(await porthole(['server', 'add', '--id', SERVER, '--name', 'web-1', '--vnc', '127.0.0.1:5901', '--serial', '127.0.0.1:4555', '--spice', '[::1]:5930,tls=5931', '--json', ...s.db]));
+      assert.deepEqual(added, { id: SERVER, name: 'web-1', project_id: null, status: 'ACTIVE', vnc: '127.0.0.1:5901', serial: '127.0.0.1:4555', spice: '[::1]:5930,tls=5931', backend_auth: null });
+      // a serial console and nothing else: a server without a display
+      const serialOnly = await porthole(['server', 'add', '--id', OTHER, '--name', 'db-1', '--serial', 'compute-2:4556', ...s.db]);
+      assert.equal(serialOnly.code, 0, serialOnly.stderr);
+      assert.equal(serialOnly.stdout, `server ${OTHER} (db-1): serial compute-2:4556\n`);
+
+      assert.deepEqual(json(await porthole(['server', 'list', '--json', ...s.db])), [
+        { id: OTHER, name: 'db-1', project_id: null, status: 'ACTIVE', vnc: null, serial: 'compute-2:4556', spice: null, backend_auth: null },
+        added,
+      ]);
+      const table = await porthole(['server', 'list', ...s.db]);
+      assert.equal(table.code, 0, table.stderr);
+      assert.match(table.stdout, new RegExp(`^${SERVER} +web-1 +ACTIVE +127\\.0\\.0\\.1:5901 +127\\.0\\.0\\.1:4555 +\\[::1\\]:5930,tls=5931$`, 'm'));
+      // the VNC column is empty for the serial-only server: the serial endpoint sits under SERIAL
+      const header = table.stdout.split('\n')[0]!;
+      const row = table.stdout.split('\n').find((l) => l.startsWith(OTHER))!;
+      assert.equal(row.indexOf('compute-2:4556'), header.indexOf('SERIAL'));
+
+      // a token for the serial-only server's missing VNC console is refused, nothing is minted
+      const noVnc = await porthole(['token', 'create', '--instance-uuid', OTHER, ...s.db]);
+      assert.notEqual(noVnc.code, 0);
+      assert.match(noVnc.stderr, /has no VNC console endpoint/);
+
+      const plain = json(await porthole(['server', 'add', '--id', SERVER, '--name', 'web-1', '--spice', '127.0.0.1:5930', '--json', ...s.db]));
+      assert.deepEqual(plain, { id: SERVER, name: 'web-1', project_id: null, status: 'ACTIVE', vnc: null, serial: null, spice: '127.0.0.1:5930', backend_auth: null });
+      assert.deepEqual(json(await porthole(['server', 'list', '--json', ...s.db]))[1], plain, 'replaced whole: no VNC, no serial, no TLS port');
     } finally {
       s.cleanup();
     }
@@ -167,6 +202,13 @@ describe('porthole server', () => {
         [['server', 'add', '--id', SERVER, '--name', 'web-1', '--vnc', '127.0.0.1:70000', ...s.db], /--vnc 127\.0\.0\.1:70000: expected HOST:PORT/],
         [['server', 'add', '--id', SERVER, '--vnc', '127.0.0.1:5901', ...s.db], /--name is required/],
         [['server', 'remove', ...s.db], /expected exactly one UUID/],
+      ]);
+      // a second batch: nine CLI starts at once on a busy 2-CPU machine outlast the 30 s limit
+      await usageErrors([
+        [['server', 'add', '--id', SERVER, '--name', 'web-1', ...s.db], /--vnc, --serial or --spice is required/],
+        [['server', 'add', '--id', SERVER, '--name', 'web-1', '--serial', '127.0.0.1:0', ...s.db], /--serial 127\.0\.0\.1:0: expected HOST:PORT/],
+        [['server', 'add', '--id', SERVER, '--name', 'web-1', '--spice', '127.0.0.1:5930,tls=70000', ...s.db], /--spice 127\.0\.0\.1:5930,tls=70000: expected HOST:PORT or HOST:PORT,tls=PORT/],
+        [['server', 'add', '--id', SERVER, '--name', 'web-1', '--spice', '127.0.0.1:5930,tls', ...s.db], /--spice 127\.0\.0\.1:5930,tls: expected/],
       ]);
     } finally {
       s.cleanup();
