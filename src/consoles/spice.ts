@@ -8,10 +8,10 @@
  * and `/spice.html`, and a plain relay: SPICE's own link handshake runs between the browser and
  * QEMU, as websockify relays it.
  *
- * WebSocket paths: websockify takes an upgrade on any path; spice_auto.html connects to
- * `/<path>` with `path` defaulting to `websockify`, spice.html to `/`, so those two are taken
- * (as on the noVNC listener). The subprotocol: spice-html5 asks for `binary`, which is chosen
- * when offered; a client that offers none gets none (websockify's CompatibleWebSocket).
+ * WebSocket paths: every path, as nova-spicehtml5proxy (websockify takes an upgrade wherever it
+ * comes): spice_auto.html connects to `/<path>`, `path` being a URL parameter that defaults to
+ * `websockify`, and spice.html to `/`. The subprotocol: spice-html5 asks for `binary`, which is
+ * chosen when offered; a client that offers none gets none (websockify's CompatibleWebSocket).
  *
  * TLS port: only the plain port is relayed. Nova's spicehtml5proxy relays to the token's `port`
  * and never to `tls_port`, which Nova 2025.1 added for `spice-direct` consoles (a native SPICE
@@ -37,7 +37,7 @@ export const spice: ConsoleKind = {
   baseUrl: spiceBaseUrl,
   accessUrl: (base, token) => accessUrl(base, 'spice-html5', token),
   endpoint: (server) => server.spice ?? null,
-  paths: ['/', '/websockify'],
+  paths: 'any',
   rfb: false,
   page: SPICE_PAGE,
 };

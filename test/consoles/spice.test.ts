@@ -96,12 +96,14 @@ describe('SPICE console listener', { skip: (!haveQemu || !haveSpiceHtml5) && 'ne
     assert.equal(record.port, qemu.port);
   });
 
-  it('relays the SPICE link to QEMU at / and /websockify, with the token from the query or the cookie spice_auto.html sets', async () => {
+  it('relays the SPICE link to QEMU at any path (/, /websockify, spice_auto.html\'s path parameter), with the token from the query or the cookie spice_auto.html sets', async () => {
     const { token } = await mint();
     for (const [url, headers] of [
       [wsUrl(`?token=${token}`, '/'), {}],
       [wsUrl(`?token=${token}`), {}],
       [wsUrl(''), { Cookie: `token=${token}` }],
+      // spice_auto.html's `path` parameter names any path; websockify takes them all
+      [wsUrl('', '/spice/websockify'), { Cookie: `token=${token}` }],
     ] as const) {
       const { ws, error } = await spiceLink(url, headers);
       assert.equal(error, 0, `${url}: SPICE_LINK_ERR_OK`);
