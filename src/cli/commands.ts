@@ -51,13 +51,14 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
     load: async () => (await import('./daemons.ts')).spicehtml5proxyCommand,
   },
   'token create': {
-    usage: 'porthole token create --instance-uuid UUID [--host HOST --port PORT] [--console-type novnc] [--ttl SECONDS] [--internal-access-path PATH] [--json]',
+    usage: 'porthole token create --instance-uuid UUID [--host HOST --port PORT] [--console-type novnc] [--view-only] [--ttl SECONDS] [--internal-access-path PATH] [--json]',
     summary: 'Mint a console token and print it with its console URL. Host and port default to the server\'s console endpoint in the inventory.',
     options: {
       'instance-uuid': { value: 'UUID', help: 'The server the console is of.' },
       host: { value: 'HOST', help: 'Console endpoint on the hypervisor (default: the inventory\'s).' },
       port: { value: 'PORT', help: 'Its port (default: the inventory\'s).' },
       'console-type': { value: 'TYPE', help: 'Nova console type (default novnc).' },
+      'view-only': { help: 'A serial console whose viewer sees the output and cannot type (console type serial-view-only; needs [porthole] serial_keep_attached on the serial proxy).' },
       ttl: { value: 'SECONDS', help: 'Lifetime of the token (default [consoleauth] token_ttl, 600).' },
       'internal-access-path': { value: 'PATH', help: 'Path to CONNECT to on the endpoint (Nova\'s internal_access_path).' },
       ...JSON_OUT,

@@ -23,7 +23,13 @@ export const tokenCommands: Record<string, CommandRun> = {
 async function tokenCreate(a: ParsedArgs, loaded: LoadedConfig, stores: Stores): Promise<number> {
   const instanceUuid = requireOption(a, 'instance-uuid').toLowerCase();
   if (!isUuid(instanceUuid)) throw new UsageError(`--instance-uuid ${instanceUuid}: expected a UUID`);
-  const consoleType = optionString(a, 'console-type') ?? 'novnc';
+  const viewOnly = a.options.get('view-only') === true;
+  let consoleType = optionString(a, 'console-type') ?? (viewOnly ? 'serial' : 'novnc');
+  if (viewOnly) {
+    // only the kept serial console can hold a viewer's keys back (proxy/serial-hub.ts)
+    if (consoleType !== 'serial' && consoleType !== 'serial-view-only') throw new UsageError(`--view-only: only serial consoles have a view-only kind, not ${consoleType}`);
+    consoleType = 'serial-view-only';
+  }
   const kind = kindOfConsoleType(consoleType);
   if (!kind) throw new UsageError(`--console-type ${consoleType}: this version serves ${CONSOLE_KINDS.flatMap((k) => k.consoleTypes).join(', ')} consoles only`);
   const hostOpt = optionString(a, 'host');
