@@ -178,6 +178,16 @@ describe('SPICE console listener', { skip: (!haveQemu || !haveSpiceHtml5) && 'ne
     await settled(meter, baseline, 10_000);
   });
 
+  it('is off in porthole serve with [porthole] spicehtml5proxy_enabled = false, the noVNC listener still on', async () => {
+    const off = await startGateway({ 'porthole.spicehtml5proxy_enabled': 'false' });
+    try {
+      assert.equal(off.gateway.proxies.get('spice'), undefined);
+      assert.ok(off.gateway.proxies.get('novnc'));
+    } finally {
+      await off.close();
+    }
+  });
+
   it('says which package and option when spice-html5 is missing (503), and serves it otherwise under a hash-only script policy', async () => {
     const other = await startGateway();
     try {
