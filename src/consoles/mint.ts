@@ -6,7 +6,7 @@
  * longer owns would be refused by the proxy, so it is never minted).
  */
 import { GatewayError } from '../errors.ts';
-import { formatEndpoint, type ConsoleEndpoint, type Inventory, type Server } from '../inventory/types.ts';
+import { formatEndpoint, type Inventory, type Server, type SpiceEndpoint } from '../inventory/types.ts';
 import type { ConsoleToken, TokenStore } from '../store/types.ts';
 import type { ConsoleKind } from './types.ts';
 
@@ -18,7 +18,7 @@ export interface MintRequest {
   /** The server, when the caller looked it up already (the API does, for its policy). */
   readonly server?: Server | null;
   /** An endpoint given by the caller; else the server's. */
-  readonly endpoint?: Partial<ConsoleEndpoint>;
+  readonly endpoint?: Partial<SpiceEndpoint>;
   readonly base: string;
   readonly ttl: number;
   readonly internalAccessPath?: string | null;
@@ -34,7 +34,8 @@ export async function mintConsoleToken(deps: { readonly tokens: TokenStore; read
   const consoleType = r.consoleType ?? r.kind.consoleTypes[0]!;
   if (!r.kind.consoleTypes.includes(consoleType)) throw new GatewayError('BAD_REQUEST', `console type ${consoleType} is not a ${r.kind.name} console`, { status: 400 });
   const server = r.server !== undefined ? r.server : await deps.inventory.get(r.instanceUuid);
-  const own = server ? r.kind.endpoint(server) : null;
+  // a kind's endpoint may carry a TLS port (SPICE's): every endpoint reads as a SpiceEndpoint
+  const own: SpiceEndpoint | null = server ? r.kind.endpoint(server) : null;
   const what = `${r.kind.protocol.toUpperCase()} console`;
   const given = r.endpoint ?? {};
   const host = given.host ?? own?.host;
@@ -45,6 +46,9 @@ export async function mintConsoleToken(deps: { readonly tokens: TokenStore; read
   if (own && (own.host !== host || own.port !== port)) {
     throw new GatewayError('CONSOLE_PORT_MISMATCH', `server ${r.instanceUuid} has its ${what} at ${formatEndpoint(own)}, not ${formatEndpoint({ host, port })}; the proxy would refuse this token`, { status: 400 });
   }
-  const { token, record } = await deps.tokens.create({ consoleType, host, port, instanceUuid: r.instanceUuid, accessUrlBase: r.base, ttl: r.ttl, internalAccessPath: r.internalAccessPath ?? null });
+  // the row's tls_port, as Nova's get_spice_console writes it for spice-html5 tokens too
+  // (`tls_port=console.tlsPort`); os-console-auth-tokens shows it from 2.99
+  const tlsPort = given.tlsPort ?? own?.tlsPort ?? null;
+  const { token, record } = await deps.tokens.create({ consoleType, host, port, tlsPort, instanceUuid: r.instanceUuid, accessUrlBase: r.base, ttl: r.ttl, internalAccessPath: r.internalAccessPath ?? null });
   return { token, record, url: r.kind.accessUrl(r.base, token) };
 }
