@@ -5,7 +5,9 @@
  * 2.8 adds `mks`/`webmks`, 2.99 `spice-direct`), then the server (404 when unknown or another
  * project's), the policy, the protocol/type pair (400 "Invalid console type"), what this
  * deployment offers (400 "Unavailable console type" when switched off, 501 for kinds Porthole
- * has no driver for), the server's state (409), and a token valid `[consoleauth] token_ttl`
+ * has no driver for), the server's state (409), its endpoint of that kind (409 "not ready" for a
+ * server with no console endpoint at all, 400 "Unavailable console type vnc|serial|spice." for one
+ * without this kind's, as Nova's libvirt driver), and a token valid `[consoleauth] token_ttl`
  * seconds in a URL built as Nova builds it.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -196,5 +198,10 @@ function checkState(server: Server, kind: ConsoleKind): void {
     const state = VM_STATE[server.status] ?? server.status.toLowerCase();
     throw new GatewayError('CONFLICT', `Cannot 'get_${kind.protocol}_console' instance ${server.id} while it is in vm_state ${state}`, { status: 409 });
   }
-  if (!kind.endpoint(server)) throw new GatewayError('CONFLICT', `Instance ${server.id} is not ready`, { status: 409 });
+  if (kind.endpoint(server)) return;
+  // no console at all: as Nova's check_instance_host for an instance without a host (409);
+  // consoles, but not this one: as Nova's libvirt driver for a guest without that device
+  // (ConsoleTypeUnavailable naming the protocol, 400), e.g. serial asked of a VNC-only server
+  if (!server.vnc && !server.serial && !server.spice) throw new GatewayError('CONFLICT', `Instance ${server.id} is not ready`, { status: 409 });
+  throw badRequest(`Unavailable console type ${kind.protocol}.`);
 }
