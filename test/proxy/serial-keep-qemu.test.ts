@@ -4,7 +4,8 @@
  * client at a time, as a serial port does. Through Porthole's serial listener: what QEMU printed
  * while nobody watched (its banner, the answer to a command typed by a viewer who then left) is
  * the next viewer's first bytes; two viewers see the same output over the one backend connection;
- * a view-only viewer's keys do not reach QEMU; the log survives a restart with serial_log_dir;
+ * a view-only viewer's keys do not reach QEMU; revocation closes one viewer, not the backend
+ * connection; the log survives a restart with serial_log_dir;
  * the serial-log API; viewers coming and going leave no descriptor, session or backend connection,
  * and the gateway's close closes the kept connection.
  */
@@ -189,6 +190,24 @@ describe('serial console kept attached (QEMU)', { skip: !haveQemu && `${QEMU} no
       assert.doesNotMatch(ro.text(), /info status|VM status/);
       await ro.close();
       await rw.close();
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('closes a viewer whose token is revoked, and keeps the backend connection for the others', async () => {
+    const gw = await keptGateway(qemu);
+    try {
+      const token = await mint(gw, qemu.port);
+      const revoked = await viewer(gw, token);
+      const other = await viewer(gw, await mint(gw, qemu.port));
+      const closed = new Promise<number>((r) => revoked.ws.once('close', (code) => r(code)));
+      await gw.gateway.stores.tokens.revoke(token);
+      assert.equal(await closed, 1008);
+      other.send('info name\r');
+      await eventually('the other viewer still works', () => other.text().includes(`${qemu.name}\r\n`));
+      assert.equal(connectionsTo(qemu.port), 1);
+      await other.close();
     } finally {
       await gw.close();
     }
