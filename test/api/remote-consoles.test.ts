@@ -155,7 +155,7 @@ describe('remote consoles', () => {
       assertFault(await create(ACTIVE, v('2.99'), { remote_console: { protocol: 'spice', type: 'spice-direct' } }), 501, 'The requested functionality is not supported.');
     });
 
-    for (const [protocol, type] of [['spice', 'spice-html5'], ['serial', 'serial'], ['rdp', 'rdp-html5']]) {
+    for (const [protocol, type] of [['rdp', 'rdp-html5']]) {
       it(`answers ${protocol}+${type}, a console kind this deployment does not offer, with 501`, async () => {
         assertFault(await create(ACTIVE, v('2.6'), { remote_console: { protocol, type } }), 501, 'The requested functionality is not supported.');
       });
@@ -225,7 +225,7 @@ describe('remote consoles', () => {
       assertFault(await action(ACTIVE, { 'os-getVNCConsole': { type: 'xvpvnc' } }), 400, 'Invalid console type xvpvnc');
     });
 
-    for (const [name, type] of [['os-getSPICEConsole', 'spice-html5'], ['os-getSerialConsole', 'serial'], ['os-getRDPConsole', 'rdp-html5']] as const) {
+    for (const [name, type] of [['os-getRDPConsole', 'rdp-html5']] as const) {
       it(`answers ${name} with 501`, async () => {
         assertFault(await action(ACTIVE, { [name]: { type } }), 501, 'The requested functionality is not supported.');
       });
@@ -238,5 +238,146 @@ describe('remote consoles', () => {
       assertFault(await action(SHUTOFF, body), 409, `Cannot 'get_vnc_console' instance ${SHUTOFF} while it is in vm_state stopped`);
       assertFault(await action(NO_VNC, body), 409, `Instance ${NO_VNC} is not ready`);
     });
+  });
+});
+
+/**
+ * Serial (`serial`/`serial`) and SPICE (`spice`/`spice-html5`) consoles: URLs for servers whose
+ * inventory has the endpoint, with the SPICE TLS port in the token row (Nova's get_spice_console
+ * writes `tls_port` for spice-html5 too); Nova's answers where the server has no such console:
+ * its libvirt driver's ConsoleTypeUnavailable (400, naming the protocol) for a guest without that
+ * device, check_instance_host's 409 for an instance with no console at all.
+ */
+describe('serial and SPICE remote consoles', () => {
+  const CONSOLES = '66666666-6666-4666-8666-666666666666';
+  const SERIAL_ONLY = '77777777-7777-4777-8777-777777777777';
+  const SPICE_PLAIN = '88888888-8888-4888-8888-888888888888';
+  const VNC_ONLY = '99999999-9999-4999-8999-999999999999';
+  const NOTHING = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa';
+  const STOPPED = 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb';
+  const SERIAL = { host: '127.0.0.1', port: 4555 };
+  const SPICE = { host: '127.0.0.1', port: 5930, tlsPort: 5931 };
+  const serialBody = { remote_console: { protocol: 'serial', type: 'serial' } };
+  const spiceBody = { remote_console: { protocol: 'spice', type: 'spice-html5' } };
+  let gw: TestApi;
+
+  before(async () => {
+    gw = await startApi();
+    await gw.addServer({ id: CONSOLES, vnc: VNC, serial: SERIAL, spice: SPICE });
+    await gw.addServer({ id: SERIAL_ONLY, serial: SERIAL });
+    await gw.addServer({ id: SPICE_PLAIN, spice: { host: '::1', port: 5940 } });
+    await gw.addServer({ id: VNC_ONLY, vnc: VNC });
+    await gw.addServer({ id: NOTHING });
+    await gw.addServer({ id: STOPPED, status: 'SHUTOFF', serial: SERIAL, spice: SPICE });
+  });
+  after(() => gw.close());
+
+  const create = (server: string, body: unknown, version = '2.6') =>
+    gw.call('POST', `/v2.1/servers/${server}/remote-consoles`, { token: 'notused', headers: v(version), body });
+  const showToken = (token: string, version: string) =>
+    gw.call('GET', `/v2.1/os-console-auth-tokens/${token}`, { token: 'admin', headers: v(version) });
+
+  /** `<base>?token=<uuid4>` (Nova's access_url for every kind but noVNC), and the row it names. */
+  async function tokenRow(url: string, base: string) {
+    const m = /^(.*)\?token=([0-9a-f-]{36})$/.exec(url);
+    assert.ok(m, `URL not in Nova's form: ${url}`);
+    assert.equal(m[1], base);
+    assert.match(m[2]!, UUID4);
+    const found = await gw.gateway.stores.tokens.lookup(m[2]!);
+    assert.ok(found.status === 'valid', found.status);
+    assert.equal(found.token.accessUrlBase, base);
+    assert.ok(!gw.rawLog.join('').includes(m[2]!), 'the console token was logged');
+    return { token: m[2]!, row: found.token };
+  }
+
+  it('mints a serial console URL on the serial listener for the server\'s serial endpoint', async () => {
+    const r = await create(CONSOLES, serialBody);
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.body.remote_console.protocol, 'serial');
+    assert.deepEqual(r.body.remote_console.type, 'serial');
+    const base = gw.gateway.proxies.get('serial')!.baseUrl;
+    assert.equal(base, `ws://127.0.0.1:${gw.gateway.proxies.get('serial')!.port}/`);
+    const { row } = await tokenRow(r.body.remote_console.url, base);
+    assert.deepEqual({ type: row.consoleType, host: row.host, port: row.port, tlsPort: row.tlsPort, instance: row.instanceUuid }, { type: 'serial', ...SERIAL, tlsPort: null, instance: CONSOLES });
+    const serialOnly = await create(SERIAL_ONLY, serialBody);
+    assert.equal(serialOnly.status, 200, serialOnly.text);
+  });
+
+  it('mints a spice-html5 URL whose token carries the SPICE TLS port, shown from 2.99', async () => {
+    const r = await create(CONSOLES, spiceBody);
+    assert.equal(r.status, 200, r.text);
+    const base = gw.gateway.proxies.get('spice')!.baseUrl;
+    assert.equal(base, `http://127.0.0.1:${gw.gateway.proxies.get('spice')!.port}/spice_auto.html`);
+    const { token, row } = await tokenRow(r.body.remote_console.url, base);
+    assert.deepEqual({ type: row.consoleType, host: row.host, port: row.port, tlsPort: row.tlsPort }, { type: 'spice-html5', ...SPICE });
+    const at299 = await showToken(token, '2.99');
+    assert.equal(at299.status, 200, at299.text);
+    assert.deepEqual(at299.body.console, { instance_uuid: CONSOLES, host: SPICE.host, port: SPICE.port, tls_port: SPICE.tlsPort, internal_access_path: null });
+    const at231 = await showToken(token, '2.31');
+    assert.equal(at231.status, 200, at231.text);
+    assert.ok(!('tls_port' in at231.body.console), 'tls_port before 2.99');
+    assertFault(await showToken(token, '2.30'), 401, 'The requested console type details are not accessible');
+  });
+
+  it('shows tls_port null for a SPICE console without a TLS port, and for serial tokens', async () => {
+    const spice = await create(SPICE_PLAIN, spiceBody);
+    assert.equal(spice.status, 200, spice.text);
+    const { token } = await tokenRow(spice.body.remote_console.url, gw.gateway.proxies.get('spice')!.baseUrl);
+    const shown = await showToken(token, '2.99');
+    assert.deepEqual(shown.body.console, { instance_uuid: SPICE_PLAIN, host: '::1', port: 5940, tls_port: null, internal_access_path: null });
+    const serial = await create(SERIAL_ONLY, serialBody);
+    const s = await tokenRow(serial.body.remote_console.url, gw.gateway.proxies.get('serial')!.baseUrl);
+    assert.equal((await showToken(s.token, '2.99')).body.console.tls_port, null);
+  });
+
+  it('answers the legacy os-getSerialConsole and os-getSPICEConsole actions (2.1-2.5)', async () => {
+    for (const [name, type, kind] of [['os-getSerialConsole', 'serial', 'serial'], ['os-getSPICEConsole', 'spice-html5', 'spice']] as const) {
+      const r = await gw.call('POST', `/v2.1/servers/${CONSOLES}/action`, { token: 'notused', headers: v('2.1'), body: { [name]: { type } } });
+      assert.equal(r.status, 200, `${name}: ${r.text}`);
+      assert.deepEqual(Object.keys(r.body.console).sort(), ['type', 'url']);
+      assert.equal(r.body.console.type, type);
+      const { row } = await tokenRow(r.body.console.url, gw.gateway.proxies.get(kind)!.baseUrl);
+      assert.equal(row.consoleType, type);
+    }
+  });
+
+  it('answers a server without that console as Nova\'s libvirt driver does: 400 "Unavailable console type <protocol>."', async () => {
+    assertFault(await create(VNC_ONLY, serialBody), 400, 'Unavailable console type serial.');
+    assertFault(await create(VNC_ONLY, spiceBody), 400, 'Unavailable console type spice.');
+    assertFault(await create(SERIAL_ONLY, novnc), 400, 'Unavailable console type vnc.');
+    assertFault(await create(SERIAL_ONLY, spiceBody), 400, 'Unavailable console type spice.');
+    assertFault(await gw.call('POST', `/v2.1/servers/${VNC_ONLY}/action`, { token: 'notused', body: { 'os-getSerialConsole': { type: 'serial' } } }), 400, 'Unavailable console type serial.');
+    // nothing was minted for them
+    const rows = await Promise.all([VNC_ONLY, SERIAL_ONLY].map((id) => gw.gateway.stores.tokens.revokeByInstance(id)));
+    assert.ok(rows[0] === 0, 'a token was minted for the VNC-only server');
+  });
+
+  it('answers a server with no console at all with 409 "is not ready", a stopped one with 409 naming the protocol', async () => {
+    assertFault(await create(NOTHING, serialBody), 409, `Instance ${NOTHING} is not ready`);
+    assertFault(await create(NOTHING, spiceBody), 409, `Instance ${NOTHING} is not ready`);
+    assertFault(await create(STOPPED, serialBody), 409, `Cannot 'get_serial_console' instance ${STOPPED} while it is in vm_state stopped`);
+    assertFault(await create(STOPPED, spiceBody), 409, `Cannot 'get_spice_console' instance ${STOPPED} while it is in vm_state stopped`);
+  });
+
+  it('keeps answering spice-direct with 501: Porthole has no spice-direct proxy', async () => {
+    assertFault(await create(CONSOLES, { remote_console: { protocol: 'spice', type: 'spice-direct' } }, '2.99'), 501, 'The requested functionality is not supported.');
+  });
+});
+
+describe('serial and SPICE remote consoles with their listeners switched off', () => {
+  const SERVER = 'cccccccc-cccc-4ccc-8ccc-cccccccccccc';
+  let gw: TestApi;
+
+  before(async () => {
+    gw = await startApi({ 'porthole.serialproxy_enabled': 'false', 'porthole.spicehtml5proxy_enabled': 'false' });
+    await gw.addServer({ id: SERVER, serial: { host: '127.0.0.1', port: 4555 }, spice: { host: '127.0.0.1', port: 5930 } });
+  });
+  after(() => gw.close());
+
+  it('answers 400 "Unavailable console type <type>.", as Nova\'s compute manager with the console disabled', async () => {
+    const create = (protocol: string, type: string) =>
+      gw.call('POST', `/v2.1/servers/${SERVER}/remote-consoles`, { token: 'notused', headers: v('2.6'), body: { remote_console: { protocol, type } } });
+    assertFault(await create('serial', 'serial'), 400, 'Unavailable console type serial.');
+    assertFault(await create('spice', 'spice-html5'), 400, 'Unavailable console type spice-html5.');
   });
 });
