@@ -377,7 +377,7 @@ describe('porthole usage errors', () => {
       [['token', 'create', '--instance-uuid', OTHER, '--host', 'h', '--port', 'x', ...s.db], /--port x: expected a port number/],
       [['token', 'create', '--instance-uuid', OTHER, '--host', 'h', '--port', '1', '--ttl', '0', ...s.db], /--ttl 0: expected a whole number of seconds/],
       [['token', 'create', '--instance-uuid', OTHER, '--host', 'h', '--port', '1', '--ttl', '2.5', ...s.db], /--ttl 2\.5/],
-      [['token', 'create', '--instance-uuid', OTHER, '--host', 'h', '--port', '1', '--console-type', 'spice-html5', ...s.db], /--console-type spice-html5/],
+      [['token', 'create', '--instance-uuid', OTHER, '--host', 'h', '--port', '1', '--console-type', 'rdp-html5', ...s.db], /--console-type rdp-html5/],
     ]);
   });
 
