@@ -27,7 +27,7 @@ import { echoBackend, openRfbConsole, type TestBackend } from './support/backend
 import { accepting, startDaemon, stopDaemon, type Daemon } from './support/daemon.ts';
 import { eventually, flags as settings, tempDir } from './support/gateway.ts';
 import { closeOf, echo } from './support/live.ts';
-import { cleanEnv, porthole, PROJECT_ROOT } from './support/process.ts';
+import { cleanEnv, OTHER_CONSOLES_ON_LOOPBACK, porthole, PROJECT_ROOT } from './support/process.ts';
 import { freshPostgres } from './support/stores.ts';
 import { freePort } from './support/xvnc.ts';
 
@@ -379,9 +379,9 @@ describe('workers: supervision', () => {
     await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
     const port = (taken.address() as { port: number }).port;
     try {
-      const r = await porthole(['serve', '--vnc-novncproxy_host', '127.0.0.1', '--vnc-novncproxy_port', String(port), '--osapi_compute_listen', '127.0.0.1', '--osapi_compute_listen_port', String(await freePort()), '--database-connection', store.url, '--porthole-workers', '2', '--web', '/nonexistent', '--cert', '/nonexistent']);
+      const r = await porthole(['serve', ...OTHER_CONSOLES_ON_LOOPBACK, '--vnc-novncproxy_host', '127.0.0.1', '--vnc-novncproxy_port', String(port), '--osapi_compute_listen', '127.0.0.1', '--osapi_compute_listen_port', String(await freePort()), '--database-connection', store.url, '--porthole-workers', '2', '--web', '/nonexistent', '--cert', '/nonexistent']);
       assert.equal(r.code, 1, r.stdout + r.stderr);
-      assert.match(r.stderr, /EADDRINUSE/);
+      assert.match(r.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port} \\(\\[vnc\\] novncproxy_port\\): address already in use`));
       assert.match(r.stdout, / ERROR porthole \[-\] worker \d+ \(pid \d+\) exited .*before it listened; stopping .*event=worker_exited/);
     } finally {
       taken.close();
