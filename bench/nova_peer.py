@@ -40,7 +40,7 @@ from nova import objects  # noqa: E402
 objects.register_all()
 
 
-def mint(backends):
+def mint(backends, console_type='novnc'):
     from nova.db import migration
     t_import = time.monotonic()
     migration.db_sync(database='main')
@@ -58,12 +58,13 @@ def mint(backends):
     tokens = []
     for instance, backend in zip(instances, backends):
         backend_host, backend_port = backend.rsplit(':', 1)
-        # nova/compute/manager.py get_vnc_console, for console_type 'novnc'
+        # nova/compute/manager.py get_vnc_console ('novnc') and get_serial_console ('serial')
+        base = (nova_config.CONF.serial_console.base_url if console_type == 'serial'
+                else nova_config.CONF.vnc.novncproxy_base_url)
         token = objects.ConsoleAuthToken(
-            context=ctx, console_type='novnc', host=backend_host,
+            context=ctx, console_type=console_type, host=backend_host,
             port=int(backend_port), internal_access_path=None,
-            instance_uuid=instance.uuid,
-            access_url_base=nova_config.CONF.vnc.novncproxy_base_url)
+            instance_uuid=instance.uuid, access_url_base=base)
         tokens.append(token.authorize(nova_config.CONF.consoleauth.token_ttl))
     t_tokens = time.monotonic()
     print(json.dumps({'tokens': tokens, 'seconds': {
@@ -101,7 +102,10 @@ def compute():
 
 if command == 'mint':
     mint(sys.argv[4:])
+elif command == 'mint-serial':
+    # bench/serial.ts: tokens as nova-compute mints them for get_serial_console
+    mint(sys.argv[4:], 'serial')
 elif command == 'compute':
     compute()
 else:
-    raise SystemExit('usage: nova_peer.py mint|compute NOVA_CONF HOST [BACKEND...]')
+    raise SystemExit('usage: nova_peer.py mint|mint-serial|compute NOVA_CONF HOST [BACKEND...]')
