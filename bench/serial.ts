@@ -1,0 +1,354 @@
+/**
+ * @module bench/serial
+ * `npm run bench:serial`: the serial console path (a plain byte relay, no RFB) side by side on one
+ * run: raw loopback TCP, Debian's websockify, Debian's nova-serialproxy and `porthole
+ * serialproxy`, against the same backends in their own process (`--backend`): a console port
+ * that greets with one byte and then echoes (as a serial console answers what is typed), and a
+ * source that writes N bytes and closes. For each path:
+ *
+ * - open → first byte (the greeting), over sequential connections: p50 and p99 (the open starts
+ *   before the TCP connect, so it includes the WebSocket upgrade and the proxy's token lookup and
+ *   backend dial);
+ * - download throughput of N bytes (median of the trials), and its ratio to raw TCP;
+ * - 1-byte echo round trips on one open console: p50 and p99.
+ *
+ * nova-serialproxy runs as a deployment runs it (its own nova.conf, a SQLite cell database with
+ * Nova's schema, tokens minted by Nova's own code for get_serial_console, the stub nova-compute
+ * answering its validate_console_port RPC on the machine's RabbitMQ: bench/nova_peer.py, as for
+ * bench/nova-novncproxy.ts); it forks and loads Nova per connection, so it gets fewer
+ * connections. The goals of issue 14 are printed beside the figures; the section
+ * `<!-- serial -->` of bench/RESULTS.md is rewritten.
+ *
+ * Usage: npm run bench:serial [-- --quick]
+ */
+import { randomUUID } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Socket } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { WebSocket } from 'ws';
+import { novaVersion } from './nova-novncproxy.ts';
+import { firstLine, freePort, loadAverage, LOOPBACK, ROOT, startChild, stopAll, tempDirs, waitForPort, type Child } from './procs.ts';
+import { writeSection } from './results-file.ts';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const MiB = 1024 * 1024;
+const WEBSOCKIFY = '/usr/bin/websockify';
+const NOVA_SERIALPROXY = '/usr/bin/nova-serialproxy';
+const PYTHON = '/usr/bin/python3';
+const RABBITMQ_PORT = 5672;
+const GREETING = 0x3e; // '>'
+
+interface Plan {
+  readonly bytes: number;
+  readonly trials: number;
+  readonly connections: number;
+  readonly novaConnections: number;
+  readonly echoes: number;
+}
+
+/** A path from the client to the backends: how to open a console to each backend. */
+interface Path {
+  readonly name: string;
+  /** `tcp:PORT` for raw TCP, else a ws:// URL */
+  readonly console: string;
+  readonly source: string;
+  /** fewer connections for a proxy that forks per connection */
+  readonly connections?: number;
+}
+
+/** One open console: bytes arrive through `onData`. */
+interface Stream {
+  onData(f: (chunk: Buffer) => void): void;
+  send(b: Buffer): void;
+  close(): void;
+  readonly ended: Promise<void>;
+}
+
+function open(target: string): Promise<Stream> {
+  return new Promise((resolve, reject) => {
+    if (target.startsWith('tcp:')) {
+      const s: Socket = connect({ host: LOOPBACK, port: Number(target.slice(4)), noDelay: true });
+      const ended = new Promise<void>((r) => s.once('close', () => r()));
+      s.once('error', reject);
+      s.once('connect', () => resolve({ onData: (f) => s.on('data', f), send: (b) => s.write(b), close: () => s.destroy(), ended }));
+      return;
+    }
+    const ws = new WebSocket(target, ['binary'], { perMessageDeflate: false });
+    const ended = new Promise<void>((r) => ws.once('close', () => r()));
+    ws.once('error', reject);
+    ws.once('unexpected-response', (_q, res) => reject(new Error(`HTTP ${res.statusCode} from ${target.replace(/token=[^&]+/, 'token=***')}`)));
+    ws.once('open', () => {
+      (ws as unknown as { _socket: Socket })._socket.setNoDelay(true);
+      resolve({ onData: (f) => ws.on('message', (d: Buffer) => f(d)), send: (b) => ws.send(b), close: () => ws.terminate(), ended });
+    });
+  });
+}
+
+/** open → first byte of the greeting, in ms; the console is closed and gone before it returns. */
+async function firstByte(target: string): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  const s = await open(target);
+  const first = await new Promise<bigint>((resolve) => s.onData(() => resolve(process.hrtime.bigint())));
+  s.close();
+  await s.ended;
+  return Number(first - t0) / 1e6;
+}
+
+/** Downloads the source's bytes; MiB/s from the first byte to the last. */
+async function download(target: string, bytes: number): Promise<number> {
+  const s = await open(target);
+  let got = 0;
+  let t0 = 0n;
+  const t1 = await new Promise<bigint>((resolve) => s.onData((d) => {
+    if (got === 0) t0 = process.hrtime.bigint();
+    got += d.length;
+    if (got >= bytes) resolve(process.hrtime.bigint());
+  }));
+  s.close();
+  await s.ended;
+  return bytes / MiB / (Number(t1 - t0) / 1e9);
+}
+
+/** 1-byte round trips on one console, in µs. */
+async function echoes(target: string, n: number): Promise<number[]> {
+  const s = await open(target);
+  let waiting: (() => void) | null = null;
+  let greeted = false;
+  s.onData(() => {
+    if (!greeted) {
+      greeted = true;
+      return;
+    }
+    const w = waiting;
+    waiting = null;
+    w?.();
+  });
+  await new Promise((r) => setTimeout(r, 50));
+  const out: number[] = [];
+  const one = Buffer.from([0x61]);
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint();
+    await new Promise<void>((resolve) => {
+      waiting = resolve;
+      s.send(one);
+    });
+    out.push(Number(process.hrtime.bigint() - t0) / 1e3);
+  }
+  s.close();
+  await s.ended;
+  return out;
+}
+
+function quantile(values: readonly number[], q: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
+}
+
+function median(values: readonly number[]): number {
+  return quantile(values, 0.5);
+}
+
+// ---------------------------------------------------------------------------------------------
+// the peers
+
+/** `--backend BYTES`: the console port (greeting, then echo) and the source, on loopback. */
+async function runBackend(bytes: number): Promise<void> {
+  const listen = (onSocket: (s: Socket) => void) => new Promise<number>((resolve) => {
+    const server = createServer({ noDelay: true }, (s) => {
+      s.on('error', () => {});
+      onSocket(s);
+    });
+    server.listen(0, LOOPBACK, () => resolve((server.address() as { port: number }).port));
+  });
+  const consolePort = await listen((s) => {
+    s.write(Buffer.from([GREETING]));
+    s.pipe(s);
+  });
+  const chunk = Buffer.alloc(256 * 1024, 0x55);
+  const sourcePort = await listen((s) => {
+    s.resume();
+    let left = bytes;
+    const pump = () => {
+      while (left > 0) {
+        const n = Math.min(left, chunk.length);
+        left -= n;
+        if (!s.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return void s.once('drain', pump);
+      }
+      s.end();
+    };
+    pump();
+  });
+  process.stdout.write(`${JSON.stringify({ consolePort, sourcePort })}\n`);
+}
+
+async function startWebsockify(target: number): Promise<number> {
+  const port = await freePort();
+  const child = startChild('websockify', WEBSOCKIFY, [`${LOOPBACK}:${port}`, `${LOOPBACK}:${target}`]);
+  child.proc.stdout!.resume();
+  await waitForPort(child, port, 15_000);
+  return port;
+}
+
+function porthole(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [join(ROOT, 'bin/porthole.js'), ...args], { cwd: ROOT, env: { ...process.env, NODE_OPTIONS: '' } }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`porthole ${args.slice(0, 2).join(' ')}: ${err.message} ${stderr}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+async function startPorthole(consolePort: number, sourcePort: number): Promise<Path> {
+  const dir = mkdtempSync(join(tmpdir(), 'porthole-bench-serial-'));
+  tempDirs.add(dir);
+  const port = await freePort();
+  const common = ['--database-connection', `sqlite:///${join(dir, 'porthole.db')}`, '--serial_console-serialproxy_host', LOOPBACK, '--serial_console-serialproxy_port', String(port)];
+  const mint = async (backend: number) => JSON.parse(await porthole(['token', 'create', '--console-type', 'serial', '--instance-uuid', randomUUID(), '--host', LOOPBACK, '--port', String(backend), '--ttl', '86400', '--json', ...common])) as { url: string };
+  const [c, s] = [await mint(consolePort), await mint(sourcePort)];
+  const child = startChild('porthole serialproxy', process.execPath, [join(ROOT, 'bin/porthole.js'), 'serialproxy', ...common, '--porthole-log_level', 'warn']);
+  child.proc.stdout!.resume();
+  await waitForPort(child, port, 30_000);
+  return { name: 'Porthole', console: c.url, source: s.url };
+}
+
+function ini(sections: Record<string, Record<string, string | number>>): string {
+  return Object.entries(sections).map(([s, opts]) => `[${s}]\n${Object.entries(opts).map(([k, v]) => `${k} = ${v}`).join('\n')}\n`).join('\n');
+}
+
+/** Debian's nova-serialproxy with its own nova.conf, Nova-minted serial tokens and the stub compute. */
+async function startNovaSerialproxy(consolePort: number, sourcePort: number, connections: number): Promise<Path> {
+  const dir = mkdtempSync(join(tmpdir(), 'porthole-bench-nova-serial-'));
+  tempDirs.add(dir);
+  const run = `porthole-bench-${randomUUID().slice(0, 8)}`;
+  const port = await freePort();
+  const conf = join(dir, 'nova.conf');
+  const logging = join(dir, 'logging.conf');
+  writeFileSync(logging, ini({
+    loggers: { keys: 'root,rpc_client' }, handlers: { keys: 'stderr' }, formatters: { keys: 'plain' },
+    logger_root: { level: 'WARNING', handlers: 'stderr' },
+    logger_rpc_client: { level: 'ERROR', handlers: '', qualname: 'oslo_messaging.rpc.client' },
+    handler_stderr: { class: 'StreamHandler', args: '(sys.stderr,)', formatter: 'plain' },
+    formatter_plain: { format: '%(asctime)s %(process)d %(levelname)s %(name)s %(message)s' },
+  }));
+  writeFileSync(conf, ini({
+    DEFAULT: { transport_url: `rabbit://guest:guest@${LOOPBACK}:${RABBITMQ_PORT}/`, control_exchange: run, log_config_append: logging },
+    database: { connection: `sqlite:///${join(dir, 'nova.sqlite')}` },
+    serial_console: { serialproxy_host: LOOPBACK, serialproxy_port: port, base_url: `ws://${LOOPBACK}:${port}/` },
+    consoleauth: { token_ttl: 86_400 },
+    oslo_messaging_rabbit: { amqp_auto_delete: 'true', rabbit_transient_queues_ttl: 60 },
+    oslo_concurrency: { lock_path: join(dir, 'lock') },
+  }));
+  const peer = join(HERE, 'nova_peer.py');
+  const compute = startChild(`nova-compute stub (${run})`, PYTHON, [peer, 'compute', conf, run]);
+  const minter = startChild('nova mint-serial', PYTHON, [peer, 'mint-serial', conf, run, `${LOOPBACK}:${consolePort}`, `${LOOPBACK}:${sourcePort}`]);
+  const [ready, minted] = await Promise.all([firstLine(compute, 90_000), firstLine(minter, 90_000)]);
+  if ((JSON.parse(ready) as { ready?: string }).ready !== run) throw new Error(`nova-compute stub: unexpected ${ready}`);
+  const [consoleToken, sourceToken] = (JSON.parse(minted) as { tokens: string[] }).tokens;
+  const child: Child = startChild('nova-serialproxy', NOVA_SERIALPROXY, ['--config-file', conf]);
+  child.proc.stdout!.resume();
+  await waitForPort(child, port, 90_000);
+  // Nova's own URL form: <base_url>?token=<token>
+  return { name: 'nova-serialproxy', console: `ws://${LOOPBACK}:${port}/?token=${consoleToken}`, source: `ws://${LOOPBACK}:${port}/?token=${sourceToken}`, connections };
+}
+
+// ---------------------------------------------------------------------------------------------
+// the run
+
+interface Row {
+  readonly name: string;
+  firstMs: number[];
+  mibPerSec: number[];
+  echoUs: number[];
+}
+
+async function main(): Promise<void> {
+  const quick = process.argv.includes('--quick');
+  const plan: Plan = quick
+    ? { bytes: 16 * MiB, trials: 3, connections: 60, novaConnections: 10, echoes: 500 }
+    : { bytes: 64 * MiB, trials: 5, connections: 300, novaConnections: 30, echoes: 3000 };
+  if (!existsSync(WEBSOCKIFY)) throw new Error(`${WEBSOCKIFY} not found (Debian package websockify)`);
+  const backend = startChild('serial backends', process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--backend', String(plan.bytes)]);
+  const { consolePort, sourcePort } = JSON.parse(await firstLine(backend, 20_000)) as { consolePort: number; sourcePort: number };
+  const paths: Path[] = [{ name: 'raw TCP', console: `tcp:${consolePort}`, source: `tcp:${sourcePort}` }];
+  const [wc, wsrc] = [await startWebsockify(consolePort), await startWebsockify(sourcePort)];
+  paths.push({ name: 'websockify', console: `ws://${LOOPBACK}:${wc}/`, source: `ws://${LOOPBACK}:${wsrc}/` });
+  const nova = novaVersion();
+  if (nova && existsSync(NOVA_SERIALPROXY)) {
+    try {
+      paths.push(await startNovaSerialproxy(consolePort, sourcePort, plan.novaConnections));
+    } catch (err) {
+      process.stdout.write(`nova-serialproxy left out: ${(err as Error).message.split('\n')[0]}\n`);
+    }
+  }
+  paths.push(await startPorthole(consolePort, sourcePort));
+  process.stdout.write(`paths: ${paths.map((p) => p.name).join(', ')}; load average ${loadAverage()}\n`);
+
+  const rows: Row[] = paths.map((p) => ({ name: p.name, firstMs: [], mibPerSec: [], echoUs: [] }));
+  // warm-up: JIT, Python imports, socket buffers
+  for (const p of paths) {
+    for (let i = 0; i < 5; i++) await firstByte(p.console);
+    await download(p.source, plan.bytes);
+  }
+  // first byte: interleaved path by path in rounds, so drift on a shared machine hits all alike
+  const rounds = 10;
+  for (let r = 0; r < rounds; r++) {
+    for (const [i, p] of paths.entries()) {
+      const n = Math.ceil((p.connections ?? plan.connections) / rounds);
+      for (let k = 0; k < n; k++) rows[i]!.firstMs.push(await firstByte(p.console));
+    }
+  }
+  for (let t = 0; t < plan.trials; t++) for (const [i, p] of paths.entries()) rows[i]!.mibPerSec.push(await download(p.source, plan.bytes));
+  for (let r = 0; r < 2; r++) for (const [i, p] of paths.entries()) rows[i]!.echoUs.push(...await echoes(p.console, plan.echoes / 2));
+
+  const raw = median(rows[0]!.mibPerSec);
+  const wsf = rows.find((r) => r.name === 'websockify')!;
+  const ph = rows.find((r) => r.name === 'Porthole')!;
+  const f = (v: number, d = 2) => v.toFixed(d);
+  const table = [
+    '| path | first byte p50 | first byte p99 | throughput (median) | × raw TCP | 1-byte echo p50 | 1-byte echo p99 |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    ...rows.map((r) => `| ${r.name} | ${f(quantile(r.firstMs, 0.5))} ms | ${f(quantile(r.firstMs, 0.99))} ms | ${f(median(r.mibPerSec), 0)} MiB/s | ${f(median(r.mibPerSec) / raw, 3)} | ${f(quantile(r.echoUs, 0.5), 0)} µs | ${f(quantile(r.echoUs, 0.99), 0)} µs |`),
+  ];
+  const goals: Array<[string, string, boolean]> = [
+    ['first byte p50 ≤ 0.5 ms', `${f(quantile(ph.firstMs, 0.5))} ms`, quantile(ph.firstMs, 0.5) <= 0.5],
+    ['first byte p99 ≤ 1.5 ms', `${f(quantile(ph.firstMs, 0.99))} ms`, quantile(ph.firstMs, 0.99) <= 1.5],
+    ['throughput ≥ 0.9 × raw TCP', `${f(median(ph.mibPerSec) / raw, 3)} ×`, median(ph.mibPerSec) / raw >= 0.9],
+    ['1-byte echo p99 ≤ websockify\'s', `${f(quantile(ph.echoUs, 0.99), 0)} µs vs ${f(quantile(wsf.echoUs, 0.99), 0)} µs`, quantile(ph.echoUs, 0.99) <= quantile(wsf.echoUs, 0.99)],
+  ];
+  const goalTable = ['| goal (issue 14) | Porthole | met |', '|---|---:|---|', ...goals.map(([g, v, ok]) => `| ${g} | ${v} | ${ok ? 'yes' : '**no**'} |`)];
+  const counts = `${plan.connections} sequential connections per path for first byte (nova-serialproxy: ${plan.novaConnections}, it forks and loads Nova per connection), ${plan.trials} downloads of ${plan.bytes / MiB} MiB, ${plan.echoes} 1-byte echoes on one console`;
+  const text = [
+    '<!-- serial -->',
+    '## Serial console relay (`npm run bench:serial`)',
+    '',
+    `Run ${new Date().toISOString().slice(0, 16)}Z on ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, load average ${loadAverage()} at the end; Node ${process.version}; nova-consoleproxy ${nova ?? '(not installed)'}${quick ? '; `--quick`' : ''}. Command: \`npm run bench:serial${quick ? ' -- --quick' : ''}\`.`,
+    `Backends in their own process: a console port that greets with one byte then echoes, and a source of ${plan.bytes / MiB} MiB; ${counts}. Every WebSocket path asks for the \`binary\` subprotocol and opens the URL its proxy hands out (\`ws://…/?token=\`).`,
+    '',
+    ...table,
+    '',
+    ...goalTable,
+    '<!-- /serial -->',
+  ].join('\n');
+  process.stdout.write(`\n${table.join('\n')}\n\n${goalTable.join('\n')}\n`);
+  writeSection('<!-- serial -->', '<!-- /serial -->', `${text}\n`);
+  process.stdout.write(`\nwritten to bench/RESULTS.md (section <!-- serial -->)\n`);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const at = process.argv.indexOf('--backend');
+  if (at >= 0) {
+    await runBackend(Number(process.argv[at + 1]));
+  } else {
+    try {
+      await main();
+    } catch (err) {
+      process.stderr.write(`bench/serial: ${(err as Error)?.stack ?? err}\n`);
+      process.exitCode = 1;
+    } finally {
+      await stopAll();
+    }
+  }
+}
