@@ -4,7 +4,8 @@ on stdin and answers one JSON line on stdout:
 
   {"op": "sync"}                                   nova's own schema migrations (db_sync, main)
   {"op": "instance", "uuid": U, "project": P}      an instances row, which authorize requires
-  {"op": "authorize", "instance": U, "host": H, "port": N, "ttl": S, "access_url_base": B}
+  {"op": "authorize", "instance": U, "host": H, "port": N, "ttl": S, "access_url_base": B
+   [, "console_type": "serial"]}
                                                    -> {"token": T, "access_url": URL}
   {"op": "validate", "token": T}                   -> {"valid": bool, "host", "port", "instance_uuid"}
   {"op": "clean", "instance": U}                   clean_console_auths_for_instance
@@ -45,9 +46,10 @@ def handle(cmd):
         engine.dispose()
         return {'ok': True}
     if op == 'authorize':
-        # what nova-compute does for get_vnc_console (nova/compute/manager.py)
+        # what nova-compute does for get_vnc_console (nova/compute/manager.py), or with
+        # "console_type": "serial" for get_serial_console
         t = objects.ConsoleAuthToken(
-            context=ctx, console_type='novnc', host=cmd['host'], port=cmd['port'],
+            context=ctx, console_type=cmd.get('console_type', 'novnc'), host=cmd['host'], port=cmd['port'],
             internal_access_path=None, instance_uuid=cmd['instance'],
             access_url_base=cmd['access_url_base'])
         token = t.authorize(cmd['ttl'])
