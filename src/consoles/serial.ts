@@ -24,6 +24,20 @@ import { SERIAL_PAGE } from '../web/serial-page.ts';
 import { accessUrl, baseFollowingPort } from './console-url.ts';
 import type { ConsoleKind } from './types.ts';
 
+/**
+ * The base of a serial console's page URL (`/serial.html`, `src/web/serial-page.ts`) from the
+ * kind's base URL: the base itself when it is a page already (http, https: the operator set
+ * `base_url` to it), else the page beside the WebSocket's path (`ws://H:6083/` gives
+ * `http://H:6083/serial.html`; a path prefix is kept, as a reverse proxy forwarding it would
+ * want) on the scheme's HTTP counterpart (ws: http, wss: https).
+ */
+export function serialPageBase(base: string): string {
+  const url = new URL(base);
+  if (url.protocol === 'http:' || url.protocol === 'https:') return base;
+  const page = new URL(SERIAL_PAGE.paths[0]!.replace(/^\//, ''), url);
+  return `${url.protocol === 'wss:' ? 'https:' : 'http:'}${page.href.slice(page.protocol.length)}`;
+}
+
 export const serial: ConsoleKind = {
   name: 'serial',
   protocol: 'serial',
