@@ -1,8 +1,8 @@
 /**
  * @module gateway
  * Builds the parts of one Porthole process from a loaded config and hands each what it needs:
- * the stores, a listener per enabled console kind (`src/consoles/`), the API, the demo VNC
- * server, the sweep of expired tokens. No
+ * the stores, a listener per enabled console kind (`src/consoles/`), the API, the demo server
+ * (its VNC server and serial console), the sweep of expired tokens. No
  * globals: tests build the same gateway with their own config and logger. The worker processes
  * of `[porthole] workers` build it without the parts done once (`workers.ts`).
  */
@@ -16,6 +16,7 @@ import type { LoadedConfig } from './config/load.ts';
 import { unhonouredOptions } from './config/unhonoured.ts';
 import { startupLines } from './config/startup.ts';
 import type { Config } from './config/options.ts';
+import { startDemoSerialConsole, type DemoSerialConsole } from './demo/serial-console.ts';
 import { startDemoServer, type DemoServer } from './demo/server.ts';
 import { GatewayError } from './errors.ts';
 import { createLogger } from './log.ts';
@@ -68,6 +69,8 @@ export interface Gateway {
   /** The running console listeners by kind name. */
   readonly proxies: ReadonlyMap<string, ProxyInfo>;
   readonly demo: DemoServer | undefined;
+  /** The demo server's serial console (its `serial` endpoint), with `demo`. */
+  readonly demoSerial: DemoSerialConsole | undefined;
   readonly api: { readonly host: string; readonly port: number } | undefined;
   readonly sessions: ReadonlySet<ConsoleSession>;
   /** The live-sessions registry across proxies (list, kill) and this proxy's part in it. */
@@ -128,6 +131,7 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
   if (config.DEFAULT.record) log.warn({ event: 'config' }, '[DEFAULT] record is set: Porthole does not record console sessions');
 
   let demo: DemoServer | undefined;
+  let demoSerial: DemoSerialConsole | undefined;
   /** The running console listeners by kind name. */
   const proxies = new Map<string, ProxyInfo>();
   /** Told of every session's start and end: the registry's tracker once there is one, a drain while it waits. */
@@ -138,7 +142,8 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
   try {
     if (config.porthole.demo && once) {
       const d = await startDemo(config, stores, log);
-      demo = d;
+      demo = d.vnc;
+      demoSerial = d.serial;
       closers.unshift(() => d.close());
     }
 
@@ -206,6 +211,7 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
     novnc: proxies.get(novnc.name),
     proxies,
     demo,
+    demoSerial,
     api,
     sessions,
     registry,
@@ -263,31 +269,54 @@ function untilNoSessions(sessions: ReadonlySet<ConsoleSession>, observers: Sessi
   return { done, cut };
 }
 
+/** The demo server's two consoles, as `startDemo` started and registered them. */
+export interface DemoConsoles {
+  readonly vnc: DemoServer;
+  readonly serial: DemoSerialConsole;
+  /** Stops both. */
+  close(): Promise<void>;
+}
+
 /**
- * Starts the demo VNC server (127.0.0.1, `[porthole] demo_port`) and registers it in the
- * inventory under its fixed id. With `demo_port` 0 it listens where the inventory says the demo
- * was before, when that port is free: a console token names its backend's host:port (Nova's
- * `console_auth_tokens`, and the CVE-2013-0335 check compares it with the inventory), so the
- * demo URLs handed out before a restart keep working until they expire. When the port is taken
- * it picks another and says that those URLs stopped working.
+ * Starts the demo server's consoles on 127.0.0.1, its VNC server (`[porthole] demo_port`) and its
+ * serial console, and registers them in the inventory under the demo's fixed id. With
+ * `demo_port` 0 the VNC server listens where the inventory says it was before, when that port is
+ * free, and the serial console always does: a console token names its backend's host:port
+ * (Nova's `console_auth_tokens`, and the CVE-2013-0335 check compares it with the inventory), so
+ * the demo URLs handed out before a restart keep working until they expire. When a port is
+ * taken it picks another and says that those URLs stopped working.
  */
-export async function startDemo(config: Config, stores: Stores, log: Logger): Promise<DemoServer> {
+export async function startDemo(config: Config, stores: Stores, log: Logger): Promise<DemoConsoles> {
   const host = '127.0.0.1';
   const configured = config.porthole.demo_port;
-  const before = configured === 0 ? (await stores.inventory.get(DEMO_SERVER_ID))?.vnc : undefined;
-  const previous = before?.host === host ? before.port : 0;
-  const demo = await startDemoServer({ host, port: configured || previous, anyPortIfTaken: configured === 0 });
-  demo.on('client-error', (reason) => log.warn({ event: 'demo_client_error' }, `demo VNC server closed a client: ${reason}`));
-  if (previous !== 0 && demo.port !== previous) {
-    log.warn({ event: 'demo_port_changed', previous, port: demo.port }, `demo VNC server: port ${previous} of the previous start is taken, listening on ${demo.port}; demo console URLs handed out before this start no longer work (set [porthole] demo_port to keep one port)`);
+  const before = await stores.inventory.get(DEMO_SERVER_ID);
+  const previous = configured === 0 && before?.vnc?.host === host ? before.vnc.port : 0;
+  const previousSerial = before?.serial?.host === host ? before.serial.port : 0;
+  const vnc = await startDemoServer({ host, port: configured || previous, anyPortIfTaken: configured === 0 });
+  vnc.on('client-error', (reason) => log.warn({ event: 'demo_client_error' }, `demo VNC server closed a client: ${reason}`));
+  if (previous !== 0 && vnc.port !== previous) {
+    log.warn({ event: 'demo_port_changed', previous, port: vnc.port }, `demo VNC server: port ${previous} of the previous start is taken, listening on ${vnc.port}; demo console URLs handed out before this start no longer work (set [porthole] demo_port to keep one port)`);
   }
+  let serial: DemoSerialConsole;
   try {
-    await stores.inventory.put({ id: DEMO_SERVER_ID, name: demo.name, projectId: null, status: 'ACTIVE', vnc: { host: demo.host, port: demo.port } });
+    serial = await startDemoSerialConsole({ host, port: previousSerial, anyPortIfTaken: true, name: vnc.name });
   } catch (err) {
-    await demo.close();
+    await vnc.close();
     throw err;
   }
-  return demo;
+  if (previousSerial !== 0 && serial.port !== previousSerial) {
+    log.warn({ event: 'demo_serial_port_changed', previous: previousSerial, port: serial.port }, `demo serial console: port ${previousSerial} of the previous start is taken, listening on ${serial.port}; demo serial console URLs handed out before this start no longer work`);
+  }
+  const close = async () => {
+    await Promise.all([vnc.close(), serial.close()]);
+  };
+  try {
+    await stores.inventory.put({ id: DEMO_SERVER_ID, name: vnc.name, projectId: null, status: 'ACTIVE', vnc: { host, port: vnc.port }, serial: { host, port: serial.port } });
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { vnc, serial, close };
 }
 
 /** The start-up lines (files, database) and the config's warnings, once per daemon. */

@@ -18,9 +18,9 @@
  *   closes a console in whichever worker holds it exactly as it does across hosts, and
  *   `porthole sessions list` shows every worker's sessions.
  * - Once, in the primary: the migration (N workers migrating at once would only queue on the same
- *   lock, or on SQLite on the same file); the demo VNC server, which plays a VM: its tokens name
- *   its host:port, so it must outlive any worker that is replaced (a demo restarted on another
- *   free port would strand the URL already printed); the sweep of expired tokens (N sweeps would
+ *   lock, or on SQLite on the same file); the demo server's VNC server and serial console, which
+ *   play a VM: its tokens name their host:port, so they must outlive any worker that is replaced
+ *   (a demo restarted on another free port would strand the URL already printed); the sweep of expired tokens (N sweeps would
  *   delete the same rows); the start-up summary, printed once every worker listens.
  * - The primary serves no request. A worker that dies (a crash, the OOM killer) costs only its
  *   own consoles: the primary logs it and starts a replacement after a short wait (0.1 s,
@@ -46,9 +46,10 @@ import type { Logger } from 'pino';
 import type { LoadedConfig } from './config/load.ts';
 import type { ProxyInfo } from './consoles/serve.ts';
 import type { Config } from './config/options.ts';
+import type { DemoSerialConsole } from './demo/serial-console.ts';
 import type { DemoServer } from './demo/server.ts';
 import { listeningStatus, serviceManager, type ServiceManager } from './cli/systemd.ts';
-import { logStartup, startDemo, startSweep } from './gateway.ts';
+import { logStartup, startDemo, startSweep, type DemoConsoles } from './gateway.ts';
 import { createLogger, programName, PROGRAM_ENV } from './log.ts';
 import { rfbProxyOptions } from './rfb/config.ts';
 import { openStores, storeSettings, type OpenedStores as Stores } from './database/index.ts';
@@ -71,6 +72,7 @@ export interface Listening {
 export interface Started extends Listening {
   readonly stores: Stores;
   readonly demo?: DemoServer;
+  readonly demoSerial?: DemoSerialConsole;
 }
 
 interface ReadyMessage extends Listening {
@@ -140,7 +142,7 @@ export async function runPrimary(loaded: LoadedConfig, opts: PrimaryOptions): Pr
   // a bad VeNCrypt or password file stops the start here, once, rather than in every worker
   rfbProxyOptions(config);
   const stores = await openStores(config.database.connection, { migrate: config.porthole.auto_migrate, ...storeSettings(config, log) });
-  let demo: DemoServer | undefined;
+  let demo: DemoConsoles | undefined;
   try {
     if (config.porthole.demo) demo = await startDemo(config, stores, log);
   } catch (err) {
@@ -155,7 +157,7 @@ export async function runPrimary(loaded: LoadedConfig, opts: PrimaryOptions): Pr
   // are forked after this has taken NOTIFY_SOCKET out of the environment)
   const manager = serviceManager(log);
   try {
-    return await supervise(log, opts, manager, (listening) => opts.started({ ...listening, stores, demo }));
+    return await supervise(log, opts, manager, (listening) => opts.started({ ...listening, stores, demo: demo?.vnc, demoSerial: demo?.serial }));
   } finally {
     stopSweep();
     await demo?.close();

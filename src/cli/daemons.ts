@@ -8,7 +8,7 @@
 import type { LoadedConfig } from '../config/load.ts';
 import { mintConsoleToken } from '../consoles/mint.ts';
 import { novnc } from '../consoles/novnc.ts';
-import { serial } from '../consoles/serial.ts';
+import { serial, serialPageBase } from '../consoles/serial.ts';
 import { spice } from '../consoles/spice.ts';
 import type { GatewayRun } from '../gateway.ts';
 import type { Started } from '../workers.ts';
@@ -69,11 +69,31 @@ async function serve(loaded: LoadedConfig, run: GatewayRun | undefined, worker: 
   return 0;
 }
 
-/** The start-up summary: the demo console's URL (with a fresh token), the compute API's. */
+/**
+ * The demo's serial console page URL (with a fresh token) for the start-up summary, when the demo
+ * runs and so does the serial listener; else nothing. The page, not the WebSocket URL that Nova's
+ * API hands out, as the VNC line gives a page: it is for a person with a browser.
+ */
+async function demoSerialLine(loaded: LoadedConfig, started: Started): Promise<string> {
+  const { DEMO_SERVER_ID } = await import('../gateway.ts');
+  const { proxyEntries } = await import('../workers.ts');
+  const serialProxy = proxyEntries(started).find(([name]) => name === serial.name)?.[1];
+  if (!started.demoSerial || !serialProxy) return '';
+  const { url } = await mintConsoleToken(started.stores, {
+    kind: serial,
+    instanceUuid: DEMO_SERVER_ID,
+    endpoint: { host: started.demoSerial.host, port: started.demoSerial.port },
+    base: serialPageBase(serialProxy.baseUrl),
+    ttl: loaded.config.consoleauth.token_ttl,
+  });
+  return `Serial console: ${url}\n\n`;
+}
+
+/** The start-up summary: the demo console's URLs (with fresh tokens), the compute API's. */
 async function printStarted(loaded: LoadedConfig, started: Started): Promise<void> {
   const { DEMO_SERVER_ID } = await import('../gateway.ts');
   const { proxyEntries } = await import('../workers.ts');
-  // the demo is a VNC server: its console is the first kind whose endpoint is the server's vnc one
+  // the demo's VNC console: the noVNC listener's, whose endpoint is the server's vnc one
   const demoProxy = proxyEntries(started).find(([name]) => name === novnc.name)?.[1];
   if (started.demo && demoProxy) {
     const { url } = await mintConsoleToken(started.stores, {
@@ -84,8 +104,10 @@ async function printStarted(loaded: LoadedConfig, started: Started): Promise<voi
       ttl: loaded.config.consoleauth.token_ttl,
     });
     const minutes = Math.round(loaded.config.consoleauth.token_ttl / 60);
-    process.stdout.write(`\nPorthole is running. Open the demo console (valid for ${minutes} minutes):\n\n  ${url}\n\nA new URL: npx porthole token create --instance-uuid ${DEMO_SERVER_ID}\n\n`);
-  }
+    process.stdout.write(`\nPorthole is running. Open the demo console (valid for ${minutes} minutes):\n\n  ${url}\n\n`);
+    process.stdout.write(await demoSerialLine(loaded, started));
+    process.stdout.write(`A new URL: npx porthole token create --instance-uuid ${DEMO_SERVER_ID}\n\n`);
+  } else process.stdout.write(await demoSerialLine(loaded, started));
   if (started.api) {
     const host = started.api.host === '0.0.0.0' ? '127.0.0.1' : started.api.host;
     process.stdout.write(`Compute API: http://${host}:${started.api.port}/v2.1 ([api] auth_strategy = ${loaded.config.api.auth_strategy})\n\n`);
