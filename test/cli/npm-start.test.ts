@@ -1,6 +1,8 @@
 /**
  * The README's first command: `npm start` starts the gateway on the embedded SQLite store with
- * the demo VNC server, prints a console URL, and that URL shows the demo pattern in Chromium.
+ * the demo VNC server, prints a console URL, and that URL shows the demo pattern in Chromium; it
+ * also prints the demo serial console's page URL, whose xterm.js page shows the demo shell and
+ * its answer to what is typed.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -30,6 +32,7 @@ describe('npm start', () => {
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
     const url = await eventually('the console URL on stdout', () => /(http:\/\/127\.0\.0\.1:\d+\/vnc_auto\.html\?path=%3Ftoken%3D[0-9a-f-]{36})/.exec(out)?.[1], 30_000);
     assert.match(out, /valid for 10 minutes/);
+    const serialUrl = await eventually('the serial console line', () => /^Serial console: (http:\/\/127\.0\.0\.1:\d+\/serial\.html\?token=[0-9a-f-]{36})$/m.exec(out)?.[1]);
     await eventually('the compute API line', () => /Compute API: http:\/\/127\.0\.0\.1:\d+\/v2\.1/.test(out));
 
     const browser = await launchBrowser();
@@ -39,6 +42,21 @@ describe('npm start', () => {
       await waitForConsoleState(page, 'connected');
       assert.match(await page.textContent('#status') ?? '', /Porthole demo/);
       await waitForCanvasPixel(page, 10, 10, DEMO_MARKER_RGB);
+
+      const serialPage = await browser.newPage();
+      await serialPage.goto(serialUrl);
+      await waitForConsoleState(serialPage, 'connected');
+      const screen = () => serialPage.evaluate(() => {
+        const b = (window as unknown as { porthole: { term: { buffer: { active: { length: number; getLine(i: number): { translateToString(trim: boolean): string } | undefined } } } } }).porthole.term.buffer.active;
+        const lines: string[] = [];
+        for (let i = 0; i < b.length; i++) lines.push(b.getLine(i)?.translateToString(true) ?? '');
+        return lines.join('\n');
+      });
+      await eventually('the demo serial console\'s banner and prompt', async () => /Porthole demo serial console, [\s\S]*\ndemo\$$/.test((await screen()).trimEnd()), 15_000);
+      await serialPage.click('#screen');
+      await serialPage.keyboard.type('echo hello from npm start');
+      await serialPage.keyboard.press('Enter');
+      await eventually('the demo shell\'s answer on the page', async () => /demo\$ echo hello from npm start\nhello from npm start\ndemo\$/.test(await screen()), 15_000);
     } finally {
       await browser.close();
     }
