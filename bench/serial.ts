@@ -4,7 +4,7 @@
  * run: raw loopback TCP, Debian's websockify, Debian's nova-serialproxy and `porthole
  * serialproxy`, against the same backends in their own process (`--backend`): a console port
  * that greets with one byte and then echoes (as a serial console answers what is typed), and a
- * source that writes N bytes and closes. For each path:
+ * source that writes N bytes and stays open. For each path:
  *
  * - open → first byte (the greeting), over sequential connections: p50 and p99 (the open starts
  *   before the TCP connect, so it includes the WebSocket upgrade and the proxy's token lookup and
@@ -78,11 +78,20 @@ function open(target: string): Promise<Stream> {
     }
     const ws = new WebSocket(target, ['binary'], { perMessageDeflate: false });
     const ended = new Promise<void>((r) => ws.once('close', () => r()));
+    // frames that came with the 101 are emitted before the open promise's continuation runs:
+    // held here until the caller listens (a proxy that dials before its 101 sends the greeting so)
+    let sink: ((chunk: Buffer) => void) | null = null;
+    const early: Buffer[] = [];
+    ws.on('message', (d: Buffer) => (sink ? sink(d) : early.push(d)));
+    const onData = (f: (chunk: Buffer) => void) => {
+      sink = f;
+      for (const d of early.splice(0)) f(d);
+    };
     ws.once('error', reject);
     ws.once('unexpected-response', (_q, res) => reject(new Error(`HTTP ${res.statusCode} from ${target.replace(/token=[^&]+/, 'token=***')}`)));
     ws.once('open', () => {
       (ws as unknown as { _socket: Socket })._socket.setNoDelay(true);
-      resolve({ onData: (f) => ws.on('message', (d: Buffer) => f(d)), send: (b) => ws.send(b), close: () => ws.terminate(), ended });
+      resolve({ onData, send: (b) => ws.send(b), close: () => ws.terminate(), ended });
     });
   });
 }
@@ -102,11 +111,14 @@ async function download(target: string, bytes: number): Promise<number> {
   const s = await open(target);
   let got = 0;
   let t0 = 0n;
-  const t1 = await new Promise<bigint>((resolve) => s.onData((d) => {
-    if (got === 0) t0 = process.hrtime.bigint();
-    got += d.length;
-    if (got >= bytes) resolve(process.hrtime.bigint());
-  }));
+  const t1 = await new Promise<bigint>((resolve, reject) => {
+    s.onData((d) => {
+      if (got === 0) t0 = process.hrtime.bigint();
+      got += d.length;
+      if (got >= bytes) resolve(process.hrtime.bigint());
+    });
+    void s.ended.then(() => reject(new Error(`${target.replace(/token=.*/, 'token=***')}: closed after ${got} of ${bytes} bytes`)));
+  });
   s.close();
   await s.ended;
   return bytes / MiB / (Number(t1 - t0) / 1e9);
@@ -140,6 +152,12 @@ async function echoes(target: string, n: number): Promise<number[]> {
   s.close();
   await s.ended;
   return out;
+}
+
+/** `p`, or a rejection naming `what` after `ms`: a path that hangs must not hang the run. */
+function within<T>(what: string, ms: number, p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
 }
 
 function quantile(values: readonly number[], q: number): number {
@@ -177,7 +195,8 @@ async function runBackend(bytes: number): Promise<void> {
         left -= n;
         if (!s.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return void s.once('drain', pump);
       }
-      s.end();
+      // left open: the client closes once it has every byte (websockify drops the tail of what
+      // a target writes just before it closes, which would measure that, not throughput)
     };
     pump();
   });
@@ -287,21 +306,30 @@ async function main(): Promise<void> {
   process.stdout.write(`paths: ${paths.map((p) => p.name).join(', ')}; load average ${loadAverage()}\n`);
 
   const rows: Row[] = paths.map((p) => ({ name: p.name, firstMs: [], mibPerSec: [], echoUs: [] }));
+  const say = (text: string) => process.stdout.write(`  ${text} (load average ${loadAverage()})\n`);
   // warm-up: JIT, Python imports, socket buffers
   for (const p of paths) {
-    for (let i = 0; i < 5; i++) await firstByte(p.console);
-    await download(p.source, plan.bytes);
+    for (let i = 0; i < 5; i++) await within(`${p.name} first byte`, 30_000, firstByte(p.console));
+    await within(`${p.name} download`, 120_000, download(p.source, plan.bytes));
+    say(`warmed up ${p.name}`);
   }
   // first byte: interleaved path by path in rounds, so drift on a shared machine hits all alike
   const rounds = 10;
   for (let r = 0; r < rounds; r++) {
     for (const [i, p] of paths.entries()) {
       const n = Math.ceil((p.connections ?? plan.connections) / rounds);
-      for (let k = 0; k < n; k++) rows[i]!.firstMs.push(await firstByte(p.console));
+      for (let k = 0; k < n; k++) rows[i]!.firstMs.push(await within(`${p.name} first byte`, 30_000, firstByte(p.console)));
     }
   }
-  for (let t = 0; t < plan.trials; t++) for (const [i, p] of paths.entries()) rows[i]!.mibPerSec.push(await download(p.source, plan.bytes));
-  for (let r = 0; r < 2; r++) for (const [i, p] of paths.entries()) rows[i]!.echoUs.push(...await echoes(p.console, plan.echoes / 2));
+  say('first bytes measured');
+  for (let t = 0; t < plan.trials; t++) for (const [i, p] of paths.entries()) rows[i]!.mibPerSec.push(await within(`${p.name} download`, 120_000, download(p.source, plan.bytes)));
+  say('downloads measured');
+  for (let r = 0; r < 2; r++) {
+    for (const [i, p] of paths.entries()) {
+      rows[i]!.echoUs.push(...await within(`${p.name} echoes`, 120_000, echoes(p.console, plan.echoes / 2)));
+      say(`echoes of ${p.name}`);
+    }
+  }
 
   const raw = median(rows[0]!.mibPerSec);
   const wsf = rows.find((r) => r.name === 'websockify')!;
@@ -325,7 +353,7 @@ async function main(): Promise<void> {
     '## Serial console relay (`npm run bench:serial`)',
     '',
     `Run ${new Date().toISOString().slice(0, 16)}Z on ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, load average ${loadAverage()} at the end; Node ${process.version}; nova-consoleproxy ${nova ?? '(not installed)'}${quick ? '; `--quick`' : ''}. Command: \`npm run bench:serial${quick ? ' -- --quick' : ''}\`.`,
-    `Backends in their own process: a console port that greets with one byte then echoes, and a source of ${plan.bytes / MiB} MiB; ${counts}. Every WebSocket path asks for the \`binary\` subprotocol and opens the URL its proxy hands out (\`ws://…/?token=\`).`,
+    `Backends in their own process: a console port that greets with one byte then echoes, and a source of ${plan.bytes / MiB} MiB (left open: the client closes); ${counts}. Every WebSocket path asks for the \`binary\` subprotocol and opens the URL its proxy hands out (\`ws://…/?token=\`).`,
     '',
     ...table,
     '',
