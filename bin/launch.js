@@ -10,7 +10,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const DAEMONS = new Set(['serve', 'novncproxy', 'api']);
+const DAEMONS = new Set(['serve', 'novncproxy', 'serialproxy', 'spicehtml5proxy', 'api']);
 /** Written by scripts/build-dist.js with the time its build began as its modification time. */
 export const STAMP = '.build-stamp';
 
