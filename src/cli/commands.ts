@@ -14,8 +14,8 @@ const JSON_OUT = { json: { help: 'Print the result as JSON.' } };
 export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   serve: {
     usage: 'porthole serve [--demo] [--config-file FILE]... [--SECTION-OPTION VALUE]...',
-    summary: 'Run the gateway: every enabled console proxy (noVNC on [vnc] novncproxy_host:novncproxy_port) and the compute API ([DEFAULT] osapi_compute_listen:osapi_compute_listen_port).',
-    options: { demo: { help: 'Also start the built-in demo VNC server and print its console URL.' } },
+    summary: 'Run the gateway: every enabled console proxy (noVNC on [vnc] novncproxy_host:novncproxy_port, serial on [serial_console] serialproxy_host:serialproxy_port, SPICE on [spice] html5proxy_host:html5proxy_port; [porthole] serialproxy_enabled and spicehtml5proxy_enabled switch the last two off) and the compute API ([DEFAULT] osapi_compute_listen:osapi_compute_listen_port).',
+    options: { demo: { help: 'Also start the built-in demo server (a VNC console and a serial console) and print their console URLs.' } },
     config: PORTHOLE_CONFIG,
     load: async () => (await import('./daemons.ts')).serveCommand,
   },
