@@ -14,7 +14,9 @@
  * - 1-byte echo round trips, sessions opened per second under 50 clients, and many idle
  *   sessions held at once with the proxy's memory per session (`bench/sessions.ts`);
  * - the security proxy's handshake with None and VeNCrypt X509None against TigerVNC
- *   (`bench/rfb-handshake.ts`).
+ *   (`bench/rfb-handshake.ts`);
+ * - then, as a run of its own after this one's peers are stopped, the serial console relay
+ *   against raw TCP, websockify and nova-serialproxy (`bench/serial.ts`, `--quick` passed on).
  *
  * Every peer runs in its own process; only the client lives here. Trials are interleaved path by
  * path so drift on a shared machine hits all paths alike. Prints the tables, with ratios and the
@@ -25,7 +27,7 @@
  *
  * Usage: npm run bench [-- --quick] [-- --baseline DIR] [-- --cpu-prof] [-- --workers N]
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
@@ -371,6 +373,9 @@ async function main(): Promise<void> {
   } finally {
     await stopAll();
   }
+  // the serial console relay (issue 14: raw TCP, websockify, nova-serialproxy and Porthole, in
+  // one run of its own) belongs to the same `npm run bench`; after this run's peers are gone
+  await runSerialBenchmark(plan.quick);
   if (opts.cpuProfDir) {
     // written when Porthole exits; the largest is the daemon's (tsx's loader thread writes one too)
     const profiles = existsSync(opts.cpuProfDir) ? readdirSync(opts.cpuProfDir).map((f) => join(opts.cpuProfDir!, f)) : [];
@@ -646,6 +651,15 @@ ${otherSections().map((sec) => `\n${sec}\n`).join('')}
 ${history.join('\n')}
 `;
   writeFileSync(RESULTS, text);
+}
+
+/** `bench/serial.ts` as a child process (it writes its own section of RESULTS.md). */
+function runSerialBenchmark(quick: boolean): Promise<void> {
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(dirname(fileURLToPath(import.meta.url)), 'serial.ts'), ...(quick ? ['--quick'] : [])], { stdio: 'inherit' });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => (code === 0 ? resolveRun() : reject(new Error(`bench/serial.ts exited with ${code ?? signal}`))));
+  });
 }
 
 try {
