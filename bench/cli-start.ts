@@ -5,13 +5,16 @@
  * one after the other (`npm run bench:cli -- 30`; default 20), wall time per run from spawn to
  * exit, median and p90. The porthole commands run as `npx porthole` does (`node bin/porthole.js`):
  * from dist/ when it is fresh (`npm run build` first), and once more from the sources
- * (PORTHOLE_RUN_SOURCES=1) for comparison. Appends a section to bench/RESULTS.md.
+ * (PORTHOLE_RUN_SOURCES=1) for comparison. Writes its section of bench/RESULTS.md (between
+ * `<!-- cli-start -->` markers, so `npm run bench`'s rewrite of the file keeps it), replacing
+ * the previous run's.
  */
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeSection } from './results-file.ts';
 // @ts-expect-error: bin/launch.js is plain JavaScript without types
 import { freshDist } from '../bin/launch.js';
 
@@ -60,7 +63,7 @@ try {
     rows.push(row);
   }
   const section = [
-    '',
+    '<!-- cli-start -->',
     `## CLI start-up (${new Date().toISOString().slice(0, 10)}, \`npm run bench:cli -- ${RUNS}\`)`,
     '',
     `Wall time from spawn to exit, ${RUNS} runs each, one after the other; Node ${process.version}, ${cpus().length} CPUs,`,
@@ -70,9 +73,9 @@ try {
     '| command | median ms | p90 ms |',
     '|---|---|---|',
     ...rows,
-    '',
+    '<!-- /cli-start -->',
   ].join('\n');
-  appendFileSync(join(ROOT, 'bench', 'RESULTS.md'), section);
+  writeSection('<!-- cli-start -->', '<!-- /cli-start -->', `${section}\n`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

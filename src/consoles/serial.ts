@@ -19,7 +19,7 @@
  * offered, none when none is offered, HTTP 400 when some are offered without `binary` (the check
  * is the shared upgrade's, `src/proxy/upgrade.ts`).
  */
-import { SERIAL_VIEW_ONLY } from '../proxy/serial-hub.ts';
+import { SERIAL_VIEW_ONLY } from '../proxy/view-only.ts';
 import { SERIAL_PAGE } from '../web/serial-page.ts';
 import { accessUrl, baseFollowingPort } from './console-url.ts';
 import type { ConsoleKind } from './types.ts';

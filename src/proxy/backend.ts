@@ -19,7 +19,7 @@
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { GatewayError } from '../errors.ts';
-import { printable } from '../log.ts';
+import { printable } from '../log/escape.ts';
 
 /** The most one read takes from a backend socket. */
 export const BACKEND_READ_SIZE = 1024 * 1024;

@@ -52,14 +52,6 @@ export interface KeptSerialConsoles {
   attach(server: Server, endpoint: ConsoleEndpoint, opts: { readonly viewOnly: boolean }, signal?: AbortSignal): Promise<Duplex>;
 }
 
-/**
- * The console type of a view-only serial token: a viewer of the kept console who cannot type.
- * A console type rather than a flag beside the token, so that it needs no table of Porthole's
- * own (it works on a Nova cell database and on Redis alike) and so that it fails closed: Nova's
- * nova-serialproxy, an older Porthole, or Porthole without serial_keep_attached refuse it (wrong
- * console type) instead of letting its viewer type.
- */
-export const SERIAL_VIEW_ONLY = 'serial-view-only';
 
 const DEFAULT_POLL_MS = 10_000;
 

@@ -30,7 +30,8 @@ import { negotiateBackend, serveClient, type BackendHandshake } from '../rfb/sec
 import { isAuthSchemeName, type BackendAuthSettings, type RfbProxyOptions } from '../rfb/types.ts';
 import { tokenLogId, type ConsoleToken, type TokenStore } from '../store/types.ts';
 import { connectBackend, type BackendOptions } from './backend.ts';
-import { SERIAL_VIEW_ONLY, type KeptSerialConsoles } from './serial-hub.ts';
+import type { KeptSerialConsoles } from './serial-hub.ts';
+import { SERIAL_VIEW_ONLY } from './view-only.ts';
 import { clientAddressOf } from './client-address.ts';
 import { clientSeam } from './client-seam.ts';
 import { overBudget, type LookupBudget } from './lookup-budget.ts';

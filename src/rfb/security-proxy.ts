@@ -27,7 +27,7 @@
 import type { Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { GatewayError, isGatewayError } from '../errors.ts';
-import { printable as printableText } from '../log.ts';
+import { printable as printableText } from '../log/escape.ts';
 import { noneAuth } from './auth/none.ts';
 import { vencryptAuth } from './auth/vencrypt.ts';
 import { vncAuth } from './auth/vnc.ts';
