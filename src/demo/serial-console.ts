@@ -11,6 +11,7 @@
 import { once } from 'node:events';
 import net from 'node:net';
 import { DemoSerialShell, type DemoSerialShellHost } from './serial-shell.ts';
+import { startOnPreferredPort } from './preferred-port.ts';
 
 /** Every field is optional; the defaults are written once, in `startDemoSerialConsole`. */
 export interface DemoSerialConsoleOptions {
@@ -35,24 +36,18 @@ interface ResolvedOptions {
 }
 
 export async function startDemoSerialConsole(opts: DemoSerialConsoleOptions = {}): Promise<DemoSerialConsole> {
-  if (opts.anyPortIfTaken && opts.port) {
-    try {
-      return await startDemoSerialConsole({ ...opts, anyPortIfTaken: false });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
-      return startDemoSerialConsole({ ...opts, port: 0, anyPortIfTaken: false });
-    }
-  }
-  const server = new DemoSerialConsole({
-    host: opts.host ?? '127.0.0.1',
-    port: opts.port ?? 0,
-    name: opts.name ?? 'Porthole demo',
-    maxLineLength: opts.maxLineLength ?? 256,
-    maxClients: opts.maxClients ?? 32,
-    now: opts.now ?? (() => new Date()),
+  return startOnPreferredPort(opts.port ?? 0, opts.anyPortIfTaken ?? false, async (port) => {
+    const server = new DemoSerialConsole({
+      host: opts.host ?? '127.0.0.1',
+      port,
+      name: opts.name ?? 'Porthole demo',
+      maxLineLength: opts.maxLineLength ?? 256,
+      maxClients: opts.maxClients ?? 32,
+      now: opts.now ?? (() => new Date()),
+    });
+    await server.listen();
+    return server;
   });
-  await server.listen();
-  return server;
 }
 
 export class DemoSerialConsole implements DemoSerialShellHost {

@@ -16,6 +16,7 @@ import net from 'node:net';
 import { DemoConnection, type DemoConnectionHost } from './connection.ts';
 import type { Rect } from './rect.ts';
 import { DemoScreen } from './screen.ts';
+import { startOnPreferredPort } from './preferred-port.ts';
 
 export { DEMO_MARKER_RGB } from './screen.ts';
 
@@ -58,24 +59,18 @@ export interface DemoServer {
 }
 
 export async function startDemoServer(opts: DemoServerOptions = {}): Promise<DemoServer> {
-  if (opts.anyPortIfTaken && opts.port) {
-    try {
-      return await startDemoServer({ ...opts, anyPortIfTaken: false });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
-      return startDemoServer({ ...opts, port: 0, anyPortIfTaken: false });
-    }
-  }
-  const server = new DemoServerImpl({
-    host: opts.host ?? '127.0.0.1',
-    port: opts.port ?? 0,
-    width: opts.width ?? 800,
-    height: opts.height ?? 600,
-    name: opts.name ?? 'Porthole demo',
-    handshakeTimeoutMs: opts.handshakeTimeoutMs ?? 10_000,
+  return startOnPreferredPort(opts.port ?? 0, opts.anyPortIfTaken ?? false, async (port) => {
+    const server = new DemoServerImpl({
+      host: opts.host ?? '127.0.0.1',
+      port,
+      width: opts.width ?? 800,
+      height: opts.height ?? 600,
+      name: opts.name ?? 'Porthole demo',
+      handshakeTimeoutMs: opts.handshakeTimeoutMs ?? 10_000,
+    });
+    await server.listen();
+    return server;
   });
-  await server.listen();
-  return server;
 }
 
 interface ResolvedOptions {
