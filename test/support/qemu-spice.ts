@@ -9,10 +9,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { QEMU } from './qemu.ts';
+import { hmp, QEMU } from './qemu.ts';
 import { freePort } from './xvnc.ts';
 
 export { haveQemu } from './qemu.ts';
@@ -97,33 +96,4 @@ export async function startSpiceQemu(opts: { colour: number }): Promise<SpiceQem
     throw err;
   }
   return { port, screenPixel, pid: proc.pid!, stop };
-}
-
-/** One HMP command over the monitor socket: waits for the prompt, sends, reads up to the next prompt. */
-function hmp(path: string, command: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = connect(path);
-    let buf = '';
-    let sent = false;
-    const timer = setTimeout(() => {
-      s.destroy();
-      reject(new Error(`QEMU monitor did not answer "${command}"`));
-    }, 5000);
-    s.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    s.on('data', (d: Buffer) => {
-      buf += d.toString('latin1');
-      if (!sent && buf.includes('(qemu) ')) {
-        sent = true;
-        buf = '';
-        s.write(`${command}\n`);
-      } else if (sent && buf.includes('(qemu) ')) {
-        clearTimeout(timer);
-        s.destroy();
-        resolve(buf);
-      }
-    });
-  });
 }

@@ -101,7 +101,7 @@ export async function startQemu(opts: QemuOptions = {}): Promise<Qemu> {
 }
 
 /** One HMP command over the monitor socket: waits for the prompt, sends, reads up to the next prompt. */
-function hmp(path: string, command: string): Promise<string> {
+export function hmp(path: string, command: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = connect(path);
     let buf = '';
