@@ -23,6 +23,7 @@ import { createLogger } from './log.ts';
 import { lookupBudgetOptions, openLookupBudget } from './proxy/lookup-budget.ts';
 import { keptLogFiles, SerialHub, serialHubOptions } from './proxy/serial-hub.ts';
 import type { ConsoleSession } from './proxy/relay.ts';
+import { fanOut, type ConsoleEvents } from './proxy/events.ts';
 import { rfbConfigWarnings, rfbProxyOptions } from './rfb/config.ts';
 import { openSessions, sessionsOptions, type Sessions } from './sessions/service.ts';
 import { CLOSE_SHUTDOWN, type SessionTracker } from './sessions/tracker.ts';
@@ -130,6 +131,9 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
   }
   if (config.DEFAULT.record) log.warn({ event: 'config' }, '[DEFAULT] record is set: Porthole does not record console sessions');
 
+  /** The watchers of every console connection's steps (metrics, the audit trail), told in this order. */
+  const watchers: ConsoleEvents[] = [];
+  const events = fanOut(watchers, (err) => log.error({ event: 'bug', err: (err as Error)?.message }, `console event watcher failed: ${(err as Error)?.stack ?? err}`));
   let demo: DemoServer | undefined;
   let demoSerial: DemoSerialConsole | undefined;
   /** The running console listeners by kind name. */
@@ -162,7 +166,7 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
       if (!run.proxies.includes(kind.name)) continue;
       // the proxies only read and consume tokens: the store itself, not the API's wrapper that tells revocations
       const kept = kind.name === 'serial' ? serialHub : undefined;
-      const proxy = await startConsoleProxy(kind, { loaded, rfb, tokens: opened.tokens, inventory: stores.inventory, log, sessions, releases, lookups, observers, kept });
+      const proxy = await startConsoleProxy(kind, { loaded, rfb, tokens: opened.tokens, inventory: stores.inventory, log, sessions, releases, lookups, observers, kept, events });
       proxies.set(kind.name, proxy.info);
       stopAccepting.push(proxy.stopAccepting);
       closers.unshift(() => proxy.close(CLOSE_SHUTDOWN.code, CLOSE_SHUTDOWN.reason));

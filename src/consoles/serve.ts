@@ -15,6 +15,7 @@ import type { LookupBudget } from '../proxy/lookup-budget.ts';
 import type { ConsoleSession } from '../proxy/relay.ts';
 import type { KeptSerialConsoles } from '../proxy/serial-hub.ts';
 import { createUpgradeHandler } from '../proxy/upgrade.ts';
+import type { ConsoleEvents } from '../proxy/events.ts';
 import type { RfbProxyOptions } from '../rfb/types.ts';
 import type { TokenStore } from '../store/types.ts';
 import { createPages } from '../web/pages.ts';
@@ -47,6 +48,8 @@ export interface ConsoleProxyParts {
   readonly observers: readonly SessionObserver[];
   /** `[porthole] serial_keep_attached`, for the serial listener: viewers attach to the kept consoles. */
   readonly kept?: KeptSerialConsoles;
+  /** Told of each step of every connection (metrics, the audit trail). */
+  readonly events?: ConsoleEvents;
 }
 
 export interface RunningConsoleProxy {
@@ -63,6 +66,7 @@ export async function startConsoleProxy(kind: ConsoleKind, parts: ConsoleProxyPa
   const p = config.porthole;
   const upgrades = createUpgradeHandler(
     {
+      kind: kind.name,
       consoleTypes: kind.consoleTypes,
       paths: kind.paths,
       endpoint: kind.endpoint,
@@ -84,6 +88,7 @@ export async function startConsoleProxy(kind: ConsoleKind, parts: ConsoleProxyPa
       releases: parts.releases,
       lookups: parts.lookups,
       kept: parts.kept,
+      events: parts.events,
       observer: {
         started: (s) => parts.observers.forEach((o) => o.started(s)),
         ended: (s) => parts.observers.forEach((o) => o.ended(s)),

@@ -28,9 +28,11 @@ export interface ConnectionHooks {
   /** Called once when the connection is over (refused, failed, or its session ended). */
   closed(c: ConsoleConnection): void;
   /** The relay started: the session is live (sessions set, registry). */
-  sessionStarted(s: ConsoleSession): void;
+  sessionStarted(s: ConsoleSession, c: ConsoleConnection): void;
   /** The relay ended, with its figures. */
-  sessionEnded(s: ConsoleSession, end: SessionEnd): void;
+  sessionEnded(s: ConsoleSession, end: SessionEnd, c: ConsoleConnection): void;
+  /** The connection ended before its session began (refused, failed, the client went); `afterUpgrade`: the 101 was out. */
+  refused(c: ConsoleConnection, e: GatewayError, afterUpgrade: boolean): void;
 }
 
 /** What the log says of a connection that never became a session: the backend and instance once known. */
@@ -51,6 +53,8 @@ interface Setup {
 
 export class ConsoleConnection {
   readonly context: ConnectionContext = {};
+  /** When the upgrade request arrived (`performance.now()`): what the steps' timings count from. */
+  readonly openedAt = performance.now();
   private readonly backends: Duplex[] = [];
   private ws: WebSocket | null = null;
   private session: ConsoleSession | null = null;
@@ -168,10 +172,10 @@ export class ConsoleConnection {
       this.finish();
       use?.ended();
       // runs in a socket's event handler: a throw here would reach the process
-      this.contain(() => this.hooks.sessionEnded(s, end));
+      this.contain(() => this.hooks.sessionEnded(s, end, this));
     });
     this.session = session;
-    this.hooks.sessionStarted(session);
+    this.hooks.sessionStarted(session, this);
     return session;
   }
 
@@ -192,6 +196,7 @@ export class ConsoleConnection {
     this.finish(e);
     this.use?.failed();
     this.log(e);
+    this.contain(() => this.hooks.refused(this, e, this.ws !== null));
     if (this.ws) closeWebSocket(this.ws, this.socket, code, reason);
     else writeRefusal(this.socket, e.status, e.retryAfter === undefined ? {} : { 'Retry-After': e.retryAfter });
   }

@@ -41,8 +41,11 @@ import { checkOriginHost, checkOriginScheme } from './origin.ts';
 import type { ConsoleSession, SessionInfo } from './relay.ts';
 import { tokenFromRequest } from '../http/token-source.ts';
 import { consumeToken } from './token-use.ts';
+import type { ConnectionFacts, ConsoleEvents, LookupResult } from './events.ts';
 
 export interface UpgradeOptions extends BackendOptions {
+  /** The console kind this listener serves (`novnc`, `serial`, `spice`): the events' `kind`. */
+  readonly kind?: string;
   /** Console types this listener serves (`novnc` for the noVNC proxy). */
   readonly consoleTypes: readonly string[];
   /** The server's console endpoint of this listener's kind, which a token must name (CVE-2013-0335). */
@@ -79,6 +82,8 @@ export interface UpgradeDeps {
   readonly observer?: { started(session: ConsoleSession): void; ended(session: ConsoleSession): void };
   /** `[porthole] serial_keep_attached` (serial listener only): attach to the kept console instead of dialling. */
   readonly kept?: KeptSerialConsoles;
+  /** Told of each step of every connection (metrics, the audit trail). */
+  readonly events?: ConsoleEvents;
 }
 
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
@@ -102,21 +107,27 @@ export function createUpgradeHandler(opts: UpgradeOptions, deps: UpgradeDeps): U
     handleProtocols: (protocols) => (protocols.has('binary') ? 'binary' : false),
   });
   const trusted = new Set(opts.trustedProxies ?? []);
+  const kind = opts.kind ?? 'novnc';
   const connections = new Set<ConsoleConnection>();
   const hooks: ConnectionHooks = {
     log: deps.log,
     closed: (c) => connections.delete(c),
-    sessionStarted(s) {
+    sessionStarted(s, c) {
       deps.sessions.add(s);
       deps.observer?.started(s);
+      deps.events?.sessionStarted(facts(c, kind), s);
       const i = s.info;
       deps.log.debug({ event: 'session_start', session: i.id, instance: i.instanceUuid, client: i.client, tokenHash: i.tokenLogId }, 'console session started');
     },
-    sessionEnded(s, end) {
+    sessionEnded(s, end, c) {
       deps.sessions.delete(s);
       deps.observer?.ended(s);
+      deps.events?.sessionEnded(facts(c, kind), s, end);
       const i = s.info;
       deps.log.info({ event: 'session', session: i.id, server: i.serverName, instance: i.instanceUuid, client: i.client, backend: i.backend, backendAuth: i.backendAuth ?? undefined, tokenHash: i.tokenLogId, reason: end.reason, bytesFromClient: end.bytesFromClient, bytesFromBackend: end.bytesFromBackend, durationMs: end.durationMs }, 'console session ended');
+    },
+    refused(c, e, afterUpgrade) {
+      deps.events?.refused(facts(c, kind), e, afterUpgrade);
     },
   };
   let closing = false;
@@ -197,7 +208,7 @@ async function decide(conn: ConsoleConnection, opts: UpgradeOptions, deps: Upgra
   // a bulk guesser is answered without a lookup once over its budget (the budget logs that once)
   const wait = deps.lookups?.retryAfter(conn.client.host) ?? 0;
   if (wait > 0) throw overBudget(conn.client.host, wait);
-  const found = await conn.guard(deps.tokens.lookup(token));
+  const found = await lookup(conn, token, opts, deps);
   if (found.status !== 'valid') void deps.lookups?.failed(conn.client.host);
   if (found.status === 'unknown') throw new GatewayError('TOKEN_UNKNOWN', 'unknown or revoked console token', { status: 403 });
   if (found.status === 'expired') throw new GatewayError('TOKEN_EXPIRED', 'expired console token', { status: 403 });
@@ -226,9 +237,11 @@ async function decide(conn: ConsoleConnection, opts: UpgradeOptions, deps: Upgra
   if (server && deps.kept) {
     // the hub owns the one backend connection; the connection owns this viewer's attachment
     const viewer = await conn.guard(deps.kept.attach(server, { host: t.host, port: t.port }, { viewOnly: t.consoleType === SERIAL_VIEW_ONLY }, conn.signal).then((s) => (conn.adoptBackend(s), s)));
+    deps.events?.backendConnected(facts(conn, opts.kind ?? 'novnc'));
     return { backend: viewer, info: sessionInfo(t, server, address) };
   }
   const backend = await conn.guard(connectBackend({ host: t.host, port: t.port, internalAccessPath: t.internalAccessPath }, opts, conn.signal).then((s) => (conn.adoptBackend(s), s)));
+  deps.events?.backendConnected(facts(conn, opts.kind ?? 'novnc'));
   let negotiation: Promise<BackendHandshake> | undefined;
   if (opts.rfb) {
     // the browser's version exchange overlaps this: it starts once the 101 is out
@@ -238,6 +251,27 @@ async function decide(conn: ConsoleConnection, opts: UpgradeOptions, deps: Upgra
     negotiation.then((rfb) => conn.adoptBackend(rfb.socket), ignore);
   }
   return { backend, negotiation, info: sessionInfo(t, server, address) };
+}
+
+/** The token lookup, timed and told to the events' watchers. */
+async function lookup(conn: ConsoleConnection, token: string, opts: UpgradeOptions, deps: UpgradeDeps): ReturnType<TokenStore['lookup']> {
+  const events = deps.events;
+  if (!events) return conn.guard(deps.tokens.lookup(token));
+  const started = performance.now();
+  let result: LookupResult = 'error';
+  try {
+    const found = await conn.guard(deps.tokens.lookup(token));
+    result = found.status;
+    return found;
+  } finally {
+    // a client that went during the lookup is no lookup result of the store
+    if (!conn.closed || result !== 'error') events.lookup(facts(conn, opts.kind ?? 'novnc'), result, performance.now() - started);
+  }
+}
+
+/** What every event says of `conn`. */
+function facts(conn: ConsoleConnection, kind: string): ConnectionFacts {
+  return { kind, client: conn.client, ms: performance.now() - conn.openedAt, tokenLogId: conn.context.tokenLogId, instance: conn.context.instance };
 }
 
 function sessionInfo(t: ConsoleToken, server: Server | undefined, address: string): Accepted['info'] {
