@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/options.ts';
 import { GatewayError } from '../errors.ts';
 import { InventoryOff } from '../inventory/off.ts';
-import { GuardedInventory, GuardedTokenStore } from '../store/guard.ts';
+import { GuardedAuditEvents, GuardedInventory, GuardedTokenStore } from '../store/guard.ts';
 import type { Stores } from '../store/index.ts';
 import { TokenStoreWithUses } from '../store/single-use.ts';
 import { connectFailure, type ConnectionOption } from './connect-error.ts';
@@ -159,6 +159,7 @@ export async function openStores(connection: string, opts: { migrate: boolean } 
       ownDescription,
       presence: main.parts.presence,
       lookupFailures: own ? own.parts.lookupFailures : null,
+      auditEvents: own?.parts.auditEvents ? new GuardedAuditEvents(own.parts.auditEvents, own.description, o.queryTimeoutMs) : null,
       openRegistry: async (r) => (own ? own.registry(r) : null),
       handles: { tokens: { ...main.handle, url: connection }, own: own && ownUrl ? { ...own.handle, url: ownUrl } : null },
       migrate,

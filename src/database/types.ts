@@ -9,6 +9,7 @@
 import type { Inventory } from '../inventory/types.ts';
 import type { RegistryBackend, TokenPresence } from '../sessions/types.ts';
 import type { RegistryOptions } from '../store/index.ts';
+import type { AuditEventStore } from '../store/audit-events.ts';
 import type { LookupFailureCounter } from '../store/lookup-failures.ts';
 import type { TokenRecords, TokenUses } from '../store/types.ts';
 import type { ConnectOptions } from './connect-options.ts';
@@ -38,6 +39,8 @@ export interface StorageParts {
   readonly inventory: Inventory;
   readonly presence: TokenPresence;
   readonly lookupFailures: LookupFailureCounter;
+  /** The audit trail's events (`GET /porthole/v1/events`). */
+  readonly auditEvents?: AuditEventStore;
 }
 
 export interface Storage {

@@ -11,6 +11,7 @@
  */
 import { GatewayError, isGatewayError } from '../errors.ts';
 import type { Inventory, Server } from '../inventory/types.ts';
+import type { AuditEventStore, AuditLine, AuditQuery } from './audit-events.ts';
 import type { ConsoleToken, ConsumeResult, NewConsoleToken, TokenLookup, TokenStore } from './types.ts';
 
 export const STORE_UNAVAILABLE_MESSAGE = 'console token store unavailable';
@@ -99,5 +100,27 @@ export class GuardedInventory implements Inventory {
   }
   remove(id: string): Promise<boolean> {
     return this.run('inventory remove', () => this.inner.remove(id));
+  }
+}
+
+export class GuardedAuditEvents implements AuditEventStore {
+  readonly description: string;
+
+  constructor(
+    private readonly inner: AuditEventStore,
+    description: string,
+    private readonly timeoutMs: number,
+  ) {
+    this.description = description;
+  }
+
+  append(lines: readonly AuditLine[]): Promise<void> {
+    return guard(this.description, 'audit events append', this.timeoutMs, () => this.inner.append(lines));
+  }
+  query(q: AuditQuery): Promise<AuditLine[]> {
+    return guard(this.description, 'audit events query', this.timeoutMs, () => this.inner.query(q), { read: true });
+  }
+  sweep(before: number): Promise<number> {
+    return guard(this.description, 'audit events sweep', this.timeoutMs, () => this.inner.sweep(before));
   }
 }

@@ -10,6 +10,7 @@
  */
 import type { Inventory } from '../inventory/types.ts';
 import type { RegistryBackend, TokenPresence } from '../sessions/types.ts';
+import type { AuditEventStore } from './audit-events.ts';
 import type { LookupFailureCounter } from './lookup-failures.ts';
 import type { TokenStore } from './types.ts';
 
@@ -36,6 +37,8 @@ export interface Stores {
   readonly presence?: TokenPresence;
   /** The shared count of failed lookups, in Porthole's own store; null: none (each process counts alone). */
   readonly lookupFailures?: LookupFailureCounter | null;
+  /** The audit trail's events, in Porthole's own store; null or absent: none (a Nova database alone). */
+  readonly auditEvents?: AuditEventStore | null;
   /** The live-sessions registry in Porthole's own store; null: there is none (this process's sessions only). */
   openRegistry?(opts: RegistryOptions): Promise<RegistryBackend | null>;
   /** Creates or upgrades Porthole's tables (never in a Nova database); returns what it applied. */

@@ -6,6 +6,7 @@
  * Nova never keeps its tokens there.
  */
 import type { StorageKind } from '../types.ts';
+import { RedisAuditEvents } from './audit-events.ts';
 import { openRedis } from './connection.ts';
 import { RedisInventory } from './inventory.ts';
 import { RedisLookupFailures } from './lookup-failures.ts';
@@ -18,7 +19,7 @@ export const redisStorage: StorageKind = {
   canBeNova: false,
   async open(url, o) {
     const redis = await openRedis(url, o);
-    const parts = { tokens: new RedisTokenRecords(redis), uses: new RedisTokenUses(redis), inventory: new RedisInventory(redis), presence: new RedisTokenPresence(redis), lookupFailures: new RedisLookupFailures(redis) };
+    const parts = { tokens: new RedisTokenRecords(redis), uses: new RedisTokenUses(redis), inventory: new RedisInventory(redis), presence: new RedisTokenPresence(redis), lookupFailures: new RedisLookupFailures(redis), auditEvents: new RedisAuditEvents(redis) };
     return {
       description: redis.description,
       handle: { kind: 'redis', redis },

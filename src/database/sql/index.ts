@@ -6,6 +6,7 @@
  * PostgreSQL's LISTEN/NOTIFY where it can be), token presence, failed-lookup counts.
  */
 import type { Storage, StorageKind } from '../types.ts';
+import { SqlAuditEvents } from './audit-events.ts';
 import { isNovaDatabase, migrate, openDatabase } from './database.ts';
 import { SqlInventory } from './inventory.ts';
 import { SqlLookupFailures } from './lookup-failures.ts';
@@ -21,7 +22,7 @@ export const sqlStorage: StorageKind = {
     return {
       description: database.description,
       handle: { kind: 'sql', database },
-      parts: { tokens: new SqlTokenRecords(database), uses: new SqlTokenUses(database), inventory: new SqlInventory(database), presence: new SqlTokenPresence(database), lookupFailures: new SqlLookupFailures(database) },
+      parts: { tokens: new SqlTokenRecords(database), uses: new SqlTokenUses(database), inventory: new SqlInventory(database), presence: new SqlTokenPresence(database), lookupFailures: new SqlLookupFailures(database), auditEvents: new SqlAuditEvents(database) },
       isNovaDatabase: () => isNovaDatabase(database),
       migrate: (set, onAdopted) => migrate(database, set, { onAdopted }),
       async registry(r) {

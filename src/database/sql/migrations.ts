@@ -222,6 +222,33 @@ const steps: Record<string, Step> = {
       }
     },
   },
+  '0008_porthole_events': {
+    set: 'own',
+    async up(db, d) {
+      // the audit trail (issue 15, sql/audit-events.ts): one row per security event, the line
+      // itself as JSON beside the columns the events API filters on; times in epoch ms. The id
+      // orders events of the same millisecond
+      let events = db.schema.createTable('porthole_events').ifNotExists();
+      events =
+        d === 'postgres'
+          ? events.addColumn('id', 'bigserial', (c) => c.primaryKey().notNull())
+          : d === 'mysql'
+            ? events.addColumn('id', 'bigint', (c) => c.primaryKey().notNull().autoIncrement())
+            : events.addColumn('id', 'integer', (c) => c.primaryKey().notNull().autoIncrement());
+      await events
+        .addColumn('event_time', 'bigint', (c) => c.notNull())
+        .addColumn('event', 'varchar(32)', (c) => c.notNull())
+        .addColumn('instance_uuid', 'varchar(36)')
+        .addColumn('token_prefix', 'varchar(8)')
+        .addColumn('session_id', 'varchar(64)')
+        .addColumn('line', 'text', (c) => c.notNull())
+        .execute();
+      await createIndex(db, d, 'porthole_events_instance_time_idx').on('porthole_events').columns(['instance_uuid', 'event_time']).execute();
+      await createIndex(db, d, 'porthole_events_time_idx').on('porthole_events').column('event_time').execute();
+      await createIndex(db, d, 'porthole_events_token_idx').on('porthole_events').column('token_prefix').execute();
+      await createIndex(db, d, 'porthole_events_session_idx').on('porthole_events').column('session_id').execute();
+    },
+  },
 };
 
 /** The Kysely migrations of one set, for one dialect; `report` hears of each table adopted. */
