@@ -15,6 +15,13 @@ export type GatewayErrorCode =
   | 'TOKEN_EXPIRED'
   | 'TOKEN_CONSUMED'
   | 'TOO_MANY_FAILED_LOOKUPS'
+  /** A concurrent-console limit (`[porthole] max_consoles*`, `proxy/console-limits.ts`): 503 for the total, 429 for the others. */
+  | 'CONSOLE_LIMIT_TOTAL'
+  | 'CONSOLE_LIMIT_SERVER'
+  | 'CONSOLE_LIMIT_PROJECT'
+  | 'CONSOLE_LIMIT_CLIENT'
+  /** `[porthole] api_console_requests_per_minute`: a project's remote-console requests (API, 429). */
+  | 'API_RATE_LIMITED'
   | 'TOKEN_WRONG_CONSOLE_TYPE'
   | 'CONSOLE_PORT_MISMATCH'
   /** A token minted without a console endpoint: none given, none in the inventory. */

@@ -9,6 +9,7 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { createApi } from './api/app.ts';
+import { apiTlsSettings } from './api/tls.ts';
 import { CONSOLE_KINDS } from './consoles/index.ts';
 import { novnc } from './consoles/novnc.ts';
 import { listen, startConsoleProxy, type ProxyInfo, type SessionObserver } from './consoles/serve.ts';
@@ -19,8 +20,11 @@ import type { Config } from './config/options.ts';
 import { startDemoSerialConsole, type DemoSerialConsole } from './demo/serial-console.ts';
 import { startDemoServer, type DemoServer } from './demo/server.ts';
 import { GatewayError } from './errors.ts';
+import { CertificateReloader, type ReloadableServer } from './http/cert-reload.ts';
+import { pairName, secureOptions } from './http/tls.ts';
 import { createLogger } from './log.ts';
 import { lookupBudgetOptions, openLookupBudget } from './proxy/lookup-budget.ts';
+import { ConsoleLimits, consoleLimitOptions } from './proxy/console-limits.ts';
 import { keptLogFiles, SerialHub, serialHubOptions } from './proxy/serial-hub.ts';
 import type { ConsoleSession } from './proxy/relay.ts';
 import { fanOut, type ConsoleEvents } from './proxy/events.ts';
@@ -72,19 +76,27 @@ export interface Gateway {
   readonly demo: DemoServer | undefined;
   /** The demo server's serial console (its `serial` endpoint), with `demo`. */
   readonly demoSerial: DemoSerialConsole | undefined;
-  readonly api: { readonly host: string; readonly port: number } | undefined;
+  readonly api: { readonly host: string; readonly port: number; readonly tls: boolean } | undefined;
   readonly sessions: ReadonlySet<ConsoleSession>;
   /** The live-sessions registry across proxies (list, kill) and this proxy's part in it. */
   readonly registry: Sessions;
   readonly tracker: SessionTracker | undefined;
   /** The kept serial consoles (`[porthole] serial_keep_attached` with the serial listener running). */
   readonly serialHub: SerialHub | undefined;
+  /** The concurrent-console limits of every listener of this process; absent: none set. */
+  readonly limits?: ConsoleLimits;
   /**
    * Stops accepting, closes live sessions with a reason (1001 "proxy shutting down"), closes the
    * stores it opened. With `drainMs`, live sessions may first run on for up to that long (SIGTERM:
    * `[porthole] drain_seconds`); another `close()` without it during the drain ends it at once.
    */
   close(opts?: { readonly drainMs?: number }): Promise<void>;
+  /**
+   * Reads every listener's certificate and key again now (SIGHUP; they are also polled every
+   * few seconds): new handshakes get the new pair, live connections keep theirs. A pair that
+   * does not load is logged and the one before stays.
+   */
+  reloadCertificates(): Promise<void>;
 }
 
 export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = {}): Promise<Gateway> {
@@ -121,6 +133,9 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
   closers.unshift(() => registry.close());
   // failed token lookups per client address, counted in Porthole's own store where there is one
   const lookups = await openLookupBudget(stores, lookupBudgetOptions(config, log));
+  // concurrent consoles, counted across this process's listeners (and other proxies' once the tracker runs)
+  const consoleLimits = new ConsoleLimits(consoleLimitOptions(config, log));
+  const limits = consoleLimits.enabled ? consoleLimits : undefined;
   closers.unshift(() => lookups.close());
   if (stores.ownDescription === null) {
     if (config.porthole.single_use_tokens) {
@@ -140,7 +155,10 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
   const proxies = new Map<string, ProxyInfo>();
   /** Told of every session's start and end: the registry's tracker once there is one, a drain while it waits. */
   const observers: SessionObserver[] = [];
-  let api: { host: string; port: number } | undefined;
+  let api: { host: string; port: number; tls: boolean } | undefined;
+  // renewed certificates (certbot, cert-manager) reach the TLS listeners without a restart
+  const certificates = new CertificateReloader(log);
+  closers.unshift(async () => certificates.close());
   let tracker: SessionTracker | undefined;
   let serialHub: SerialHub | undefined;
   try {
@@ -166,8 +184,9 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
       if (!run.proxies.includes(kind.name)) continue;
       // the proxies only read and consume tokens: the store itself, not the API's wrapper that tells revocations
       const kept = kind.name === 'serial' ? serialHub : undefined;
-      const proxy = await startConsoleProxy(kind, { loaded, rfb, tokens: opened.tokens, inventory: stores.inventory, log, sessions, releases, lookups, observers, kept, events });
+      const proxy = await startConsoleProxy(kind, { loaded, rfb, tokens: opened.tokens, inventory: stores.inventory, log, sessions, releases, lookups, observers, kept, events, limits });
       proxies.set(kind.name, proxy.info);
+      if (proxy.tls) certificates.watch(kind.title, proxy.tls.settings, proxy.tls.server, proxy.tls.served);
       stopAccepting.push(proxy.stopAccepting);
       closers.unshift(() => proxy.close(CLOSE_SHUTDOWN.code, CLOSE_SHUTDOWN.reason));
       if (tracker) continue;
@@ -177,21 +196,31 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
       observers.push(t);
       closers.unshift(() => t.stop());
       await t.start();
+      // other proxies' sessions count too where the registry is shared, read at the heartbeat's pace
+      if (limits && registry.shared) {
+        closers.unshift(() => limits.close());
+        await limits.watch({ list: () => registry.list(), ownProxyId: t.proxy.id, inventory: stores.inventory });
+      }
     }
 
     if (run.api) {
-      log.info({ event: 'config', auth: config.api.auth_strategy }, `compute API: HTTP, no TLS; callers authenticate by [api] auth_strategy = ${config.api.auth_strategy}`);
+      const apiTls = apiTlsSettings(config);
+      const https = apiTls ? secureOptions(apiTls) : undefined;
+      const security = apiTls ? `HTTPS only, ${pairName(apiTls.files)}` : proxiesTls(proxies) ? 'HTTP, no TLS ([DEFAULT] cert serves the console proxies only: [porthole] api_cert or api_use_console_cert gives the API HTTPS)' : 'HTTP, no TLS';
+      log.info({ event: 'config', auth: config.api.auth_strategy, tls: apiTls !== null }, `compute API: ${security}; callers authenticate by [api] auth_strategy = ${config.api.auth_strategy}`);
       const hub = serialHub;
       const serialLog = hub ? (id: string) => hub.contents(id) : keptLogFiles(config);
-      const app = await createApi({ config, stores, registry, serialLog, consoleBaseUrl: (kind) => proxies.get(kind.name)?.baseUrl ?? kind.baseUrl(loaded) }, log);
+      const app = await createApi({ config, stores, registry, serialLog, consoleBaseUrl: (kind) => proxies.get(kind.name)?.baseUrl ?? kind.baseUrl(loaded), ...(https ? { https } : {}) }, log);
       const host = config.DEFAULT.osapi_compute_listen;
       const port = await listen(app.server, host, config.DEFAULT.osapi_compute_listen_port, { host: '[DEFAULT] osapi_compute_listen', port: '[DEFAULT] osapi_compute_listen_port' });
       let appClosed: Promise<void> | undefined;
       const closeApp = () => (appClosed ??= app.close());
       stopAccepting.push(() => void closeApp());
       closers.unshift(closeApp);
-      api = { host, port };
-      log.info({ event: 'listening', part: 'api', host, port, auth: config.api.auth_strategy }, `compute API listening on ${host}:${port}`);
+      api = { host, port, tls: apiTls !== null };
+      // Fastify built an https.Server from the `https` options: it takes a new secure context
+      if (apiTls && https) certificates.watch('compute API', apiTls, app.server as unknown as ReloadableServer, https);
+      log.info({ event: 'listening', part: 'api', host, port, tls: apiTls !== null, auth: config.api.auth_strategy }, `compute API listening on ${host}:${port} (${apiTls ? 'HTTPS' : 'HTTP'})`);
       if (config.api.auth_strategy === 'noauth2' && !isLoopback(host)) {
         log.warn({ event: 'config' }, `[api] auth_strategy = noauth2 on ${host}: anyone who reaches this port can mint console tokens as admin; use static or jwt`);
       }
@@ -221,6 +250,7 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
     registry,
     tracker,
     serialHub,
+    limits,
     close(opts = {}) {
       const drainMs = opts.drainMs ?? 0;
       if (closing) {
@@ -236,6 +266,7 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
       })();
       return closing;
     },
+    reloadCertificates: () => certificates.reloadNow(),
   };
 
   /** Stops accepting and lets live sessions end by themselves, for up to `ms`. */
@@ -348,6 +379,11 @@ export function startSweep(config: Config, stores: Pick<Stores, 'tokens'>, log: 
 function proxyAddress(host: string, port: number): string {
   const h = host === '0.0.0.0' || host === '::' || host === '' ? hostname() : host;
   return h.includes(':') ? `[${h}]:${port}` : `${h}:${port}`;
+}
+
+/** Whether a console listener runs with TLS. */
+function proxiesTls(proxies: ReadonlyMap<string, ProxyInfo>): boolean {
+  return [...proxies.values()].some((p) => p.tls);
 }
 
 function isLoopback(host: string): boolean {

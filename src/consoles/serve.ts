@@ -10,12 +10,13 @@ import type { LoadedConfig } from '../config/load.ts';
 import type { Config } from '../config/options.ts';
 import type { Inventory } from '../inventory/types.ts';
 import { clientHost } from '../proxy/client-address.ts';
-import { createListener, listenFailure, type ListenOptionNames } from '../proxy/listener.ts';
+import { createListener, listenFailure, type ListenerTls, type ListenOptionNames } from '../proxy/listener.ts';
 import type { LookupBudget } from '../proxy/lookup-budget.ts';
 import type { ConsoleSession } from '../proxy/relay.ts';
 import type { KeptSerialConsoles } from '../proxy/serial-hub.ts';
 import { createUpgradeHandler } from '../proxy/upgrade.ts';
 import type { ConsoleEvents } from '../proxy/events.ts';
+import type { ConsoleLimits } from '../proxy/console-limits.ts';
 import type { RfbProxyOptions } from '../rfb/types.ts';
 import type { TokenStore } from '../store/types.ts';
 import { createPages } from '../web/pages.ts';
@@ -50,11 +51,15 @@ export interface ConsoleProxyParts {
   readonly kept?: KeptSerialConsoles;
   /** Told of each step of every connection (metrics, the audit trail). */
   readonly events?: ConsoleEvents;
+  /** The concurrent-console limits, one for every listener of the process; absent: none set. */
+  readonly limits?: ConsoleLimits;
 }
 
 export interface RunningConsoleProxy {
   readonly kind: ConsoleKind;
   readonly info: ProxyInfo;
+  /** Its TLS side when `[DEFAULT] cert` exists, for the certificate reload. */
+  readonly tls?: ListenerTls;
   /** Stops taking connections (a drain's first step); may be called again. */
   stopAccepting(): void;
   /** Stops taking connections, closes every connection with 1001, waits for the listener and the token releases. */
@@ -79,6 +84,8 @@ export async function startConsoleProxy(kind: ConsoleKind, parts: ConsoleProxyPa
       rfb: kind.rfb ? parts.rfb : undefined,
       singleUse: p.single_use_tokens ? { graceSeconds: p.reconnect_grace_seconds } : undefined,
       enforceSessionTimeout: config.consoleauth.enforce_session_timeout,
+      maxDurationMs: p.max_console_duration * 1000,
+      idleTimeoutMs: p.console_idle_timeout * 1000,
     },
     {
       tokens: parts.tokens,
@@ -89,6 +96,7 @@ export async function startConsoleProxy(kind: ConsoleKind, parts: ConsoleProxyPa
       lookups: parts.lookups,
       kept: parts.kept,
       events: parts.events,
+      limits: parts.limits,
       observer: {
         started: (s) => parts.observers.forEach((o) => o.started(s)),
         ended: (s) => parts.observers.forEach((o) => o.ended(s)),
@@ -96,8 +104,8 @@ export async function startConsoleProxy(kind: ConsoleKind, parts: ConsoleProxyPa
     },
   );
   const trusted = new Set(p.trusted_proxies);
-  const pages = createPages({ page: kind.page, tokens: parts.tokens, inventory: parts.inventory, webDir: config.DEFAULT.web, frameAncestors: p.frame_ancestors, budget: { lookups: parts.lookups, client: (req) => clientHost(req, trusted) } });
-  const { server, tls } = createListener(
+  const pages = createPages({ page: kind.page, tokens: parts.tokens, inventory: parts.inventory, webDir: config.DEFAULT.web, frameAncestors: p.frame_ancestors, budget: { lookups: parts.lookups, client: (req) => clientHost(req, trusted) }, limits: parts.limits && { check: parts.limits, client: (req) => clientHost(req, trusted) } });
+  const { server, tls: listenerTls } = createListener(
     {
       sslOnly: config.DEFAULT.ssl_only,
       cert: config.DEFAULT.cert,
@@ -115,12 +123,14 @@ export async function startConsoleProxy(kind: ConsoleKind, parts: ConsoleProxyPa
   const stopAccepting = () => {
     if (server.listening) server.close();
   };
+  const tls = listenerTls !== undefined;
   const info: ProxyInfo = { host, port, tls, baseUrl: kind.baseUrl(parts.loaded, port) };
   const security = !tls ? 'HTTP, no TLS' : config.DEFAULT.ssl_only ? 'TLS only' : 'TLS and HTTP, told apart per connection';
   parts.log.info({ event: 'listening', proxy: kind.name, host, port, tls }, `${kind.title} listening on ${host}:${port} (${security})`);
   return {
     kind,
     info,
+    ...(listenerTls ? { tls: listenerTls } : {}),
     stopAccepting,
     async close(code, reason) {
       stopAccepting();

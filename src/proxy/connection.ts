@@ -59,6 +59,8 @@ export class ConsoleConnection {
   private ws: WebSocket | null = null;
   private session: ConsoleSession | null = null;
   private use: TokenUse | undefined;
+  /** Gives back the console's place under the concurrent-console limits (`console-limits.ts`). */
+  private slot: (() => void) | undefined;
   private over = false;
   /**
    * What only the setup needs, let go of when the relay starts or the connection ends, so that
@@ -140,6 +142,12 @@ export class ConsoleConnection {
     if (!this.backends.includes(s)) this.backends.push(s);
   }
 
+  /** Takes the console's place under the limits: given back once when the connection ends, however it ends. */
+  adoptSlot(release: () => void): void {
+    if (this.over) release();
+    else this.slot = release;
+  }
+
   adoptTokenUse(use: TokenUse): void {
     if (this.over) use.failed();
     else this.use = use;
@@ -219,6 +227,8 @@ export class ConsoleConnection {
     this.setup?.steps.abort(reason ?? new GatewayError('CLIENT_CLOSED', 'connection over'));
     this.letGoOfSetup();
     for (const s of this.backends) s.destroy();
+    this.slot?.();
+    this.slot = undefined;
     this.contain(() => this.hooks.closed(this));
   }
 
@@ -245,8 +255,8 @@ export class ConsoleConnection {
   }
 
   private log(e: GatewayError): void {
-    // the budget logs a client over it once per window, not once per refused attempt
-    if (e.code === 'TOO_MANY_FAILED_LOOKUPS') return;
+    // the budget logs a client over it once per window, the limits once a minute per key, not once per refused attempt
+    if (e.code === 'TOO_MANY_FAILED_LOOKUPS' || e.code.startsWith('CONSOLE_LIMIT_')) return;
     try {
       const c = this.context;
       // after the 101 there is no HTTP status to report, nor to a client that went away

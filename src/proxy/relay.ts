@@ -4,9 +4,13 @@
  * chunks to WebSocket binary frames, byte for byte, with backpressure both ways (a slow browser
  * pauses the backend socket, a slow backend pauses the WebSocket reader). One `ConsoleSession`
  * per open console; it ends once, with the reason and the byte counts.
- * With `[consoleauth] enforce_session_timeout` a session also ends when its token expires: one
- * timer per session, armed at relay start for the token's expiry and cleared by `end()`, which
- * every way of ending passes through; nothing is checked per chunk on the byte path.
+ * A session may have a deadline (`closeAt`): its token's expiry (`[consoleauth]
+ * enforce_session_timeout`) or `[porthole] max_console_duration`, the earlier winning with its own
+ * reason; one timer per session, armed at relay start and cleared by `end()`, which every way of
+ * ending passes through; nothing is checked per chunk on the byte path for it. With `[porthole]
+ * console_idle_timeout` (`watchIdle`) the browser's messages go through a handler that counts
+ * those that are input (`idle.ts` decides which), read by a coarse timer; without it the
+ * handler is the plain one.
  */
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
@@ -27,6 +31,21 @@ export interface SessionInfo extends LiveSessionInfo {
  */
 export const CLOSE_EXPIRED = { code: 1008, reason: 'console session expired' } as const;
 
+/** `[porthole] max_console_duration` reached; the console page turns this reason into words. */
+export const CLOSE_MAX_DURATION = { code: 1008, reason: 'console session reached its maximum duration' } as const;
+
+/** `[porthole] console_idle_timeout`: no input from the browser for that long; the page says it in words. */
+export const CLOSE_IDLE = { code: 1008, reason: 'console idle timeout' } as const;
+
+/** How a deadline closes a session: a policy close code and the reason the page recognises. */
+export interface CloseHow {
+  readonly code: number;
+  readonly reason: string;
+}
+
+/** Whether a message from the browser is input (keys, pointer, clipboard), for the idle timeout. */
+export type InputTest = (data: Buffer) => boolean;
+
 /** setTimeout's longest delay (2^31 - 1 ms, about 24.8 days); a longer one fires at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -43,6 +62,12 @@ export class ConsoleSession implements LiveSession {
   readonly startedAt = Date.now();
   private ended = false;
   private expiry: NodeJS.Timeout | undefined;
+  /** The deadline `expiry` is armed for (epoch ms), and how it closes. */
+  private deadline: { atMs: number; how: CloseHow } | undefined;
+  private idle: NodeJS.Timeout | undefined;
+  /** Input messages seen since the relay started, when the idle timeout is on. */
+  private inputs = 0;
+  private readonly onMessage = (data: Buffer) => wsOnMessage(this, data);
 
   constructor(
     readonly info: SessionInfo,
@@ -52,7 +77,7 @@ export class ConsoleSession implements LiveSession {
     private readonly backend: Duplex,
     private readonly onEnd: (session: ConsoleSession, end: SessionEnd) => void,
   ) {
-    ws.on('message', (data: Buffer) => wsOnMessage(this, data));
+    ws.on('message', this.onMessage);
     ws.on('close', (code: number) => this.end(`client closed (${code})`));
     ws.on('error', (err: Error) => this.end(`client error: ${err.message}`));
     if (setBackendSink(backend, (buffer, n, owned) => backendOnRead(this, buffer, n, owned))) {
@@ -75,20 +100,54 @@ export class ConsoleSession implements LiveSession {
   get _backend(): Duplex { return this.backend; }
 
   /**
-   * Closes the session with `CLOSE_EXPIRED` at `atMs` (epoch milliseconds: its token's expiry),
-   * at once if that is past. The timer does not keep the process alive.
+   * Closes the session with `how` (`CLOSE_EXPIRED` by default: its token's expiry) at `atMs`
+   * (epoch milliseconds), at once if that is past. Of several deadlines the earliest wins, with
+   * its own reason. The timer does not keep the process alive.
    */
-  closeAt(atMs: number): void {
+  closeAt(atMs: number, how: CloseHow = CLOSE_EXPIRED): void {
     if (this.ended) return;
+    if (this.deadline !== undefined && this.deadline.atMs <= atMs && this.deadline.how !== how) return;
+    this.deadline = { atMs, how };
     clearTimeout(this.expiry);
     const ms = atMs - Date.now();
     if (ms <= 0) {
-      this.close(CLOSE_EXPIRED.code, CLOSE_EXPIRED.reason);
+      this.close(how.code, how.reason);
       return;
     }
-    // a token that lives longer than a timer can wait is looked at again when the timer fires
-    this.expiry = setTimeout(() => this.closeAt(atMs), Math.min(ms, MAX_TIMER_MS));
+    // a deadline further away than a timer can wait is looked at again when the timer fires
+    this.expiry = setTimeout(() => {
+      this.deadline = undefined;
+      this.closeAt(atMs, how);
+    }, Math.min(ms, MAX_TIMER_MS));
     this.expiry.unref();
+  }
+
+  /**
+   * Closes the session with `CLOSE_IDLE` once no message that `isInput` calls input came from
+   * the browser for `ms`. Each message costs one test and a counter; a timer reads the counter
+   * every tenth of `ms` (100 ms to 10 s), so the close comes between `ms` and `ms` plus a tick
+   * after the last input.
+   */
+  watchIdle(ms: number, isInput: InputTest): void {
+    if (this.ended || this.idle !== undefined) return;
+    this.ws.off('message', this.onMessage);
+    this.ws.on('message', (data: Buffer) => {
+      if (isInput(data)) this.inputs++;
+      wsOnMessage(this, data);
+    });
+    const tick = Math.min(10_000, Math.max(100, Math.floor(ms / 10)));
+    let seen = this.inputs;
+    let quietSince = Date.now();
+    this.idle = setInterval(() => {
+      const now = Date.now();
+      if (this.inputs !== seen) {
+        seen = this.inputs;
+        quietSince = now;
+      } else if (now - quietSince >= ms) {
+        this.close(CLOSE_IDLE.code, CLOSE_IDLE.reason);
+      }
+    }, tick);
+    this.idle.unref();
   }
 
   /** Closes the session from the proxy's side (shutdown, revocation, kill). */
@@ -103,6 +162,7 @@ export class ConsoleSession implements LiveSession {
     this.ended = true;
     clearTimeout(this.expiry);
     this.expiry = undefined;
+    clearInterval(this.idle);
     this.backend.destroy();
     if (this.ws.readyState === this.ws.OPEN) this.ws.close(1000, 'console closed');
     // a client that never answers the close frame must not hold the socket

@@ -42,6 +42,9 @@ import type { ConsoleSession, SessionInfo } from './relay.ts';
 import { tokenFromRequest } from '../http/token-source.ts';
 import { consumeToken } from './token-use.ts';
 import type { ConnectionFacts, ConsoleEvents, LookupResult } from './events.ts';
+import type { ConsoleLimits } from './console-limits.ts';
+import { anyMessageIsInput, rfbIsInput } from './idle.ts';
+import { CLOSE_MAX_DURATION } from './relay.ts';
 
 export interface UpgradeOptions extends BackendOptions {
   /** The console kind this listener serves (`novnc`, `serial`, `spice`): the events' `kind`. */
@@ -67,6 +70,10 @@ export interface UpgradeOptions extends BackendOptions {
   readonly trustedProxies?: readonly string[];
   /** `[consoleauth] enforce_session_timeout`: a session closes when its token expires (`CLOSE_EXPIRED`). */
   readonly enforceSessionTimeout?: boolean;
+  /** `[porthole] max_console_duration`, ms: a session closes after that long (`CLOSE_MAX_DURATION`); absent or 0: never. */
+  readonly maxDurationMs?: number;
+  /** `[porthole] console_idle_timeout`, ms: a session closes after that long without input (`CLOSE_IDLE`); absent or 0: never. */
+  readonly idleTimeoutMs?: number;
 }
 
 export interface UpgradeDeps {
@@ -84,6 +91,8 @@ export interface UpgradeDeps {
   readonly kept?: KeptSerialConsoles;
   /** Told of each step of every connection (metrics, the audit trail). */
   readonly events?: ConsoleEvents;
+  /** The concurrent-console limits (`console-limits.ts`); absent: none set. */
+  readonly limits?: Pick<ConsoleLimits, 'admit'>;
 }
 
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
@@ -182,6 +191,10 @@ async function establish(conn: ConsoleConnection, head: Buffer, wss: WebSocketSe
     deps.log.debug({ event: 'session_timeout', session: a.info.id, tokenHash: a.info.tokenLogId, seconds: Math.max(0, Math.round((expiresMs - Date.now()) / 1000)) }, 'console session closes when its token expires');
     session.closeAt(expiresMs);
   }
+  // the earlier of the two deadlines closes the session, with its own reason
+  if (session && opts.maxDurationMs) session.closeAt(Date.now() + opts.maxDurationMs, CLOSE_MAX_DURATION);
+  // RFB carries update requests nobody typed; a plain relay's every message is input
+  if (session && opts.idleTimeoutMs) session.watchIdle(opts.idleTimeoutMs, opts.rfb ? rfbIsInput : anyMessageIsInput);
 }
 
 async function decide(conn: ConsoleConnection, opts: UpgradeOptions, deps: UpgradeDeps): Promise<Accepted> {
@@ -225,9 +238,15 @@ async function decide(conn: ConsoleConnection, opts: UpgradeOptions, deps: Upgra
       throw new GatewayError('CONSOLE_PORT_MISMATCH', `token endpoint ${t.host}:${t.port} is not the current console of server ${server.id} (${ep ? `${ep.host}:${ep.port}` : 'none'})`, { status: 403 });
     }
   }
+  // the concurrent-console limits, from memory; before the token's use and the dial, so a refused
+  // console costs neither; the connection gives its place back however it ends
+  if (deps.limits) conn.adoptSlot(deps.limits.admit({ instance: t.instanceUuid, project: server?.projectId ?? null, client: conn.client.host }));
   // consumed before the backend is dialled, so a used token costs no backend connection; the
   // connection gives it back if it fails before its session began
-  if (opts.singleUse) await conn.guard(consumeToken(t, conn.client.host, opts.singleUse.graceSeconds, deps).then((use) => conn.adoptTokenUse(use)));
+  if (opts.singleUse) {
+    const use = await conn.guard(consumeToken(t, conn.client.host, opts.singleUse.graceSeconds, deps).then((u) => (conn.adoptTokenUse(u), u)));
+    deps.events?.consumed?.(facts(conn, opts.kind ?? 'novnc'), use.use);
+  }
   const address = `${t.host}:${t.port}`;
   conn.context.backend = address;
   // fail closed: a plain relay has no way to keep a viewer from typing

@@ -44,12 +44,25 @@ const CONTENT_TYPES: Record<string, string> = {
 };
 
 export interface TokenState {
-  /** `limited`: the client is over its budget of failed lookups, so nothing was looked up (HTTP 429). */
-  readonly state: 'valid' | 'expired' | 'unknown' | 'missing' | 'limited';
+  /**
+   * `limited`: the client is over its budget of failed lookups, so nothing was looked up (HTTP
+   * 429). `limit`: the token is valid, but a console opened with it now would be refused by a
+   * concurrent-console limit (`limit` says which): what the console page shows after its
+   * WebSocket was refused, since a browser's WebSocket never sees the HTTP status.
+   */
+  readonly state: 'valid' | 'expired' | 'unknown' | 'missing' | 'limited' | 'limit';
   readonly server: string | null;
   readonly expiresAt: number | null;
-  /** With `limited`: seconds until the client may ask again (also the `Retry-After` header). */
+  /** With `limited`: seconds until the client may ask again (also the `Retry-After` header); with `limit`: until the counts are read again. */
   readonly retryAfter?: number;
+  /** With `limit`: which one (`total`, `server`, `project`, `client`). */
+  readonly limit?: string;
+}
+
+/** What the pages need of the concurrent-console limits (`proxy/console-limits.ts` gives it). */
+export interface ConsoleLimitCheck {
+  /** The limit a new console of `instance` (of `project`) from `client` would be refused by now, or null; from memory. */
+  refusal(facts: { readonly instance: string; readonly project: string | null; readonly client: string }): { readonly limit: string; readonly retryAfter: number } | null;
 }
 
 /** What the pages need of the proxy's budget of failed token lookups (`proxy/lookup-budget.ts` gives it). */
@@ -97,6 +110,8 @@ export interface PagesDeps {
    * oracle; `client` gives a request's client address as the upgrade sees it.
    */
   readonly budget?: { readonly lookups: FailedLookupBudget; client(req: IncomingMessage): string };
+  /** The concurrent-console limits, so that a valid token's state says when a console would be refused by one. */
+  readonly limits?: { readonly check: ConsoleLimitCheck; client(req: IncomingMessage): string };
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -140,6 +155,9 @@ export function createPages(deps: PagesDeps): RequestHandler {
     if (found.status !== 'valid' && budget && client !== undefined) await budget.lookups.failed(client);
     if (found.status === 'unknown') return { state: 'unknown', server: null, expiresAt: null };
     const server = await deps.inventory.get(found.token.instanceUuid);
+    // a valid token's lookup costs no budget: asking after a refused console is free
+    const refusal = found.status === 'valid' && deps.limits ? deps.limits.check.refusal({ instance: found.token.instanceUuid, project: server?.projectId ?? null, client: deps.limits.client(req) }) : null;
+    if (refusal) return { state: 'limit', server: server?.name ?? null, expiresAt: found.token.expires, limit: refusal.limit, retryAfter: refusal.retryAfter };
     return { state: found.status, server: server?.name ?? null, expiresAt: found.token.expires };
   }
 
