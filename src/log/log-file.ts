@@ -22,8 +22,11 @@ export class LogFile {
   private dev = 0;
   private ino = 0;
 
-  /** Opens `path` at once: a file that cannot be opened throws here, at start. */
-  constructor(readonly path: string, private readonly watch: boolean) {
+  /**
+   * Opens `path` at once: a file that cannot be opened throws here, at start. `mode` is the
+   * mode a new file is created with (the audit trail's is 0600).
+   */
+  constructor(readonly path: string, private readonly watch: boolean, private readonly mode = LOG_FILE_MODE) {
     this.open();
   }
 
@@ -52,7 +55,7 @@ export class LogFile {
   }
 
   private open(): void {
-    const fd = openSync(this.path, 'a', LOG_FILE_MODE);
+    const fd = openSync(this.path, 'a', this.mode);
     const st = fstatSync(fd);
     this.fd = fd;
     this.dev = st.dev;

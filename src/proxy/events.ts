@@ -41,19 +41,27 @@ export interface ConsoleEvents {
    * after it (the error's close code), or the client went (`CLIENT_CLOSED`).
    */
   refused(facts: ConnectionFacts, error: GatewayError, afterUpgrade: boolean): void;
+  /**
+   * A single-use token (`[porthole] single_use_tokens`) was consumed by this connection, before
+   * the backend is dialled: `first` use, or a `reconnect` of the same client within the grace.
+   * Optional: a watcher that does not care leaves it out.
+   */
+  consumed?(facts: ConnectionFacts, use: 'first' | 'reconnect'): void;
 }
 
 /** Tells each of `watchers` in turn; one that throws does not keep the others from hearing. */
 export function fanOut(watchers: readonly ConsoleEvents[], onError: (err: unknown) => void): ConsoleEvents {
-  const each = <K extends keyof ConsoleEvents>(name: K) =>
-    ((...args: Parameters<ConsoleEvents[K]>) => {
+  // `consumed` is optional: a watcher without it is skipped
+  type Steps = Required<ConsoleEvents>;
+  const each = <K extends keyof Steps>(name: K) =>
+    ((...args: Parameters<Steps[K]>) => {
       for (const w of watchers) {
         try {
-          (w[name] as (...a: Parameters<ConsoleEvents[K]>) => void)(...args);
+          (w[name] as ((...a: Parameters<Steps[K]>) => void) | undefined)?.(...args);
         } catch (err) {
           onError(err);
         }
       }
-    }) as ConsoleEvents[K];
-  return { lookup: each('lookup'), backendConnected: each('backendConnected'), sessionStarted: each('sessionStarted'), sessionEnded: each('sessionEnded'), refused: each('refused') };
+    }) as Steps[K];
+  return { lookup: each('lookup'), backendConnected: each('backendConnected'), sessionStarted: each('sessionStarted'), sessionEnded: each('sessionEnded'), refused: each('refused'), consumed: each('consumed') };
 }

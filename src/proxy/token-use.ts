@@ -11,6 +11,8 @@ import { tokenLogId, type ConsoleToken, type TokenStore } from '../store/types.t
 
 /** A connection's use of a single-use token: it `failed` before its session began, or its session `ended`. Each settles once. */
 export interface TokenUse {
+  /** The token's `first` use, or a `reconnect` of its client within the grace (the audit trail's token.consumed). */
+  readonly use: 'first' | 'reconnect';
   failed(): void;
   ended(): void;
 }
@@ -37,6 +39,7 @@ export async function consumeToken(t: ConsoleToken, client: string, graceSeconds
     void p.finally(() => deps.releases?.delete(p));
   };
   return {
+    use: result,
     // a first use that failed leaves the token unused; a failed reconnection leaves it released
     failed: () => (result === 'first' ? finish('given back', () => deps.tokens.forget(t, client)) : finish('released', () => deps.tokens.release(t, client))),
     ended: () => finish('released', () => deps.tokens.release(t, client)),
