@@ -15,7 +15,7 @@ export function tokenFromRequest(rawUrl: string, cookieHeader: string | undefine
   const query = new URLSearchParams(queryOf(rawUrl));
   return (
     lastNonEmpty(query.getAll('token')) ??
-    tokenInPath(lastNonEmpty(query.getAll('path'))) ??
+    tokenInPath(last(query.getAll('path'))) ??
     (cookieHeader === undefined ? undefined : tokenFromCookies(cookieHeader))
   );
 }
@@ -26,7 +26,7 @@ export function tokenFromRequest(rawUrl: string, cookieHeader: string | undefine
  */
 export function tokenFromPageUrl(rawUrl: string): string | undefined {
   const query = new URLSearchParams(queryOf(rawUrl));
-  return tokenInPath(lastNonEmpty(query.getAll('path'))) ?? lastNonEmpty(query.getAll('token'));
+  return tokenInPath(last(query.getAll('path'))) ?? lastNonEmpty(query.getAll('token'));
 }
 
 function tokenFromCookies(header: string): string | undefined {
@@ -61,6 +61,11 @@ function queryOf(rawUrl: string): string {
 
 function lastNonEmpty(values: string[]): string | undefined {
   return bounded(values[values.length - 1]);
+}
+
+/** The last `path` value: not bounded like a token, since it carries other parameters beside the token (the token inside it is). */
+function last(values: string[]): string | undefined {
+  return values[values.length - 1];
 }
 
 function bounded(v: string | undefined): string | undefined {
