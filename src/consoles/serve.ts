@@ -4,6 +4,7 @@
  * wants it), its pages, the listener with TLS detection. The gateway starts one per enabled kind
  * and hands each the parts it shares (stores, live sessions, the failed-lookup budget).
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.ts';
@@ -51,6 +52,11 @@ export interface ConsoleProxyParts {
   readonly kept?: KeptSerialConsoles;
   /** Told of each step of every connection (metrics, the audit trail). */
   readonly events?: ConsoleEvents;
+  /**
+   * The operations endpoints (`/healthz`, `/readyz`, `/metrics`: `src/ops/`), asked first for
+   * every plain HTTP request; false: not one of its paths, the pages answer.
+   */
+  readonly ops?: (req: IncomingMessage, res: ServerResponse) => boolean;
   /** The concurrent-console limits, one for every listener of the process; absent: none set. */
   readonly limits?: ConsoleLimits;
 }
@@ -62,6 +68,8 @@ export interface RunningConsoleProxy {
   readonly tls?: ListenerTls;
   /** Stops taking connections (a drain's first step); may be called again. */
   stopAccepting(): void;
+  /** Whether the listener takes connections (readiness). */
+  listening(): boolean;
   /** Stops taking connections, closes every connection with 1001, waits for the listener and the token releases. */
   close(code: number, reason: string): Promise<void>;
 }
@@ -115,7 +123,7 @@ export async function startConsoleProxy(kind: ConsoleKind, parts: ConsoleProxyPa
       handshakeTimeoutMs: p.handshake_timeout * 1000,
       maxHeaderSize: p.max_header_size,
     },
-    { request: pages, upgrade: upgrades.handle },
+    { request: parts.ops ? opsFirst(parts.ops, pages) : pages, upgrade: upgrades.handle },
   );
   const { host, options } = kind.listener(config);
   const port = await listen(server, host, kind.listener(config).port, options);
@@ -132,12 +140,20 @@ export async function startConsoleProxy(kind: ConsoleKind, parts: ConsoleProxyPa
     info,
     ...(listenerTls ? { tls: listenerTls } : {}),
     stopAccepting,
+    listening: () => server.listening,
     async close(code, reason) {
       stopAccepting();
       upgrades.close(code, reason);
       await serverClosed;
       await Promise.allSettled([...parts.releases]);
     },
+  };
+}
+
+/** `ops` takes its paths, the pages every other request. */
+function opsFirst(ops: NonNullable<ConsoleProxyParts['ops']>, pages: (req: IncomingMessage, res: ServerResponse) => void): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    if (!ops(req, res)) pages(req, res);
   };
 }
 
