@@ -28,6 +28,8 @@ import { ConsoleLimits, consoleLimitOptions } from './proxy/console-limits.ts';
 import { keptLogFiles, SerialHub, serialHubOptions } from './proxy/serial-hub.ts';
 import type { ConsoleSession } from './proxy/relay.ts';
 import { fanOut, type ConsoleEvents } from './proxy/events.ts';
+import { openAuditTrail, type AuditTrail } from './ops/audit.ts';
+import { auditWatcher } from './ops/audit-watcher.ts';
 import { rfbConfigWarnings, rfbProxyOptions } from './rfb/config.ts';
 import { openSessions, sessionsOptions, type Sessions } from './sessions/service.ts';
 import { CLOSE_SHUTDOWN, type SessionTracker } from './sessions/tracker.ts';
@@ -83,6 +85,8 @@ export interface Gateway {
   readonly tracker: SessionTracker | undefined;
   /** The kept serial consoles (`[porthole] serial_keep_attached` with the serial listener running). */
   readonly serialHub: SerialHub | undefined;
+  /** The audit trail: `[porthole] audit_log` and Porthole's own store (`ops/audit.ts`). */
+  readonly audit: AuditTrail;
   /** The concurrent-console limits of every listener of this process; absent: none set. */
   readonly limits?: ConsoleLimits;
   /**
@@ -149,6 +153,18 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
   /** The watchers of every console connection's steps (metrics, the audit trail), told in this order. */
   const watchers: ConsoleEvents[] = [];
   const events = fanOut(watchers, (err) => log.error({ event: 'bug', err: (err as Error)?.message }, `console event watcher failed: ${(err as Error)?.stack ?? err}`));
+  // the audit stream is opened now: an audit file that cannot be opened stops the start, as the log file's does
+  let audit: AuditTrail;
+  try {
+    audit = openAuditTrail(config, { store: stores.auditEvents, log, hangup: true });
+  } catch (err) {
+    for (const c of closers) await c().catch(() => {});
+    throw new GatewayError('CONFIG_INVALID', `[porthole] audit_log = ${config.porthole.audit_log}: ${(err as Error).message}`);
+  }
+  // closed after the listeners (their sessions' session.closed are in it), before the stores
+  closers.unshift(() => audit.close());
+  watchers.push(auditWatcher(audit));
+  if (!stores.auditEvents) log.warn({ event: 'config' }, `${stores.description} is a Nova database and [porthole] connection is not set: audit events go ${config.porthole.audit_log ? `to [porthole] audit_log (${config.porthole.audit_log}) only` : 'nowhere but the main log: set [porthole] audit_log'}, and GET /porthole/v1/events has no history`);
   let demo: DemoServer | undefined;
   let demoSerial: DemoSerialConsole | undefined;
   /** The running console listeners by kind name. */
@@ -193,6 +209,7 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
       // one place in the live-sessions registry per process, named by its first console listener
       const t = registry.track(proxyAddress(proxy.info.host, proxy.info.port), log);
       tracker = t;
+      audit.proxy ??= proxyAddress(proxy.info.host, proxy.info.port);
       observers.push(t);
       closers.unshift(() => t.stop());
       await t.start();
@@ -210,7 +227,7 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
       log.info({ event: 'config', auth: config.api.auth_strategy, tls: apiTls !== null }, `compute API: ${security}; callers authenticate by [api] auth_strategy = ${config.api.auth_strategy}`);
       const hub = serialHub;
       const serialLog = hub ? (id: string) => hub.contents(id) : keptLogFiles(config);
-      const app = await createApi({ config, stores, registry, serialLog, consoleBaseUrl: (kind) => proxies.get(kind.name)?.baseUrl ?? kind.baseUrl(loaded), ...(https ? { https } : {}) }, log);
+      const app = await createApi({ config, stores, registry, audit, serialLog, consoleBaseUrl: (kind) => proxies.get(kind.name)?.baseUrl ?? kind.baseUrl(loaded), ...(https ? { https } : {}) }, log);
       const host = config.DEFAULT.osapi_compute_listen;
       const port = await listen(app.server, host, config.DEFAULT.osapi_compute_listen_port, { host: '[DEFAULT] osapi_compute_listen', port: '[DEFAULT] osapi_compute_listen_port' });
       let appClosed: Promise<void> | undefined;
@@ -218,6 +235,7 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
       stopAccepting.push(() => void closeApp());
       closers.unshift(closeApp);
       api = { host, port, tls: apiTls !== null };
+      audit.proxy ??= proxyAddress(host, port);
       // Fastify built an https.Server from the `https` options: it takes a new secure context
       if (apiTls && https) certificates.watch('compute API', apiTls, app.server as unknown as ReloadableServer, https);
       log.info({ event: 'listening', part: 'api', host, port, tls: apiTls !== null, auth: config.api.auth_strategy }, `compute API listening on ${host}:${port} (${apiTls ? 'HTTPS' : 'HTTP'})`);
@@ -232,6 +250,8 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
 
   if (once) {
     const stopSweep = startSweep(config, stores, log);
+    // [porthole] audit_retention_days, on a timer of its own (the events are not the tokens' table)
+    audit.startSweep();
     closers.unshift(async () => stopSweep());
   }
 
@@ -250,6 +270,7 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
     registry,
     tracker,
     serialHub,
+    audit,
     limits,
     close(opts = {}) {
       const drainMs = opts.drainMs ?? 0;

@@ -65,7 +65,7 @@ const MAX_RESTART_DELAY_MS = 5000;
 export interface Listening {
   /** The console listeners by kind name (`novnc`), as the gateway's `proxies`. */
   readonly proxies: ReadonlyMap<string, ProxyInfo> | Readonly<Record<string, ProxyInfo>>;
-  readonly api?: { readonly host: string; readonly port: number };
+  readonly api?: { readonly host: string; readonly port: number; readonly tls?: boolean };
 }
 
 /** What the primary has for the start-up summary. */
@@ -266,13 +266,14 @@ function supervise(log: Logger, opts: PrimaryOptions, manager: ServiceManager, s
       resolve(exitCode ?? 0);
     };
 
-    // SIGHUP reopens the log file (log.ts), and each worker has its own: logrotate signals the
-    // primary. Only to listening workers: one still starting has no handler yet (SIGHUP would end
-    // it) and opens the file at its path anyway
+    // SIGHUP reopens the log file (log.ts) and reads the TLS certificates again (gateway.ts), and
+    // each worker has its own: logrotate and systemd's ExecReload signal the primary. Only to
+    // listening workers: one still starting may have no handler yet (SIGHUP would end it) and
+    // opens the files at their paths anyway
     const onHup = () => {
       for (const w of listening) w.process.kill('SIGHUP');
     };
-    if (process.listenerCount('SIGHUP') > 0) process.on('SIGHUP', onHup);
+    process.on('SIGHUP', onHup);
 
     process.on('SIGTERM', onTerm);
     process.on('SIGINT', onInt);

@@ -40,6 +40,8 @@ export async function createApi(ctx: ApiContext, log: Logger): Promise<FastifyIn
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
     // a URL Fastify cannot route (bad percent-encoding, an over-long parameter) gets Nova's body too
     frameworkErrors: handleError,
+    // HTTPS: an https.Server, whose secure context a certificate reload replaces (gateway.ts)
+    ...(ctx.https ? { https: ctx.https } : {}),
   });
 
   await app.register(swagger, {
@@ -78,7 +80,9 @@ export async function createApi(ctx: ApiContext, log: Logger): Promise<FastifyIn
     }
   });
   app.addHook('onResponse', async (req, reply) => {
-    req.log.info({ event: 'api_request', method: req.method, route: req.routeOptions.url ?? 'unmatched', status: reply.statusCode, user: req.caller?.user, project: req.caller?.project, ms: Math.round(reply.elapsedTime) }, 'api request');
+    const route = req.routeOptions.url ?? 'unmatched';
+    ctx.ops?.apiRequest(route, req.method, reply.statusCode, reply.elapsedTime);
+    req.log[req.routeOptions.config.probe ? 'debug' : 'info']({ event: 'api_request', method: req.method, route: req.routeOptions.url ?? 'unmatched', status: reply.statusCode, user: req.caller?.user, project: req.caller?.project, ms: Math.round(reply.elapsedTime) }, 'api request');
   });
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((req, reply) => {
@@ -91,6 +95,12 @@ export async function createApi(ctx: ApiContext, log: Logger): Promise<FastifyIn
   registerConsoleAuthTokens(app, ctx);
   registerAdmin(app, ctx);
   registerSerialLog(app, ctx);
+  for (const path of ctx.ops?.paths ?? []) {
+    app.get(path, { config: { public: true, probe: true }, schema: { hide: true } }, async (_req, reply) => {
+      const a = await ctx.ops!.answer(path);
+      return reply.code(a.status).type(a.contentType).header('Cache-Control', 'no-store').send(a.body);
+    });
+  }
   await app.ready();
   return app;
 }

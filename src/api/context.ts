@@ -4,9 +4,11 @@
  * the caller and the microversion.
  */
 import type {} from '@fastify/swagger';
+import type { ServerOptions } from 'node:https';
 import type { Config } from '../config/options.ts';
 import type { ConsoleKind } from '../consoles/types.ts';
 import type { Sessions } from '../sessions/service.ts';
+import type { AuditRecorder } from '../store/audit-events.ts';
 import type { Stores } from '../store/index.ts';
 import type { Caller } from './auth.ts';
 import type { Microversion } from './microversion.ts';
@@ -16,6 +18,8 @@ export interface ApiContext {
   readonly stores: Stores;
   /** The live-sessions registry (list, kill); absent: the admin API has no session routes. */
   readonly registry?: Sessions;
+  /** The audit trail (token minted, revoked; session killed, by whom); absent: not recorded. */
+  readonly audit?: AuditRecorder;
   /**
    * The kept serial log of a server (`GET /porthole/v1/servers/{id}/serial-log`): from this
    * process's kept consoles or `[porthole] serial_log_dir`; undefined: none kept here. Absent:
@@ -24,6 +28,19 @@ export interface ApiContext {
   serialLog?(serverId: string): Promise<Buffer | undefined>;
   /** Base of a console kind's URLs (`[vnc] novncproxy_base_url`, or the running proxy's). */
   consoleBaseUrl(kind: ConsoleKind): string;
+  /** The operations endpoints and the request metrics (`src/ops/`, wired by the gateway); absent: none. */
+  readonly ops?: ApiOps;
+  /** The API's certificate, key and TLS policy (`api/tls.ts`, read by `http/tls.ts`): given, it serves HTTPS only. */
+  readonly https?: ServerOptions;
+}
+
+/** What the API serves of the operations endpoints, and tells the metrics. */
+export interface ApiOps {
+  /** Served without credentials: `/healthz`, `/readyz`, and `/metrics` unless it is served elsewhere. */
+  readonly paths: readonly string[];
+  answer(path: string): Promise<{ readonly status: number; readonly contentType: string; readonly body: string }>;
+  /** Told once per answered request: the route pattern (never the URL: it may hold a token), method, status, ms. */
+  apiRequest(route: string, method: string, status: number, ms: number): void;
 }
 
 declare module 'fastify' {
@@ -34,6 +51,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Served without credentials (version documents, OpenAPI). */
     public?: boolean;
+    /** A probe or scrape (`/healthz`, `/readyz`, `/metrics`): logged at debug, not once per check at info. */
+    probe?: boolean;
   }
 }
 

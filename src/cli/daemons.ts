@@ -44,6 +44,11 @@ async function serve(loaded: LoadedConfig, run: GatewayRun | undefined, worker: 
   const workers = await import('../workers.ts');
   // a worker leaves what is done once to its primary, which prints the summary (workers.ts)
   const gateway = await createGateway(loaded, { run, ...(worker ? { once: false, log: workers.workerLogger(loaded.config) } : {}) });
+  // SIGHUP (logrotate, systemd's ExecReload, the primary of [porthole] workers passing its own
+  // on) reads the TLS certificates again; the logger reopens its file on it by itself
+  // (log/sink.ts). Taken before a worker says it listens: the primary passes SIGHUP on from then
+  const onHangup = () => void gateway.reloadCertificates();
+  process.on('SIGHUP', onHangup);
   // the main process tells systemd (Type=notify); a worker's primary does it for all of them
   const systemd = await import('./systemd.ts');
   const manager = worker ? undefined : systemd.serviceManager(gateway.log);
@@ -66,6 +71,7 @@ async function serve(loaded: LoadedConfig, run: GatewayRun | undefined, worker: 
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
   });
+  process.off('SIGHUP', onHangup);
   return 0;
 }
 
@@ -110,6 +116,6 @@ async function printStarted(loaded: LoadedConfig, started: Started): Promise<voi
   } else process.stdout.write(await demoSerialLine(loaded, started));
   if (started.api) {
     const host = started.api.host === '0.0.0.0' ? '127.0.0.1' : started.api.host;
-    process.stdout.write(`Compute API: http://${host}:${started.api.port}/v2.1 ([api] auth_strategy = ${loaded.config.api.auth_strategy})\n\n`);
+    process.stdout.write(`Compute API: ${started.api.tls ? 'https' : 'http'}://${host}:${started.api.port}/v2.1 ([api] auth_strategy = ${loaded.config.api.auth_strategy})\n\n`);
   }
 }

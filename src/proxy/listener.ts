@@ -7,17 +7,16 @@
  * timeout is dropped. TLS follows Mozilla's "intermediate" profile unless `[console]
  * ssl_ciphers` / `ssl_minimum_version` say otherwise.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
-import type { SecureVersion } from 'node:tls';
 import { GatewayError } from '../errors.ts';
+import { secureOptions, type SecureOptions, type SslMinimumVersion, type TlsSettings } from '../http/tls.ts';
 import { writeRefusal } from './refusal.ts';
 
-/** Nova's `[console] ssl_minimum_version` choices. */
-export type SslMinimumVersion = 'default' | 'tlsv1_1' | 'tlsv1_2' | 'tlsv1_3';
+export { INTERMEDIATE_CIPHERS, tlsCiphers, type SslMinimumVersion } from '../http/tls.ts';
 
 export interface ListenerOptions {
   readonly sslOnly: boolean;
@@ -36,42 +35,17 @@ export interface Handlers {
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
 }
 
-const TLS_HANDSHAKE = 0x16;
-
-/**
- * Mozilla's "intermediate" server-side TLS profile (guidelines 6.0, ssl-config.mozilla.org): TLS
- * 1.2 with forward-secret AEAD suites only (Node's default list also has `HIGH`, which lets in
- * RSA key exchange and CBC: AES128-SHA, AES256-SHA256), and TLS 1.3's three suites. 6.0 dropped
- * the DHE suites of 5.7; Node sets no DH parameters anyway, so they could not be chosen.
- */
-export const INTERMEDIATE_CIPHERS = [
-  'TLS_AES_128_GCM_SHA256',
-  'TLS_AES_256_GCM_SHA384',
-  'TLS_CHACHA20_POLY1305_SHA256',
-  'ECDHE-ECDSA-AES128-GCM-SHA256',
-  'ECDHE-RSA-AES128-GCM-SHA256',
-  'ECDHE-ECDSA-AES256-GCM-SHA384',
-  'ECDHE-RSA-AES256-GCM-SHA384',
-  'ECDHE-ECDSA-CHACHA20-POLY1305',
-  'ECDHE-RSA-CHACHA20-POLY1305',
-].join(':');
-const TLS13_SUITES = INTERMEDIATE_CIPHERS.split(':').filter((c) => c.startsWith('TLS_')).join(':');
-
-const MINIMUM_VERSIONS: Record<SslMinimumVersion, SecureVersion> = {
-  // Nova's `default` is whatever the system's OpenSSL allows; Porthole's is the profile's
-  default: 'TLSv1.2',
-  tlsv1_1: 'TLSv1.1',
-  tlsv1_2: 'TLSv1.2',
-  tlsv1_3: 'TLSv1.3',
-};
-
-/** The `ciphers` Node is given: TLS 1.3 suites are named `TLS_*` and set apart by Node. */
-export function tlsCiphers(sslCiphers: string | null): string {
-  if (sslCiphers === null || sslCiphers.trim() === '') return INTERMEDIATE_CIPHERS;
-  // Nova's ssl_ciphers (Python's set_ciphers) governs TLS 1.2 and below only; Node would turn
-  // TLS 1.3 off for a list without TLS 1.3 suites, so the profile's are kept for it
-  return /(^|:)TLS_/.test(sslCiphers) ? sslCiphers : `${TLS13_SUITES}:${sslCiphers}`;
+/** A listener's TLS side, for a certificate reload (`http/cert-reload.ts`). */
+export interface ListenerTls {
+  /** The files and policy it was built from. */
+  readonly settings: TlsSettings;
+  /** The TLS server behind the detecting front: it takes a new secure context. */
+  readonly server: HttpsServer;
+  /** What it was started with. */
+  readonly served: SecureOptions;
 }
+
+const TLS_HANDSHAKE = 0x16;
 
 /** The options a listener's address comes from, as messages name them (`[vnc] novncproxy_port`). */
 export interface ListenOptionNames {
@@ -100,7 +74,7 @@ export function listenFailure(err: unknown, host: string, port: number, names: L
   return err;
 }
 
-export function createListener(opts: ListenerOptions, handlers: Handlers): { server: NetServer; tls: boolean } {
+export function createListener(opts: ListenerOptions, handlers: Handlers): { server: NetServer; tls: ListenerTls | undefined } {
   // Node checks header timeouts on an interval (30 s by default): check often enough to bound them
   const checkEvery = Math.max(100, Math.min(1000, opts.handshakeTimeoutMs / 2));
   const plain = configure(createHttpServer({ maxHeaderSize: opts.maxHeaderSize, connectionsCheckingInterval: checkEvery }), opts, handlers);
@@ -109,10 +83,13 @@ export function createListener(opts: ListenerOptions, handlers: Handlers): { ser
     throw new GatewayError('CONFIG_INVALID', `[DEFAULT] ssl_only is set but the certificate file ${opts.cert ?? '(none)'} does not exist`);
   }
   // Without TLS the HTTP server listens itself: Node enforces headersTimeout only on servers that listen
-  if (!certExists) return { server: plain, tls: false };
-  const cert = readPem(opts.cert!, '[DEFAULT] cert');
-  const key = opts.key ? readPem(opts.key, '[DEFAULT] key') : cert;
-  const secure = configure(createSecureServer(opts, cert, key), opts, handlers);
+  if (!certExists) return { server: plain, tls: undefined };
+  const settings: TlsSettings = {
+    files: { cert: opts.cert!, key: opts.key || null, certOption: '[DEFAULT] cert', keyOption: '[DEFAULT] key' },
+    policy: { sslCiphers: opts.sslCiphers, sslMinimumVersion: opts.sslMinimumVersion },
+  };
+  const served = secureOptions(settings);
+  const secure = configure(createHttpsServer({ ...served, maxHeaderSize: opts.maxHeaderSize }), opts, handlers);
   // Behind the detecting front the HTTP servers do not listen, so Node's header timeout does not
   // run: each connection serves one request, which must arrive within the handshake timeout
   for (const s of [plain, secure]) {
@@ -121,34 +98,7 @@ export function createListener(opts: ListenerOptions, handlers: Handlers): { ser
     s.on('upgrade', requestArrived);
   }
   const server = createNetServer({ pauseOnConnect: true, noDelay: true }, (socket) => route(socket, plain, secure, opts));
-  return { server, tls: true };
-}
-
-/** A certificate or key file, or one line naming its option and the OS's reason. */
-function readPem(file: string, option: string): Buffer {
-  try {
-    return readFileSync(file);
-  } catch (err) {
-    throw new GatewayError('CONFIG_INVALID', `${option} = ${file}: cannot read it: ${(err as Error).message}`, { cause: err });
-  }
-}
-
-function createSecureServer(opts: ListenerOptions, cert: Buffer, key: Buffer): HttpServer {
-  const ciphers = tlsCiphers(opts.sslCiphers);
-  try {
-    return createHttpsServer({ cert, key, maxHeaderSize: opts.maxHeaderSize, ciphers, minVersion: MINIMUM_VERSIONS[opts.sslMinimumVersion] });
-  } catch (err) {
-    const message = (err as Error).message;
-    if (opts.sslCiphers !== null && /cipher/i.test(message)) {
-      throw new GatewayError('CONFIG_INVALID', `[console] ssl_ciphers = ${opts.sslCiphers}: ${message} (expected an OpenSSL cipher string, see openssl ciphers -v)`, { cause: err });
-    }
-    // OpenSSL's words for a file that is no PEM certificate or key, or a key of another certificate
-    if (/PEM|key values mismatch|no start line|bad decrypt|ASN1|DECODER|certificate/i.test(message)) {
-      const files = opts.key ? `[DEFAULT] cert = ${opts.cert}, [DEFAULT] key = ${opts.key}` : `[DEFAULT] cert = ${opts.cert} (with its key, [DEFAULT] key unset)`;
-      throw new GatewayError('CONFIG_INVALID', `${files}: not a usable PEM certificate and private key: ${message}`, { cause: err });
-    }
-    throw err;
-  }
+  return { server, tls: { settings, server: secure, served } };
 }
 
 const deadlines = new WeakMap<object, NodeJS.Timeout>();
