@@ -30,10 +30,13 @@ import type { ConsoleSession } from './proxy/relay.ts';
 import { fanOut, type ConsoleEvents } from './proxy/events.ts';
 import { openAuditTrail, type AuditTrail } from './ops/audit.ts';
 import { auditWatcher } from './ops/audit-watcher.ts';
+import { closeOpsServer } from './ops/health-endpoints.ts';
+import { createOps } from './ops/health-ops.ts';
+import { tokenLookupCheck } from './ops/health.ts';
 import { rfbConfigWarnings, rfbProxyOptions } from './rfb/config.ts';
 import { openSessions, sessionsOptions, type Sessions } from './sessions/service.ts';
 import { CLOSE_SHUTDOWN, type SessionTracker } from './sessions/tracker.ts';
-import { openStores, storeSettings, type OpenedStores as Stores } from './database/index.ts';
+import { openStores, storeKind, storeSettings, type OpenedStores as Stores } from './database/index.ts';
 
 /** The demo server's fixed inventory id, so restarts replace it instead of adding another. */
 export const DEMO_SERVER_ID = '00000000-0000-4000-8000-000000000de0';
@@ -85,6 +88,8 @@ export interface Gateway {
   readonly tracker: SessionTracker | undefined;
   /** The kept serial consoles (`[porthole] serial_keep_attached` with the serial listener running). */
   readonly serialHub: SerialHub | undefined;
+  /** The listener of `[porthole] metrics_listen` (`/metrics`, `/healthz`, `/readyz`), when set. */
+  readonly metricsListener: { readonly host: string; readonly port: number } | undefined;
   /** The audit trail: `[porthole] audit_log` and Porthole's own store (`ops/audit.ts`). */
   readonly audit: AuditTrail;
   /** The concurrent-console limits of every listener of this process; absent: none set. */
@@ -153,6 +158,11 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
   /** The watchers of every console connection's steps (metrics, the audit trail), told in this order. */
   const watchers: ConsoleEvents[] = [];
   const events = fanOut(watchers, (err) => log.error({ event: 'bug', err: (err as Error)?.message }, `console event watcher failed: ${(err as Error)?.stack ?? err}`));
+  // metrics and readiness (src/ops/): the store check is the proxies' own first read, a token lookup
+  const ops = createOps(config, { consoles: run.proxies, api: run.api, store: `${opened.nova ? 'nova-' : ''}${storeKind(opened.handles.tokens.url)}`, storeCheck: tokenLookupCheck(opened.tokens), log });
+  if (ops.metrics) watchers.push(ops.metrics.events);
+  closers.push(async () => ops.close());
+  let metricsListener: { host: string; port: number } | undefined;
   // the audit stream is opened now: an audit file that cannot be opened stops the start, as the log file's does
   let audit: AuditTrail;
   try {
@@ -200,10 +210,11 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
       if (!run.proxies.includes(kind.name)) continue;
       // the proxies only read and consume tokens: the store itself, not the API's wrapper that tells revocations
       const kept = kind.name === 'serial' ? serialHub : undefined;
-      const proxy = await startConsoleProxy(kind, { loaded, rfb, tokens: opened.tokens, inventory: stores.inventory, log, sessions, releases, lookups, observers, kept, events, limits });
+      const proxy = await startConsoleProxy(kind, { loaded, rfb, tokens: opened.tokens, inventory: stores.inventory, log, sessions, releases, lookups, observers, kept, events, limits, ops: ops.consoleHandler });
       proxies.set(kind.name, proxy.info);
       if (proxy.tls) certificates.watch(kind.title, proxy.tls.settings, proxy.tls.server, proxy.tls.served);
       stopAccepting.push(proxy.stopAccepting);
+      ops.health.addListener(kind.name, proxy.listening);
       closers.unshift(() => proxy.close(CLOSE_SHUTDOWN.code, CLOSE_SHUTDOWN.reason));
       if (tracker) continue;
       // one place in the live-sessions registry per process, named by its first console listener
@@ -227,12 +238,13 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
       log.info({ event: 'config', auth: config.api.auth_strategy, tls: apiTls !== null }, `compute API: ${security}; callers authenticate by [api] auth_strategy = ${config.api.auth_strategy}`);
       const hub = serialHub;
       const serialLog = hub ? (id: string) => hub.contents(id) : keptLogFiles(config);
-      const app = await createApi({ config, stores, registry, audit, serialLog, consoleBaseUrl: (kind) => proxies.get(kind.name)?.baseUrl ?? kind.baseUrl(loaded), ...(https ? { https } : {}) }, log);
+      const app = await createApi({ config, stores, registry, audit, ops: ops.api, serialLog, consoleBaseUrl: (kind) => proxies.get(kind.name)?.baseUrl ?? kind.baseUrl(loaded), ...(https ? { https } : {}) }, log);
       const host = config.DEFAULT.osapi_compute_listen;
       const port = await listen(app.server, host, config.DEFAULT.osapi_compute_listen_port, { host: '[DEFAULT] osapi_compute_listen', port: '[DEFAULT] osapi_compute_listen_port' });
       let appClosed: Promise<void> | undefined;
       const closeApp = () => (appClosed ??= app.close());
       stopAccepting.push(() => void closeApp());
+      ops.health.addListener('api', () => app.server.listening);
       closers.unshift(closeApp);
       api = { host, port, tls: apiTls !== null };
       audit.proxy ??= proxyAddress(host, port);
@@ -242,6 +254,18 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
       if (config.api.auth_strategy === 'noauth2' && !isLoopback(host)) {
         log.warn({ event: 'config' }, `[api] auth_strategy = noauth2 on ${host}: anyone who reaches this port can mint console tokens as admin; use static or jwt`);
       }
+    }
+
+    const opsAt = ops.listenAddress();
+    if (opsAt) {
+      // [porthole] metrics_listen: open through a drain, so /readyz says 503 there until the close
+      const server = ops.endpoints.createServer();
+      const { host } = opsAt;
+      const port = await listen(server, host, opsAt.port, { host: '[porthole] metrics_listen', port: '[porthole] metrics_listen' });
+      closers.unshift(() => closeOpsServer(server));
+      ops.health.addListener('metrics', () => server.listening);
+      metricsListener = { host, port };
+      log.info({ event: 'listening', part: 'metrics', host, port }, `metrics and health endpoints listening on ${host}:${port} (HTTP)`);
     }
   } catch (err) {
     for (const c of closers) await c().catch(() => {});
@@ -270,6 +294,7 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
     registry,
     tracker,
     serialHub,
+    metricsListener,
     audit,
     limits,
     close(opts = {}) {
@@ -281,6 +306,8 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
         }
         return closing;
       }
+      // not ready from the first moment of a drain or a close: balancers stop sending consoles here
+      ops.health.stop();
       closing = (async () => {
         if (drainMs > 0 && sessions.size > 0) await drain(drainMs);
         for (const c of closers) await c();

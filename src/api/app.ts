@@ -82,7 +82,7 @@ export async function createApi(ctx: ApiContext, log: Logger): Promise<FastifyIn
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
     ctx.ops?.apiRequest(route, req.method, reply.statusCode, reply.elapsedTime);
-    req.log[req.routeOptions.config.probe ? 'debug' : 'info']({ event: 'api_request', method: req.method, route: req.routeOptions.url ?? 'unmatched', status: reply.statusCode, user: req.caller?.user, project: req.caller?.project, ms: Math.round(reply.elapsedTime) }, 'api request');
+    req.log[req.routeOptions.config.probe ? 'debug' : 'info']({ event: 'api_request', method: req.method, route, status: reply.statusCode, user: req.caller?.user, project: req.caller?.project, ms: Math.round(reply.elapsedTime) }, 'api request');
   });
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((req, reply) => {
