@@ -22,7 +22,8 @@
  *   play a VM: its tokens name their host:port, so they must outlive any worker that is replaced
  *   (a demo restarted on another free port would strand the URL already printed); the sweep of expired tokens (N sweeps would
  *   delete the same rows); the start-up summary, printed once every worker listens.
- * - The primary serves no request. A worker that dies (a crash, the OOM killer) costs only its
+ * - The primary serves no request; it sums the workers' metrics for the worker a scrape reached
+ *   (`ops/metrics-cluster.ts`). A worker that dies (a crash, the OOM killer) costs only its
  *   own consoles: the primary logs it and starts a replacement after a short wait (0.1 s,
  *   doubling up to 5 s); `restartLimit` deaths within a minute is a crash loop, which restarting
  *   cannot mend: the primary stops the other workers and exits 1 for the service manager to act
@@ -50,6 +51,7 @@ import type { DemoSerialConsole } from './demo/serial-console.ts';
 import type { DemoServer } from './demo/server.ts';
 import { listeningStatus, serviceManager, type ServiceManager } from './cli/systemd.ts';
 import { logStartup, startDemo, startSweep, type DemoConsoles } from './gateway.ts';
+import { ClusterMetrics } from './ops/metrics-cluster.ts';
 import { createLogger, programName, PROGRAM_ENV } from './log.ts';
 import { rfbProxyOptions } from './rfb/config.ts';
 import { openStores, storeSettings, type OpenedStores as Stores } from './database/index.ts';
@@ -175,6 +177,8 @@ function supervise(log: Logger, opts: PrimaryOptions, manager: ServiceManager, s
   return new Promise<number>((resolve) => {
     const running = new Set<Worker>();
     const listening = new Set<Worker>();
+    // one scrape of any worker's /metrics answers the sum of those that listen (ops/metrics-cluster.ts)
+    const metrics = new ClusterMetrics(() => listening);
     const restarts = new Set<NodeJS.Timeout>();
     const deaths: number[] = [];
     let startingUp = true;
@@ -185,7 +189,7 @@ function supervise(log: Logger, opts: PrimaryOptions, manager: ServiceManager, s
       const w = cluster.fork({ [PROGRAM_ENV]: programName() });
       running.add(w);
       log.info({ event: 'worker_started', worker: w.id, workerPid: w.process.pid }, `started worker ${w.id} (pid ${w.process.pid})`);
-      w.on('message', (m: unknown) => workerOnMessage(w, m));
+      w.on('message', (m: unknown) => metrics.message(w, m) || workerOnMessage(w, m));
     };
 
     const workerOnMessage = (w: Worker, m: unknown) => {
@@ -205,6 +209,7 @@ function supervise(log: Logger, opts: PrimaryOptions, manager: ServiceManager, s
 
     const clusterOnExit = (w: Worker, code: number | null, signal: string | null) => {
       running.delete(w);
+      metrics.gone(w);
       const wasListening = listening.delete(w);
       const how = signal ? `signal ${signal}` : `code ${code}`;
       const fields = { worker: w.id, workerPid: w.process.pid, code, signal };
