@@ -11,6 +11,9 @@ import type { FastifyInstance } from 'fastify';
 import { AUTH_SCHEMES, backendAuthSummary, isUuid, type BackendAuth, type Server } from '../inventory/types.ts';
 import { listingJson } from '../sessions/format.ts';
 import type { Sessions } from '../sessions/service.ts';
+import type { AuditBy } from '../store/audit-events.ts';
+import { revokeServerTokens, revokeToken } from '../store/revoke.ts';
+import type { Caller } from './auth.ts';
 import type { ApiContext } from './context.ts';
 import { badRequest, notFound } from './errors.ts';
 import { pyRepr, pyStr } from './schema-errors.ts';
@@ -107,6 +110,11 @@ function backendAuth(input: ServerInput['backend_auth']): BackendAuth | null {
   return Object.values(auth).every((v) => v === null) ? null : auth;
 }
 
+/** The audit trail's `by` for an API caller's action; undefined: the trail is not wired. */
+export function auditBy(ctx: ApiContext, caller: Caller): AuditBy | undefined {
+  return ctx.audit ? { recorder: ctx.audit, actor: { user: caller.user, project: caller.project } } : undefined;
+}
+
 export function registerAdmin(app: FastifyInstance, ctx: ApiContext): void {
   const admin = { preHandler: async (req: { caller: Parameters<typeof authorize>[0] }) => authorize(req.caller, 'admin', 'porthole:admin') };
   const inv = ctx.stores.inventory;
@@ -149,17 +157,17 @@ export function registerAdmin(app: FastifyInstance, ctx: ApiContext): void {
   });
   app.delete<{ Params: { id: string } }>('/porthole/v1/servers/:id', { ...admin, schema: { tags: ['admin'], summary: 'Remove a server and revoke its tokens', params: idParams } }, async (req, reply) => {
     if (!(await inv.remove(req.params.id))) throw notFound(`Server ${req.params.id} could not be found.`);
-    await ctx.stores.tokens.revokeByInstance(req.params.id.toLowerCase());
+    await revokeServerTokens(ctx.stores.tokens, req.params.id.toLowerCase(), auditBy(ctx, req.caller), 'server removed from the inventory: every token of it revoked');
     reply.code(204);
   });
   app.delete<{ Params: { id: string } }>('/porthole/v1/servers/:id/tokens', { ...admin, schema: { tags: ['admin'], summary: 'Revoke every console token of a server', params: idParams, response: { 200: { type: 'object', properties: { revoked: { type: 'integer' } } } } } }, async (req) => ({
-    revoked: await ctx.stores.tokens.revokeByInstance(req.params.id.toLowerCase()),
+    revoked: await revokeServerTokens(ctx.stores.tokens, req.params.id.toLowerCase(), auditBy(ctx, req.caller)),
   }));
   app.delete<{ Params: { token: string } }>('/porthole/v1/tokens/:token', { ...admin, schema: { tags: ['admin'], summary: 'Revoke one console token', params: { type: 'object', properties: { token: { type: 'string', maxLength: 255 } }, required: ['token'] } } }, async (req, reply) => {
-    if (!(await ctx.stores.tokens.revoke(req.params.token))) throw notFound('Token not found');
+    if (!(await revokeToken(ctx.stores.tokens, req.params.token, auditBy(ctx, req.caller)))) throw notFound('Token not found');
     reply.code(204);
   });
-  if (ctx.registry) registerSessions(app, ctx.registry, admin);
+  if (ctx.registry) registerSessions(app, ctx.registry, admin, ctx);
   app.get('/porthole/v1/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
 }
 
@@ -196,10 +204,10 @@ const proxyOutput = {
 };
 
 /** `GET /porthole/v1/sessions` and `DELETE /porthole/v1/sessions/{id}`: every proxy's, through the shared registry. */
-function registerSessions(app: FastifyInstance, sessions: Sessions, admin: object): void {
+function registerSessions(app: FastifyInstance, sessions: Sessions, admin: object, ctx: ApiContext): void {
   app.get('/porthole/v1/sessions', { ...admin, schema: { tags: ['admin'], summary: 'List the live console sessions of every proxy, and the proxies', response: { 200: { type: 'object', properties: { sessions: { type: 'array', items: sessionOutput }, proxies: { type: 'array', items: proxyOutput } } } } } }, async () => listingJson(await sessions.list()));
   app.delete<{ Params: { id: string } }>('/porthole/v1/sessions/:id', { ...admin, schema: { tags: ['admin'], summary: 'Close a live console session on whichever proxy holds it: 204 when it is closed, 202 when its proxy was asked but had not closed it within 3 s', params: { type: 'object', properties: { id: { type: 'string', maxLength: 64 } }, required: ['id'] } } }, async (req, reply) => {
-    const result = await sessions.kill(req.params.id);
+    const result = await sessions.kill(req.params.id, undefined, auditBy(ctx, req.caller));
     if (result === 'unknown') throw notFound(`Session ${req.params.id} could not be found.`);
     reply.code(result === 'closed' ? 204 : 202);
   });

@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import { GatewayError } from '../errors.ts';
 import { registerAdmin } from './admin.ts';
 import { registerSerialLog } from './serial-log.ts';
+import { registerEvents } from './events.ts';
 import { createAuthenticator } from './auth.ts';
 import { registerConsoleAuthTokens } from './console-auth-tokens.ts';
 import type { ApiContext } from './context.ts';
@@ -95,6 +96,7 @@ export async function createApi(ctx: ApiContext, log: Logger): Promise<FastifyIn
   registerConsoleAuthTokens(app, ctx);
   registerAdmin(app, ctx);
   registerSerialLog(app, ctx);
+  registerEvents(app, ctx);
   for (const path of ctx.ops?.paths ?? []) {
     app.get(path, { config: { public: true, probe: true }, schema: { hide: true } }, async (_req, reply) => {
       const a = await ctx.ops!.answer(path);

@@ -140,7 +140,8 @@ export function registerRemoteConsoles(app: FastifyInstance, ctx: ApiContext): v
     }
     if (!kind.listener(ctx.config).enabled) throw badRequest(`Unavailable console type ${type}.`);
     checkState(server, kind);
-    const { url } = await mintConsoleToken(ctx.stores, { kind, consoleType: type, instanceUuid: server.id, server, base: ctx.consoleBaseUrl(kind), ttl: ctx.config.consoleauth.token_ttl });
+    const audit = ctx.audit ? { recorder: ctx.audit, actor: { user: req.caller.user, project: req.caller.project } } : undefined;
+    const { url } = await mintConsoleToken(ctx.stores, { kind, consoleType: type, instanceUuid: server.id, server, base: ctx.consoleBaseUrl(kind), ttl: ctx.config.consoleauth.token_ttl, audit });
     req.log.info({ event: 'console_url', instance: server.id, user: req.caller.user, project: req.caller.project, protocol, type }, 'console URL minted');
     return url;
   }

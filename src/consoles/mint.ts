@@ -7,7 +7,8 @@
  */
 import { GatewayError } from '../errors.ts';
 import { formatEndpoint, type Inventory, type Server, type SpiceEndpoint } from '../inventory/types.ts';
-import type { ConsoleToken, TokenStore } from '../store/types.ts';
+import type { AuditBy } from '../store/audit-events.ts';
+import { tokenLogId, type ConsoleToken, type TokenStore } from '../store/types.ts';
 import type { ConsoleKind } from './types.ts';
 
 export interface MintRequest {
@@ -22,6 +23,8 @@ export interface MintRequest {
   readonly base: string;
   readonly ttl: number;
   readonly internalAccessPath?: string | null;
+  /** Who mints it, for the audit trail's `token.minted`; absent: not recorded. */
+  readonly audit?: AuditBy;
 }
 
 export interface Minted {
@@ -50,5 +53,6 @@ export async function mintConsoleToken(deps: { readonly tokens: TokenStore; read
   // (`tls_port=console.tlsPort`); os-console-auth-tokens shows it from 2.99
   const tlsPort = given.tlsPort ?? own?.tlsPort ?? null;
   const { token, record } = await deps.tokens.create({ consoleType, host, port, tlsPort, instanceUuid: r.instanceUuid, accessUrlBase: r.base, ttl: r.ttl, internalAccessPath: r.internalAccessPath ?? null });
+  r.audit?.recorder.record({ event: 'token.minted', token: tokenLogId(record.tokenHash, true), server: r.instanceUuid, console_type: consoleType, actor: r.audit.actor, expires_at: new Date(record.expires * 1000).toISOString() });
   return { token, record, url: r.kind.accessUrl(r.base, token) };
 }

@@ -15,6 +15,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/options.ts';
 import { guard } from '../store/guard.ts';
+import type { AuditBy } from '../store/audit-events.ts';
 import type { Stores } from '../store/index.ts';
 import { hashToken, type ConsoleToken, type ConsumeResult, type NewConsoleToken, type TokenLookup, type TokenStore } from '../store/types.ts';
 import { LocalRegistry } from './local-registry.ts';
@@ -55,8 +56,11 @@ export interface Sessions {
   /** The token store, telling every proxy about each revocation. */
   readonly tokens: TokenStore;
   list(): Promise<RegistryListing>;
-  /** Kills a live session on whichever proxy holds it and waits up to `waitMs` to see it gone. */
-  kill(id: string, waitMs?: number): Promise<KillResult>;
+  /**
+   * Kills a live session on whichever proxy holds it and waits up to `waitMs` to see it gone;
+   * with `by`, the audit trail records `session.killed` and who killed it.
+   */
+  kill(id: string, waitMs?: number, by?: AuditBy): Promise<KillResult>;
   /** A console proxy's tracker; its `start()` registers the proxy. */
   track(address: string, log: Logger): SessionTracker;
   close(): Promise<void>;
@@ -86,9 +90,15 @@ export async function openSessions(stores: Stores, opts: SessionsOptions): Promi
     description: registry.description,
     tokens: new RevocationsTold(stores.tokens, tell),
     list: () => run('sessions list', () => registry.list()),
-    async kill(id, waitMs = 3000) {
+    async kill(id, waitMs = 3000, by) {
+      // the session's facts for the audit line, read before it is gone
+      const before = by ? (await run('sessions list', () => registry.list())).sessions.find((s) => s.id === id) : undefined;
       const proxy = await run('session kill', () => registry.markKilled(id));
       if (proxy === undefined) return 'unknown';
+      if (by) {
+        const s = before;
+        by.recorder.record({ event: 'session.killed', session: id, actor: by.actor, ...(s ? { token: s.tokenLogId, server: s.instanceUuid, console_type: s.consoleType, client: s.client } : {}) });
+      }
       await run('session event', () => registry.publish({ kind: 'session', target: id }));
       const deadline = Date.now() + waitMs;
       while (Date.now() < deadline) {

@@ -63,6 +63,12 @@ export interface AuditRecorder {
   record(event: AuditInput): void;
 }
 
+/** Who an action is recorded for, and where: given to the service functions the API and the CLI share. */
+export interface AuditBy {
+  readonly recorder: AuditRecorder;
+  readonly actor: AuditActor;
+}
+
 /** A query of the events API, checked and bounded (`ops/audit-query.ts`). */
 export interface AuditQuery {
   readonly server?: string;
