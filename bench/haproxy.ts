@@ -29,6 +29,7 @@ import { startDaemon, startHaproxy, stopDaemon, type Daemon, type Haproxy } from
 import { tempDir } from '../test/support/gateway.ts';
 import { freshPostgres, type FreshStore } from '../test/support/stores.ts';
 import { freePort } from '../test/support/xvnc.ts';
+import { noConsoleLimits } from './procs.ts';
 import { writeSection } from './results-file.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -206,7 +207,7 @@ async function main(): Promise<void> {
     backend = b.child;
     const ports = [] as Array<{ consolePort: number; apiPort: number }>;
     for (let i = 0; i < 2; i++) ports.push({ consolePort: await freePort(), apiPort: await freePort() });
-    const flags = ['--database-connection', db.url, '--porthole-log_level', 'warn'];
+    const flags = ['--database-connection', db.url, '--porthole-log_level', 'warn', ...noConsoleLimits()];
     for (const [i, p] of ports.entries()) daemons.push(await startDaemon(`p${i + 1}`, p.consolePort, p.apiPort, flags));
     const both = await startHaproxy(join(dir, 'both'), await freePort(), await freePort(), ports);
     balancers.push(both);

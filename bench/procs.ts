@@ -28,6 +28,22 @@ export const children = new Set<Child>();
 /** temporary directories (Porthole's token database), removed however the run ends */
 export const tempDirs = new Set<string>();
 
+/**
+ * The flags that lift `[porthole] max_consoles*` for a benchmark: every one of its consoles comes
+ * from 127.0.0.1, mostly to one server, far past the defaults (50 per server, 200 per client).
+ * Empty for a checkout from before those options (`--baseline`, `--porthole-root`).
+ */
+export function noConsoleLimits(root: string = ROOT): string[] {
+  let options = '';
+  try {
+    options = readFileSync(join(root, 'src/config/options.ts'), 'utf8');
+  } catch {
+    return [];
+  }
+  if (!options.includes('max_consoles_per_server')) return [];
+  return ['--porthole-max_consoles', '0', '--porthole-max_consoles_per_server', '0', '--porthole-max_consoles_per_client', '0', '--porthole-max_consoles_per_project', '0'];
+}
+
 export function startChild(name: string, command: string, args: string[]): Child {
   const proc = spawn(command, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
   if (proc.pid === undefined) throw new Error(`could not start ${name} (${command})`);

@@ -39,7 +39,7 @@ import { printTop } from './profile-top.ts';
 import { writeSection } from './results-file.ts';
 import { measureRfbSecurity, SECURITY_BEGIN, SECURITY_END, type SecurityRow } from './rfb-handshake.ts';
 import { echoRoundTrips, ephemeralPorts, idleSessions, mergeEcho, openRate, type EchoResult, type IdleSessionsResult, type OpenRateResult } from './sessions.ts';
-import { CLK_TCK, descendants, firstLine, freePort, loadAverage, LOOPBACK, raiseFileLimit, ROOT, settle, startChild, stopAll, tempDirs, treeUsage, waitForPort, type Child } from './procs.ts';
+import { CLK_TCK, descendants, firstLine, freePort, loadAverage, LOOPBACK, noConsoleLimits, raiseFileLimit, ROOT, settle, startChild, stopAll, tempDirs, treeUsage, waitForPort, type Child } from './procs.ts';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -216,6 +216,7 @@ async function startPorthole(root: string, backend: Backend, workers: number, no
     '--vnc-novncproxy_port', String(proxyPort),
     '--database-connection', database,
     '--porthole-log_level', 'warn',
+    ...noConsoleLimits(root),
     ...(workers > 1 ? ['--porthole-workers', String(workers)] : []),
   ]);
   child.proc.stdout!.resume();

@@ -38,6 +38,7 @@ import { RfbReader } from '../src/rfb/reader.ts';
 import { GatewayError } from '../src/errors.ts';
 import { makePki, type Pki } from '../test/support/pki.ts';
 import { freePort, startXvnc, type Xvnc } from '../test/support/xvnc.ts';
+import { noConsoleLimits } from './procs.ts';
 import { writeSection } from './results-file.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -193,7 +194,7 @@ async function startPorthole(root: string, dir: string, pki: Pki, vncPort: numbe
   }
   const token = (id: string) => (JSON.parse(cli(['token', 'create', '--instance-uuid', id, '--ttl', '3600', '--json', ...common])) as { token: string }).token;
   const tokens = { none: token(SERVER_NONE), vencrypt: token(SERVER_VENCRYPT) };
-  const child = spawn(process.execPath, ['bin/porthole.js', 'novncproxy', ...common, '--vnc-novncproxy_host', LOOPBACK, '--vnc-auth_schemes', 'vencrypt,none', '--vnc-vencrypt_ca_certs', pki.caCert, '--vnc-vencrypt_client_cert', pki.clientCert, '--vnc-vencrypt_client_key', pki.clientKey, '--porthole-log_level', 'warn', '--web', join(dir, 'no-web'), '--cert', join(dir, 'no-cert.pem')], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+  const child = spawn(process.execPath, ['bin/porthole.js', 'novncproxy', ...common, '--vnc-novncproxy_host', LOOPBACK, '--vnc-auth_schemes', 'vencrypt,none', '--vnc-vencrypt_ca_certs', pki.caCert, '--vnc-vencrypt_client_cert', pki.clientCert, '--vnc-vencrypt_client_key', pki.clientKey, '--porthole-log_level', 'warn', ...noConsoleLimits(root), '--web', join(dir, 'no-web'), '--cert', join(dir, 'no-cert.pem')], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   child.stdout!.resume();

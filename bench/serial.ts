@@ -30,7 +30,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { WebSocket } from 'ws';
 import { novaVersion } from './nova-novncproxy.ts';
-import { firstLine, freePort, loadAverage, LOOPBACK, ROOT, startChild, stopAll, tempDirs, waitForPort, type Child } from './procs.ts';
+import { firstLine, freePort, loadAverage, LOOPBACK, noConsoleLimits, ROOT, startChild, stopAll, tempDirs, waitForPort, type Child } from './procs.ts';
 import { writeSection } from './results-file.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -227,7 +227,7 @@ async function startPorthole(consolePort: number, sourcePort: number): Promise<P
   const common = ['--database-connection', `sqlite:///${join(dir, 'porthole.db')}`, '--serial_console-serialproxy_host', LOOPBACK, '--serial_console-serialproxy_port', String(port)];
   const mint = async (backend: number) => JSON.parse(await porthole(['token', 'create', '--console-type', 'serial', '--instance-uuid', randomUUID(), '--host', LOOPBACK, '--port', String(backend), '--ttl', '86400', '--json', ...common])) as { url: string };
   const [c, s] = [await mint(consolePort), await mint(sourcePort)];
-  const child = startChild('porthole serialproxy', process.execPath, [join(ROOT, 'bin/porthole.js'), 'serialproxy', ...common, '--porthole-log_level', 'warn']);
+  const child = startChild('porthole serialproxy', process.execPath, [join(ROOT, 'bin/porthole.js'), 'serialproxy', ...common, '--porthole-log_level', 'warn', ...noConsoleLimits()]);
   child.proc.stdout!.resume();
   await waitForPort(child, port, 30_000);
   return { name: 'Porthole', console: c.url, source: s.url };
