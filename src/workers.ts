@@ -51,6 +51,7 @@ import type { DemoSerialConsole } from './demo/serial-console.ts';
 import type { DemoServer } from './demo/server.ts';
 import { listeningStatus, serviceManager, type ServiceManager } from './cli/systemd.ts';
 import { logStartup, startDemo, startSweep, type DemoConsoles } from './gateway.ts';
+import { startAuditSweep } from './ops/audit.ts';
 import { ClusterMetrics } from './ops/metrics-cluster.ts';
 import { createLogger, programName, PROGRAM_ENV } from './log.ts';
 import { rfbProxyOptions } from './rfb/config.ts';
@@ -152,6 +153,7 @@ export async function runPrimary(loaded: LoadedConfig, opts: PrimaryOptions): Pr
     throw err;
   }
   const stopSweep = startSweep(config, stores, log);
+  const stopAuditSweep = startAuditSweep(stores.auditEvents, config.porthole.audit_retention_days, log);
   if (stores.ownDescription === null) {
     log.warn({ event: 'config', workers: opts.count }, `no store of Porthole's own ([porthole] connection): the sessions registry is per process, so each worker's admin API lists and kills its own sessions, and a revocation through one worker reaches the consoles of the others at their next heartbeat`);
   }
@@ -162,6 +164,7 @@ export async function runPrimary(loaded: LoadedConfig, opts: PrimaryOptions): Pr
     return await supervise(log, opts, manager, (listening) => opts.started({ ...listening, stores, demo: demo?.vnc, demoSerial: demo?.serial }));
   } finally {
     stopSweep();
+    stopAuditSweep();
     await demo?.close();
     await stores.close();
   }

@@ -128,6 +128,23 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
     config: PORTHOLE_CONFIG,
     load: async () => (await import('./sessions.ts')).sessionCommands['sessions kill']!,
   },
+  'events list': {
+    usage: 'porthole events list [--server UUID] [--since TIME] [--until TIME] [--event NAME[,NAME]] [--token HASH8] [--session ID] [--limit N] [--order newest|oldest] [--json]',
+    summary: 'The audit trail\'s recent events (tokens minted, used, refused, revoked, consumed; console sessions opened, closed, killed) recorded by every proxy sharing Porthole\'s own store, newest first, as GET /porthole/v1/events answers them. TIME is ISO 8601 or epoch seconds.',
+    options: {
+      server: { value: 'UUID', help: 'Only this server\'s events.' },
+      since: { value: 'TIME', help: 'Events at or after TIME (ISO 8601 or epoch seconds).' },
+      until: { value: 'TIME', help: 'Events before TIME.' },
+      event: { value: 'NAME', help: 'Only these events (comma-separated: token.minted, session.closed, ...).' },
+      token: { value: 'HASH8', help: 'Only this token\'s: the 8 hex digits of its SHA-256 (the audit lines\' token).' },
+      session: { value: 'ID', help: 'Only this session\'s.' },
+      limit: { value: 'N', help: 'At most N events (1-1000, default 100).' },
+      order: { value: 'newest|oldest', help: 'Newest first (default) or oldest first.' },
+      ...JSON_OUT,
+    },
+    config: PORTHOLE_CONFIG,
+    load: async () => (await import('./events.ts')).eventsListCommand,
+  },
   'db migrate': {
     usage: 'porthole db migrate [--json]',
     summary: 'Create or upgrade Porthole\'s tables in [database] connection (and [porthole] connection). A Nova database is never migrated.',

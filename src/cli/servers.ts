@@ -9,14 +9,19 @@ import { backendAuthSummary, formatEndpoint, formatSpiceEndpoint, isUuid, parseE
 import { readPasswordFile } from '../rfb/config.ts';
 import { AUTH_SCHEMES, isAuthSchemeName } from '../rfb/types.ts';
 import type { Sessions } from '../sessions/service.ts';
+import type { AuditBy } from '../store/audit-events.ts';
+import { revokeServerTokens } from '../store/revoke.ts';
 import { UsageError, onePositional, optionString, print, requireOption, type CommandRun, type ParsedArgs } from './args.ts';
-import { withSessions, withStores, type Stores } from './stores.ts';
+import { withAudit, withSessions, withStores, type Stores } from './stores.ts';
 
 /** The code of `server add|list|remove`; their help is in commands.ts. */
 export const serverCommands: Record<string, CommandRun> = {
   'server add': (a, l) => withStores(l(), (s) => serverAdd(a, s)),
   'server list': (a, l) => withStores(l(), (s) => serverList(a, s)),
-  'server remove': (a, l) => withSessions(l(), (s, stores) => serverRemove(a, stores, s)),
+  'server remove': (a, l) => {
+    const loaded = l();
+    return withSessions(loaded, (s, stores) => withAudit(loaded, stores, (by) => serverRemove(a, stores, s, by)));
+  },
 };
 
 async function serverAdd(a: ParsedArgs, stores: Stores): Promise<number> {
@@ -95,10 +100,10 @@ async function serverList(a: ParsedArgs, stores: Stores): Promise<number> {
   return 0;
 }
 
-async function serverRemove(a: ParsedArgs, stores: Stores, sessions: Sessions): Promise<number> {
+async function serverRemove(a: ParsedArgs, stores: Stores, sessions: Sessions, by: AuditBy): Promise<number> {
   const id = onePositional(a, 'UUID').toLowerCase();
   const ok = await stores.inventory.remove(id);
-  const revoked = ok ? await sessions.tokens.revokeByInstance(id) : 0;
+  const revoked = ok ? await revokeServerTokens(sessions.tokens, id, by, 'server removed from the inventory: every token of it revoked') : 0;
   print(a, { removed: ok, revoked }, ok ? `removed ${id}; revoked ${revoked} console token(s)` : `no server ${id}`);
   return ok ? 0 : 1;
 }

@@ -6,12 +6,16 @@
 import { GatewayError } from '../errors.ts';
 import type { Sessions } from '../sessions/service.ts';
 import { onePositional, print, type CommandRun, type ParsedArgs } from './args.ts';
-import { withSessions } from './stores.ts';
+import type { AuditBy } from '../store/audit-events.ts';
+import { withAudit, withSessions } from './stores.ts';
 
 /** The code of `sessions list|kill`; their help is in commands.ts. */
 export const sessionCommands: Record<string, CommandRun> = {
   'sessions list': (a, l) => withSessions(l(), (s) => sessionsList(a, s)),
-  'sessions kill': (a, l) => withSessions(l(), (s) => sessionsKill(a, s)),
+  'sessions kill': (a, l) => {
+    const loaded = l();
+    return withSessions(loaded, (s, stores) => withAudit(loaded, stores, (by) => sessionsKill(a, s, by)));
+  },
 };
 
 async function sessionsList(a: ParsedArgs, sessions: Sessions): Promise<number> {
@@ -22,10 +26,10 @@ async function sessionsList(a: ParsedArgs, sessions: Sessions): Promise<number> 
   return 0;
 }
 
-async function sessionsKill(a: ParsedArgs, sessions: Sessions): Promise<number> {
+async function sessionsKill(a: ParsedArgs, sessions: Sessions, by: AuditBy): Promise<number> {
   const id = onePositional(a, 'SESSION_ID');
   if (!sessions.shared) throw new GatewayError('CONFIG_INVALID', REGISTRY_OFF);
-  const result = await sessions.kill(id);
+  const result = await sessions.kill(id, undefined, by);
   const text = result === 'closed' ? `closed session ${id}` : result === 'requested' ? `asked its proxy to close session ${id}; not seen closed yet (the proxy closes it at its next heartbeat at the latest)` : `no live session ${id}`;
   print(a, { session: id, result }, text);
   return result === 'unknown' ? 1 : 0;

@@ -2,10 +2,12 @@
  * @module cli/stores
  * Opens what a short-lived command acts on: the stores of `[database] connection` (and
  * `[porthole] connection`), and for revocations and kills the live-sessions registry in them.
- * Each is closed when the command is done, whatever it returns or throws.
+ * Each is closed when the command is done, whatever it returns or throws. Commands that mint,
+ * revoke or kill also record it in the audit trail (`withAudit`).
  */
 import type { LoadedConfig } from '../config/load.ts';
 import type { Sessions } from '../sessions/service.ts';
+import type { AuditBy } from '../store/audit-events.ts';
 import { openStores, storeSettings, type OpenedStores as Stores } from '../database/index.ts';
 
 export type { Stores };
@@ -32,4 +34,30 @@ export async function withSessions(loaded: LoadedConfig, fn: (s: Sessions, store
       await sessions.close();
     }
   });
+}
+
+/**
+ * The audit trail of a command that mints, revokes or kills: `[porthole] audit_log` and the
+ * store's events, the actor being the operating-system user who ran it. An audit file this user
+ * cannot open is a warning, not a failure (the store still records); the events are written to
+ * the store before the command returns.
+ */
+export async function withAudit(loaded: LoadedConfig, stores: Stores, fn: (by: AuditBy) => Promise<number>): Promise<number> {
+  const { AuditTrail, cliActor, cliSource } = await import('../ops/audit.ts');
+  const say = (level: string) => (_fields: Record<string, unknown>, message: string) => void process.stderr.write(`porthole: ${level}: ${message}\n`);
+  const log = { info() {}, warn: say('warning'), error: say('error') };
+  const p = loaded.config.porthole;
+  const options = { target: p.audit_log, store: stores.auditEvents ?? null, log, retentionDays: p.audit_retention_days, proxy: cliSource() };
+  let trail: InstanceType<typeof AuditTrail>;
+  try {
+    trail = new AuditTrail(options);
+  } catch (err) {
+    log.warn({}, `cannot write the audit trail to ${p.audit_log}: ${(err as Error).message}; recording in the store only`);
+    trail = new AuditTrail({ ...options, target: null });
+  }
+  try {
+    return await fn({ recorder: trail, actor: cliActor() });
+  } finally {
+    await trail.close();
+  }
 }

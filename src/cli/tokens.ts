@@ -2,7 +2,8 @@
  * @module cli/tokens
  * `porthole token create|show|revoke`. Minting goes through `mintConsoleToken`, the function
  * the API and the start-up summary call (with the CVE-2013-0335 endpoint check); revocations go
- * through the sessions registry, so they close live consoles on every proxy.
+ * through the sessions registry, so they close live consoles on every proxy. Each mint and
+ * revocation is in the audit trail, the actor being the operating-system user.
  */
 import type { LoadedConfig } from '../config/load.ts';
 import { isGatewayError } from '../errors.ts';
@@ -10,17 +11,22 @@ import { isUuid } from '../inventory/types.ts';
 import { CONSOLE_KINDS, kindOfConsoleType } from '../consoles/index.ts';
 import { mintConsoleToken, type Minted } from '../consoles/mint.ts';
 import type { Sessions } from '../sessions/service.ts';
+import type { AuditBy } from '../store/audit-events.ts';
+import { revokeServerTokens, revokeToken } from '../store/revoke.ts';
 import { UsageError, onePositional, optionString, parsePort, print, requireOption, type CommandRun, type ParsedArgs } from './args.ts';
-import { withSessions, withStores, type Stores } from './stores.ts';
+import { withAudit, withSessions, withStores, type Stores } from './stores.ts';
 
 /** The code of `token create|show|revoke`; their help is in commands.ts. */
 export const tokenCommands: Record<string, CommandRun> = {
-  'token create': (a, l) => withStores(l(), (s, c) => tokenCreate(a, c, s)),
+  'token create': (a, l) => withStores(l(), (s, c) => withAudit(c, s, (by) => tokenCreate(a, c, s, by))),
   'token show': (a, l) => withStores(l(), (s) => tokenShow(a, s)),
-  'token revoke': (a, l) => withSessions(l(), (s) => tokenRevoke(a, s)),
+  'token revoke': (a, l) => {
+    const loaded = l();
+    return withSessions(loaded, (s, stores) => withAudit(loaded, stores, (by) => tokenRevoke(a, s, by)));
+  },
 };
 
-async function tokenCreate(a: ParsedArgs, loaded: LoadedConfig, stores: Stores): Promise<number> {
+async function tokenCreate(a: ParsedArgs, loaded: LoadedConfig, stores: Stores, by: AuditBy): Promise<number> {
   const instanceUuid = requireOption(a, 'instance-uuid').toLowerCase();
   if (!isUuid(instanceUuid)) throw new UsageError(`--instance-uuid ${instanceUuid}: expected a UUID`);
   const viewOnly = a.options.get('view-only') === true;
@@ -47,6 +53,7 @@ async function tokenCreate(a: ParsedArgs, loaded: LoadedConfig, stores: Stores):
       base: kind.baseUrl(loaded),
       ttl,
       internalAccessPath: optionString(a, 'internal-access-path') ?? null,
+      audit: by,
     });
   } catch (err) {
     // what the caller got wrong (no endpoint, another endpoint than the server's) is a usage error
@@ -72,15 +79,15 @@ async function tokenShow(a: ParsedArgs, stores: Stores): Promise<number> {
   return found.status === 'valid' ? 0 : 1;
 }
 
-async function tokenRevoke(a: ParsedArgs, stores: Sessions): Promise<number> {
+async function tokenRevoke(a: ParsedArgs, stores: Sessions, by: AuditBy): Promise<number> {
   const instance = optionString(a, 'instance-uuid');
   if (instance !== undefined) {
     if (a.positional.length) throw new UsageError('give either a TOKEN or --instance-uuid, not both');
-    const n = await stores.tokens.revokeByInstance(instance);
+    const n = await revokeServerTokens(stores.tokens, instance.toLowerCase(), by);
     print(a, { revoked: n }, `revoked ${n} token(s) of ${instance}`);
     return 0;
   }
-  const ok = await stores.tokens.revoke(onePositional(a, 'TOKEN'));
+  const ok = await revokeToken(stores.tokens, onePositional(a, 'TOKEN'), by);
   print(a, { revoked: ok ? 1 : 0 }, ok ? 'revoked' : 'no such token');
   return ok ? 0 : 1;
 }

@@ -16,7 +16,6 @@
  * runs on its own timer in the process that does the once-per-installation work.
  */
 import { hostname, userInfo } from 'node:os';
-import type { Logger } from 'pino';
 import type { Config } from '../config/options.ts';
 import { AUDIT_SCHEMA_VERSION, type AuditActor, type AuditEventStore, type AuditInput, type AuditLine, type AuditRecorder } from '../store/audit-events.ts';
 import { openAuditOutput, type AuditOutput } from './audit-output.ts';
@@ -32,12 +31,19 @@ const WARN_EVERY_MS = 60_000;
 /** How often the retention sweep runs. */
 export const SWEEP_EVERY_MS = 10 * 60_000;
 
+/** What the trail logs its own failures to: the process's pino logger, or the CLI's standard error. */
+export interface AuditLog {
+  info(fields: Record<string, unknown>, message: string): void;
+  warn(fields: Record<string, unknown>, message: string): void;
+  error(fields: Record<string, unknown>, message: string): void;
+}
+
 export interface AuditTrailOptions {
   /** `[porthole] audit_log`: a file path, `syslog`, `journal`; null: the store only. */
   readonly target: string | null;
   /** Porthole's own store's events; null: none (a Nova database alone): the stream only. */
   readonly store: AuditEventStore | null;
-  readonly log: Logger;
+  readonly log: AuditLog;
   /** `[porthole] audit_retention_days`; 0: kept until deleted by hand. */
   readonly retentionDays: number;
   /** The recording process, written as every line's `proxy` (changeable: listeners start later). */
@@ -63,7 +69,7 @@ export interface AuditStats {
 class RateLimitedWarning {
   private last = 0;
   private held = 0;
-  constructor(private readonly log: Logger, private readonly event: string) {}
+  constructor(private readonly log: AuditLog, private readonly event: string) {}
 
   warn(fields: Record<string, unknown>, message: string): void {
     const now = Date.now();
@@ -86,8 +92,7 @@ export class AuditTrail implements AuditRecorder {
   private output: AuditOutput | undefined;
   private readonly queue: AuditLine[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private sweeper: NodeJS.Timeout | undefined;
-  private sweepFirst: NodeJS.Timeout | undefined;
+  private stopSweep: (() => void) | undefined;
   private flushing: Promise<void> | undefined;
   private backoffMs = 0;
   private closed = false;
@@ -142,24 +147,14 @@ export class AuditTrail implements AuditRecorder {
   }
 
   /** Deletes the store's events older than the retention; the number deleted (0 without a store or retention). */
-  async sweep(now = Date.now()): Promise<number> {
-    if (!this.store || this.opts.retentionDays <= 0) return 0;
-    return this.store.sweep(now - this.opts.retentionDays * 86_400_000);
+  sweep(now = Date.now()): Promise<number> {
+    return sweepAuditEvents(this.store, this.opts.retentionDays, now);
   }
 
   /** Runs `sweep` every `SWEEP_EVERY_MS` (and once soon after the start) until `close`. */
   startSweep(): void {
-    if (!this.store || this.opts.retentionDays <= 0 || this.sweeper) return;
-    const run = () => {
-      this.sweep().then(
-        (n) => n > 0 && this.opts.log.info({ event: 'audit_sweep', deleted: n }, `deleted ${n} audit event(s) older than ${this.opts.retentionDays} day(s)`),
-        (err: Error) => this.opts.log.warn({ event: 'audit_sweep', err: err.message }, `sweep of old audit events failed: ${err.message}`),
-      );
-    };
-    this.sweepFirst = setTimeout(run, 60_000);
-    this.sweepFirst.unref();
-    this.sweeper = setInterval(run, SWEEP_EVERY_MS);
-    this.sweeper.unref();
+    if (this.stopSweep) return;
+    this.stopSweep = startAuditSweep(this.store, this.opts.retentionDays, this.opts.log);
   }
 
   /** Writes what is queued (waiting at most `waitMs` for the store), then closes the stream. */
@@ -167,8 +162,7 @@ export class AuditTrail implements AuditRecorder {
     if (this.closed) return;
     this.closed = true;
     process.off('SIGHUP', this.onHangup);
-    clearInterval(this.sweeper);
-    clearTimeout(this.sweepFirst);
+    this.stopSweep?.();
     clearTimeout(this.timer);
     this.timer = undefined;
     const deadline = Date.now() + waitMs;
@@ -236,8 +230,36 @@ export class AuditTrail implements AuditRecorder {
   }
 }
 
+/** Deletes `store`'s events older than `retentionDays` (0: none); how many. */
+export async function sweepAuditEvents(store: AuditEventStore | null | undefined, retentionDays: number, now = Date.now()): Promise<number> {
+  if (!store || retentionDays <= 0) return 0;
+  return store.sweep(now - retentionDays * 86_400_000);
+}
+
+/**
+ * Applies `[porthole] audit_retention_days` every `SWEEP_EVERY_MS` (the first a minute after
+ * the start) in the process that does the once-per-installation work; returns what stops it.
+ */
+export function startAuditSweep(store: AuditEventStore | null | undefined, retentionDays: number, log: AuditLog): () => void {
+  if (!store || retentionDays <= 0) return () => {};
+  const run = () => {
+    sweepAuditEvents(store, retentionDays).then(
+      (n) => n > 0 && log.info({ event: 'audit_sweep', deleted: n }, `deleted ${n} audit event(s) older than ${retentionDays} day(s)`),
+      (err: Error) => log.warn({ event: 'audit_sweep', err: err.message }, `sweep of old audit events failed: ${err.message}`),
+    );
+  };
+  const first = setTimeout(run, 60_000);
+  const timer = setInterval(run, SWEEP_EVERY_MS);
+  first.unref();
+  timer.unref();
+  return () => {
+    clearTimeout(first);
+    clearInterval(timer);
+  };
+}
+
 /** The trail `config` asks for. */
-export function openAuditTrail(config: Config, deps: { readonly store: AuditEventStore | null | undefined; readonly log: Logger; readonly proxy?: string; readonly hangup?: boolean }): AuditTrail {
+export function openAuditTrail(config: Config, deps: { readonly store: AuditEventStore | null | undefined; readonly log: AuditLog; readonly proxy?: string; readonly hangup?: boolean }): AuditTrail {
   return new AuditTrail({ target: config.porthole.audit_log, store: deps.store ?? null, log: deps.log, retentionDays: config.porthole.audit_retention_days, proxy: deps.proxy, hangup: deps.hangup });
 }
 
