@@ -31,6 +31,12 @@ const MESSAGES = {
     unknown: 'This console link is not valid (unknown or revoked token).',
     missing: 'No console token in this URL.',
     limited: 'Too many failed attempts from your address; try again in a minute.',
+    idleTimeout: 'The console was closed after a time without input. Press Connect to open it again.',
+    maxDuration: 'The console session reached its maximum duration. Press Connect to open it again.',
+    limitTotal: 'The console service is full: too many consoles are open. Try again in a moment.',
+    limitServer: 'Too many consoles are open on this machine. Close one, or try again in a moment.',
+    limitProject: 'Too many consoles are open in this project. Close one, or try again in a moment.',
+    limitClient: 'Too many consoles are open from your address. Close one, or try again in a moment.',
     unreachable: 'The console could not be reached (the machine may be off or its host down).',
     authFailed: 'Authentication with the machine failed.',
     passwordUnsupported: 'The machine asks for a password, which this page does not support.',
@@ -60,6 +66,12 @@ const MESSAGES = {
     unknown: 'Dieser Konsolen-Link ist ungültig (unbekanntes oder widerrufenes Token).',
     missing: 'Diese URL enthält kein Konsolen-Token.',
     limited: 'Zu viele fehlgeschlagene Versuche von Ihrer Adresse; versuchen Sie es in einer Minute erneut.',
+    idleTimeout: 'Die Konsole wurde nach einer Zeit ohne Eingabe geschlossen. Mit „Verbinden“ öffnen Sie sie wieder.',
+    maxDuration: 'Die Konsolensitzung hat ihre Höchstdauer erreicht. Mit „Verbinden“ öffnen Sie sie wieder.',
+    limitTotal: 'Der Konsolendienst ist ausgelastet: zu viele Konsolen sind offen. Versuchen Sie es gleich noch einmal.',
+    limitServer: 'Auf dieser Maschine sind zu viele Konsolen offen. Schließen Sie eine oder versuchen Sie es gleich noch einmal.',
+    limitProject: 'In diesem Projekt sind zu viele Konsolen offen. Schließen Sie eine oder versuchen Sie es gleich noch einmal.',
+    limitClient: 'Von Ihrer Adresse sind zu viele Konsolen offen. Schließen Sie eine oder versuchen Sie es gleich noch einmal.',
     unreachable: 'Die Konsole ist nicht erreichbar (die Maschine ist vielleicht ausgeschaltet oder ihr Host nicht verfügbar).',
     authFailed: 'Die Anmeldung an der Maschine ist fehlgeschlagen.',
     passwordUnsupported: 'Die Maschine verlangt ein Passwort; das unterstützt diese Seite nicht.',
@@ -89,6 +101,12 @@ const MESSAGES = {
     unknown: 'Ce lien de console n’est pas valide (jeton inconnu ou révoqué).',
     missing: 'Aucun jeton de console dans cette URL.',
     limited: 'Trop de tentatives échouées depuis votre adresse\u00a0; réessayez dans une minute.',
+    idleTimeout: 'La console a été fermée après un temps sans saisie. Cliquez sur Connecter pour la rouvrir.',
+    maxDuration: 'La session de console a atteint sa durée maximale. Cliquez sur Connecter pour la rouvrir.',
+    limitTotal: 'Le service de console est saturé\u00a0: trop de consoles sont ouvertes. Réessayez dans un instant.',
+    limitServer: 'Trop de consoles sont ouvertes sur cette machine. Fermez-en une ou réessayez dans un instant.',
+    limitProject: 'Trop de consoles sont ouvertes dans ce projet. Fermez-en une ou réessayez dans un instant.',
+    limitClient: 'Trop de consoles sont ouvertes depuis votre adresse. Fermez-en une ou réessayez dans un instant.',
     unreachable: 'La console est injoignable (la machine est peut-être éteinte ou son hôte indisponible).',
     authFailed: 'L’authentification auprès de la machine a échoué.',
     passwordUnsupported: 'La machine demande un mot de passe, ce que cette page ne prend pas en charge.',
@@ -118,6 +136,12 @@ const MESSAGES = {
     unknown: 'Este enlace de consola no es válido (token desconocido o revocado).',
     missing: 'No hay ningún token de consola en esta URL.',
     limited: 'Demasiados intentos fallidos desde su dirección; inténtelo de nuevo dentro de un minuto.',
+    idleTimeout: 'La consola se cerró tras un tiempo sin actividad. Pulse Conectar para abrirla de nuevo.',
+    maxDuration: 'La sesión de consola alcanzó su duración máxima. Pulse Conectar para abrirla de nuevo.',
+    limitTotal: 'El servicio de consola está lleno: hay demasiadas consolas abiertas. Inténtelo de nuevo en un momento.',
+    limitServer: 'Hay demasiadas consolas abiertas en esta máquina. Cierre una o inténtelo de nuevo en un momento.',
+    limitProject: 'Hay demasiadas consolas abiertas en este proyecto. Cierre una o inténtelo de nuevo en un momento.',
+    limitClient: 'Hay demasiadas consolas abiertas desde su dirección. Cierre una o inténtelo de nuevo en un momento.',
     unreachable: 'No se puede acceder a la consola (puede que la máquina esté apagada o su host no esté disponible).',
     authFailed: 'Falló la autenticación con la máquina.',
     passwordUnsupported: 'La máquina pide una contraseña, algo que esta página no admite.',
@@ -147,6 +171,12 @@ const MESSAGES = {
     unknown: 'このコンソールリンクは無効です（不明または失効したトークン）。',
     missing: 'この URL にはコンソールトークンがありません。',
     limited: 'お使いのアドレスからの失敗した試行が多すぎます。1 分後にもう一度お試しください。',
+    idleTimeout: '入力のない状態が続いたため、コンソールを閉じました。［接続］で再び開けます。',
+    maxDuration: 'コンソールセッションが最大時間に達しました。［接続］で再び開けます。',
+    limitTotal: '開いているコンソールが多すぎるため、コンソールサービスが満杯です。しばらくしてからもう一度お試しください。',
+    limitServer: 'このマシンで開いているコンソールが多すぎます。1 つ閉じるか、しばらくしてからもう一度お試しください。',
+    limitProject: 'このプロジェクトで開いているコンソールが多すぎます。1 つ閉じるか、しばらくしてからもう一度お試しください。',
+    limitClient: 'お使いのアドレスから開いているコンソールが多すぎます。1 つ閉じるか、しばらくしてからもう一度お試しください。',
     unreachable: 'コンソールに接続できません（マシンの電源が切れているか、ホストが停止している可能性があります）。',
     authFailed: 'マシンとの認証に失敗しました。',
     passwordUnsupported: 'マシンがパスワードを要求していますが、このページは対応していません。',
@@ -176,6 +206,12 @@ const MESSAGES = {
     unknown: '此控制台链接无效（令牌未知或已被撤销）。',
     missing: '此 URL 中没有控制台令牌。',
     limited: '来自您地址的失败尝试过多，请一分钟后重试。',
+    idleTimeout: '由于长时间没有输入，控制台已关闭。点击“连接”可重新打开。',
+    maxDuration: '控制台会话已达到最长时长。点击“连接”可重新打开。',
+    limitTotal: '控制台服务已满：打开的控制台过多。请稍后重试。',
+    limitServer: '此虚拟机上打开的控制台过多。请关闭一个，或稍后重试。',
+    limitProject: '此项目中打开的控制台过多。请关闭一个，或稍后重试。',
+    limitClient: '从您的地址打开的控制台过多。请关闭一个，或稍后重试。',
     unreachable: '无法访问控制台（虚拟机可能已关机或其主机不可用）。',
     authFailed: '与虚拟机的认证失败。',
     passwordUnsupported: '虚拟机要求输入密码，本页面不支持。',
@@ -193,15 +229,26 @@ const MESSAGES = {
 
 // ===== Constants =====
 
-// `limited`: the gateway refuses this address for a while (too many failed token lookups from it)
-const TOKEN_STATES = new Set(['valid', 'expired', 'unknown', 'missing', 'limited']);
+// `limited`: the gateway refuses this address for a while (too many failed token lookups from it);
+// `limit`: the token is valid, but a console opened now would be refused by a concurrent-console
+// limit (the browser's WebSocket never sees the HTTP status, so the page asks after a failure)
+const TOKEN_STATES = new Set(['valid', 'expired', 'unknown', 'missing', 'limited', 'limit']);
+// Which concurrent-console limit (`limit` of the token state), and its words.
+const LIMIT_WORDS = { total: 'limitTotal', server: 'limitServer', project: 'limitProject', client: 'limitClient' };
 const NOVNC_RFB = '/novnc/core/rfb.js';
 const NOVNC_LOGGING = '/novnc/core/util/logging.js';
 const TOKEN_STATE_ENDPOINT = '/porthole/token-state';
-// Close reasons of the gateway that end a console for good, with the words to show. The code
-// and reason are src/proxy/relay.ts's CLOSE_EXPIRED ([consoleauth] enforce_session_timeout);
-// the token-state check would not do here: a swept or single-use token reads as `unknown`.
-const FINAL_CLOSES = [{ code: 1008, reason: 'console session expired', words: 'sessionExpired' }];
+// Close reasons of the gateway that end a console for good, with the words to show and the state
+// the page stays in. Codes and reasons are src/proxy/relay.ts's CLOSE_EXPIRED ([consoleauth]
+// enforce_session_timeout: only a new URL helps), CLOSE_IDLE ([porthole] console_idle_timeout)
+// and CLOSE_MAX_DURATION ([porthole] max_console_duration): not reconnected by themselves, which
+// would undo the limit, but Connect opens the console again while the token is valid. The
+// token-state check would not do here: a swept or single-use token reads as `unknown`.
+const FINAL_CLOSES = [
+  { code: 1008, reason: 'console session expired', words: 'sessionExpired', state: 'refused' },
+  { code: 1008, reason: 'console idle timeout', words: 'idleTimeout', state: 'disconnected' },
+  { code: 1008, reason: 'console session reached its maximum duration', words: 'maxDuration', state: 'disconnected' },
+];
 
 // Reconnect backoff: 1 s, 2 s, 4 s, 8 s, then every 10 s, until the connection has been gone
 // for two minutes. Long enough to ride out a Wi-Fi hand-over or a proxy restart behind a load
@@ -232,7 +279,8 @@ const page = {
   retryAction: null,
   securityReason: null, // why the last attempt was refused during the RFB handshake
   websocket: null, // the WebSocket of the current attempt, handed to noVNC
-  closeWords: null, // key of the words for a close the gateway meant as final (FINAL_CLOSES)
+  closeWords: null, // the FINAL_CLOSES entry of a close the gateway meant as final
+  limitWords: null, // key of the words of the concurrent-console limit the last check reported
   // Bumped by every user action, so an answer that arrives after the user changed their mind
   // (a token-state check in flight when Disconnect is pressed) is dropped.
   generation: 0,
@@ -325,6 +373,7 @@ function parseTokenState(value) {
     state: value.state,
     server: typeof value.server === 'string' && value.server !== '' ? value.server : null,
     expiresAt: typeof value.expiresAt === 'number' ? value.expiresAt : null,
+    limit: typeof value.limit === 'string' && Object.hasOwn(LIMIT_WORDS, value.limit) ? value.limit : 'total',
   };
 }
 
@@ -454,6 +503,7 @@ function connect() {
 function rfbOnConnect(rfb) {
   if (page.rfb !== rfb) return;
   page.wasConnected = true;
+  page.limitWords = null;
   page.lostAt = 0;
   page.attempt = 0;
   setStatus('connected', withName('connected'));
@@ -466,8 +516,8 @@ function rfbOnDisconnect(rfb) {
   if (page.rfb !== rfb) return; // the user pressed Disconnect, or a newer attempt replaced it
   page.rfb = null;
   if (page.closeWords !== null) {
-    // The gateway ended the session for good (its token expired): a reconnect would be refused.
-    stop('refused', disconnectedBecause(page.text[page.closeWords]));
+    // The gateway ended the session for good (token expired, idle, maximum duration): no reconnect.
+    stop(page.closeWords.state, disconnectedBecause(page.text[page.closeWords.words]));
     return;
   }
   if (page.securityReason !== null) {
@@ -482,7 +532,7 @@ function rfbOnDisconnect(rfb) {
 function websocketOnClose(ws, event) {
   if (page.websocket !== ws) return;
   const final = FINAL_CLOSES.find((c) => c.code === event.code && c.reason === event.reason);
-  if (final !== undefined) page.closeWords = final.words;
+  if (final !== undefined) page.closeWords = final;
 }
 
 function rfbOnSecurityFailure(rfb, event) {
@@ -513,10 +563,10 @@ function recover() {
   const generation = page.generation;
   if (page.lostAt === 0) page.lostAt = Date.now();
   if (Date.now() - page.lostAt > GIVE_UP_AFTER_MS) {
-    stop('disconnected', disconnectedBecause(page.text.unreachable));
+    stop('disconnected', page.limitWords !== null ? page.text[page.limitWords] : disconnectedBecause(page.text.unreachable));
     return;
   }
-  setStatus('reconnecting', page.wasConnected ? page.text.reconnecting : withName('retrying'));
+  if (page.limitWords === null) setStatus('reconnecting', page.wasConnected ? page.text.reconnecting : withName('retrying'));
   fetchTokenState().then(
     (tokenState) => {
       if (generation !== page.generation) return;
@@ -526,6 +576,15 @@ function recover() {
         retryAfterBackoff(recover);
         return;
       }
+      if (tokenState.state === 'limit') {
+        // the console was (or would be) refused by a concurrent-console limit: say which, and
+        // try again as a place may free up
+        page.limitWords = LIMIT_WORDS[tokenState.limit];
+        setStatus('reconnecting', page.text[page.limitWords]);
+        retryAfterBackoff(connect);
+        return;
+      }
+      page.limitWords = null;
       if (tokenState.state !== 'valid') {
         refuse(tokenState.state);
         return;
@@ -592,6 +651,7 @@ function connectOnClick() {
   }
   page.generation += 1;
   page.wasConnected = false;
+  page.limitWords = null;
   page.lostAt = 0;
   page.attempt = 0;
   connect();
@@ -675,7 +735,8 @@ async function main() {
   if (tokenState !== null) {
     page.server = tokenState.server;
     updateTitle();
-    if (tokenState.state !== 'valid') {
+    // `limit`: the connection is refused and the check after it says which limit, in words
+    if (tokenState.state !== 'valid' && tokenState.state !== 'limit') {
       refuse(tokenState.state);
       return;
     }

@@ -43,6 +43,12 @@ const MESSAGES = {
     unknown: 'This console link is not valid (unknown or revoked token).',
     missing: 'No console token in this URL.',
     limited: 'Too many failed attempts from your address; try again in a minute.',
+    idleTimeout: 'The console was closed after a time without input. Press Connect to open it again.',
+    maxDuration: 'The console session reached its maximum duration. Press Connect to open it again.',
+    limitTotal: 'The console service is full: too many consoles are open. Try again in a moment.',
+    limitServer: 'Too many consoles are open on this machine. Close one, or try again in a moment.',
+    limitProject: 'Too many consoles are open in this project. Close one, or try again in a moment.',
+    limitClient: 'Too many consoles are open from your address. Close one, or try again in a moment.',
     unreachable: 'The console could not be reached (the machine may be off, its host down, or another viewer may hold its serial port).',
     loadFailed: 'The terminal could not be loaded.',
     badUrl: 'The console address in this URL is not valid.',
@@ -59,13 +65,21 @@ const MESSAGES = {
 
 // ===== Constants =====
 
-const TOKEN_STATES = new Set(['valid', 'expired', 'unknown', 'missing', 'limited']);
+// `limit`: the token is valid, but a console opened now would be refused by a concurrent-console
+// limit (the browser's WebSocket never sees the HTTP status, so the page asks after a failure)
+const TOKEN_STATES = new Set(['valid', 'expired', 'unknown', 'missing', 'limited', 'limit']);
+const LIMIT_WORDS = { total: 'limitTotal', server: 'limitServer', project: 'limitProject', client: 'limitClient' };
 const XTERM = '/xterm/lib/xterm.mjs';
 const XTERM_FIT = '/xterm/addon-fit/addon-fit.mjs';
 const TOKEN_STATE_ENDPOINT = '/porthole/token-state';
-// Close reasons of the gateway that end a console for good (src/proxy/relay.ts CLOSE_EXPIRED);
-// a revocation needs no entry: the token-state check after it reads `unknown`.
-const FINAL_CLOSES = [{ code: 1008, reason: 'console session expired', words: 'sessionExpired' }];
+// Close reasons of the gateway that end a console for good (src/proxy/relay.ts CLOSE_EXPIRED:
+// only a new URL helps; CLOSE_IDLE and CLOSE_MAX_DURATION: not reconnected by themselves, Connect
+// opens it again); a revocation needs no entry: the token-state check after it reads `unknown`.
+const FINAL_CLOSES = [
+  { code: 1008, reason: 'console session expired', words: 'sessionExpired', state: 'refused' },
+  { code: 1008, reason: 'console idle timeout', words: 'idleTimeout', state: 'disconnected' },
+  { code: 1008, reason: 'console session reached its maximum duration', words: 'maxDuration', state: 'disconnected' },
+];
 // Reconnect backoff as the noVNC page's: 1 s doubling to 10 s, for up to two minutes.
 const BACKOFF_FIRST_MS = 1000;
 const BACKOFF_MAX_MS = 10_000;
@@ -92,6 +106,7 @@ const page = {
   retryTimer: null,
   retryAction: null,
   closeWords: null,
+  limitWords: null, // key of the words of the concurrent-console limit the last check reported
   // bumped by every user action, so an answer that arrives after the user changed their mind is dropped
   generation: 0,
 };
@@ -135,7 +150,11 @@ function parseTokenState(value) {
   if (value === null || typeof value !== 'object' || !TOKEN_STATES.has(value.state)) {
     throw new Error('token state has an unexpected shape');
   }
-  return { state: value.state, server: typeof value.server === 'string' && value.server !== '' ? value.server : null };
+  return {
+    state: value.state,
+    server: typeof value.server === 'string' && value.server !== '' ? value.server : null,
+    limit: typeof value.limit === 'string' && Object.hasOwn(LIMIT_WORDS, value.limit) ? value.limit : 'total',
+  };
 }
 
 function readInjectedState() {
@@ -236,6 +255,7 @@ function connect() {
 function websocketOnOpen(ws) {
   if (page.ws !== ws) return;
   page.wasConnected = true;
+  page.limitWords = null;
   page.lostAt = 0;
   page.attempt = 0;
   setStatus('connected', withName('connected'));
@@ -253,7 +273,7 @@ function websocketOnClose(ws, event) {
   page.ws = null;
   const final = FINAL_CLOSES.find((c) => c.code === event.code && c.reason === event.reason);
   if (final !== undefined) {
-    stop('refused', disconnectedBecause(page.text[final.words]));
+    stop(final.state, disconnectedBecause(page.text[final.words]));
     return;
   }
   recover();
@@ -269,10 +289,10 @@ function recover() {
   const generation = page.generation;
   if (page.lostAt === 0) page.lostAt = Date.now();
   if (Date.now() - page.lostAt > GIVE_UP_AFTER_MS) {
-    stop('disconnected', disconnectedBecause(page.text.unreachable));
+    stop('disconnected', page.limitWords !== null ? page.text[page.limitWords] : disconnectedBecause(page.text.unreachable));
     return;
   }
-  setStatus('reconnecting', page.wasConnected ? page.text.reconnecting : page.text.retrying);
+  if (page.limitWords === null) setStatus('reconnecting', page.wasConnected ? page.text.reconnecting : page.text.retrying);
   fetchTokenState().then(
     (tokenState) => {
       if (generation !== page.generation) return;
@@ -281,6 +301,14 @@ function recover() {
         retryAfterBackoff(recover);
         return;
       }
+      if (tokenState.state === 'limit') {
+        // refused by a concurrent-console limit: say which, and try again as a place may free up
+        page.limitWords = LIMIT_WORDS[tokenState.limit];
+        setStatus('reconnecting', page.text[page.limitWords]);
+        retryAfterBackoff(connect);
+        return;
+      }
+      page.limitWords = null;
       if (tokenState.state !== 'valid') {
         refuse(tokenState.state);
         return;
@@ -425,6 +453,7 @@ function connectOnClick() {
   }
   page.generation += 1;
   page.wasConnected = false;
+  page.limitWords = null;
   page.lostAt = 0;
   page.attempt = 0;
   connect();
@@ -473,7 +502,8 @@ async function main() {
   if (tokenState !== null) {
     page.server = tokenState.server;
     updateTitle();
-    if (tokenState.state !== 'valid') {
+    // `limit`: the connection is refused and the check after it says which limit, in words
+    if (tokenState.state !== 'valid' && tokenState.state !== 'limit') {
       refuse(tokenState.state);
       return;
     }

@@ -20,6 +20,12 @@
     unknown: 'This console link is not valid (unknown or revoked token).',
     missing: 'No console token in this URL.',
     limited: 'Too many failed attempts from your address; try again in a minute.',
+    idleTimeout: 'The console was closed after a time without input. Reload the page to open it again.',
+    maxDuration: 'The console session reached its maximum duration. Reload the page to open it again.',
+    total: 'The console service is full: too many consoles are open. Try again in a moment.',
+    server: 'Too many consoles are open on this machine. Close one, or try again in a moment.',
+    project: 'Too many consoles are open in this project. Close one, or try again in a moment.',
+    client: 'Too many consoles are open from your address. Close one, or try again in a moment.',
     unreachable: 'The console could not be reached (the machine may be off or its host down).',
   };
   var stateElement = document.getElementById('porthole-state');
@@ -50,14 +56,17 @@
 
   document.body.dataset.consoleState = 'loading';
   // the page comes with the state it was asked with; spice-html5 connects anyway and is refused
-  if (state.state !== 'valid') show('refused', WORDS[state.state] || WORDS.unknown);
+  // `limit`: the console is refused, and the check after its close says which limit
+  if (state.state !== 'valid' && state.state !== 'limit') show('refused', WORDS[state.state] || WORDS.unknown);
 
   var ended = false;
   function mainChannelClosed(event) {
     if (ended) return;
     ended = true;
-    if (event.code === 1008 && event.reason === 'console session expired') {
-      show('disconnected', WORDS.sessionExpired);
+    // the gateway's final closes (src/proxy/relay.ts): token expired, idle, maximum duration
+    var finals = { 'console session expired': 'sessionExpired', 'console idle timeout': 'idleTimeout', 'console session reached its maximum duration': 'maxDuration' };
+    if (event.code === 1008 && Object.prototype.hasOwnProperty.call(finals, event.reason)) {
+      show('disconnected', WORDS[finals[event.reason]]);
       return;
     }
     var url = '/porthole/token-state' + (token ? '?token=' + encodeURIComponent(token) : '');
@@ -65,6 +74,8 @@
       .then(function (r) { return r.json(); })
       .then(function (now) {
         if (now.state === 'valid') show('disconnected', event.wasClean ? WORDS.disconnected : WORDS.unreachable);
+        // refused by a concurrent-console limit (the WebSocket never sees the HTTP status): which one
+        else if (now.state === 'limit') show('disconnected', WORDS[now.limit] || WORDS.total);
         else show(state.state === 'valid' ? 'disconnected' : 'refused', WORDS[now.state] || WORDS.unknown);
       })
       .catch(function () { show('disconnected', WORDS.disconnected); });
