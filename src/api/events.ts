@@ -21,7 +21,9 @@ const querySchema = {
     since: text(40, 'ISO 8601 or epoch seconds; inclusive'),
     until: text(40, 'ISO 8601 or epoch seconds; exclusive'),
     event: text(200, `one or more of ${AUDIT_EVENTS.join(', ')}, comma-separated`),
-    token: text(8, 'the 8 hex digits of a token\'s SHA-256 prefix'),
+    // longer than a prefix, so that a whole token given by mistake is refused by
+    // parseEventsQuery, whose message does not quote it (a schema error would)
+    token: text(64, 'the 8 hex digits of a token\'s SHA-256 prefix, never the token'),
     session: text(64, 'a session id'),
     limit: text(7, `at most this many events (1-${MAX_LIMIT}, default ${DEFAULT_LIMIT})`),
     order: { type: 'string', enum: ['newest', 'oldest'], description: 'newest first (default) or oldest first' },
