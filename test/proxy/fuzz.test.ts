@@ -6,7 +6,10 @@
  * `uncaughtException` and `unhandledRejection` are recorded), nothing leaked (descriptors,
  * connections to the backend, the backend's open connections, live and registered sessions back
  * at the baseline within the deadlines), a console opened before the run kept relaying during it
- * and after, a new one opens after, and no log line holds the raw token.
+ * and after, a new one opens after, no log line holds the raw token, and resident memory after a
+ * forced GC is back near its level after the first cases (issue 15, item 6). The proxy trusts
+ * loopback as a balancer (`[porthole] trusted_proxies`), so the X-Forwarded-For the cases send
+ * is read, not ignored.
  *
  * Bounded for `npm test` (PORTHOLE_FUZZ_INPUTS, default 20 000 inputs: a few seconds); `npm run
  * fuzz` runs this file with 10^6. PORTHOLE_FUZZ_SEED picks another sequence; a case is replayed
@@ -21,6 +24,7 @@ import { eventually, startGateway, type TestGateway } from '../support/gateway.t
 import { connectionsTo, leakMeter, liveSessions, openDescriptors, registeredSessions, settled, type CountingServer } from '../support/leak-meter.ts';
 import { binaryFrame, closeFrame, RawClient } from '../support/raw-ws.ts';
 import { goodConsole, scriptedRfbBackend } from '../support/storm.ts';
+import { memoryFigure, residentAfterGc, RSS_TOLERANCE } from '../support/fuzz-runs.ts';
 
 const INPUTS = Number(process.env.PORTHOLE_FUZZ_INPUTS ?? 20_000);
 const SEED = Number(process.env.PORTHOLE_FUZZ_SEED ?? 0x11f022);
@@ -117,6 +121,7 @@ describe('proxy fuzz: upgrade requests and WebSocket frames (issue 11)', () => {
       'porthole.handshake_timeout': String(DEADLINE_S),
       'porthole.rfb_handshake_timeout': String(DEADLINE_S),
       'console.allowed_origins': 'portal.example.com',
+      'porthole.trusted_proxies': '127.0.0.1',
       // the fuzz makes thousands of failed lookups from one address on purpose; the budget of
       // failed lookups (issue 11, item 7) has its own tests, and would turn every later case into a 429
       ...(optionSpec('porthole', 'failed_lookup_budget') ? { 'porthole.failed_lookup_budget': '0' } : {}),
@@ -163,6 +168,10 @@ describe('proxy fuzz: upgrade requests and WebSocket frames (issue 11)', () => {
     let framesCases = 0;
     const started = Date.now();
     const echoing = good.keepEchoing(250);
+    // resident memory is compared from the end of a warm-up (code compiled, pools at size), not from the start
+    const warmUp = Math.min(2000, Math.floor(INPUTS / 10));
+    let rssBefore: number | undefined;
+    let warming: Promise<void> | undefined;
     // cases are drawn in order until the input count is reached; each runs on its own connection
     let errors = 0;
     const firstErrors: string[] = [];
@@ -188,6 +197,7 @@ describe('proxy fuzz: upgrade requests and WebSocket frames (issue 11)', () => {
         const key = `${c.kind} ${status ?? 'none'}`;
         statuses.set(key, (statuses.get(key) ?? 0) + 1);
         if (i % 500 === 0) scanLog();
+        if (inputs >= warmUp && warming === undefined) warming = residentAfterGc().then((r) => void (rssBefore = r));
         if (i % 20_000 === 0 && i > 0) t.diagnostic(`${inputs} inputs, ${cases} cases, ${((Date.now() - started) / 1000).toFixed(0)} s`);
       }
     };
@@ -205,6 +215,10 @@ describe('proxy fuzz: upgrade requests and WebSocket frames (issue 11)', () => {
       findings.push(`a new console after the fuzz: ${(err as Error).message}`);
     }
     await settled(meter, baseline, SETTLE_MS).catch((err: Error) => findings.push(`leak: ${err.message}`));
+    await warming;
+    const rssAfter = await residentAfterGc();
+    t.diagnostic(memoryFigure(rssBefore ?? 0, rssAfter));
+    if (rssBefore !== undefined && rssAfter - rssBefore > RSS_TOLERANCE) findings.push(`resident memory not back: ${memoryFigure(rssBefore, rssAfter)}`);
     good.close();
     await new Promise((res) => setTimeout(res, 100));
     scanLog();
