@@ -164,7 +164,7 @@ describe('fuzz: the API\'s bodies and headers (src/api/)', () => {
           } catch {
             parsed = undefined;
           }
-          assertFault({ status: r.statusCode, headers: r.headers, text: r.body, body: parsed }, r.statusCode, /^[\s\S]*$/);
+          assertFault({ status: r.statusCode, headers: r.headers as Record<string, string>, text: r.body, body: parsed }, r.statusCode, /^[\s\S]*$/);
         }
         const minted = MINTED.exec(r.body)?.[1];
         if (minted) secrets.add(minted);
