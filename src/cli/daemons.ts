@@ -46,7 +46,7 @@ async function serve(loaded: LoadedConfig, run: GatewayRun | undefined, worker: 
   const gateway = await createGateway(loaded, { run, ...(worker ? { once: false, log: workers.workerLogger(loaded.config) } : {}) });
   // SIGHUP (logrotate, systemd's ExecReload, the primary of [porthole] workers passing its own
   // on) reads the TLS certificates again; the logger reopens its file on it by itself
-  // (log/sink.ts). Taken before a worker says it listens: the primary passes SIGHUP on from then
+  // (log/sink.ts). Taken before a worker says it listens: the primary passes SIGHUP on from then on
   const onHangup = () => void gateway.reloadCertificates();
   process.on('SIGHUP', onHangup);
   // the main process tells systemd (Type=notify); a worker's primary does it for all of them

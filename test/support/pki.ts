@@ -55,12 +55,29 @@ function newCa(dir: string, name: string, subject: string): void {
   openssl(['req', '-x509', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}-key.pem`, '-out', `${name}-cert.pem`, '-days', '3', '-subj', subject, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir);
 }
 
+/** The value of a subjectAltName extension naming `names` (IP addresses as IP, the rest as DNS). */
+function subjectAltName(names: readonly string[]): string {
+  return names.map((n) => (/^[\d.]+$|:/.test(n) ? `IP:${n}` : `DNS:${n}`)).join(',');
+}
+
+/**
+ * Another server certificate and key from `pki`'s CA (a fresh key, a random serial, `cn` as its
+ * subject's CN): what a renewal writes in place of the first (`<name>-cert.pem`, `<name>-key.pem`
+ * in `pki.dir`).
+ */
+export function issueServerCertificate(pki: Pki, name: string, cn: string, serverNames: readonly string[] = pki.serverNames): { cert: string; key: string } {
+  const san = subjectAltName(serverNames);
+  newKeyAndRequest(pki.dir, name, `/CN=${cn}`);
+  sign(pki.dir, name, 'ca', `basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=${san}\n`);
+  return { cert: join(pki.dir, `${name}-cert.pem`), key: join(pki.dir, `${name}-key.pem`) };
+}
+
 export function makePki(opts: { serverNames?: readonly string[] } = {}): Pki {
   const serverNames = opts.serverNames ?? ['vnc.test', '127.0.0.1'];
   const dir = mkdtempSync(join(tmpdir(), 'porthole-pki-'));
   newCa(dir, 'ca', '/CN=Porthole Test CA');
   newCa(dir, 'other-ca', '/CN=Some Other CA');
-  const san = serverNames.map((n) => (/^[\d.]+$|:/.test(n) ? `IP:${n}` : `DNS:${n}`)).join(',');
+  const san = subjectAltName(serverNames);
   newKeyAndRequest(dir, 'server', `/CN=${serverNames[0]}`);
   sign(dir, 'server', 'ca', `basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=${san}\n`);
   newKeyAndRequest(dir, 'client', '/CN=porthole-proxy');
