@@ -148,9 +148,9 @@ export const OPTIONS = {
     console_idle_timeout: int(0, 'Seconds without input from the browser (keys, pointer, clipboard; the RFB client\'s screen update requests are not input) after which a console session is closed (WebSocket 1008 "console idle timeout"; the page says why). 0 (the default): never.', 0, 31 * 86400),
     max_console_duration: int(0, 'Longest a console session may last, in seconds, whatever happens in it (WebSocket 1008 "console session reached its maximum duration"; the page says why). 0 (the default): no limit.', 0, 366 * 86400),
     api_console_requests_per_minute: int(120, 'Remote-console requests (POST remote-consoles and the os-get*Console actions) one project may make per minute on the compute API; past it HTTP 429 with Retry-After and Nova\'s error body. Counted per process on SQLite, across processes with a PostgreSQL, MariaDB/MySQL or Redis store. 0: no limit.', 0),
-    api_cert: optStr('TLS certificate (PEM) of the compute API listener: set, the API speaks HTTPS only. Unset: the API uses `[DEFAULT] cert` when api_use_console_cert is true, else plain HTTP.'),
-    api_key: optStr('Private key (PEM) of api_cert; unset: read from api_cert.'),
-    api_use_console_cert: bool(false, 'Serve the compute API over HTTPS with the console proxies\' `[DEFAULT] cert` and `key` when api_cert is unset.'),
+    api_cert: optStr('TLS certificate (PEM; intermediates after it) of the compute API listener: set, the API speaks HTTPS only, with the console proxies\' `[console] ssl_ciphers` and `ssl_minimum_version`. Unset: plain HTTP, unless api_use_console_cert. The file (and api_key) is read again when it changes and on SIGHUP, without a restart. A file that cannot be read or does not match its key stops the start.'),
+    api_key: optStr('Private key (PEM, unencrypted) of api_cert; unset: read from the api_cert file.'),
+    api_use_console_cert: bool(false, 'Serve the compute API over HTTPS with the console proxies\' `[DEFAULT] cert` and `key` when api_cert is unset (the file must then exist). Off by default, so that a deployment whose console proxies have a certificate and whose API sits behind a TLS-terminating load balancer keeps a plain HTTP API.'),
   },
 } as const;
 
