@@ -5,7 +5,9 @@
  * TLS ClientHello (first byte 0x16) goes to the TLS server, anything else to the plain one;
  * `ssl_only` refuses the plain ones. A connection that sends nothing within the handshake
  * timeout is dropped. TLS follows Mozilla's "intermediate" profile unless `[console]
- * ssl_ciphers` / `ssl_minimum_version` say otherwise.
+ * ssl_ciphers` / `ssl_minimum_version` say otherwise (`http/tls.ts`, shared with the API); the
+ * TLS server is handed back so that a renewed certificate can replace its context
+ * (`http/cert-reload.ts`).
  */
 import { existsSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
