@@ -12,6 +12,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import type { Logger } from 'pino';
 import { GatewayError } from '../errors.ts';
 import { registerAdmin } from './admin.ts';
+import { ConsoleRequestLimit, consoleRequestLimitOptions, registerConsoleRequestLimit } from './rate-limit.ts';
 import { registerSerialLog } from './serial-log.ts';
 import { registerEvents } from './events.ts';
 import { createAuthenticator } from './auth.ts';
@@ -80,6 +81,8 @@ export async function createApi(ctx: ApiContext, log: Logger): Promise<FastifyIn
       throw new GatewayError('BAD_REQUEST', `Malformed request URL: URL's project_id '${projectInUrl}' doesn't match Context's project_id '${req.caller.project}'`, { status: 400 });
     }
   });
+  // after the credentials: a project's remote-console requests per minute ([porthole] api_console_requests_per_minute)
+  registerConsoleRequestLimit(app, new ConsoleRequestLimit(consoleRequestLimitOptions(ctx.config, ctx.stores.lookupFailures ?? null, log)));
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
     ctx.ops?.apiRequest(route, req.method, reply.statusCode, reply.elapsedTime);

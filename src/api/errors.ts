@@ -23,8 +23,10 @@ const FAULT_NAMES: Record<number, string> = {
   503: 'serviceUnavailable',
 };
 
-export function faultBody(status: number, message: string): Record<string, { code: number; message: string }> {
-  return { [FAULT_NAMES[status] ?? 'computeFault']: { code: status, message } };
+/** Nova's fault body; a 413 or 429 with `retryAfter` carries it as Nova's wsgi.Fault does (a string of seconds). */
+export function faultBody(status: number, message: string, retryAfter?: number): Record<string, { code: number; message: string; retryAfter?: string }> {
+  const fault = retryAfter !== undefined && (status === 413 || status === 429) ? { code: status, message, retryAfter: String(retryAfter) } : { code: status, message };
+  return { [FAULT_NAMES[status] ?? 'computeFault']: fault };
 }
 
 export function notFound(message = 'The resource could not be found.'): GatewayError {
@@ -71,9 +73,12 @@ function validationMessage(err: FastifyError, req: FastifyRequest): string {
 export function handleError(err: FastifyError | GatewayError, req: FastifyRequest, reply: FastifyReply): void {
   let status: number;
   let message: string;
+  let retryAfter: number | undefined;
   if (isGatewayError(err)) {
     status = err.status;
     message = err.clientMessage;
+    retryAfter = err.retryAfter;
+    if (retryAfter !== undefined) void reply.header('Retry-After', String(retryAfter));
     if (status >= 500) req.log.error({ event: 'api_error', code: err.code }, err.message);
     else req.log.info({ event: 'api_refused', code: err.code, status }, err.message);
   } else if (err.validation) {
@@ -96,5 +101,5 @@ export function handleError(err: FastifyError | GatewayError, req: FastifyReques
     message = 'Unexpected API Error. The Porthole log has the details.';
     req.log.error({ event: 'api_error', err: err.message, stack: err.stack }, 'unexpected API error');
   }
-  void reply.code(status).type('application/json').send(faultBody(status, message));
+  void reply.code(status).type('application/json').send(faultBody(status, message, retryAfter));
 }
