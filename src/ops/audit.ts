@@ -167,8 +167,12 @@ export class AuditTrail implements AuditRecorder {
     this.timer = undefined;
     const deadline = Date.now() + waitMs;
     while (this.queue.length > 0 && Date.now() < deadline) {
-      await (this.flushing ?? this.flush());
-      if (this.queue.length > 0 && this.backoffMs > 0) break;
+      // a store that does not answer holds the close no longer than the deadline
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), Math.max(0, deadline - Date.now()))));
+      const outcome = await Promise.race([this.flushing ?? this.flush(), late]);
+      clearTimeout(timer);
+      if (outcome === 'late' || (this.queue.length > 0 && this.backoffMs > 0)) break;
     }
     if (this.queue.length > 0) {
       this.stats.storeDropped += this.queue.length;
