@@ -49,6 +49,12 @@ export const OPTIONS = {
     daemon: bool(false, 'Run as a background process (websockify\'s --daemon). Porthole always runs in the foreground: it says so once at start; run it under systemd or start-stop-daemon --background.'),
     osapi_compute_listen: str('0.0.0.0', 'Address of the compute API listener.'),
     osapi_compute_listen_port: port(8774, 'Port of the compute API listener.'),
+    enabled_ssl_apis: list([], 'Nova\'s list of the APIs that nova-api serves over TLS (`osapi_compute`, `metadata`). With `osapi_compute` in it, Porthole\'s compute API speaks HTTPS only, with `[wsgi] ssl_cert_file` and `ssl_key_file`, as nova-api does ([porthole] api_cert, when set, wins).'),
+  },
+  wsgi: {
+    ssl_cert_file: optStr('Certificate (PEM) of the compute API when `[DEFAULT] enabled_ssl_apis` has `osapi_compute` (Nova\'s option).'),
+    ssl_key_file: optStr('Private key (PEM) of ssl_cert_file; unset: read from ssl_cert_file.'),
+    ssl_ca_file: optStr('CA certificates (PEM): when set, an HTTPS compute API asks every client for a certificate and refuses one not signed by them, as nova-api does (Nova\'s option; it applies to `[porthole] api_cert` too).'),
   },
   vnc: {
     enabled: bool(true, 'Serve noVNC consoles.'),

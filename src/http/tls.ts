@@ -37,6 +37,8 @@ export interface TlsPolicy {
 export interface TlsSettings {
   readonly files: TlsFiles;
   readonly policy: TlsPolicy;
+  /** CA certificates (PEM) that clients must present a certificate of (`[wsgi] ssl_ca_file`); absent: no client certificate asked. */
+  readonly clientCa?: { readonly file: string; readonly option: string };
 }
 
 /** What a TLS server is given (`https.createServer`, `setSecureContext`): the pair and the policy. */
@@ -45,6 +47,9 @@ export interface SecureOptions extends SecureContextOptions {
   readonly key: Buffer;
   readonly ciphers: string;
   readonly minVersion: SecureVersion;
+  /** With a client CA (`[wsgi] ssl_ca_file`): clients must present a certificate it signed. */
+  readonly requestCert?: boolean;
+  readonly rejectUnauthorized?: boolean;
 }
 
 /**
@@ -92,14 +97,19 @@ export function secureOptions(settings: TlsSettings): SecureOptions {
   const { files } = settings;
   const cert = readPem(files.cert, files.certOption);
   const key = files.key !== null ? readPem(files.key, files.keyOption) : cert;
-  return checkedOptions(settings, cert, key);
+  const ca = settings.clientCa ? readPem(settings.clientCa.file, settings.clientCa.option) : undefined;
+  return checkedOptions(settings, cert, key, ca);
 }
 
 /** As `secureOptions`, reading without blocking: for a reload while consoles are served. */
 export async function secureOptionsNow(settings: TlsSettings): Promise<SecureOptions> {
   const { files } = settings;
-  const [cert, key] = await Promise.all([readPemAsync(files.cert, files.certOption), files.key !== null ? readPemAsync(files.key, files.keyOption) : null]);
-  return checkedOptions(settings, cert, key ?? cert);
+  const [cert, key, ca] = await Promise.all([
+    readPemAsync(files.cert, files.certOption),
+    files.key !== null ? readPemAsync(files.key, files.keyOption) : null,
+    settings.clientCa ? readPemAsync(settings.clientCa.file, settings.clientCa.option) : undefined,
+  ]);
+  return checkedOptions(settings, cert, key ?? cert, ca);
 }
 
 /** The certificate of a pair in words for the log (subject, serial, expiry): never anything of the key. */
@@ -117,9 +127,11 @@ export function describeCertificate(pem: Buffer): string {
  * The options, once OpenSSL has taken them: a file that is no PEM certificate or key, a key of
  * another certificate, a cipher string that matches nothing is one line naming its options.
  */
-function checkedOptions(settings: TlsSettings, cert: Buffer, key: Buffer): SecureOptions {
+function checkedOptions(settings: TlsSettings, cert: Buffer, key: Buffer, ca?: Buffer): SecureOptions {
   const { files, policy } = settings;
-  const options: SecureOptions = { cert, key, ciphers: tlsCiphers(policy.sslCiphers), minVersion: minimumVersion(policy.sslMinimumVersion) };
+  // oslo.service's sslutils: a CA file means CERT_REQUIRED, a client without a good certificate fails the handshake
+  const clientCerts = ca ? { ca, requestCert: true, rejectUnauthorized: true } : {};
+  const options: SecureOptions = { cert, key, ciphers: tlsCiphers(policy.sslCiphers), minVersion: minimumVersion(policy.sslMinimumVersion), ...clientCerts };
   try {
     createSecureContext(options);
   } catch (err) {

@@ -162,6 +162,33 @@ describe('compute API over HTTPS', { skip: haveOpenssl ? false : 'needs openssl'
     assert.match(plain.logs.find((l) => /^compute API: /.test(l.msg))!.msg, /^compute API: HTTP, no TLS \(\[DEFAULT\] cert serves the console proxies only: \[porthole\] api_cert or api_use_console_cert gives the API HTTPS\)/);
   });
 
+  describe('nova-api\'s own options: [DEFAULT] enabled_ssl_apis = osapi_compute with [wsgi] ssl_cert_file, ssl_key_file, ssl_ca_file', () => {
+    it('serves the API over HTTPS with the [wsgi] pair, as nova-api does', async () => {
+      const gw = await started(startApi({ 'DEFAULT.enabled_ssl_apis': 'osapi_compute,metadata', 'wsgi.ssl_cert_file': pki.serverCert, 'wsgi.ssl_key_file': pki.serverKey }));
+      assert.equal(gw.gateway.api?.tls, true);
+      assert.equal((await handshake(gw.apiPort, pki.caCert)).cert.subject.CN, '127.0.0.1');
+      assert.equal((await httpsJson(gw.apiPort, '/', pki.caCert)).status, 200);
+      assert.match(gw.logs.find((l) => /^compute API: /.test(l.msg))!.msg, /HTTPS only, \[wsgi\] ssl_cert_file = \S+, \[wsgi\] ssl_key_file = \S+/);
+    });
+
+    it('with ssl_ca_file, refuses a client without a certificate of that CA; the OpenStack client with --os-cert and --os-key gets through', async () => {
+      const gw = await started(startApi({ 'DEFAULT.enabled_ssl_apis': 'osapi_compute', 'wsgi.ssl_cert_file': pki.serverCert, 'wsgi.ssl_key_file': pki.serverKey, 'wsgi.ssl_ca_file': pki.caCert }));
+      await gw.addServer({ id: SERVER, name: 'tls-mutual', projectId: 'notused', vnc: { host: '127.0.0.1', port: 5900 } });
+      // TLS 1.3 sends the server's refusal of a missing certificate after the client's Finished: a request shows it
+      await assert.rejects(httpsJson(gw.apiPort, '/', pki.caCert), /certificate|alert|socket hang up|ECONNRESET/i);
+      const mutual = await handshake(gw.apiPort, pki.caCert, { cert: readFileSync(pki.clientCert), key: readFileSync(pki.clientKey) });
+      assert.equal(mutual.cert.subject.CN, '127.0.0.1');
+      const home = tempDir('porthole-tls-mutual-');
+      try {
+        const r = await run(OPENSTACK, ['--os-auth-type', 'none', '--os-endpoint', `https://127.0.0.1:${gw.apiPort}/v2.1`, '--os-cacert', pki.caCert, '--os-cert', pki.clientCert, '--os-key', pki.clientKey, '--os-compute-api-version', '2.6', 'server', 'list', '-f', 'value', '-c', 'ID'], { env: { ...process.env, HOME: home } });
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stdout, new RegExp(SERVER));
+      } finally {
+        rmSync(home, { recursive: true, force: true });
+      }
+    });
+  });
+
   describe('refuses to start, naming the option', () => {
     const refusal = async (settings: Record<string, string>): Promise<Error & { code?: string }> => {
       const err = await startGateway(settings).then(
@@ -193,6 +220,16 @@ describe('compute API over HTTPS', { skip: haveOpenssl ? false : 'needs openssl'
     it('api_key without api_cert', async () => {
       const err = await refusal({ 'porthole.api_key': pki.serverKey });
       assert.match(err.message, /\[porthole\] api_key = \S+ is set but \[porthole\] api_cert is not/);
+    });
+
+    it('enabled_ssl_apis with osapi_compute and no [wsgi] ssl_cert_file', async () => {
+      const err = await refusal({ 'DEFAULT.enabled_ssl_apis': 'osapi_compute' });
+      assert.match(err.message, /\[DEFAULT\] enabled_ssl_apis has osapi_compute but \[wsgi\] ssl_cert_file is not set/);
+    });
+
+    it('a [wsgi] ssl_ca_file that cannot be read', async () => {
+      const err = await refusal({ 'DEFAULT.enabled_ssl_apis': 'osapi_compute', 'wsgi.ssl_cert_file': pki.serverCert, 'wsgi.ssl_key_file': pki.serverKey, 'wsgi.ssl_ca_file': '/nonexistent/ca.pem' });
+      assert.match(err.message, /^\[wsgi\] ssl_ca_file = \/nonexistent\/ca\.pem: cannot read it: ENOENT/);
     });
 
     it('api_use_console_cert with no [DEFAULT] cert file', async () => {
