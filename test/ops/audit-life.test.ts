@@ -179,3 +179,35 @@ describe('audit trail without a store of Porthole\'s own', () => {
     }
   });
 });
+
+describe('audit trail: a kill and a single-use token', () => {
+  it('records token.consumed on first use, and session.killed with the admin who killed it', async () => {
+    const backend = await echoBackend();
+    const auditPath = join(tempDir('porthole-audit-'), 'audit.log');
+    const gw = await startApi({ 'porthole.audit_log': auditPath, 'porthole.single_use_tokens': 'true' });
+    try {
+      await gw.addServer({ id: SERVER, name: 'web-1', projectId: 'p1', vnc: { host: '127.0.0.1', port: backend.port } });
+      const r = await gw.call('POST', `/v2.1/servers/${SERVER}/remote-consoles`, { token: 'alice:p1', headers: { 'OpenStack-API-Version': 'compute 2.6' }, body: { remote_console: { protocol: 'vnc', type: 'novnc' } } });
+      const token = tokenOfUrl(r.body.remote_console.url);
+      const { ws } = await openRfbConsole(websocketUrl(gw, token));
+      const live = await eventually('the session in the registry', async () => (await gw.gateway.registry.list()).sessions[0]);
+      const closing = closeOf(ws);
+      assert.equal((await gw.call('DELETE', `/porthole/v1/sessions/${live.id}`, { token: 'admin:admin' })).status, 204);
+      await closing;
+      const lines = await eventually('session.closed in the file', () => {
+        const l = auditLines(auditPath);
+        return l.some((x) => x.event === 'session.closed') ? l : undefined;
+      });
+      const prefix = hashToken(token).slice(0, 8);
+      assert.deepEqual(lines.map((l) => l.event), ['token.minted', 'token.consumed', 'token.used', 'session.opened', 'session.killed', 'session.closed']);
+      const consumed = lines.find((l) => l.event === 'token.consumed');
+      assert.deepEqual({ token: consumed.token, server: consumed.server, reason: consumed.reason }, { token: prefix, server: SERVER, reason: 'first use' });
+      const killed = lines.find((l) => l.event === 'session.killed');
+      assert.deepEqual({ session: killed.session, token: killed.token, server: killed.server, actor: killed.actor }, { session: live.id, token: prefix, server: SERVER, actor: { user: 'admin', project: 'admin' } });
+      assert.equal(readFileSync(auditPath, 'utf8').includes(token), false);
+    } finally {
+      await gw.close();
+      await backend.close();
+    }
+  });
+});
