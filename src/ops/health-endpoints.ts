@@ -114,3 +114,15 @@ function send(req: IncomingMessage, res: ServerResponse, a: OpsAnswer): void {
   res.writeHead(a.status, { 'Content-Type': a.contentType, 'Content-Length': Buffer.byteLength(a.body), 'Cache-Control': 'no-store' });
   res.end(req.method === 'HEAD' ? undefined : a.body);
 }
+
+/** Closes a server of `createServer`: no new connections, and the kept-alive ones of scrapers end now. */
+export function closeOpsServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) {
+      resolve();
+      return;
+    }
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}

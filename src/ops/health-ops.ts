@@ -42,14 +42,17 @@ export interface Ops {
   /** For each console listener, before its pages. */
   readonly consoleHandler: OpsHandler;
   readonly api: ApiOps;
-  /** `[porthole] metrics_listen`, parsed; null: unset. */
-  readonly listen: { readonly host: string; readonly port: number } | null;
+  /**
+   * `[porthole] metrics_listen`, parsed when asked (a bad value is CONFIG_INVALID, thrown where
+   * the gateway opens listeners and closes what it opened); null: unset.
+   */
+  listenAddress(): { readonly host: string; readonly port: number } | null;
   close(): void;
 }
 
 export function createOps(config: Config, parts: OpsParts): Ops {
   const p = config.porthole;
-  const listen = p.metrics_listen === null || p.metrics_listen.trim() === '' ? null : parseListen(p.metrics_listen);
+  const listen = p.metrics_listen === null || p.metrics_listen.trim() === '' ? null : p.metrics_listen;
   const metrics = p.metrics_enabled ? new GatewayMetrics({ consoles: parts.consoles, api: parts.api, store: parts.store }) : null;
   const worker = metrics && (parts.clusterWorker ?? inClusterWorker()) ? new WorkerMetrics(metrics) : null;
   const source: MetricsSource | null = worker ?? metrics;
@@ -68,7 +71,7 @@ export function createOps(config: Config, parts: OpsParts): Ops {
       answer: (path) => endpoints.answer(path),
       apiRequest: (route, method, status, ms) => metrics?.apiRequest(route, method, status, ms),
     },
-    listen,
+    listenAddress: () => (listen === null ? null : parseListen(listen)),
     close: () => worker?.close(),
   };
 }
