@@ -27,7 +27,7 @@
 import type { Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { GatewayError, isGatewayError } from '../errors.ts';
-import { printable as printableText } from '../log/escape.ts';
+import { escapeUnsafe, printable as printableText } from '../log/escape.ts';
 import { noneAuth } from './auth/none.ts';
 import { vencryptAuth } from './auth/vencrypt.ts';
 import { vncAuth } from './auth/vnc.ts';
@@ -383,6 +383,7 @@ function backendErrors(address: string): ReaderErrors {
 }
 
 function tlsError(address: string, err: NodeJS.ErrnoException): GatewayError {
-  const what = err.code ? `${err.code}: ${err.message}` : err.message;
+  // OpenSSL's message ends in a newline (found by the fuzz): the log message stays one line, escaped as a peer's words are
+  const what = escapeUnsafe((err.code ? `${err.code}: ${err.message}` : err.message).trim());
   return backendAuthError('BACKEND_TLS_FAILED', `backend ${address}: VeNCrypt TLS failed: ${what}`, err);
 }

@@ -29,7 +29,7 @@ import { BACKEND_GONE_REASON, MAX_DESKTOP_NAME, MAX_REASON, negotiateBackend, se
 import type { AuthSchemeName, BackendAuthSettings } from '../../src/rfb/types.ts';
 import { eventually } from '../support/gateway.ts';
 import { crashRecorder, InputCount, memoryFigure, params, residentAfterGc, RSS_TOLERANCE, runs, SEED } from '../support/fuzz-runs.ts';
-import { FakeClient } from '../support/rfb-script.ts';
+import { FakeClient, scriptedServer } from '../support/rfb-script.ts';
 
 const counted = new InputCount();
 const rec = crashRecorder();
@@ -425,5 +425,35 @@ describe('fuzz: the security proxy against a hostile backend (src/rfb/security-p
     t.diagnostic(`outcomes: ${[...outcomes].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ')}`);
     assert.ok((outcomes.get('BACKEND_TIMEOUT') ?? 0) > 0, 'no stall reached the deadline');
     await eventually('the hostile backend\'s connections closed', () => backend.open.size === 0, 5000);
+  });
+});
+
+describe('what the fuzz found, by example', () => {
+  it('logs a VeNCrypt server that answers the ClientHello with plain text on one line (OpenSSL\'s message ends in a newline)', async () => {
+    const server = await scriptedServer(async (io) => {
+      await io.write('RFB 003.008\n');
+      await io.read(12);
+      await io.write([1, 19]);
+      await io.read(1);
+      await io.write([0, 2]);
+      await io.read(2);
+      await io.write(Buffer.concat([Buffer.from([0, 1]), u32(Subtype.X509None)]));
+      await io.read(4);
+      await io.write([1]);
+      // a ClientHello: a TLS handshake record
+      await io.read(5);
+      await io.write('HTTP/1.1 400 Bad Request\r\n\r\n');
+    });
+    try {
+      const s: BackendAuthSettings = { schemes: ['vencrypt'], password: null, username: null, tls: { context: () => CONTEXT, missing: null }, tlsServerName: null, allowInsecureTls: false };
+      await assert.rejects(negotiateBackend(await server.connect(), s, { timeoutMs: 2000, address: '127.0.0.1:5900' }), (err: GatewayError) => {
+        assert.equal(err.code, 'BACKEND_TLS_FAILED', err.message);
+        assert.match(err.message, /VeNCrypt TLS failed: /);
+        assert.equal(escapeUnsafe(err.message), err.message, `a raw control character in ${JSON.stringify(err.message)}`);
+        return true;
+      });
+    } finally {
+      await server.close();
+    }
   });
 });
