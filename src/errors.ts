@@ -42,6 +42,8 @@ export type GatewayErrorCode =
   | 'CLIENT_TIMEOUT'
   | 'CLIENT_CLOSED'
   | 'STORE_UNAVAILABLE'
+  /** Keystone cannot say whether an API caller's token is valid (`[api] auth_strategy = keystone`): 503, never a pass. */
+  | 'IDENTITY_UNAVAILABLE'
   | 'CONFIG_INVALID'
   | 'UNAUTHORIZED'
   | 'FORBIDDEN'

@@ -25,7 +25,7 @@ import { registerServers } from './servers.ts';
 import { registerVersions } from './versions.ts';
 
 export async function createApi(ctx: ApiContext, log: Logger): Promise<FastifyInstance> {
-  const authenticate = await createAuthenticator(ctx.config);
+  const authenticate = await createAuthenticator(ctx.config, log);
   const app = Fastify({
     loggerInstance: log.child({ component: 'api' }) as FastifyBaseLogger,
     // request lines are ours (by route pattern): Fastify's would log URLs, which can hold tokens
@@ -88,6 +88,15 @@ export async function createApi(ctx: ApiContext, log: Logger): Promise<FastifyIn
     ctx.ops?.apiRequest(route, req.method, reply.statusCode, reply.elapsedTime);
     req.log[req.routeOptions.config.probe ? 'debug' : 'info']({ event: 'api_request', method: req.method, route, status: reply.statusCode, user: req.caller?.user, project: req.caller?.project, ms: Math.round(reply.elapsedTime) }, 'api request');
   });
+  // keystonemiddleware names the Keystone to authenticate with on every 401 (process_response)
+  const challenge = authenticate.challenge;
+  if (challenge) {
+    app.addHook('onSend', async (_req, reply, payload) => {
+      if (reply.statusCode === 401) void reply.header('WWW-Authenticate', challenge);
+      return payload;
+    });
+  }
+  app.addHook('onClose', async () => authenticate.close?.());
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((req, reply) => {
     void reply.headers(versionHeaders(req.microversion ?? MIN_VERSION)).code(404).send(faultBody(404, 'The resource could not be found.'));

@@ -5,14 +5,18 @@
  * user:project`, the project defaulting to the user, admin when the user is `admin`); `static`
  * looks the token's SHA-256 up in a file, so the file holds no usable secret; `jwt` verifies a
  * bearer token (HS256 with a shared secret, or RS256/ES256 with a public key) with `jose`,
- * checking expiry and, when configured, issuer and audience. Failures are 401 with Nova's body.
+ * checking expiry and, when configured, issuer and audience; `keystone` asks Keystone about an
+ * OpenStack token, as keystonemiddleware does (`keystone.ts`), and gives every 401 its
+ * `WWW-Authenticate: Keystone uri="..."`. Failures are 401 with Nova's body.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import { importSPKI, jwtVerify, type JWTPayload } from 'jose';
+import type { Logger } from 'pino';
 import type { Config } from '../config/options.ts';
 import { GatewayError } from '../errors.ts';
+import { keystoneAuthenticator } from './keystone.ts';
 
 export interface Caller {
   readonly user: string;
@@ -21,9 +25,14 @@ export interface Caller {
   readonly isAdmin: boolean;
 }
 
-export type Authenticator = (headers: IncomingHttpHeaders) => Promise<Caller>;
+export type Authenticator = ((headers: IncomingHttpHeaders) => Promise<Caller>) & {
+  /** The `WWW-Authenticate` value of every 401, when the strategy has one (keystone). */
+  readonly challenge?: string;
+  /** Ends what the strategy holds open (Keystone's keep-alive connections). */
+  close?(): void;
+};
 
-export async function createAuthenticator(config: Config): Promise<Authenticator> {
+export async function createAuthenticator(config: Config, log?: Logger): Promise<Authenticator> {
   switch (config.api.auth_strategy) {
     case 'noauth2':
       return async (headers) => noauth2(headers);
@@ -31,8 +40,10 @@ export async function createAuthenticator(config: Config): Promise<Authenticator
       return staticTokens(config.porthole.api_tokens_file);
     case 'jwt':
       return jwt(config);
-    case 'keystone':
-      throw new GatewayError('CONFIG_INVALID', '[api] auth_strategy = keystone: Keystone token validation is not in this version of Porthole; use noauth2, static or jwt for the API (the console proxies do not need it)');
+    case 'keystone': {
+      const keystone = keystoneAuthenticator(config, log?.child({ component: 'keystone' }));
+      return Object.assign((headers: IncomingHttpHeaders) => keystone.authenticate(headers), { challenge: keystone.challenge, close: () => keystone.close() });
+    }
   }
 }
 
