@@ -6,7 +6,7 @@
  * since), and refuses a whole token given for a prefix without printing it.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -28,6 +28,17 @@ describe('audit trail: porthole token and events commands', () => {
   const common = ['--database-connection', `sqlite:///${join(dir, 'p.db')}`, '--porthole-audit_log', audit];
   after(() => rmSync(dir, { recursive: true, force: true }));
 
+  it('records to the store only, with a warning, while the audit file does not exist (the daemon creates it)', async () => {
+    const r = await porthole(['token', 'create', '--instance-uuid', OTHER, '--host', '127.0.0.1', '--port', '5902', '--json', ...common]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /audit file .* does not exist yet .*store only/);
+    assert.equal(existsSync(audit), false);
+    const listed = json(await porthole(['events', 'list', '--json', ...common]));
+    assert.deepEqual(listed.events.map((e: any) => [e.event, e.server]), [['token.minted', OTHER]]);
+    // as the daemon would: its own file, 0600
+    closeSync(openSync(audit, 'a', 0o600));
+  });
+
   it('records token create and revoke with the OS user, and lists them from the store', async () => {
     const created = json(await porthole(['token', 'create', '--instance-uuid', SERVER, '--host', '127.0.0.1', '--port', '5901', '--json', ...common]));
     const other = json(await porthole(['token', 'create', '--instance-uuid', OTHER, '--host', '127.0.0.1', '--port', '5902', '--json', ...common]));
@@ -48,6 +59,7 @@ describe('audit trail: porthole token and events commands', () => {
     const listed = json(await porthole(['events', 'list', '--server', SERVER, '--json', ...common]));
     assert.deepEqual(listed.events, lines.filter((l) => l.server === SERVER).reverse());
     const since = json(await porthole(['events', 'list', '--since', lines[1].time, '--order', 'oldest', '--json', ...common]));
+    // (the first test's token.minted of OTHER is older than lines[1])
     assert.deepEqual(since.events.map((e: any) => e.event), ['token.minted', 'token.revoked']);
 
     const text = await porthole(['events', 'list', '--server', SERVER, ...common]);
