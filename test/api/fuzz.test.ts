@@ -196,7 +196,7 @@ describe('fuzz: the API\'s bodies and headers (src/api/)', () => {
     const n = runs(1500, 150_000);
     await fc.assert(
       fc.asyncProperty(request, async ([tg, payload, type, version, auth]) => {
-        const headers: Record<string, string> = { ...version, ...auth };
+        const headers = { ...version, ...auth } as Record<string, string>;
         if (type !== undefined && payload !== undefined) headers['content-type'] = type;
         const r = await app.inject({ method: tg.method as 'GET', url: tg.url, headers, ...(payload === undefined || tg.method === 'GET' || tg.method === 'HEAD' ? {} : { payload }) });
         statuses.set(r.statusCode, (statuses.get(r.statusCode) ?? 0) + 1);
