@@ -107,7 +107,6 @@ describe('concurrent-console limits', { timeout: 60_000 }, () => {
     assert.deepEqual([state.state, state.server, state.limit, state.retryAfter], ['limit', 'server-aaaa', 'server', 3]);
     a1.ws.close();
     await eventually('a place free', async () => (await upgrade(gw!.port, token)).status === 101);
-    assert.equal((await tokenState(gw, token)).state, 'limit', 'the 101 just given holds the place again until it ends');
   });
 
   it('refuses past max_consoles with 503 and Retry-After', async () => {
