@@ -133,20 +133,18 @@ describe('[api] auth_strategy = keystone, with a real Keystone and the openstack
   });
 
   it('a reader sees the server but gets 403 on a console, from the client and from the API', async () => {
-    const shown = await ks.openstack(['server', 'show', '-f', 'value', '-c', 'id', NAME], reader);
-    assert.equal(shown.code, 0, shown.stderr);
-    assert.equal(shown.stdout.trim(), SERVER);
     const r = await consoleUrl(reader, SERVER);
     assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /403/);
+    assert.match(r.stderr, /^HttpException: 403: .*, Policy doesn't allow os_compute_api:os-remote-consoles to be performed\.$/m);
     const { token } = await issue(reader);
+    assert.equal((await gw.call('GET', `/v2.1/servers/${SERVER}`, { token })).status, 200);
     assertFault(await gw.call('POST', `/v2.1/servers/${SERVER}/remote-consoles`, { token, headers: V26, body: CONSOLE }), 403, 'Policy doesn\'t allow os_compute_api:os-remote-consoles to be performed.');
   });
 
   it('another project\'s member gets 404 for the server, from the client and from the API, and sees only their own', async () => {
     const r = await consoleUrl(other, SERVER);
     assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /No server with a name or ID of '7b0e9f3a-1c2d-4e5f-8a9b-0c1d2e3f4a5b' exists|404/);
+    assert.match(r.stderr, new RegExp(`^No Server found for ${SERVER}$`, 'm'));
     const { token } = await issue(other);
     assertFault(await gw.call('POST', `/v2.1/servers/${SERVER}/remote-consoles`, { token, headers: V26, body: CONSOLE }), 404, `Instance ${SERVER} could not be found.`);
     const listed = await gw.call('GET', '/v2.1/servers', { token });
@@ -154,13 +152,16 @@ describe('[api] auth_strategy = keystone, with a real Keystone and the openstack
   });
 
   it('the admin role: every project\'s servers and the admin API under /porthole/v1; a member gets 403 there', async () => {
-    const list = await ks.openstack(['server', 'list', '-f', 'value', '-c', 'ID', '--all-projects'], admin);
-    assert.equal(list.code, 0, list.stderr);
-    assert.deepEqual(list.stdout.trim().split('\n').sort(), [SERVER, THEIRS].sort());
+    // (openstack server list would also ask the catalog for an image service: there is none here)
     const a = await issue(admin);
+    const all = await gw.call('GET', '/v2.1/servers?all_tenants=1', { token: a.token });
+    assert.deepEqual(all.body.servers.map((s: { id: string }) => s.id).sort(), [SERVER, THEIRS].sort());
+    const r = await consoleUrl(admin, THEIRS);
+    assert.equal(r.code, 0, r.stderr);
     const inventory = await gw.call('GET', '/porthole/v1/servers', { token: a.token });
     assert.equal(inventory.status, 200, inventory.text);
-    assertFault(await gw.call('GET', '/porthole/v1/servers', { token: early.token }), 403, 'Policy doesn\'t allow porthole:admin to be performed.');
+    const m = await issue(member);
+    assertFault(await gw.call('GET', '/porthole/v1/servers', { token: m.token }), 403, 'Policy doesn\'t allow porthole:admin to be performed.');
   });
 
   it('no token, a token Keystone never issued, a malformed one: 401 naming Keystone in WWW-Authenticate', async () => {
@@ -197,7 +198,7 @@ describe('[api] auth_strategy = keystone, with a real Keystone and the openstack
     try {
       const tokens = await Promise.all(Array.from({ length: 8 }, () => issue(member)));
       const before = ks.accessLog().filter((l) => l.includes('"POST /v3/auth/tokens?nocatalog')).length;
-      const answers = await Promise.all(tokens.map((t) => fresh.call('GET', `/v2.1/servers/${SERVER}`, { token: t.token })));
+      const answers = await Promise.all(tokens.map((t) => fresh.call('GET', '/v2.1/servers', { token: t.token })));
       assert.deepEqual(answers.map((r) => r.status), Array(8).fill(200));
       const after = ks.accessLog().filter((l) => l.includes('"POST /v3/auth/tokens?nocatalog')).length;
       assert.equal(after - before, 1, 'one service authentication for eight concurrent first validations');
