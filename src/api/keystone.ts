@@ -18,8 +18,15 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/options.ts';
 import { GatewayError, isGatewayError } from '../errors.ts';
 import { hashToken } from '../store/types.ts';
-import type { Caller } from './auth.ts';
 import { KeystoneIdentity } from './keystone-identity.ts';
+
+/** auth.ts's `Caller`, spelled out here: auth.ts imports this module, and the layout allows no cycle. */
+interface Caller {
+  readonly user: string;
+  readonly project: string;
+  readonly roles: readonly string[];
+  readonly isAdmin: boolean;
+}
 
 const MAX_ENTRIES = 10_000;
 const REFUSED_MS = 5_000;

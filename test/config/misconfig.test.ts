@@ -68,7 +68,7 @@ describe('typos in the config', () => {
   });
 
   it('is silent on Nova options Porthole does not use, of this release or an older one', () => {
-    const f = conf('nova.conf', '[DEFAULT]\nmy_ip = 10.0.0.1\nverbose = true\nfirewall_driver = nova.virt.firewall.NoopFirewallDriver\n[vnc]\nserver_proxyclient_address = 10.0.0.1\n[database]\nmax_pool_size = 5\n[libvirt]\nvirt_type = kvm\n[keystone_authtoken]\nanything = x\n');
+    const f = conf('nova.conf', '[DEFAULT]\nmy_ip = 10.0.0.1\nverbose = true\nfirewall_driver = nova.virt.firewall.NoopFirewallDriver\n[vnc]\nserver_proxyclient_address = 10.0.0.1\n[database]\nmax_pool_size = 5\n[libvirt]\nvirt_type = kvm\n[keystone_authtoken]\nmemcache_pool_maxsize = 10\nauth_section = keystone\n');
     assert.deepEqual(loadConfig({ files: [f], env: {} }).warnings, []);
   });
 
