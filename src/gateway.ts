@@ -252,7 +252,7 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
       if (apiTls && https) certificates.watch('compute API', apiTls, app.server as unknown as ReloadableServer, https);
       log.info({ event: 'listening', part: 'api', host, port, tls: apiTls !== null, auth: config.api.auth_strategy }, `compute API listening on ${host}:${port}${apiTls ? ' (HTTPS)' : ''}`);
       if (config.api.auth_strategy === 'noauth2' && !isLoopback(host)) {
-        log.warn({ event: 'config' }, `[api] auth_strategy = noauth2 on ${host}: anyone who reaches this port can mint console tokens as admin; use static or jwt`);
+        log.warn({ event: 'config' }, `[api] auth_strategy = noauth2 on ${host}: anyone who reaches this port can mint console tokens as admin; use keystone, static or jwt`);
       }
     }
 
