@@ -124,8 +124,10 @@ function registryContract(name: string, setup: () => Promise<Target>, opts: { ex
 
     if (opts.expiry) {
       it('keeps a session whose token expires (Nova checks tokens at connect only)', async () => {
-        const s = await session(b, SERVER_1, 1);
-        await new Promise((r) => setTimeout(r, 1500));
+        // 2 s, not 1: expiry is in whole seconds, so a 1-second token minted late in a second is
+        // already expired a few milliseconds later, before its console connects
+        const s = await session(b, SERVER_1, 2);
+        await new Promise((r) => setTimeout(r, 2500));
         await a.gateway.stores.tokens.sweepExpired();
         // several heartbeats, each of which looks for deleted tokens
         await new Promise((r) => setTimeout(r, 2000));
