@@ -14,31 +14,14 @@
 import assert from 'node:assert/strict';
 import { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { GatewayError } from '../../src/errors.ts';
 import { requestProblem, upgradeProblem } from '../../src/http/request-checks.ts';
 import { parseCookies, tokenFromPageUrl, tokenFromRequest } from '../../src/http/token-source.ts';
-import { crashRecorder, InputCount, memoryFigure, params, residentAfterGc, RSS_TOLERANCE, runs, SEED } from '../support/fuzz-runs.ts';
+import { fuzzFile, runs } from '../support/fuzz-runs.ts';
 
-const RUNS = runs(3000, 100_000);
-const counted = new InputCount();
-const rec = crashRecorder();
-let rssBefore = 0;
-before(async () => {
-  rssBefore = await residentAfterGc();
-});
-after(async () => {
-  rec.stop();
-  const rssAfter = await residentAfterGc();
-  console.log(`# http fuzz (seed ${SEED}): ${counted}; ${memoryFigure(rssBefore, rssAfter)}; ${rec.crashes.length} crashes`);
-  assert.deepEqual(rec.crashes, []);
-  assert.ok(rssAfter - rssBefore < RSS_TOLERANCE, memoryFigure(rssBefore, rssAfter));
-});
-const check = <T extends unknown[]>(name: string, prop: fc.IProperty<T>, n = RUNS) => {
-  fc.assert(prop, params(n));
-  counted.add(name, n);
-};
+const { check, counted } = fuzzFile('http fuzz', runs(3000, 100_000));
 
 /** A request as Node's parser hands it over: `headers` is computed by Node from `rawHeaders`. */
 function request(method: string, major: number, minor: number, raw: ReadonlyArray<readonly [string, string]>, url = '/websockify'): IncomingMessage {

@@ -14,31 +14,14 @@
 import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { GatewayError } from '../../src/errors.ts';
 import { clientAddressOf, normalizeIp } from '../../src/proxy/client-address.ts';
 import { checkOriginHost, checkOriginScheme, hostOf } from '../../src/proxy/origin.ts';
-import { crashRecorder, InputCount, memoryFigure, params, residentAfterGc, RSS_TOLERANCE, runs, SEED } from '../support/fuzz-runs.ts';
+import { fuzzFile, runs } from '../support/fuzz-runs.ts';
 
-const RUNS = runs(3000, 100_000);
-const counted = new InputCount();
-const check = <T extends unknown[]>(name: string, prop: fc.IProperty<T>, n = RUNS) => {
-  fc.assert(prop, params(n));
-  counted.add(name, n);
-};
-const rec = crashRecorder();
-let rssBefore = 0;
-before(async () => {
-  rssBefore = await residentAfterGc();
-});
-after(async () => {
-  rec.stop();
-  const rssAfter = await residentAfterGc();
-  console.log(`# origin and client address fuzz (seed ${SEED}): ${counted}; ${memoryFigure(rssBefore, rssAfter)}; ${rec.crashes.length} crashes`);
-  assert.deepEqual(rec.crashes, []);
-  assert.ok(rssAfter - rssBefore < RSS_TOLERANCE, memoryFigure(rssBefore, rssAfter));
-});
+const { check, counted } = fuzzFile('origin and client address fuzz', runs(3000, 100_000));
 
 // ---------------------------------------------------------------------------------------------
 // Origin

@@ -28,22 +28,10 @@ import { MAX_READ, RfbReader, type ReaderErrors } from '../../src/rfb/reader.ts'
 import { BACKEND_GONE_REASON, MAX_DESKTOP_NAME, MAX_REASON, negotiateBackend, serveClient } from '../../src/rfb/security-proxy.ts';
 import type { AuthSchemeName, BackendAuthSettings } from '../../src/rfb/types.ts';
 import { eventually } from '../support/gateway.ts';
-import { crashRecorder, InputCount, memoryFigure, params, residentAfterGc, RSS_TOLERANCE, runs, SEED } from '../support/fuzz-runs.ts';
+import { fuzzFile, params, runs } from '../support/fuzz-runs.ts';
 import { FakeClient, scriptedServer } from '../support/rfb-script.ts';
 
-const counted = new InputCount();
-const rec = crashRecorder();
-let rssBefore = 0;
-before(async () => {
-  rssBefore = await residentAfterGc();
-});
-after(async () => {
-  rec.stop();
-  const rssAfter = await residentAfterGc();
-  console.log(`# rfb fuzz (seed ${SEED}): ${counted}; ${memoryFigure(rssBefore, rssAfter)}; ${rec.crashes.length} crashes`);
-  assert.deepEqual(rec.crashes, []);
-  assert.ok(rssAfter - rssBefore < RSS_TOLERANCE, memoryFigure(rssBefore, rssAfter));
-});
+const { counted } = fuzzFile('rfb fuzz');
 
 // ---------------------------------------------------------------------------------------------
 // the reader

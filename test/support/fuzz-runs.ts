@@ -9,9 +9,11 @@
  * Also what every fuzz file asserts at its end: no uncaught exception and no unhandled rejection
  * in the process, and resident memory after a forced GC back near where it was after warm-up.
  */
+import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import type { Parameters } from 'fast-check';
+import { assert as fcAssert, type IProperty, type Parameters } from 'fast-check';
 
 export const LONG = process.env.PORTHOLE_FUZZ_LONG === '1';
 export const SEED = Number(process.env.PORTHOLE_FUZZ_SEED ?? 0x15f022);
@@ -96,4 +98,34 @@ export const RSS_TOLERANCE = 64 * 1024 * 1024;
 export function memoryFigure(before: number, after: number): string {
   const mib = (b: number) => (b / 1048576).toFixed(1);
   return `RSS after GC ${mib(before)} MiB before, ${mib(after)} MiB after (${after >= before ? '+' : ''}${mib(after - before)} MiB)`;
+}
+
+/**
+ * A property-fuzz file's bracket: records crashes from the start, reads resident memory after a
+ * forced GC before the first test and after the last, then prints the file's figures and asserts
+ * no crash and memory back within `RSS_TOLERANCE`. `check` runs one property `n` times
+ * (`defaultRuns` when not given) and counts its inputs; `counted` takes the counts of properties
+ * run otherwise (asynchronous ones).
+ */
+export function fuzzFile(label: string, defaultRuns = 0): { readonly counted: InputCount; check<T extends unknown[]>(name: string, prop: IProperty<T>, n?: number): void } {
+  const counted = new InputCount();
+  const rec = crashRecorder();
+  let rssBefore = 0;
+  before(async () => {
+    rssBefore = await residentAfterGc();
+  });
+  after(async () => {
+    rec.stop();
+    const rssAfter = await residentAfterGc();
+    console.log(`# ${label} (seed ${SEED}): ${counted}; ${memoryFigure(rssBefore, rssAfter)}; ${rec.crashes.length} crashes`);
+    assert.deepEqual(rec.crashes, []);
+    assert.ok(rssAfter - rssBefore < RSS_TOLERANCE, memoryFigure(rssBefore, rssAfter));
+  });
+  return {
+    counted,
+    check(name, prop, n = defaultRuns) {
+      fcAssert(prop, params(n));
+      counted.add(name, n);
+    },
+  };
 }
