@@ -218,16 +218,17 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
       closers.unshift(() => proxy.close(CLOSE_SHUTDOWN.code, CLOSE_SHUTDOWN.reason));
       if (tracker) continue;
       // one place in the live-sessions registry per process, named by its first console listener
-      const t = registry.track(proxyAddress(proxy.info.host, proxy.info.port), log);
+      // its console counts go with its heartbeat, where other proxies' limits read them
+      const t = registry.track(proxyAddress(proxy.info.host, proxy.info.port), log, limits && registry.shared ? () => limits.load() : undefined);
       tracker = t;
       audit.proxy ??= proxyAddress(proxy.info.host, proxy.info.port);
       observers.push(t);
       closers.unshift(() => t.stop());
       await t.start();
-      // other proxies' sessions count too where the registry is shared, read at the heartbeat's pace
+      // other proxies' consoles count too where the registry is shared: their counts, read at the heartbeat's pace
       if (limits && registry.shared) {
         closers.unshift(() => limits.close());
-        await limits.watch({ list: () => registry.list(), ownProxyId: t.proxy.id, inventory: stores.inventory });
+        await limits.watch({ proxies: () => registry.proxies(), ownProxyId: t.proxy.id });
       }
     }
 

@@ -10,10 +10,13 @@
  *   takes its slot when admitted and the connection gives it back once, however it ends
  *   (`ConsoleConnection`'s end funnel: refused later, client gone, backend down, session over);
  * - where the live-sessions registry is shared (Porthole's own store: PostgreSQL, MariaDB/MySQL,
- *   Redis, or SQLite for the processes of one host), the other proxies' live sessions, from the
- *   registry's listing read every `refreshMs` (the heartbeat interval). Those counts are as of
- *   that read, and other proxies' consoles in their setup are not in the registry yet: N proxies
- *   admitting at once may go past a limit by what they admit between two reads.
+ *   Redis, or SQLite for the processes of one host), the other proxies' consoles, from the counts
+ *   each proxy writes into its own registry record at its heartbeat (`load()`: total, per server,
+ *   per project, per client key, each map its `LOAD_KEYS` busiest keys), read every `refreshMs`
+ *   (the heartbeat interval) as one record per proxy, never the fleet's sessions. Those counts
+ *   are as of the other proxy's last heartbeat and this one's last read (up to two intervals
+ *   old): N proxies admitting at once may go past a limit by what they admit meanwhile, and a
+ *   key beyond another proxy's busiest `LOAD_KEYS` counts none of its consoles there.
  * Without a shared registry (a Nova database and no `[porthole] connection`) each process counts
  * alone.
  *
@@ -29,10 +32,8 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/options.ts';
 import { GatewayError, type GatewayErrorCode } from '../errors.ts';
-import type { Inventory } from '../inventory/types.ts';
-import type { RegistryListing } from '../sessions/types.ts';
+import { LOAD_KEYS, type ProxyLoad, type ProxyRecord } from '../sessions/types.ts';
 import { clientKey } from './lookup-budget.ts';
-import { isIP } from 'node:net';
 
 /** Which limit refused a console. */
 export type ConsoleLimitName = 'total' | 'server' | 'project' | 'client';
@@ -62,12 +63,10 @@ export interface ConsoleFacts {
   readonly client: string;
 }
 
-/** Where other proxies' sessions are read: the registry's listing and this proxy's id in it. */
+/** Where other proxies' counts are read: the registry's live proxies and this proxy's id among them. */
 export interface OtherProxies {
-  list(): Promise<RegistryListing>;
+  proxies(): Promise<ProxyRecord[]>;
   readonly ownProxyId: string;
-  /** Where the project of another proxy's session's server is found. */
-  readonly inventory: Pick<Inventory, 'get' | 'list'>;
 }
 
 /** Which limit refused, and when to ask again. */
@@ -107,8 +106,6 @@ const CLIENT_WORDS: Record<ConsoleLimitName, string> = {
 const WARN_INTERVAL_MS = 60_000;
 /** Most (limit, key) pairs remembered for that; the oldest is forgotten first. */
 const MAX_WARNED = 1000;
-/** Above this many servers of other proxies' sessions not yet known, the inventory is listed once instead of asked one by one. */
-const LIST_INVENTORY_ABOVE = 50;
 
 /** Counts by key, the entries at zero removed (memory follows the live consoles). */
 class Tally {
@@ -144,7 +141,6 @@ export class ConsoleLimits {
   private timer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> | undefined;
   private source: OtherProxies | undefined;
-  private readonly projects = new Map<string, string | null>();
   private troubleLogged = false;
 
   constructor(opts: ConsoleLimitOptions) {
@@ -195,7 +191,12 @@ export class ConsoleLimits {
     return this.check(this.keys(facts));
   }
 
-  /** Reads other proxies' sessions from `source` now and every `refreshMs` until `close`. */
+  /** This process's consoles as the other proxies count them (its registry record, written at its heartbeat). */
+  load(): ProxyLoad {
+    return { total: this.total, server: busiest(this.server), project: busiest(this.project), client: busiest(this.client) };
+  }
+
+  /** Reads other proxies' counts from `source` now and every `refreshMs` until `close`. */
   async watch(source: OtherProxies): Promise<void> {
     this.source = source;
     await this.refresh();
@@ -223,44 +224,24 @@ export class ConsoleLimits {
 
   private async read(source: OtherProxies): Promise<void> {
     try {
-      const listing = await source.list();
-      const theirs = listing.sessions.filter((s) => s.proxyId !== source.ownProxyId);
-      const instances = new Set(theirs.map((s) => s.instanceUuid.toLowerCase()));
-      if (this.settings.perProject > 0) await this.learnProjects(source, instances);
       const others = emptyOthers();
-      for (const s of theirs) {
-        const instance = s.instanceUuid.toLowerCase();
-        others.total += 1;
-        others.server.add(instance, 1);
-        const project = this.projects.get(instance);
-        if (project) others.project.add(project, 1);
-        const host = hostOfDisplay(s.client);
-        if (host !== null) others.client.add(clientKey(host), 1);
+      for (const p of await source.proxies()) {
+        if (p.id === source.ownProxyId || !p.load) continue;
+        others.total += p.load.total;
+        for (const [k, n] of Object.entries(p.load.server)) others.server.add(k, n);
+        for (const [k, n] of Object.entries(p.load.project)) others.project.add(k, n);
+        for (const [k, n] of Object.entries(p.load.client)) others.client.add(k, n);
       }
-      // the projects of servers no longer in the listing are forgotten: memory follows the listing
-      for (const id of this.projects.keys()) if (!instances.has(id)) this.projects.delete(id);
       this.others = others;
       if (this.troubleLogged) {
         this.troubleLogged = false;
-        this.log?.info({ event: 'console_limits' }, 'console limits count the other proxies\' sessions again');
+        this.log?.info({ event: 'console_limits' }, 'console limits count the other proxies\' consoles again');
       }
     } catch (err) {
       if (this.troubleLogged) return;
       this.troubleLogged = true;
-      this.log?.warn({ event: 'console_limits', err: (err as Error)?.message }, `console limits: cannot read the other proxies' sessions (${(err as Error)?.message}); counting with their last known sessions`);
+      this.log?.warn({ event: 'console_limits', err: (err as Error)?.message }, `console limits: cannot read the other proxies' console counts (${(err as Error)?.message}); counting with their last known counts`);
     }
-  }
-
-  private async learnProjects(source: OtherProxies, instances: ReadonlySet<string>): Promise<void> {
-    const unknown = [...instances].filter((id) => !this.projects.has(id));
-    if (unknown.length === 0) return;
-    if (unknown.length > LIST_INVENTORY_ABOVE) {
-      // one listing instead of a query per server, on the first read of a busy registry
-      const all = new Map((await source.inventory.list()).map((s) => [s.id.toLowerCase(), s.projectId]));
-      for (const id of unknown) this.projects.set(id, all.get(id) ?? null);
-      return;
-    }
-    for (const id of unknown) this.projects.set(id, (await source.inventory.get(id))?.projectId ?? null);
   }
 
   private keys(facts: ConsoleFacts): Partial<Record<ConsoleLimitName, string>> & { total: '' } {
@@ -309,6 +290,13 @@ export class ConsoleLimits {
   }
 }
 
+/** A tally's `LOAD_KEYS` busiest keys: what another proxy can miss is bounded by the last one kept. */
+function busiest(t: Tally): Record<string, number> {
+  const entries = [...t.counts];
+  if (entries.length > LOAD_KEYS) entries.sort((a, b) => b[1] - a[1]).length = LOAD_KEYS;
+  return Object.fromEntries(entries);
+}
+
 function emptyOthers(): Others {
   return { total: 0, server: new Tally(), project: new Tally(), client: new Tally() };
 }
@@ -318,20 +306,4 @@ export function limitError(refusal: LimitRefusal, key: string): GatewayError {
   const status = refusal.limit === 'total' ? 503 : 429;
   const where = key === '' ? '' : ` (${key})`;
   return new GatewayError(CODES[refusal.limit], `console refused: ${CLIENT_WORDS[refusal.limit]}${where}`, { status, retryAfter: refusal.retryAfter, clientMessage: CLIENT_WORDS[refusal.limit] });
-}
-
-/**
- * The client's IP address of a registry record's `client` (`ClientAddress.display`): `ip:port`,
- * or a forwarded IP alone. The port is taken off when what is left is an address; an IPv6
- * address forwarded by a balancer whose last group is all digits may lose that group, which the
- * /64 key ignores unless the address compresses zeros within its first four groups.
- */
-export function hostOfDisplay(display: string): string | null {
-  const colon = display.lastIndexOf(':');
-  if (colon > 0 && /^\d+$/.test(display.slice(colon + 1))) {
-    const host = display.slice(0, colon);
-    const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-    if (isIP(bare)) return bare;
-  }
-  return isIP(display) ? display : null;
 }

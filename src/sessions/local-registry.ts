@@ -6,49 +6,54 @@
  * made through it closes them at once; other processes are not told (they find tokens deleted
  * before their expiry at their next heartbeat, `tracker.ts`).
  */
-import type { ProxyRecord, RegistryBackend, RegistryListing, SessionEvent, SessionRecord, Subscription } from './types.ts';
+import type { Beat, ProxyLoad, ProxyRecord, RegistryBackend, RegistryListing, SessionEvent, SessionRecord, Subscription } from './types.ts';
 
 export class LocalRegistry implements RegistryBackend {
   readonly shared = false;
   readonly description = 'this process (no store of Porthole\'s own)';
-  private readonly proxies = new Map<string, ProxyRecord>();
+  private readonly live = new Map<string, ProxyRecord>();
   private readonly sessions = new Map<string, SessionRecord & { killed?: boolean }>();
   private readonly listeners = new Set<(event: SessionEvent) => void>();
 
-  async heartbeat(proxy: ProxyRecord, sessions: readonly SessionRecord[]): Promise<string[]> {
-    this.proxies.set(proxy.id, proxy);
-    const killed: string[] = [];
-    for (const s of sessions) {
-      const was = this.sessions.get(s.id);
-      this.sessions.set(s.id, { ...s, killed: was?.killed });
-      if (was?.killed) killed.push(s.id);
-    }
-    return killed;
+  async heartbeat(proxy: ProxyRecord, load?: ProxyLoad): Promise<Beat> {
+    const was = this.live.get(proxy.id);
+    this.live.set(proxy.id, { ...proxy, figuresAt: was?.figuresAt, load: load ?? was?.load });
+    const killed = [...this.sessions.values()].filter((s) => s.proxyId === proxy.id && s.killed).map((s) => s.id);
+    return { killed, rejoined: !was };
   }
 
-  async addSession(session: SessionRecord, _proxy: ProxyRecord): Promise<void> {
-    this.sessions.set(session.id, session);
+  async addSessions(sessions: readonly SessionRecord[], _proxy: ProxyRecord): Promise<void> {
+    for (const s of sessions) this.sessions.set(s.id, { ...s, killed: this.sessions.get(s.id)?.killed });
   }
 
   async removeSession(id: string): Promise<void> {
     this.sessions.delete(id);
   }
 
+  async answered(proxyId: string, at: number): Promise<void> {
+    const p = this.live.get(proxyId);
+    if (p) this.live.set(proxyId, { ...p, figuresAt: Math.max(p.figuresAt ?? 0, at) });
+  }
+
   async removeProxy(id: string): Promise<void> {
-    this.proxies.delete(id);
+    this.live.delete(id);
     for (const [sid, s] of this.sessions) if (s.proxyId === id) this.sessions.delete(sid);
   }
 
   async sweep(): Promise<void> {}
 
+  async proxies(): Promise<ProxyRecord[]> {
+    return [...this.live.values()];
+  }
+
   async list(): Promise<RegistryListing> {
-    const sessions = [...this.sessions.values()].filter((s) => this.proxies.has(s.proxyId)).map(({ killed: _, ...s }) => s);
-    return { proxies: [...this.proxies.values()], sessions: sessions.sort((a, b) => a.startedAt - b.startedAt) };
+    const sessions = [...this.sessions.values()].filter((s) => this.live.has(s.proxyId)).map(({ killed: _, ...s }) => s);
+    return { proxies: [...this.live.values()].map(({ load: _, ...p }) => p), sessions: sessions.sort((a, b) => a.startedAt - b.startedAt) };
   }
 
   async markKilled(id: string): Promise<string | undefined> {
     const s = this.sessions.get(id);
-    if (!s || !this.proxies.has(s.proxyId)) return undefined;
+    if (!s || !this.live.has(s.proxyId)) return undefined;
     s.killed = true;
     return s.proxyId;
   }

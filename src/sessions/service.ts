@@ -6,7 +6,10 @@
  *
  * - `tokens`: the token store, which now tells every proxy what it revokes, so that revoking a
  *   token (or all of a server's) closes the live sessions opened with it, wherever they are;
- * - `list()` and `kill(id)` for `porthole sessions list|kill` and the admin API;
+ * - `list()` and `kill(id)` for `porthole sessions list|kill` and the admin API: a listing asks
+ *   every live proxy for its byte counts first (a `figures` event) and waits up to
+ *   `FIGURES_WAIT_MS` for their answers; a proxy that has not answered by then is listed with
+ *   the counts it wrote last (each session's `updatedAt` says when);
  * - `track(...)`: a proxy's tracker (`tracker.ts`).
  *
  * Every operation here is bounded by `[porthole] store_query_timeout` and fails as
@@ -19,8 +22,13 @@ import type { AuditBy } from '../store/audit-events.ts';
 import type { Stores } from '../store/index.ts';
 import { hashToken, type ConsoleToken, type ConsumeResult, type NewConsoleToken, type TokenLookup, type TokenStore } from '../store/types.ts';
 import { LocalRegistry } from './local-registry.ts';
-import { SessionTracker } from './tracker.ts';
-import type { RegistryListing, SessionEvent } from './types.ts';
+import { SessionTracker, type TrackerOptions } from './tracker.ts';
+import type { ProxyRecord, RegistryListing, SessionEvent } from './types.ts';
+
+/** How long a listing waits for the proxies' byte counts. */
+export const FIGURES_WAIT_MS = 2000;
+/** How often the proxies' answers are looked for meanwhile. */
+const FIGURES_LOOK_MS = 25;
 
 export interface SessionsOptions {
   /** `[porthole] session_heartbeat_interval`, ms. */
@@ -55,14 +63,17 @@ export interface Sessions {
   readonly description: string;
   /** The token store, telling every proxy about each revocation. */
   readonly tokens: TokenStore;
-  list(): Promise<RegistryListing>;
+  /** The live proxies and their sessions; `figures: false`: without asking for fresh byte counts. */
+  list(opts?: { figures?: boolean }): Promise<RegistryListing>;
+  /** The live proxies alone (P records: what the console limits read at each heartbeat). */
+  proxies(): Promise<ProxyRecord[]>;
   /**
    * Kills a live session on whichever proxy holds it and waits up to `waitMs` to see it gone;
    * with `by`, the audit trail records `session.killed` and who killed it.
    */
   kill(id: string, waitMs?: number, by?: AuditBy): Promise<KillResult>;
   /** A console proxy's tracker; its `start()` registers the proxy. */
-  track(address: string, log: Logger): SessionTracker;
+  track(address: string, log: Logger, load?: TrackerOptions['load']): SessionTracker;
   close(): Promise<void>;
 }
 
@@ -85,11 +96,31 @@ export async function openSessions(stores: Stores, opts: SessionsOptions): Promi
       opts.log?.warn({ event: 'sessions_registry', kind: event.kind, err: (err as Error).message }, `revocation done, but live sessions could not be told at once (${(err as Error).message}); proxies close them at their next heartbeat`);
     }
   };
+  /** Asks every live proxy for its byte counts and waits for their answers, at most FIGURES_WAIT_MS. */
+  const askFigures = async () => {
+    const at = Date.now();
+    try {
+      await run('sessions figures', () => registry.publish({ kind: 'figures', target: String(at) }));
+      const deadline = at + FIGURES_WAIT_MS;
+      for (;;) {
+        const waiting = (await run('sessions registry proxies', () => registry.proxies())).filter((p) => (p.figuresAt ?? 0) < at);
+        if (waiting.length === 0 || Date.now() >= deadline) return;
+        await new Promise((r) => setTimeout(r, FIGURES_LOOK_MS));
+      }
+    } catch (err) {
+      // the listing still says what the store has, with each session's updatedAt
+      opts.log?.warn({ event: 'sessions_registry', err: (err as Error).message }, `cannot ask the proxies for their byte counts (${(err as Error).message}): listing the counts they wrote last`);
+    }
+  };
   const sessions: Sessions = {
     shared: registry.shared,
     description: registry.description,
     tokens: new RevocationsTold(stores.tokens, tell),
-    list: () => run('sessions list', () => registry.list()),
+    async list(o) {
+      if (o?.figures !== false) await askFigures();
+      return run('sessions list', () => registry.list());
+    },
+    proxies: () => run('sessions registry proxies', () => registry.proxies()),
     async kill(id, waitMs = 3000, by) {
       // the session's facts for the audit line, read before it is gone
       const before = by ? (await run('sessions list', () => registry.list())).sessions.find((s) => s.id === id) : undefined;
@@ -108,7 +139,7 @@ export async function openSessions(stores: Stores, opts: SessionsOptions): Promi
       }
       return 'requested';
     },
-    track: (address, log) => new SessionTracker(registry, presence, { heartbeatMs: opts.heartbeatMs, address, log }),
+    track: (address, log, load) => new SessionTracker(registry, presence, { heartbeatMs: opts.heartbeatMs, address, log, ...(load ? { load } : {}) }),
     close: () => registry.close(),
   };
   return sessions;

@@ -1,9 +1,11 @@
 /**
  * @module sessions/tracker
  * A proxy's side of the live-sessions registry. It writes each session into the registry when it
- * starts and removes it when it ends; every `[porthole] session_heartbeat_interval` it writes the
- * proxy's heartbeat and its sessions' byte counts, sweeps proxies that stopped beating, and closes
- * what it should:
+ * starts and removes it when it ends, and nothing of it while it runs; every `[porthole]
+ * session_heartbeat_interval` it writes the proxy's own record (its liveness, which its sessions
+ * inherit, and its console counts for the limits when they changed), sweeps proxies that stopped
+ * beating, and closes what it should. Byte counts are written when someone lists (a `figures`
+ * event), those that changed since the last time only, in batches.
  *
  * - on an event (revoked token, all tokens of a server revoked, session killed), at once: a
  *   revocation closes with 1008 "console access revoked", a kill with 1008 "console session
@@ -11,7 +13,10 @@
  * - at each heartbeat, as the backstop for events it missed (a Redis subscriber that was
  *   reconnecting, no shared store at all): sessions the registry says were killed, and sessions
  *   whose token is gone from the token store before its expiry (revoked by someone who told no
- *   one: Nova's `clean_console_auths_for_instance`).
+ *   one: Nova's `clean_console_auths_for_instance`). Tokens are checked a share at a time: at
+ *   least `PRESENCE_MIN` per heartbeat, and enough that each is checked once per
+ *   `PRESENCE_ROUND_MS` (a proxy with up to 1 200 consoles at the 5 s default checks them all at
+ *   every heartbeat), so the cost of the check is spread, and its staleness bounded.
  *
  * A token that merely *expires* closes nothing: Nova checks a token when a console connects,
  * never after, and so does Porthole. Registry writes are coalesced and done one at a time, so a
@@ -21,7 +26,7 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { STALE_HEARTBEATS, type LiveSession, type ProxyRecord, type RegistryBackend, type SessionEvent, type SessionRecord, type Subscription, type TokenPresence } from './types.ts';
+import { STALE_HEARTBEATS, type LiveSession, type ProxyLoad, type ProxyRecord, type RegistryBackend, type SessionEvent, type SessionRecord, type Subscription, type TokenPresence } from './types.ts';
 
 export const CLOSE_REVOKED = { code: 1008, reason: 'console access revoked' } as const;
 export const CLOSE_KILLED = { code: 1008, reason: 'console session killed by an administrator' } as const;
@@ -29,12 +34,20 @@ export const CLOSE_SHUTDOWN = { code: 1001, reason: 'proxy shutting down' } as c
 
 /** A token this close to its expiry may be gone because it expired (Redis deletes it then): not a revocation. */
 const EXPIRY_SLACK_SECONDS = 2;
+/** Token hashes checked at least at each heartbeat. */
+export const PRESENCE_MIN = 100;
+/** Every live session's token is checked at least once in this long (plus a heartbeat). */
+export const PRESENCE_ROUND_MS = 60_000;
+/** Sessions written per `addSessions` call. */
+const WRITE_BATCH = 500;
 
 export interface TrackerOptions {
   readonly heartbeatMs: number;
   /** The console listener's address (`host:port`). */
   readonly address: string;
   readonly log: Logger;
+  /** This proxy's console counts for the limits, written with the heartbeat (none: no limits to share). */
+  readonly load?: () => ProxyLoad;
 }
 
 export class SessionTracker {
@@ -42,6 +55,14 @@ export class SessionTracker {
   private readonly live = new Map<string, LiveSession>();
   private readonly toAdd = new Map<string, LiveSession>();
   private readonly toRemove = new Set<string>();
+  /** Byte counts as last written, by session: only those that changed are written again. */
+  private readonly written = new Map<string, readonly [number, number]>();
+  /** The newest `figures` request not answered yet (its time), or 0. */
+  private figuresWanted = 0;
+  /** The load as last written (JSON), so an unchanged one is not written again. */
+  private loadWritten: string | undefined;
+  /** Where the token check goes on at the next heartbeat (an index into the live tokens). */
+  private presenceCursor = 0;
   private heartbeatDue = true;
   private working: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -79,6 +100,7 @@ export class SessionTracker {
   ended(session: LiveSession): void {
     const id = session.info.id;
     this.live.delete(id);
+    this.written.delete(id);
     // never written yet: nothing to remove either, unless a write is under way
     this.toAdd.delete(id);
     this.toRemove.add(id);
@@ -129,13 +151,21 @@ export class SessionTracker {
   private async subscribe(): Promise<void> {
     try {
       this.subscription = await this.registry.subscribe(
-        (e) => this.apply(e),
+        (e) => (e.kind === 'figures' ? this.figures(e.target) : this.apply(e)),
         (err) => this.trouble('events', `sessions registry events (${this.registry.description}): ${err.message}; kills and revocations are checked at each heartbeat meanwhile`),
       );
       this.fine('subscribe');
     } catch (err) {
       this.trouble('subscribe', `cannot listen for session events on ${this.registry.description}: ${(err as Error).message}; retrying at the next heartbeat`);
     }
+  }
+
+  /** Someone lists the sessions: write the byte counts that changed, then say so. */
+  private figures(target: string): void {
+    const at = Number(target);
+    if (!Number.isFinite(at) || at <= this.figuresWanted) return;
+    this.figuresWanted = at;
+    this.kick();
   }
 
   private kick(): void {
@@ -152,26 +182,38 @@ export class SessionTracker {
         this.toRemove.clear();
         for (const id of ids) {
           try {
-            await this.registry.removeSession(id);
+            await this.registry.removeSession(id, this.proxy.id);
           } catch (err) {
-            // retried with the next heartbeat; if that never comes, it expires with the heartbeat
+            // retried with the next heartbeat; if that never comes, it goes with this proxy
             this.toRemove.add(id);
             this.trouble('write', `sessions registry (${this.registry.description}): ${(err as Error).message}`);
             return;
           }
         }
       } else if (this.toAdd.size > 0) {
-        const sessions = [...this.toAdd.values()];
+        const sessions = [...this.toAdd.values()].filter((s) => this.live.has(s.info.id));
         this.toAdd.clear();
-        for (const s of sessions) {
-          if (!this.live.has(s.info.id)) continue;
-          try {
-            await this.registry.addSession(this.record(s, Date.now()), { ...this.proxy, heartbeatAt: Date.now() });
-          } catch (err) {
-            // the next heartbeat writes every live session anyway
-            this.trouble('write', `sessions registry (${this.registry.description}): ${(err as Error).message}`);
-            return;
-          }
+        try {
+          await this.write(sessions);
+        } catch (err) {
+          // written again at the next heartbeat
+          for (const s of sessions) if (this.live.has(s.info.id)) this.toAdd.set(s.info.id, s);
+          this.trouble('write', `sessions registry (${this.registry.description}): ${(err as Error).message}`);
+          return;
+        }
+      } else if (this.figuresWanted > 0 && !this.stopped) {
+        const at = this.figuresWanted;
+        this.figuresWanted = 0;
+        const changed = [...this.live.values()].filter((s) => {
+          const w = this.written.get(s.info.id);
+          return !w || w[0] !== s.bytesFromClient || w[1] !== s.bytesFromBackend;
+        });
+        try {
+          await this.write(changed);
+          await this.registry.answered(this.proxy.id, at);
+        } catch (err) {
+          this.trouble('write', `sessions registry (${this.registry.description}): ${(err as Error).message}`);
+          return;
         }
       } else if (this.heartbeatDue && !this.stopped) {
         this.heartbeatDue = false;
@@ -180,27 +222,52 @@ export class SessionTracker {
     }
   }
 
+  /** Writes sessions (their records with today's byte counts), in batches, and remembers the counts written. */
+  private async write(sessions: readonly LiveSession[]): Promise<void> {
+    const now = Date.now();
+    for (let i = 0; i < sessions.length; i += WRITE_BATCH) {
+      const batch = sessions.slice(i, i + WRITE_BATCH);
+      const records = batch.map((s) => this.record(s, now));
+      await this.registry.addSessions(records, { ...this.proxy, heartbeatAt: now });
+      for (const r of records) if (this.live.has(r.id)) this.written.set(r.id, [r.bytesFromClient, r.bytesFromBackend]);
+    }
+  }
+
   private async heartbeat(): Promise<void> {
     if (!this.subscription) await this.subscribe();
     const now = Date.now();
     const sessions = [...this.live.values()];
     try {
-      const killed = await this.registry.heartbeat({ ...this.proxy, heartbeatAt: now } satisfies ProxyRecord, sessions.map((s) => this.record(s, now)));
-      for (const id of killed) this.apply({ kind: 'session', target: id });
+      const load = this.opts.load?.();
+      const json = load ? JSON.stringify(load) : undefined;
+      const beat = await this.registry.heartbeat({ ...this.proxy, heartbeatAt: now } satisfies ProxyRecord, json !== undefined && json !== this.loadWritten ? load : undefined);
+      if (beat.rejoined) {
+        // swept while it was slow, or new: its sessions are written again, and its load
+        for (const s of sessions) this.toAdd.set(s.info.id, s);
+        this.loadWritten = undefined;
+        if (load) await this.registry.heartbeat({ ...this.proxy, heartbeatAt: now }, load);
+      }
+      if (json !== undefined) this.loadWritten = json;
+      for (const id of beat.killed) this.apply({ kind: 'session', target: id });
       await this.registry.sweep(this.proxy.staleAfterMs);
       this.fine('write');
       this.fine('events');
     } catch (err) {
+      this.loadWritten = undefined;
       this.trouble('write', `sessions registry (${this.registry.description}): ${(err as Error).message}`);
     }
     if (!this.presence || sessions.length === 0) return;
     const horizon = Math.floor(now / 1000) + EXPIRY_SLACK_SECONDS;
-    const checked = sessions.filter((s) => s.info.tokenExpires > horizon);
-    if (checked.length === 0) return;
+    const hashes = [...new Set(sessions.filter((s) => s.info.tokenExpires > horizon).map((s) => s.info.tokenHash))];
+    if (hashes.length === 0) return;
+    // a share of them, going round: each is checked at least once per PRESENCE_ROUND_MS
+    const share = Math.min(hashes.length, Math.max(PRESENCE_MIN, Math.ceil((hashes.length * this.opts.heartbeatMs) / PRESENCE_ROUND_MS)));
+    const from = this.presenceCursor % hashes.length;
+    const checked = hashes.slice(from, from + share).concat(hashes.slice(0, Math.max(0, from + share - hashes.length)));
+    this.presenceCursor = from + share;
     try {
-      const present = await this.presence.present([...new Set(checked.map((s) => s.info.tokenHash))]);
-      const gone = new Set(checked.filter((s) => !present.has(s.info.tokenHash)).map((s) => s.info.tokenHash));
-      for (const hash of gone) this.apply({ kind: 'token', target: hash });
+      const present = await this.presence.present(checked);
+      for (const hash of checked) if (!present.has(hash)) this.apply({ kind: 'token', target: hash });
       this.fine('tokens');
     } catch (err) {
       this.trouble('tokens', `cannot check the tokens of live sessions: ${(err as Error).message}`);

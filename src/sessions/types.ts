@@ -2,10 +2,16 @@
  * @module sessions/types
  * The live-sessions registry shared by every proxy of one installation: which proxies are up
  * (each registers itself and beats its heart), which console sessions each one holds (server,
- * client, since when, bytes each way as of the last heartbeat, the token's 8-hex-digit log id
- * only), and the events that make a proxy close a session it holds: a revoked token, the
+ * client, since when, bytes each way as of the last time someone asked, the token's 8-hex-digit
+ * log id only), and the events that make a proxy close a session it holds: a revoked token, the
  * revocation of all tokens of a server, a kill. A proxy that stops beating its heart is stale
  * after `STALE_HEARTBEATS` of its intervals and disappears from the registry with its sessions.
+ *
+ * What it costs the store (issue 20): a session is written when it opens and removed when it
+ * ends, nothing while it runs; a heartbeat writes the proxy's own record (its liveness, which its
+ * sessions inherit, and its console counts for the limits). Byte counts are asked of the proxies
+ * when someone lists (a `figures` event: each proxy writes the counts that changed since it last
+ * wrote them, then says so in its record), never written per session per heartbeat.
  *
  * `RegistryBackend` is what a store offers (`database/sql/registry.ts`, `database/redis/registry.ts`, and
  * `local-registry.ts` when Porthole has no store of its own); `tracker.ts` is a proxy's side of
@@ -59,14 +65,50 @@ export interface ProxyRecord {
   readonly staleAfterMs: number;
   /** SIGTERM received: accepts no new connections, its sessions run out the drain. */
   readonly draining: boolean;
+  /** The newest `figures` request (its time, as the lister wrote it) whose byte counts it has written. */
+  readonly figuresAt?: number;
+  /** Its consoles counted by the limits (`proxy/console-limits.ts`), as of its last heartbeat. */
+  readonly load?: ProxyLoad;
 }
 
-/** A live session as the registry keeps it: its `LiveSessionInfo` fields, plus where and since when. */
+/**
+ * A proxy's consoles as the concurrent-console limits count them, written with its heartbeat so
+ * that the other proxies read P records, not every session of the fleet. Each map holds at most
+ * `LOAD_KEYS` keys, the busiest first: a key left out counts no more than the last one kept.
+ */
+export interface ProxyLoad {
+  readonly total: number;
+  readonly server: Readonly<Record<string, number>>;
+  readonly project: Readonly<Record<string, number>>;
+  readonly client: Readonly<Record<string, number>>;
+}
+
+/** Most keys of each of a `ProxyLoad`'s maps (bounds the record: about 20 KB at 3 × 200 keys). */
+export const LOAD_KEYS = 200;
+
+/** A proxy's console counts as the store holds them (JSON); anything else (none yet, another version's) is none. */
+export function parseLoad(text: string | null | undefined): ProxyLoad | undefined {
+  if (!text) return undefined;
+  try {
+    const v = JSON.parse(text) as ProxyLoad;
+    return typeof v?.total === 'number' && v.server && v.project && v.client ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What a heartbeat answers: sessions killed meanwhile; whether the proxy's record was gone (swept, or new), so its sessions must be written again. */
+export interface Beat {
+  readonly killed: string[];
+  readonly rejoined: boolean;
+}
+
+/** A live session as the registry keeps it: its `LiveSessionInfo` fields, plus where and since when, and its byte counts as last asked. */
 export interface SessionRecord extends Pick<LiveSessionInfo, 'id' | 'consoleType' | 'instanceUuid' | 'serverName' | 'client' | 'backend' | 'tokenLogId'> {
   readonly proxyId: string;
   /** Epoch milliseconds. */
   readonly startedAt: number;
-  /** When the byte counts were written (epoch milliseconds). */
+  /** When the byte counts were written (epoch milliseconds): when it opened, or the last `figures` request that found them changed. */
   readonly updatedAt: number;
   readonly bytesFromClient: number;
   readonly bytesFromBackend: number;
@@ -75,10 +117,12 @@ export interface SessionRecord extends Pick<LiveSessionInfo, 'id' | 'consoleType
 /**
  * What makes proxies close sessions. `token`: the SHA-256 of a revoked token (its whole hash: the
  * token is deleted, so its hash opens nothing any more); `instance`: every token of a server was
- * revoked; `session`: one session was killed.
+ * revoked; `session`: one session was killed; `figures`: someone lists the sessions, and each
+ * proxy writes its byte counts that changed (target: the request's time, epoch ms, which the
+ * proxy writes back as its `figuresAt` when done).
  */
 export interface SessionEvent {
-  readonly kind: 'token' | 'instance' | 'session';
+  readonly kind: 'token' | 'instance' | 'session' | 'figures';
   readonly target: string;
 }
 
@@ -97,17 +141,25 @@ export interface RegistryBackend {
   /** True when other processes see it (a store); false: this process's sessions only. */
   readonly shared: boolean;
   /**
-   * Writes the proxy's record and every one of its live sessions (created again if a sweep took
-   * them), and answers the ids of those sessions that were killed meanwhile.
+   * Writes the proxy's record (and its `load` when given: unchanged since the last one, it is
+   * left out), nothing of its sessions; answers the ids of its sessions killed meanwhile and
+   * whether its record was gone, in which case the proxy writes all its sessions again.
    */
-  heartbeat(proxy: ProxyRecord, sessions: readonly SessionRecord[]): Promise<string[]>;
-  /** Writes a new session of `proxy`. */
-  addSession(session: SessionRecord, proxy: ProxyRecord): Promise<void>;
-  removeSession(id: string): Promise<void>;
+  heartbeat(proxy: ProxyRecord, load?: ProxyLoad): Promise<Beat>;
+  /** Writes sessions of `proxy` (new ones, or their byte counts again: the same row or key). */
+  addSessions(sessions: readonly SessionRecord[], proxy: ProxyRecord): Promise<void>;
+  removeSession(id: string, proxyId: string): Promise<void>;
+  /** The proxy answered the `figures` request of time `at`: its counts that changed are written (`addSessions`). */
+  answered(proxyId: string, at: number): Promise<void>;
   /** The proxy is gone (stopped): its record and its sessions go. */
   removeProxy(id: string): Promise<void>;
-  /** Removes stale proxies with their sessions, and sessions whose proxy is gone that are older than `orphanMs`. */
+  /**
+   * Removes stale proxies' sessions (found by proxy, never by scanning everyone's), again for
+   * `orphanMs` after they went stale (a write in flight when they were removed).
+   */
   sweep(orphanMs: number): Promise<void>;
+  /** Live proxies, with their `load` and `figuresAt` (P records, no session). */
+  proxies(): Promise<ProxyRecord[]>;
   /** Live proxies (their last heartbeat within their `staleAfterMs`) and their sessions. */
   list(): Promise<RegistryListing>;
   /** Marks a live session killed; its proxy id, or undefined when no live proxy holds it. */
@@ -119,9 +171,10 @@ export interface RegistryBackend {
 }
 
 /**
- * Which token hashes still have their row. A proxy asks for the hashes of its live sessions: one
- * that is gone before its expiry was deleted by someone who did not tell (Nova's
- * `clean_console_auths_for_instance`, a revocation whose event was lost).
+ * Which token hashes still have their row. A proxy asks for the hashes of its live sessions, a
+ * share of them at each heartbeat (`tracker.ts`): one that is gone before its expiry was deleted
+ * by someone who did not tell (Nova's `clean_console_auths_for_instance`, a revocation whose
+ * event was lost).
  */
 export interface TokenPresence {
   present(hashes: readonly string[]): Promise<Set<string>>;

@@ -2,28 +2,53 @@
  * @module database/redis/registry
  * The live-sessions registry in Redis, under `[porthole] redis_key_prefix`:
  *
- * - `proxy:<id>`: a hash with the proxy's record, expiring `STALE_HEARTBEATS` heartbeats after
- *   its last one, so a proxy that died is gone by itself; `proxies`: the set of their ids;
- * - `session:<id>`: a hash with the session's record and byte counts (and `killed`), expiring
- *   like its proxy's; `sessions`: the set of their ids;
- * - channel `session-events`: revocations and kills, published as JSON (Redis pub/sub).
+ * - `proxy:<id>`: a hash with the proxy's record (its console counts for the limits as JSON, the
+ *   newest byte-count request it answered), expiring `STALE_HEARTBEATS` heartbeats after its
+ *   last one; `proxy-beats`: a sorted set of proxy ids scored by when each goes stale;
+ * - `session:<id>`: a hash with the session's record, byte counts as last asked (and `killed`),
+ *   with no expiry of its own: it lives as long as its proxy; `proxy-sessions:<proxy id>`: the
+ *   set of a proxy's sessions; `killed:<proxy id>`: those of them killed;
+ * - channel `session-events`: revocations, kills and byte-count requests, as JSON (pub/sub).
  *
- * Index members whose key has expired are dropped when the registry is listed or swept. Pub/sub
- * delivers only to connected subscribers: a proxy whose subscriber connection was down when an
- * event went out catches up at its next heartbeat, which reads the `killed` flags of its sessions
- * and looks for tokens deleted before their expiry (`sessions/tracker.ts`).
+ * Steady state (issue 20): a heartbeat is one MULTI of five commands on the proxy's own keys
+ * (EXISTS, HSET, PEXPIRE, ZADD, SMEMBERS of its killed set) and the sweep one ZRANGEBYSCORE,
+ * whatever the number of consoles; a session costs a MULTI when it opens and one when it ends.
+ * A proxy whose score has passed is swept by one script (`SWEEP`) that deletes its sessions
+ * through its set; its id stays in `proxy-beats` for `TOMBSTONE_WINDOWS` windows more, so a
+ * session written late is deleted too. A proxy that finds its hash gone (it was slow, not dead)
+ * writes all its sessions again. Pub/sub delivers only to connected subscribers: a proxy whose
+ * subscriber was down catches up at its next heartbeat (its killed set, and the tokens of its
+ * sessions, `sessions/tracker.ts`).
  */
 import type { Redis } from 'ioredis';
-import type { ProxyRecord, RegistryBackend, RegistryListing, SessionEvent, SessionRecord, Subscription } from '../../sessions/types.ts';
+import { parseLoad, type Beat, type ProxyLoad, type ProxyRecord, type RegistryBackend, type RegistryListing, type SessionEvent, type SessionRecord, type Subscription } from '../../sessions/types.ts';
 import type { RedisConnection } from './connection.ts';
 
-// KEYS: session; ARGV: prefix. The session's proxy id when both are live, else nil.
+/** Stale windows a swept proxy's id stays in `proxy-beats` (its late session writes are deleted meanwhile). */
+const TOMBSTONE_WINDOWS = 3;
+const KINDS = new Set(['token', 'instance', 'session', 'figures']);
+
+// KEYS: session; ARGV: prefix, session id. The session's proxy id when both are live, else nil.
 const MARK_KILLED = `
 local proxy = redis.call('HGET', KEYS[1], 'proxy_id')
 if not proxy then return false end
 if redis.call('EXISTS', ARGV[1] .. 'proxy:' .. proxy) == 0 then return false end
 redis.call('HSET', KEYS[1], 'killed', '1')
+redis.call('SADD', ARGV[1] .. 'killed:' .. proxy, ARGV[2])
 return proxy`;
+
+// KEYS: proxy-beats; ARGV: prefix, proxy id, now (or '' to remove it whatever its score), forget
+// before. Deletes the proxy's sessions when it is stale (checked here, atomically with its
+// heartbeat's ZADD); forgets its id once it has been stale long enough. Answers the sessions deleted.
+const SWEEP = `
+local score = redis.call('ZSCORE', KEYS[1], ARGV[2])
+if ARGV[3] ~= '' and score and tonumber(score) >= tonumber(ARGV[3]) then return 0 end
+local set = ARGV[1] .. 'proxy-sessions:' .. ARGV[2]
+local ids = redis.call('SMEMBERS', set)
+for _, id in ipairs(ids) do redis.call('DEL', ARGV[1] .. 'session:' .. id) end
+redis.call('DEL', set, ARGV[1] .. 'killed:' .. ARGV[2], ARGV[1] .. 'proxy:' .. ARGV[2])
+if ARGV[3] == '' or not score or tonumber(score) < tonumber(ARGV[4]) then redis.call('ZREM', KEYS[1], ARGV[2]) end
+return #ids`;
 
 export class RedisRegistry implements RegistryBackend {
   readonly shared = true;
@@ -36,62 +61,107 @@ export class RedisRegistry implements RegistryBackend {
     this.prefix = connection.prefix;
     this.description = connection.description;
     this.redis.defineCommand('portholeSessionKill', { numberOfKeys: 1, lua: MARK_KILLED });
+    this.redis.defineCommand('portholeProxySweep', { numberOfKeys: 1, lua: SWEEP });
   }
 
-  private key(kind: 'proxy' | 'session', id: string): string {
+  private key(kind: 'proxy' | 'session' | 'proxy-sessions' | 'killed', id: string): string {
     return `${this.prefix}${kind}:${id}`;
+  }
+
+  private get beats(): string {
+    return `${this.prefix}proxy-beats`;
   }
 
   private get channel(): string {
     return `${this.prefix}session-events`;
   }
 
-  async heartbeat(proxy: ProxyRecord, sessions: readonly SessionRecord[]): Promise<string[]> {
-    const staleMs = proxy.staleAfterMs;
-    const p = this.redis.multi();
-    p.hset(this.key('proxy', proxy.id), proxyFields(proxy)).pexpire(this.key('proxy', proxy.id), staleMs).sadd(`${this.prefix}proxies`, proxy.id);
-    for (const s of sessions) {
-      p.hset(this.key('session', s.id), sessionFields(s)).pexpire(this.key('session', s.id), staleMs).sadd(`${this.prefix}sessions`, s.id).hget(this.key('session', s.id), 'killed');
-    }
-    const replies = (await p.exec()) ?? [];
-    for (const [err] of replies) if (err) throw err;
-    return sessions.filter((_, i) => replies[3 + i * 4 + 3]?.[1] === '1').map((s) => s.id);
+  async heartbeat(proxy: ProxyRecord, load?: ProxyLoad): Promise<Beat> {
+    const key = this.key('proxy', proxy.id);
+    const fields = load ? { ...proxyFields(proxy), load: JSON.stringify(load) } : proxyFields(proxy);
+    const replies = await this.redis
+      .multi()
+      .exists(key)
+      .hset(key, fields)
+      .pexpire(key, proxy.staleAfterMs)
+      .zadd(this.beats, proxy.heartbeatAt + proxy.staleAfterMs, proxy.id)
+      .smembers(this.key('killed', proxy.id))
+      .exec();
+    for (const [err] of replies ?? []) if (err) throw err;
+    return { killed: (replies?.[4]?.[1] as string[]) ?? [], rejoined: Number(replies?.[0]?.[1]) === 0 };
   }
 
-  async addSession(session: SessionRecord, proxy: ProxyRecord): Promise<void> {
-    const replies = await this.redis.multi().hset(this.key('session', session.id), sessionFields(session)).pexpire(this.key('session', session.id), proxy.staleAfterMs).sadd(`${this.prefix}sessions`, session.id).exec();
+  async addSessions(sessions: readonly SessionRecord[], proxy: ProxyRecord): Promise<void> {
+    if (sessions.length === 0) return;
+    const m = this.redis.multi();
+    for (const s of sessions) m.hset(this.key('session', s.id), sessionFields(s)).sadd(this.key('proxy-sessions', proxy.id), s.id);
+    const replies = await m.exec();
     for (const [err] of replies ?? []) if (err) throw err;
   }
 
-  async removeSession(id: string): Promise<void> {
-    await this.redis.multi().del(this.key('session', id)).srem(`${this.prefix}sessions`, id).exec();
+  async removeSession(id: string, proxyId: string): Promise<void> {
+    await this.redis.multi().del(this.key('session', id)).srem(this.key('proxy-sessions', proxyId), id).srem(this.key('killed', proxyId), id).exec();
+  }
+
+  async answered(proxyId: string, at: number): Promise<void> {
+    // only while its record is there: HSET on an expired one would make a record with no id
+    await this.redis.eval(`if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'figures_at', ARGV[1]) end return 0`, 1, this.key('proxy', proxyId), String(at));
   }
 
   async removeProxy(id: string): Promise<void> {
-    const ids = await this.redis.smembers(`${this.prefix}sessions`);
-    const owners = await this.fieldOf(ids.map((s) => this.key('session', s)), 'proxy_id');
-    const mine = ids.filter((_, i) => owners[i] === id);
-    const m = this.redis.multi().del(this.key('proxy', id)).srem(`${this.prefix}proxies`, id);
-    for (const s of mine) m.del(this.key('session', s)).srem(`${this.prefix}sessions`, s);
-    await m.exec();
+    await this.sweepOne(id, '', 0);
   }
 
-  async sweep(_orphanMs: number): Promise<void> {
-    // the keys expire by themselves; the index sets lose their members here and in list()
-    await this.read('proxies', 'proxy');
-    await this.read('sessions', 'session');
+  async sweep(orphanMs: number): Promise<void> {
+    const now = Date.now();
+    // none while every proxy beats: one command
+    const stale = await this.redis.zrangebyscore(this.beats, '-inf', `(${now}`);
+    for (const id of stale) await this.sweepOne(id, String(now), now - orphanMs * TOMBSTONE_WINDOWS);
+  }
+
+  private async sweepOne(id: string, now: string, forgetBefore: number): Promise<void> {
+    const fn = (this.redis as unknown as Record<string, (...a: string[]) => Promise<number>>)['portholeProxySweep']!;
+    await fn.call(this.redis, this.beats, this.prefix, id, now, String(forgetBefore));
+  }
+
+  async proxies(): Promise<ProxyRecord[]> {
+    const ids = await this.redis.zrangebyscore(this.beats, String(Date.now()), '+inf');
+    if (ids.length === 0) return [];
+    const p = this.redis.pipeline();
+    for (const id of ids) p.hgetall(this.key('proxy', id));
+    const found: ProxyRecord[] = [];
+    for (const [err, h] of (await p.exec()) ?? []) {
+      if (err) throw err;
+      const hash = h as Record<string, string>;
+      if (hash['id'] !== undefined) found.push(toProxy(hash));
+    }
+    return found.sort((a, b) => a.startedAt - b.startedAt || (a.id < b.id ? -1 : 1));
   }
 
   async list(): Promise<RegistryListing> {
-    const proxies = (await this.read('proxies', 'proxy')).map(toProxy).sort((a, b) => a.startedAt - b.startedAt || (a.id < b.id ? -1 : 1));
-    const live = new Set(proxies.map((p) => p.id));
-    const sessions = (await this.read('sessions', 'session')).map(toSession).filter((s) => live.has(s.proxyId));
+    const proxies = (await this.proxies()).map(({ load: _, ...p }) => p);
+    if (proxies.length === 0) return { proxies, sessions: [] };
+    const m = this.redis.pipeline();
+    for (const p of proxies) m.smembers(this.key('proxy-sessions', p.id));
+    const ids: string[] = [];
+    for (const [err, members] of (await m.exec()) ?? []) {
+      if (err) throw err;
+      ids.push(...(members as string[]));
+    }
+    if (ids.length === 0) return { proxies, sessions: [] };
+    const h = this.redis.pipeline();
+    for (const id of ids) h.hgetall(this.key('session', id));
+    const sessions: SessionRecord[] = [];
+    for (const [err, hash] of (await h.exec()) ?? []) {
+      if (err) throw err;
+      if ((hash as Record<string, string>)['id'] !== undefined) sessions.push(toSession(hash as Record<string, string>));
+    }
     return { proxies, sessions: sessions.sort((a, b) => a.startedAt - b.startedAt || (a.id < b.id ? -1 : 1)) };
   }
 
   async markKilled(id: string): Promise<string | undefined> {
     const fn = (this.redis as unknown as Record<string, (...a: string[]) => Promise<string | null>>)['portholeSessionKill']!;
-    const proxy = await fn.call(this.redis, this.key('session', id), this.prefix);
+    const proxy = await fn.call(this.redis, this.key('session', id), this.prefix, id);
     return proxy ?? undefined;
   }
 
@@ -115,7 +185,7 @@ export class RedisRegistry implements RegistryBackend {
       if (channel !== this.channel) return;
       try {
         const e = JSON.parse(message) as Partial<SessionEvent>;
-        if ((e.kind === 'token' || e.kind === 'instance' || e.kind === 'session') && typeof e.target === 'string') onEvent({ kind: e.kind, target: e.target });
+        if (typeof e.kind === 'string' && KINDS.has(e.kind) && typeof e.target === 'string') onEvent({ kind: e.kind, target: e.target });
       } catch {
         // not ours: ignored
       }
@@ -141,32 +211,6 @@ export class RedisRegistry implements RegistryBackend {
   async close(): Promise<void> {
     // the connection belongs to the stores, which close it
   }
-
-  /** The hashes of an index set's live members; members whose key expired leave the set. */
-  private async read(index: 'proxies' | 'sessions', kind: 'proxy' | 'session'): Promise<Record<string, string>[]> {
-    const ids = await this.redis.smembers(`${this.prefix}${index}`);
-    if (ids.length === 0) return [];
-    const p = this.redis.pipeline();
-    for (const id of ids) p.hgetall(this.key(kind, id));
-    const replies = (await p.exec()) ?? [];
-    const found: Record<string, string>[] = [];
-    const gone: string[] = [];
-    replies.forEach(([err, h], i) => {
-      if (err) throw err;
-      const hash = h as Record<string, string>;
-      if (hash['id'] === undefined) gone.push(ids[i]!);
-      else found.push(hash);
-    });
-    if (gone.length) await this.redis.srem(`${this.prefix}${index}`, ...gone);
-    return found;
-  }
-
-  private async fieldOf(keys: string[], field: string): Promise<Array<string | null>> {
-    if (keys.length === 0) return [];
-    const p = this.redis.pipeline();
-    for (const k of keys) p.hget(k, field);
-    return ((await p.exec()) ?? []).map(([, v]) => (v as string | null) ?? null);
-  }
 }
 
 function proxyFields(p: ProxyRecord): Record<string, string | number> {
@@ -191,7 +235,9 @@ function sessionFields(s: SessionRecord): Record<string, string | number> {
 }
 
 function toProxy(h: Record<string, string>): ProxyRecord {
-  return { id: h['id']!, address: h['address'] ?? '', hostname: h['hostname'] ?? '', pid: Number(h['pid']), startedAt: Number(h['started_at']), heartbeatAt: Number(h['heartbeat_at']), staleAfterMs: Number(h['stale_after']), draining: h['draining'] === '1' };
+  const p: ProxyRecord = { id: h['id']!, address: h['address'] ?? '', hostname: h['hostname'] ?? '', pid: Number(h['pid']), startedAt: Number(h['started_at']), heartbeatAt: Number(h['heartbeat_at']), staleAfterMs: Number(h['stale_after']), draining: h['draining'] === '1' };
+  const load = parseLoad(h['load']);
+  return { ...p, ...(h['figures_at'] ? { figuresAt: Number(h['figures_at']) } : {}), ...(load ? { load } : {}) };
 }
 
 function toSession(h: Record<string, string>): SessionRecord {

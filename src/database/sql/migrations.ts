@@ -249,6 +249,20 @@ const steps: Record<string, Step> = {
       await createIndex(db, d, 'porthole_events_session_idx').on('porthole_events').column('session_id').execute();
     },
   },
+  '0009_porthole_registry_scale': {
+    set: 'own',
+    async up(db, d) {
+      // issue 20: sessions are no longer written at each heartbeat. A proxy's record carries its
+      // console counts for the limits (JSON, a few hundred keys at most) and the newest byte-count
+      // request it answered; the kills a heartbeat reads are found by (proxy_id, killed) without
+      // reading the proxy's other sessions. Looked for first, as in 0007
+      const table = (await db.introspection.getTables()).find((t) => t.name === 'porthole_proxies');
+      const have = new Set(table?.columns.map((c) => c.name) ?? []);
+      if (!have.has('figures_at')) await db.schema.alterTable('porthole_proxies').addColumn('figures_at', 'bigint').execute();
+      if (!have.has('console_counts')) await db.schema.alterTable('porthole_proxies').addColumn('console_counts', d === 'mysql' ? sql`mediumtext` : 'text').execute();
+      await createIndex(db, d, 'porthole_sessions_proxy_killed_idx').on('porthole_sessions').columns(['proxy_id', 'killed']).execute();
+    },
+  },
 };
 
 /** The Kysely migrations of one set, for one dialect; `report` hears of each table adopted. */

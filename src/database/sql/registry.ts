@@ -1,9 +1,20 @@
 /**
  * @module database/sql/registry
  * The live-sessions registry in Porthole's own SQL database (SQLite, PostgreSQL, MariaDB/MySQL),
- * through Kysely: `porthole_proxies` (one row per proxy, its heartbeat), `porthole_sessions` (one
- * row per live session, its byte counts written at each heartbeat, a `killed` flag), and
- * `porthole_session_events` (revocations and kills, numbered by an autoincrementing id).
+ * through Kysely: `porthole_proxies` (one row per proxy: its heartbeat, its console counts for the
+ * limits, the newest byte-count request it answered), `porthole_sessions` (one row per live
+ * session, written when it opens, its byte counts again when someone lists, a `killed` flag),
+ * and `porthole_session_events` (revocations, kills and byte-count requests, numbered by an
+ * autoincrementing id).
+ *
+ * Steady state (issue 20): a heartbeat is one UPDATE of the proxy's row, one index lookup for its
+ * killed sessions and the sweep's three statements, which touch no row while every proxy beats;
+ * a session's row is not touched while it runs. Liveness is the proxy's: a session is listed
+ * while its proxy is. A proxy whose heartbeat is older than its stale window is marked gone
+ * (`stale_after` = 0) and its sessions are deleted through the `proxy_id` index; the marked row
+ * stays `TOMBSTONE_WINDOWS` windows more, so a session write that was in flight is deleted too.
+ * A proxy that finds its row gone or marked (it was slow, not dead) writes it and all its
+ * sessions again.
  *
  * Events reach the other proxies through that table: each proxy reads the rows above the last id
  * it has handled, every `[porthole] revocation_poll_interval` (0.5 s) on SQLite and MariaDB; on
@@ -15,7 +26,7 @@
  * so that ids never restart lower.
  */
 import { sql, type Kysely, type SqlBool } from 'kysely';
-import type { ProxyRecord, RegistryBackend, RegistryListing, SessionEvent, SessionRecord, Subscription } from '../../sessions/types.ts';
+import { parseLoad, type Beat, type ProxyLoad, type ProxyRecord, type RegistryBackend, type RegistryListing, type SessionEvent, type SessionRecord, type Subscription } from '../../sessions/types.ts';
 import { listenPostgres, type PostgresListener } from './pg-listen.ts';
 import type { Database } from './types.ts';
 
@@ -28,6 +39,9 @@ export const EVENTS_CHANNEL = 'porthole_session_events';
 const GAP_WAIT_MS = 3000;
 const EVENT_KEEP_MS = 10 * 60_000;
 const BATCH = 200;
+/** Stale windows a gone proxy's marked row is kept after it went stale (its late writes are deleted meanwhile). */
+const TOMBSTONE_WINDOWS = 3;
+const KINDS = new Set(['token', 'instance', 'session', 'figures']);
 
 export interface SqlRegistryOptions {
   /** How often events are read without a wake-up (SQLite, MariaDB; PostgreSQL while LISTEN is down). */
@@ -47,6 +61,8 @@ interface ProxyRow {
   heartbeat_at: number | string;
   stale_after: number | string;
   draining: number | string | boolean;
+  figures_at?: number | string | null;
+  console_counts?: string | null;
 }
 
 interface SessionRow {
@@ -80,19 +96,31 @@ export class SqlRegistry implements RegistryBackend {
     this.description = database.description;
   }
 
-  async heartbeat(proxy: ProxyRecord, sessions: readonly SessionRecord[]): Promise<string[]> {
-    await this.upsert(PROXIES, [proxyRow(proxy)], PROXY_UPDATE);
-    for (let i = 0; i < sessions.length; i += BATCH) await this.upsert(SESSIONS, sessions.slice(i, i + BATCH).map(sessionRow), SESSION_UPDATE);
+  async heartbeat(proxy: ProxyRecord, load?: ProxyLoad): Promise<Beat> {
+    const row = proxyRow(proxy);
+    const { id: _, started_at: __, ...fields } = row;
+    const set = load ? { ...fields, console_counts: JSON.stringify(load) } : fields;
+    // not a row marked gone by a sweep: that one is written anew, with its sessions
+    const updated = await this.db.updateTable(PROXIES).set(set).where('id', '=', proxy.id).where('stale_after', '>', 0).executeTakeFirst();
+    let rejoined = false;
+    if (Number(updated.numUpdatedRows) === 0) {
+      await this.upsert(PROXIES, [{ ...row, console_counts: load ? JSON.stringify(load) : null }], [...PROXY_UPDATE, 'console_counts']);
+      rejoined = true;
+    }
     const killed = await this.db.selectFrom(SESSIONS).select('id').where('proxy_id', '=', proxy.id).where('killed', '=', 1).execute();
-    return killed.map((r) => String(r.id));
+    return { killed: killed.map((r) => String(r.id)), rejoined };
   }
 
-  async addSession(session: SessionRecord, _proxy: ProxyRecord): Promise<void> {
-    await this.upsert(SESSIONS, [sessionRow(session)], SESSION_UPDATE);
+  async addSessions(sessions: readonly SessionRecord[], _proxy: ProxyRecord): Promise<void> {
+    for (let i = 0; i < sessions.length; i += BATCH) await this.upsert(SESSIONS, sessions.slice(i, i + BATCH).map(sessionRow), SESSION_UPDATE);
   }
 
   async removeSession(id: string): Promise<void> {
     await this.db.deleteFrom(SESSIONS).where('id', '=', id).execute();
+  }
+
+  async answered(proxyId: string, at: number): Promise<void> {
+    await this.db.updateTable(PROXIES).set({ figures_at: at }).where('id', '=', proxyId).execute();
   }
 
   async removeProxy(id: string): Promise<void> {
@@ -102,32 +130,34 @@ export class SqlRegistry implements RegistryBackend {
 
   async sweep(orphanMs: number): Promise<void> {
     const now = Date.now();
-    // each proxy by its own window; one statement each, so a proxy beating meanwhile stays
+    // each proxy by its own window: marked gone in one statement, so a proxy beating meanwhile stays
     const stale = sql<SqlBool>`${sql.ref('heartbeat_at')} + ${sql.ref('stale_after')} < ${now}`;
-    await this.db.deleteFrom(SESSIONS).where('proxy_id', 'in', this.db.selectFrom(PROXIES).select('id').where(stale)).execute();
-    await this.db.deleteFrom(PROXIES).where(stale).execute();
-    // sessions whose proxy row is gone (a removal that raced a write): once they are old
-    await this.db.deleteFrom(SESSIONS).where('updated_at', '<', now - orphanMs).where('proxy_id', 'not in', this.db.selectFrom(PROXIES).select('id')).execute();
+    await this.db.updateTable(PROXIES).set({ stale_after: 0 }).where(stale).where('stale_after', '>', 0).execute();
+    // the sessions of marked proxies, through the proxy_id index: none, unless one just went or wrote late
+    await this.db.deleteFrom(SESSIONS).where('proxy_id', 'in', this.db.selectFrom(PROXIES).select('id').where('stale_after', '=', 0)).execute();
+    await this.db.deleteFrom(PROXIES).where('stale_after', '=', 0).where('heartbeat_at', '<', now - orphanMs * (1 + TOMBSTONE_WINDOWS)).execute();
     const newest = await this.db.selectFrom(EVENTS).select((eb) => eb.fn.max('id').as('id')).executeTakeFirst();
     if (newest?.id != null) await this.db.deleteFrom(EVENTS).where('created_at', '<', now - EVENT_KEEP_MS).where('id', '<', Number(newest.id)).execute();
   }
 
-  async list(): Promise<RegistryListing> {
+  async proxies(): Promise<ProxyRecord[]> {
     const now = Date.now();
     const rows = (await this.db.selectFrom(PROXIES).selectAll().orderBy('started_at').orderBy('id').execute()) as ProxyRow[];
-    const proxies = rows.filter((p) => isLive(p, now)).map(toProxy);
-    const live = new Map(proxies.map((p) => [p.id, p]));
-    const sessions = ((await this.db.selectFrom(SESSIONS).selectAll().orderBy('started_at').orderBy('id').execute()) as SessionRow[]).map(toSession);
-    // a session is written at each of its proxy's heartbeats: one older than that was left behind
-    return { proxies, sessions: sessions.filter((s) => s.updatedAt >= now - (live.get(s.proxyId)?.staleAfterMs ?? -Infinity)) };
+    return rows.filter((p) => isLive(p, now)).map(toProxy);
+  }
+
+  async list(): Promise<RegistryListing> {
+    const proxies = (await this.proxies()).map(({ load: _, ...p }) => p);
+    if (proxies.length === 0) return { proxies, sessions: [] };
+    const rows = (await this.db.selectFrom(SESSIONS).selectAll().where('proxy_id', 'in', proxies.map((p) => p.id)).orderBy('started_at').orderBy('id').execute()) as SessionRow[];
+    return { proxies, sessions: rows.map(toSession) };
   }
 
   async markKilled(id: string): Promise<string | undefined> {
-    const row = (await this.db.selectFrom(SESSIONS).select(['proxy_id', 'updated_at']).where('id', '=', id).executeTakeFirst()) as { proxy_id: string; updated_at: number | string } | undefined;
+    const row = (await this.db.selectFrom(SESSIONS).select(['proxy_id']).where('id', '=', id).executeTakeFirst()) as { proxy_id: string } | undefined;
     if (!row) return undefined;
     const proxy = (await this.db.selectFrom(PROXIES).select(['id', 'heartbeat_at', 'stale_after']).where('id', '=', row.proxy_id).executeTakeFirst()) as Pick<ProxyRow, 'id' | 'heartbeat_at' | 'stale_after'> | undefined;
-    const now = Date.now();
-    if (!proxy || !isLive(proxy, now) || Number(row.updated_at) < now - Number(proxy.stale_after)) return undefined;
+    if (!proxy || !isLive(proxy, Date.now())) return undefined;
     await this.db.updateTable(SESSIONS).set({ killed: 1 }).where('id', '=', id).execute();
     return row.proxy_id;
   }
@@ -243,7 +273,7 @@ class EventFeed {
         const id = Number(row.id);
         if (this.seen.has(id)) continue;
         this.seen.add(id);
-        if (row.kind === 'token' || row.kind === 'instance' || row.kind === 'session') this.onEvent({ kind: row.kind, target: String(row.target) });
+        if (KINDS.has(row.kind)) this.onEvent({ kind: row.kind as SessionEvent['kind'], target: String(row.target) });
       }
       this.advance();
       if (rows.length < 500) return;
@@ -268,7 +298,8 @@ class EventFeed {
 
 /** Whether a proxy's last heartbeat is within its own stale window (written by its clock, read by ours). */
 function isLive(p: { heartbeat_at: number | string; stale_after: number | string }, now: number): boolean {
-  return Number(p.heartbeat_at) + Number(p.stale_after) >= now;
+  // stale_after 0: marked gone by a sweep
+  return Number(p.stale_after) > 0 && Number(p.heartbeat_at) + Number(p.stale_after) >= now;
 }
 
 function proxyRow(p: ProxyRecord): Record<string, unknown> {
@@ -293,7 +324,9 @@ function sessionRow(s: SessionRecord): Record<string, unknown> {
 }
 
 function toProxy(r: ProxyRow): ProxyRecord {
-  return { id: r.id, address: r.address, hostname: r.hostname, pid: Number(r.pid), startedAt: Number(r.started_at), heartbeatAt: Number(r.heartbeat_at), staleAfterMs: Number(r.stale_after), draining: Number(r.draining) === 1 || r.draining === true };
+  const p: ProxyRecord = { id: r.id, address: r.address, hostname: r.hostname, pid: Number(r.pid), startedAt: Number(r.started_at), heartbeatAt: Number(r.heartbeat_at), staleAfterMs: Number(r.stale_after), draining: Number(r.draining) === 1 || r.draining === true };
+  const load = parseLoad(r.console_counts);
+  return { ...p, ...(r.figures_at != null ? { figuresAt: Number(r.figures_at) } : {}), ...(load ? { load } : {}) };
 }
 
 function toSession(r: SessionRow): SessionRecord {
