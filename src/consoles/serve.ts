@@ -94,6 +94,7 @@ export async function startConsoleProxy(kind: ConsoleKind, parts: ConsoleProxyPa
       enforceSessionTimeout: config.consoleauth.enforce_session_timeout,
       maxDurationMs: p.max_console_duration * 1000,
       idleTimeoutMs: p.console_idle_timeout * 1000,
+      clipboard: p.clipboard,
     },
     {
       tokens: parts.tokens,

@@ -20,7 +20,7 @@ import type { WebSocket } from 'ws';
 import { asGatewayError, GatewayError } from '../errors.ts';
 import type { ClientAddress } from './client-address.ts';
 import { writeRefusal } from './refusal.ts';
-import { ConsoleSession, type SessionEnd, type SessionInfo } from './relay.ts';
+import { ConsoleSession, type RelayFilters, type SessionEnd, type SessionInfo } from './relay.ts';
 import type { TokenUse } from './token-use.ts';
 
 export interface ConnectionHooks {
@@ -167,7 +167,7 @@ export class ConsoleConnection {
    * Starts the relay between the WebSocket and `backend`; from now on the session decides when
    * the connection ends (it closes on either side's end, and on `close` from the proxy).
    */
-  startRelay(info: Omit<SessionInfo, 'client'>, backend: Duplex): ConsoleSession | undefined {
+  startRelay(info: Omit<SessionInfo, 'client'>, backend: Duplex, filters?: RelayFilters): ConsoleSession | undefined {
     const ws = this.ws;
     if (this.over || ws === null || ws.readyState !== ws.OPEN || backend.destroyed) {
       this.fail(new GatewayError('CLIENT_CLOSED', 'client went away before its session began'));
@@ -181,7 +181,7 @@ export class ConsoleConnection {
       use?.ended();
       // runs in a socket's event handler: a throw here would reach the process
       this.contain(() => this.hooks.sessionEnded(s, end, this));
-    });
+    }, filters);
     this.session = session;
     this.hooks.sessionStarted(session, this);
     return session;

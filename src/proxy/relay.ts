@@ -10,10 +10,14 @@
  * ending passes through; nothing is checked per chunk on the byte path for it. With `[porthole]
  * console_idle_timeout` (`watchIdle`) the browser's messages go through a handler that counts
  * those that are input (`idle.ts` decides which), read by a coarse timer; without it the
- * handler is the plain one.
+ * handler is the plain one. With `filters` (the clipboard policy's RFB framers,
+ * `src/rfb/clipboard-policy.ts`) a direction's bytes go through its filter, which may leave some
+ * out; a stream the filter cannot frame closes the session with the filter's words. Without them
+ * the byte path is the plain one, unchanged (handlers chosen once, at the start).
  */
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
+import { asGatewayError } from '../errors.ts';
 import type { LiveSession, LiveSessionInfo } from '../sessions/types.ts';
 import { releaseBackendBuffer, setBackendSink } from './backend.ts';
 
@@ -43,6 +47,17 @@ export interface CloseHow {
   readonly reason: string;
 }
 
+/** What of one direction's bytes goes on; throws a `GatewayError` on a stream it cannot frame. */
+export interface StreamFilter {
+  filter(chunk: Buffer): Buffer;
+}
+
+/** The filters of a session's directions, each optional. */
+export interface RelayFilters {
+  readonly toBackend?: StreamFilter;
+  readonly fromBackend?: StreamFilter;
+}
+
 /** Whether a message from the browser is input (keys, pointer, clipboard), for the idle timeout. */
 export type InputTest = (data: Buffer) => boolean;
 
@@ -67,7 +82,8 @@ export class ConsoleSession implements LiveSession {
   private idle: NodeJS.Timeout | undefined;
   /** Input messages seen since the relay started, when the idle timeout is on. */
   private inputs = 0;
-  private readonly onMessage = (data: Buffer) => wsOnMessage(this, data);
+  /** What relays one message from the browser: the plain handler, or through its filter. */
+  private readonly onMessage: (data: Buffer) => void;
 
   constructor(
     readonly info: SessionInfo,
@@ -76,11 +92,18 @@ export class ConsoleSession implements LiveSession {
     /** The backend socket, or a viewer's stream on a kept serial console (`serial-viewer.ts`). */
     private readonly backend: Duplex,
     private readonly onEnd: (session: ConsoleSession, end: SessionEnd) => void,
+    filters?: RelayFilters,
   ) {
+    const toBackend = filters?.toBackend;
+    const fromBackend = filters?.fromBackend;
+    this.onMessage = toBackend ? (data: Buffer) => wsOnFilteredMessage(this, toBackend, data) : (data: Buffer) => wsOnMessage(this, data);
     ws.on('message', this.onMessage);
     ws.on('close', (code: number) => this.end(`client closed (${code})`));
     ws.on('error', (err: Error) => this.end(`client error: ${err.message}`));
-    if (setBackendSink(backend, (buffer, n, owned) => backendOnRead(this, buffer, n, owned))) {
+    if (fromBackend) {
+      // a filter may hand on parts of a chunk after the read returned: chunks of their own, not the shared buffer
+      backend.on('data', (chunk: Buffer) => backendOnFilteredData(this, fromBackend, chunk));
+    } else if (setBackendSink(backend, (buffer, n, owned) => backendOnRead(this, buffer, n, owned))) {
       // bytes that came with the end of a handshake wait in the stream: they go first
       for (let chunk: Buffer | null; (chunk = backend.read() as Buffer | null) !== null; ) backendOnData(this, chunk);
     } else {
@@ -130,10 +153,11 @@ export class ConsoleSession implements LiveSession {
    */
   watchIdle(ms: number, isInput: InputTest): void {
     if (this.ended || this.idle !== undefined) return;
-    this.ws.off('message', this.onMessage);
+    const relay = this.onMessage;
+    this.ws.off('message', relay);
     this.ws.on('message', (data: Buffer) => {
       if (isInput(data)) this.inputs++;
-      wsOnMessage(this, data);
+      relay(data);
     });
     const tick = Math.min(10_000, Math.max(100, Math.floor(ms / 10)));
     let seen = this.inputs;
@@ -155,6 +179,15 @@ export class ConsoleSession implements LiveSession {
     if (this.ended) return;
     this.ws.close(code, reason);
     this.end(reason);
+  }
+
+  /** @internal a filter could not frame a stream: the browser gets its words, the log its detail. */
+  _refuse(err: unknown): void {
+    if (this.ended) return;
+    const e = asGatewayError(err);
+    // a close reason is at most 123 bytes (RFC 6455 5.5); the filters' words are well under it
+    this.ws.close(e.closeCode, e.clientMessage.slice(0, 120));
+    this.end(e.message);
   }
 
   private end(reason: string): void {
@@ -183,6 +216,31 @@ function wsOnMessage(s: ConsoleSession, data: Buffer): void {
     s._ws.pause();
     backend.once('drain', () => s._ws.resume());
   }
+}
+
+/** A message through the filter: only what it hands on goes to the backend (the counter counts what came). */
+function wsOnFilteredMessage(s: ConsoleSession, f: StreamFilter, data: Buffer): void {
+  let out: Buffer;
+  try {
+    out = f.filter(data);
+  } catch (err) {
+    s._refuse(err);
+    return;
+  }
+  s.bytesFromClient += data.length - out.length;
+  if (out.length > 0) wsOnMessage(s, out);
+}
+
+function backendOnFilteredData(s: ConsoleSession, f: StreamFilter, chunk: Buffer): void {
+  let out: Buffer;
+  try {
+    out = f.filter(chunk);
+  } catch (err) {
+    s._refuse(err);
+    return;
+  }
+  s.bytesFromBackend += chunk.length - out.length;
+  if (out.length > 0) backendOnData(s, out);
 }
 
 /** `sent`: called once the browser's socket has taken the frame (or the session is gone). */

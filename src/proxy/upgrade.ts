@@ -28,6 +28,7 @@ import { GatewayError, isGatewayError } from '../errors.ts';
 import type { ConsoleEndpoint, Inventory, Server } from '../inventory/types.ts';
 import { negotiateBackend, serveClient, type BackendHandshake } from '../rfb/security-proxy.ts';
 import { isAuthSchemeName, type BackendAuthSettings, type RfbProxyOptions } from '../rfb/types.ts';
+import { cutTextFilters, type ClipboardPolicy } from '../rfb/clipboard-policy.ts';
 import { tokenLogId, type ConsoleToken, type TokenStore } from '../store/types.ts';
 import { connectBackend, type BackendOptions } from './backend.ts';
 import type { KeptSerialConsoles } from './serial-hub.ts';
@@ -74,6 +75,8 @@ export interface UpgradeOptions extends BackendOptions {
   readonly maxDurationMs?: number;
   /** `[porthole] console_idle_timeout`, ms: a session closes after that long without input (`CLOSE_IDLE`); absent or 0: never. */
   readonly idleTimeoutMs?: number;
+  /** `[porthole] clipboard`: which ways RFB cut text may go (`src/rfb/clipboard-policy.ts`); absent: both. */
+  readonly clipboard?: ClipboardPolicy;
 }
 
 export interface UpgradeDeps {
@@ -174,18 +177,25 @@ async function establish(conn: ConsoleConnection, head: Buffer, wss: WebSocketSe
   const a = await decide(conn, opts, deps);
   if (conn.closed) return;
   const socket = conn.socket;
+  const clipboard = opts.rfb && opts.clipboard && opts.clipboard !== 'both' ? opts.clipboard : undefined;
   let handshake: Promise<BackendHandshake | { socket: Duplex; auth: null }> | undefined;
   // the 101 and Porthole's ProtocolVersion, written in the same turn, leave in one segment
   socket.cork();
   // without verifyClient, ws calls back at once or refuses (destroying the socket) at once
   wss.handleUpgrade(conn.req, socket, head, (ws) => {
     conn.adoptWebSocket(ws);
-    handshake = a.negotiation ? rfbHandshake(ws, a.negotiation, opts.rfb!) : Promise.resolve({ socket: a.backend, auth: null });
+    handshake = a.negotiation ? rfbHandshake(ws, a.negotiation, opts.rfb!, clipboard !== undefined) : Promise.resolve({ socket: a.backend, auth: null });
   });
   socket.uncork();
   if (!handshake) throw new GatewayError('BAD_REQUEST', 'the WebSocket upgrade was refused', { status: 400 });
   const backend = await conn.guard(handshake);
-  const session = conn.startRelay({ ...a.info, backendAuth: backend.auth }, backend.socket);
+  // the clipboard policy's framers, on RFB consoles whose policy is not `both` (the plain relay otherwise)
+  const filters = clipboard !== undefined && 'serverInit' in backend && backend.serverInit ? cutTextFilters(clipboard, backend.serverInit) : undefined;
+  if (filters && 'early' in backend && backend.early && backend.early.length > 0) {
+    const early = filters.toBackend.filter(backend.early);
+    if (early.length > 0) backend.socket.write(early);
+  }
+  const session = conn.startRelay({ ...a.info, backendAuth: backend.auth }, backend.socket, filters);
   if (session && opts.enforceSessionTimeout) {
     const expiresMs = a.info.tokenExpires * 1000;
     deps.log.debug({ event: 'session_timeout', session: a.info.id, tokenHash: a.info.tokenLogId, seconds: Math.max(0, Math.round((expiresMs - Date.now()) / 1000)) }, 'console session closes when its token expires');
@@ -326,10 +336,10 @@ export function backendAuthSettings(defaults: RfbProxyOptions, server: Server | 
  * be authenticated; the detail (hosts, certificates, the server's words) is information leakage
  * and goes to the log. The failure's close code and words are the RFB code's to choose.
  */
-async function rfbHandshake(ws: WebSocket, negotiation: Promise<BackendHandshake>, o: RfbProxyOptions): Promise<BackendHandshake> {
+async function rfbHandshake(ws: WebSocket, negotiation: Promise<BackendHandshake>, o: RfbProxyOptions, holdEarly: boolean): Promise<BackendHandshake> {
   const { seam, release } = clientSeam(ws, o.timeoutMs);
   try {
-    return await serveClient(seam, negotiation, { timeoutMs: o.timeoutMs });
+    return await serveClient(seam, negotiation, { timeoutMs: o.timeoutMs, holdEarly });
   } finally {
     release();
   }

@@ -53,6 +53,10 @@ export interface BackendHandshake {
   readonly auth: string;
   /** @internal */
   readonly transport: Transport;
+  /** The ServerInit the browser was given (`serveClient`): the pixel format a framer of the updates starts from. */
+  readonly serverInit?: Buffer;
+  /** With `holdEarly`: what the browser sent after ClientInit before the relay, not yet written to the backend. */
+  readonly early?: Buffer;
 }
 
 /** The browser's side as the RFB code sees it: one `send` is one RFB message (one WebSocket message). */
@@ -160,7 +164,7 @@ export const BACKEND_GONE_REASON = 'The console closed during the connection';
  * message), after the browser was told in RFB; the close it asks for is `REFUSED_CLOSE`. A backend
  * that fails after SecurityResult OK rejects with a close reason saying only that it closed.
  */
-export async function serveClient(client: ClientSeam, negotiation: Promise<BackendHandshake>, opts: { timeoutMs: number }): Promise<BackendHandshake> {
+export async function serveClient(client: ClientSeam, negotiation: Promise<BackendHandshake>, opts: { timeoutMs: number; holdEarly?: boolean }): Promise<BackendHandshake> {
   const r = client.reader;
   // whatever happens to the browser, the negotiation's failure is handled here or by the caller
   negotiation.catch(() => {});
@@ -191,12 +195,18 @@ export async function serveClient(client: ClientSeam, negotiation: Promise<Backe
   }
   const clientInit = await r.read(1, 'ClientInit');
   t.write(clientInit);
-  client.send(await serverInit(t, opts.timeoutMs));
-  // a client may pipeline its first messages; they go to the backend before the relay starts
+  const init = await serverInit(t, opts.timeoutMs);
+  client.send(init);
+  // a client may pipeline its first messages; they go to the backend before the relay starts, or
+  // to the caller when it filters them (the clipboard policy: they may hold a ClientCutText)
   const early = r.finish();
+  if (opts.holdEarly) {
+    t.handOff();
+    return { ...backend, serverInit: init, early };
+  }
   if (early.length > 0) t.write(early);
   t.handOff();
-  return backend;
+  return { ...backend, serverInit: init };
 }
 
 /** The backend's ServerInit, after the browser's ClientInit went to it. */
