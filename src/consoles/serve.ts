@@ -16,11 +16,14 @@ import type { LookupBudget } from '../proxy/lookup-budget.ts';
 import type { ConsoleSession } from '../proxy/relay.ts';
 import type { KeptSerialConsoles } from '../proxy/serial-hub.ts';
 import { createUpgradeHandler } from '../proxy/upgrade.ts';
-import type { ConsoleEvents } from '../proxy/events.ts';
+import { fanOut, type ConsoleEvents } from '../proxy/events.ts';
+import { LastRefusals } from '../proxy/last-refusal.ts';
 import type { ConsoleLimits } from '../proxy/console-limits.ts';
 import type { RfbProxyOptions } from '../rfb/types.ts';
 import type { TokenStore } from '../store/types.ts';
 import { createPages } from '../web/pages.ts';
+import { describeNoVncPages, noVncPageFiles } from '../web/novnc-app.ts';
+import { GatewayError } from '../errors.ts';
 import type { ConsoleKind } from './types.ts';
 
 export interface ProxyInfo {
@@ -77,6 +80,10 @@ export interface RunningConsoleProxy {
 export async function startConsoleProxy(kind: ConsoleKind, parts: ConsoleProxyParts): Promise<RunningConsoleProxy> {
   const { config } = parts.loaded;
   const p = config.porthole;
+  // why a valid token's last console failed before its 101, for the page to say at once (the browser never sees the status)
+  const refusals = new LastRefusals();
+  const events = fanOut(parts.events ? [parts.events, refusals] : [refusals], (err) => parts.log.error({ event: 'bug', err: (err as Error)?.message }, `console event watcher failed: ${(err as Error)?.stack ?? err}`));
+  if (p.new_link_url !== null && !/^https?:$/.test(new URL(p.new_link_url).protocol)) throw new GatewayError('CONFIG_INVALID', `[porthole] new_link_url: expected an http or https URL, got ${p.new_link_url}`);
   const upgrades = createUpgradeHandler(
     {
       kind: kind.name,
@@ -104,7 +111,7 @@ export async function startConsoleProxy(kind: ConsoleKind, parts: ConsoleProxyPa
       releases: parts.releases,
       lookups: parts.lookups,
       kept: parts.kept,
-      events: parts.events,
+      events,
       limits: parts.limits,
       observer: {
         started: (s) => parts.observers.forEach((o) => o.started(s)),
@@ -113,7 +120,7 @@ export async function startConsoleProxy(kind: ConsoleKind, parts: ConsoleProxyPa
     },
   );
   const trusted = new Set(p.trusted_proxies);
-  const pages = createPages({ page: kind.page, tokens: parts.tokens, inventory: parts.inventory, webDir: config.DEFAULT.web, frameAncestors: p.frame_ancestors, budget: { lookups: parts.lookups, client: (req) => clientHost(req, trusted) }, limits: parts.limits && { check: parts.limits, client: (req) => clientHost(req, trusted) } });
+  const pages = createPages({ page: kind.page, tokens: parts.tokens, inventory: parts.inventory, webDir: config.DEFAULT.web, frameAncestors: p.frame_ancestors, budget: { lookups: parts.lookups, client: (req) => clientHost(req, trusted) }, limits: parts.limits && { check: parts.limits, client: (req) => clientHost(req, trusted) }, refusals: { memory: refusals, client: (req) => clientHost(req, trusted) }, newLinkUrl: p.new_link_url, sessionEnd: { withToken: config.consoleauth.enforce_session_timeout, maxDurationSeconds: p.max_console_duration }, consolePage: p.console_page, clipboard: p.clipboard });
   const { server, tls: listenerTls } = createListener(
     {
       sslOnly: config.DEFAULT.ssl_only,
@@ -136,6 +143,7 @@ export async function startConsoleProxy(kind: ConsoleKind, parts: ConsoleProxyPa
   const info: ProxyInfo = { host, port, tls, baseUrl: kind.baseUrl(parts.loaded, port) };
   const security = !tls ? 'HTTP, no TLS' : config.DEFAULT.ssl_only ? 'TLS only' : 'TLS and HTTP, told apart per connection';
   parts.log.info({ event: 'listening', proxy: kind.name, host, port, tls }, `${kind.title} listening on ${host}:${port} (${security})`);
+  if (kind.page.webApp) parts.log.info({ event: 'config', proxy: kind.name }, describeNoVncPages(noVncPageFiles(kind.page.paths, config.DEFAULT.web, p.console_page), config.DEFAULT.web));
   return {
     kind,
     info,

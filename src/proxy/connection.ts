@@ -38,6 +38,8 @@ export interface ConnectionHooks {
 /** What the log says of a connection that never became a session: the backend and instance once known. */
 export interface ConnectionContext {
   tokenLogId?: string;
+  /** The token's SHA-256 (hex): the events' key for the token, never logged. */
+  tokenHash?: string;
   backend?: string;
   instance?: string;
 }

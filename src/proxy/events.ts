@@ -23,6 +23,8 @@ export interface ConnectionFacts {
   readonly ms: number;
   /** The token's 8-hex log id, once the request named one. */
   readonly tokenLogId?: string;
+  /** The token's SHA-256 (hex), once the request named one: what `last-refusal.ts` keys on, never logged. */
+  readonly tokenHash?: string;
   /** The token's instance, once the lookup found it. */
   readonly instance?: string;
 }

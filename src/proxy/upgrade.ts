@@ -29,7 +29,7 @@ import type { ConsoleEndpoint, Inventory, Server } from '../inventory/types.ts';
 import { negotiateBackend, serveClient, type BackendHandshake } from '../rfb/security-proxy.ts';
 import { isAuthSchemeName, type BackendAuthSettings, type RfbProxyOptions } from '../rfb/types.ts';
 import { cutTextFilters, type ClipboardPolicy } from '../rfb/clipboard-policy.ts';
-import { tokenLogId, type ConsoleToken, type TokenStore } from '../store/types.ts';
+import { hashToken, tokenLogId, type ConsoleToken, type TokenStore } from '../store/types.ts';
 import { connectBackend, type BackendOptions } from './backend.ts';
 import type { KeptSerialConsoles } from './serial-hub.ts';
 import { SERIAL_VIEW_ONLY } from './view-only.ts';
@@ -227,7 +227,8 @@ async function decide(conn: ConsoleConnection, opts: UpgradeOptions, deps: Upgra
   const origin = checkOriginHost(req.headers, opts.allowedOrigins);
   const token = tokenFromRequest(rawUrl, req.headers.cookie);
   if (token === undefined) throw new GatewayError('TOKEN_MISSING', 'no console token in the request', { status: 400 });
-  conn.context.tokenLogId = tokenLogId(token);
+  conn.context.tokenHash = hashToken(token);
+  conn.context.tokenLogId = tokenLogId(conn.context.tokenHash, true);
   // a bulk guesser is answered without a lookup once over its budget (the budget logs that once)
   const wait = deps.lookups?.retryAfter(conn.client.host) ?? 0;
   if (wait > 0) throw overBudget(conn.client.host, wait);
@@ -300,7 +301,7 @@ async function lookup(conn: ConsoleConnection, token: string, opts: UpgradeOptio
 
 /** What every event says of `conn`. */
 function facts(conn: ConsoleConnection, kind: string): ConnectionFacts {
-  return { kind, client: conn.client, ms: performance.now() - conn.openedAt, tokenLogId: conn.context.tokenLogId, instance: conn.context.instance };
+  return { kind, client: conn.client, ms: performance.now() - conn.openedAt, tokenLogId: conn.context.tokenLogId, tokenHash: conn.context.tokenHash, instance: conn.context.instance };
 }
 
 function sessionInfo(t: ConsoleToken, server: Server | undefined, address: string): Accepted['info'] {

@@ -15,11 +15,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isGatewayError } from '../errors.ts';
 import { requestProblem } from '../http/request-checks.ts';
 import { parseCookies, tokenFromPageUrl } from '../http/token-source.ts';
 import type { Inventory } from '../inventory/types.ts';
-import type { TokenStore } from '../store/types.ts';
+import { hashToken, nowSeconds, type TokenStore } from '../store/types.ts';
 import { clientPage, type ClientPage } from './client-page.ts';
+import { noVncPageFiles, type ConsolePageChoice } from './novnc-app.ts';
 import { clientPageCsp, frameAncestors, pageCsp, setResponsePolicy } from './page-policy.ts';
 
 const STATIC_DIR = join(dirname(fileURLToPath(import.meta.url)), 'static');
@@ -50,14 +52,42 @@ export interface TokenState {
    * concurrent-console limit (`limit` says which): what the console page shows after its
    * WebSocket was refused, since a browser's WebSocket never sees the HTTP status.
    */
-  readonly state: 'valid' | 'expired' | 'unknown' | 'missing' | 'limited' | 'limit';
+  readonly state: 'valid' | 'expired' | 'unknown' | 'missing' | 'limited' | 'limit' | TokenProblem;
   readonly server: string | null;
   readonly expiresAt: number | null;
   /** With `limited`: seconds until the client may ask again (also the `Retry-After` header); with `limit`: until the counts are read again. */
   readonly retryAfter?: number;
   /** With `limit`: which one (`total`, `server`, `project`, `client`). */
   readonly limit?: string;
+  /** `[porthole] new_link_url`: where to get a new console link, when the operator set one. */
+  readonly newLinkUrl?: string;
+  /** `[consoleauth] enforce_session_timeout`: a session closes at `expiresAt`. */
+  readonly endsWithToken?: boolean;
+  /** `[porthole] max_console_duration`, seconds: a session closes that long after it began. */
+  readonly maxDuration?: number;
+  /** The server's clock (epoch seconds) when it answered, so the page counts time left on it. */
+  readonly now?: number;
+  /** `[porthole] clipboard` when it is not `both`: the page's clipboard panel leaves out the ways it blocks. */
+  readonly clipboard?: string;
 }
+
+/**
+ * States beyond the store's answer, each with its own words on the page: `malformed` (not a
+ * token's shape at all, and unknown: a link cut short when copied), and, for a valid token, why
+ * this client's last console with it failed before its 101 (`RefusalMemory`): `unreachable` (the
+ * backend refused or did not answer the dial: the machine is off or its console not listening),
+ * `used` (a single-use token already consumed); `unavailable`: the token store did not answer.
+ */
+export type TokenProblem = 'malformed' | 'unreachable' | 'used' | 'unavailable';
+
+/** Why the last console of a token from a client failed before its 101 (`proxy/last-refusal.ts` gives it). */
+export interface RefusalMemory {
+  /** `tokenHash`: the token's SHA-256 in hex; `client`: as the upgrade and the budget see it. */
+  reason(tokenHash: string, client: string): 'unreachable' | 'used' | 'unavailable' | null;
+}
+
+// tokens are UUIDs (Nova's str(uuid.uuid4()), Porthole's randomUUID()): anything else is a damaged link
+const TOKEN_SHAPE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** What the pages need of the concurrent-console limits (`proxy/console-limits.ts` gives it). */
 export interface ConsoleLimitCheck {
@@ -87,10 +117,12 @@ export interface ConsolePage {
   readonly assets?: Readonly<Record<string, string>>;
   /** Its scripts write `<style>` elements and style attributes (xterm.js): its CSP allows inline styles, never inline script. */
   readonly inlineStyles?: boolean;
+  /** noVNC's own app in `[DEFAULT] web` may answer at some of `paths` (`novnc-app.ts`). */
+  readonly webApp?: boolean;
 }
 
 /** The noVNC console page, at every path that clouds hand out for it. */
-export const NOVNC_PAGE: ConsolePage = { paths: CONSOLE_PAGE_PATHS, file: 'console.html' };
+export const NOVNC_PAGE: ConsolePage = { paths: CONSOLE_PAGE_PATHS, file: 'console.html', webApp: true };
 
 export interface PagesDeps {
   /** The console page of the listener's kind; the noVNC page when not given. */
@@ -112,6 +144,16 @@ export interface PagesDeps {
   readonly budget?: { readonly lookups: FailedLookupBudget; client(req: IncomingMessage): string };
   /** The concurrent-console limits, so that a valid token's state says when a console would be refused by one. */
   readonly limits?: { readonly check: ConsoleLimitCheck; client(req: IncomingMessage): string };
+  /** Why a valid token's last console from this client failed before its 101, so that the page says it at once. */
+  readonly refusals?: { readonly memory: RefusalMemory; client(req: IncomingMessage): string };
+  /** `[porthole] new_link_url` (an http or https URL), handed to the page. */
+  readonly newLinkUrl?: string | null;
+  /** What ends a session by the clock, for the page to show the time left. */
+  readonly sessionEnd?: { readonly withToken: boolean; readonly maxDurationSeconds: number };
+  /** `[porthole] console_page`: which page answers at Nova's paths when `[DEFAULT] web` holds noVNC's app. */
+  readonly consolePage?: ConsolePageChoice;
+  /** `[porthole] clipboard` (the proxy enforces it), handed to the page. */
+  readonly clipboard?: string;
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -126,14 +168,19 @@ export function createPages(deps: PagesDeps): RequestHandler {
 
   async function readClientPage(pathname: string): Promise<ClientPage | undefined> {
     const name = page.client?.files[pathname];
-    if (!name || !deps.webDir) return undefined;
+    if (!name) return undefined;
+    return readWebPage(name, `${STATE_MARKER}<script src="/porthole/${page.client!.script}" defer></script>`);
+  }
+
+  /** A page of `[DEFAULT] web` with `head` added, its inline scripts hashed (`client-page.ts`). */
+  async function readWebPage(name: string, head: string): Promise<ClientPage | undefined> {
+    if (!deps.webDir) return undefined;
     const file = join(deps.webDir, name);
     try {
       const { mtimeMs } = statSync(file);
       const known = clientPages.get(file);
       if (known && known.mtimeMs === mtimeMs) return known.page;
-      const script = `<script src="/porthole/${page.client!.script}" defer></script>`;
-      const read = clientPage(await readFile(file, 'utf8'), `${STATE_MARKER}${script}`);
+      const read = clientPage(await readFile(file, 'utf8'), head);
       clientPages.set(file, { mtimeMs, page: read });
       return read;
     } catch {
@@ -141,8 +188,22 @@ export function createPages(deps: PagesDeps): RequestHandler {
     }
   }
   const ancestors = frameAncestors(deps.frameAncestors ?? []);
+  // noVNC's app, where the operator's `[DEFAULT] web` holds it: the file it serves at each page path, or null for Porthole's
+  const appFiles = page.webApp ? noVncPageFiles(page.paths, webDir, deps.consolePage ?? 'porthole') : new Map<string, string | null>();
+
+  const extras = {
+    ...(deps.newLinkUrl ? { newLinkUrl: deps.newLinkUrl } : {}),
+    ...(deps.sessionEnd?.withToken ? { endsWithToken: true } : {}),
+    ...(deps.sessionEnd?.maxDurationSeconds ? { maxDuration: deps.sessionEnd.maxDurationSeconds } : {}),
+    ...(deps.clipboard && deps.clipboard !== 'both' ? { clipboard: deps.clipboard } : {}),
+  };
 
   async function tokenState(token: string | undefined, req: IncomingMessage): Promise<TokenState> {
+    const state = await lookupState(token, req);
+    return { ...state, ...extras, ...(state.expiresAt !== null && (extras.endsWithToken || extras.maxDuration) ? { now: nowSeconds() } : {}) };
+  }
+
+  async function lookupState(token: string | undefined, req: IncomingMessage): Promise<TokenState> {
     if (token === undefined) return { state: 'missing', server: null, expiresAt: null };
     const budget = deps.budget;
     const client = budget?.client(req);
@@ -150,14 +211,25 @@ export function createPages(deps: PagesDeps): RequestHandler {
       const retryAfter = budget.lookups.retryAfter(client);
       if (retryAfter > 0) return { state: 'limited', server: null, expiresAt: null, retryAfter };
     }
-    const found = await deps.tokens.lookup(token);
+    let found: Awaited<ReturnType<TokenStore['lookup']>>;
+    try {
+      found = await deps.tokens.lookup(token);
+    } catch (err) {
+      // the page says so and tries again; anything else is the handler's 503
+      if (isGatewayError(err) && err.code === 'STORE_UNAVAILABLE') return { state: 'unavailable', server: null, expiresAt: null, retryAfter: 5 };
+      throw err;
+    }
     // awaited so that the count, shared ones included, is in before the answer leaves; it never rejects
     if (found.status !== 'valid' && budget && client !== undefined) await budget.lookups.failed(client);
-    if (found.status === 'unknown') return { state: 'unknown', server: null, expiresAt: null };
+    // looked up (and counted) all the same, so that the shape tells nothing a lookup would not
+    if (found.status === 'unknown') return { state: TOKEN_SHAPE.test(token) ? 'unknown' : 'malformed', server: null, expiresAt: null };
     const server = await deps.inventory.get(found.token.instanceUuid);
     // a valid token's lookup costs no budget: asking after a refused console is free
     const refusal = found.status === 'valid' && deps.limits ? deps.limits.check.refusal({ instance: found.token.instanceUuid, project: server?.projectId ?? null, client: deps.limits.client(req) }) : null;
     if (refusal) return { state: 'limit', server: server?.name ?? null, expiresAt: found.token.expires, limit: refusal.limit, retryAfter: refusal.retryAfter };
+    // from memory, and only for a valid token: costs no lookup, and tells only this client of its own attempts
+    const refused = found.status === 'valid' && deps.refusals ? deps.refusals.memory.reason(hashToken(token), deps.refusals.client(req)) : null;
+    if (refused) return { state: refused, server: server?.name ?? null, expiresAt: found.token.expires };
     return { state: found.status, server: server?.name ?? null, expiresAt: found.token.expires };
   }
 
@@ -204,6 +276,16 @@ export function createPages(deps: PagesDeps): RequestHandler {
       send(res, 400, 'text/plain; charset=utf-8', 'Bad Request\n', head);
       return;
     }
+    const appFile = appFiles.get(pathname);
+    if (appFile) {
+      // as websockify serves it, under the CSP of a client page (its inline script by hash, its style attributes)
+      const app = await readWebPage(appFile, '');
+      if (app) {
+        if (ancestors !== "'none'") res.removeHeader('X-Frame-Options');
+        send(res, 200, CONTENT_TYPES['.html']!, app.html, head, { 'Cache-Control': 'no-store', 'Content-Security-Policy': clientPageCsp(req, rawUrl, ancestors, app) });
+        return;
+      }
+    }
     if (page.paths.includes(pathname)) {
       const state = await tokenState(tokenFromPageUrl(rawUrl), req);
       // over budget, the page still comes (429), so the person at the console reads why
@@ -213,7 +295,7 @@ export function createPages(deps: PagesDeps): RequestHandler {
       // X-Frame-Options cannot name origins; where frame-ancestors does, browsers follow it
       if (ancestors !== "'none'") res.removeHeader('X-Frame-Options');
       const stateScript = `<script id="porthole-state" type="application/json">${json}</script>`;
-      const status = state.state === 'limited' ? 429 : 200;
+      const status = state.state === 'limited' ? 429 : state.state === 'unavailable' ? 503 : 200;
       if (page.client) {
         const client = await readClientPage(pathname);
         if (client) {
@@ -234,7 +316,7 @@ export function createPages(deps: PagesDeps): RequestHandler {
       const token = new URLSearchParams(rawUrl.slice(rawUrl.indexOf('?') + 1 || rawUrl.length)).get('token') || (req.headers.cookie ? parseCookies(req.headers.cookie).get('token') : undefined);
       const state = await tokenState(token || undefined, req);
       if (state.retryAfter) res.setHeader('Retry-After', String(state.retryAfter));
-      send(res, state.state === 'limited' ? 429 : 200, 'application/json', JSON.stringify(state), head, { 'Cache-Control': 'no-store' });
+      send(res, state.state === 'limited' ? 429 : state.state === 'unavailable' ? 503 : 200, 'application/json', JSON.stringify(state), head, { 'Cache-Control': 'no-store' });
       return;
     }
     const asset = page.assets ? Object.keys(page.assets).find((prefix) => pathname.startsWith(prefix)) : undefined;

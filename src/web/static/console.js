@@ -28,7 +28,7 @@ const MESSAGES = {
     disconnectedByUser: 'Disconnected',
     expired: 'This console link has expired. Ask for a new console URL.',
     sessionExpired: 'The console session expired. Ask for a new console URL.',
-    unknown: 'This console link is not valid (unknown or revoked token).',
+    unknown: 'This console link is not valid: it was revoked, or it never existed. Ask for a new link.',
     missing: 'No console token in this URL.',
     limited: 'Too many failed attempts from your address; try again in a minute.',
     idleTimeout: 'The console was closed after a time without input. Press Connect to open it again.',
@@ -49,6 +49,16 @@ const MESSAGES = {
     fullscreen: 'Fullscreen',
     exitFullscreen: 'Exit fullscreen',
     console: 'Console',
+    backendRefused: 'The machine is off or its console is not listening.',
+    backendRefusedTo: '{name} is off or its console is not listening.',
+    unavailable: 'Porthole cannot check this console link right now (its token store is not answering). It will try again by itself.',
+    used: 'This console link has already been used: it opens one session only. Ask for a new link.',
+    malformed: 'This console link is incomplete or damaged. Copy the whole link again, or ask for a new one.',
+    tryAgain: 'Try again',
+    newLink: 'Get a new link',
+    closesIn: 'Closes in {minutes} min',
+    closesSoon: 'Closes in less than a minute',
+    closesTitle: 'When the console session will be closed',
   },
   de: {
     loading: 'Wird geladen…',
@@ -63,7 +73,7 @@ const MESSAGES = {
     disconnectedByUser: 'Getrennt',
     expired: 'Dieser Konsolen-Link ist abgelaufen. Fordern Sie eine neue Konsolen-URL an.',
     sessionExpired: 'Die Konsolensitzung ist abgelaufen. Fordern Sie eine neue Konsolen-URL an.',
-    unknown: 'Dieser Konsolen-Link ist ungültig (unbekanntes oder widerrufenes Token).',
+    unknown: 'Dieser Konsolen-Link ist ungültig: Er wurde widerrufen oder hat nie existiert. Fordern Sie einen neuen Link an.',
     missing: 'Diese URL enthält kein Konsolen-Token.',
     limited: 'Zu viele fehlgeschlagene Versuche von Ihrer Adresse; versuchen Sie es in einer Minute erneut.',
     idleTimeout: 'Die Konsole wurde nach einer Zeit ohne Eingabe geschlossen. Mit „Verbinden“ öffnen Sie sie wieder.',
@@ -84,6 +94,16 @@ const MESSAGES = {
     fullscreen: 'Vollbild',
     exitFullscreen: 'Vollbild beenden',
     console: 'Konsole',
+    backendRefused: 'Die Maschine ist ausgeschaltet oder ihre Konsole nimmt keine Verbindungen an.',
+    backendRefusedTo: '{name} ist ausgeschaltet oder die Konsole nimmt keine Verbindungen an.',
+    unavailable: 'Porthole kann diesen Konsolen-Link gerade nicht prüfen (der Token-Speicher antwortet nicht). Es wird von selbst erneut versucht.',
+    used: 'Dieser Konsolen-Link wurde bereits verwendet: Er öffnet nur eine Sitzung. Fordern Sie einen neuen Link an.',
+    malformed: 'Dieser Konsolen-Link ist unvollständig oder beschädigt. Kopieren Sie den ganzen Link erneut oder fordern Sie einen neuen an.',
+    tryAgain: 'Erneut versuchen',
+    newLink: 'Neuen Link holen',
+    closesIn: 'Schließt in {minutes} Min.',
+    closesSoon: 'Schließt in weniger als einer Minute',
+    closesTitle: 'Wann die Konsolensitzung geschlossen wird',
   },
   fr: {
     loading: 'Chargement…',
@@ -98,7 +118,7 @@ const MESSAGES = {
     disconnectedByUser: 'Déconnecté',
     expired: 'Ce lien de console a expiré. Demandez une nouvelle URL de console.',
     sessionExpired: 'La session de console a expiré. Demandez une nouvelle URL de console.',
-    unknown: 'Ce lien de console n’est pas valide (jeton inconnu ou révoqué).',
+    unknown: 'Ce lien de console n’est pas valide\u00a0: il a été révoqué ou n’a jamais existé. Demandez un nouveau lien.',
     missing: 'Aucun jeton de console dans cette URL.',
     limited: 'Trop de tentatives échouées depuis votre adresse\u00a0; réessayez dans une minute.',
     idleTimeout: 'La console a été fermée après un temps sans saisie. Cliquez sur Connecter pour la rouvrir.',
@@ -119,6 +139,16 @@ const MESSAGES = {
     fullscreen: 'Plein écran',
     exitFullscreen: 'Quitter le plein écran',
     console: 'Console',
+    backendRefused: 'La machine est éteinte ou sa console n’accepte pas de connexion.',
+    backendRefusedTo: '{name} est éteinte ou sa console n’accepte pas de connexion.',
+    unavailable: 'Porthole ne peut pas vérifier ce lien de console pour l’instant (son stockage de jetons ne répond pas). Nouvel essai automatique.',
+    used: 'Ce lien de console a déjà été utilisé\u00a0: il n’ouvre qu’une session. Demandez un nouveau lien.',
+    malformed: 'Ce lien de console est incomplet ou abîmé. Copiez à nouveau le lien entier, ou demandez-en un nouveau.',
+    tryAgain: 'Réessayer',
+    newLink: 'Obtenir un nouveau lien',
+    closesIn: 'Fermeture dans {minutes}\u00a0min',
+    closesSoon: 'Fermeture dans moins d’une minute',
+    closesTitle: 'Quand la session de console sera fermée',
   },
   es: {
     loading: 'Cargando…',
@@ -133,7 +163,7 @@ const MESSAGES = {
     disconnectedByUser: 'Desconectado',
     expired: 'Este enlace de consola ha caducado. Solicite una nueva URL de consola.',
     sessionExpired: 'La sesión de consola ha caducado. Solicite una nueva URL de consola.',
-    unknown: 'Este enlace de consola no es válido (token desconocido o revocado).',
+    unknown: 'Este enlace de consola no es válido: fue revocado o nunca existió. Solicite un enlace nuevo.',
     missing: 'No hay ningún token de consola en esta URL.',
     limited: 'Demasiados intentos fallidos desde su dirección; inténtelo de nuevo dentro de un minuto.',
     idleTimeout: 'La consola se cerró tras un tiempo sin actividad. Pulse Conectar para abrirla de nuevo.',
@@ -154,6 +184,16 @@ const MESSAGES = {
     fullscreen: 'Pantalla completa',
     exitFullscreen: 'Salir de pantalla completa',
     console: 'Consola',
+    backendRefused: 'La máquina está apagada o su consola no acepta conexiones.',
+    backendRefusedTo: '{name} está apagada o su consola no acepta conexiones.',
+    unavailable: 'Porthole no puede comprobar ahora este enlace de consola (su almacén de tokens no responde). Lo volverá a intentar por sí mismo.',
+    used: 'Este enlace de consola ya se ha usado: solo abre una sesión. Solicite un enlace nuevo.',
+    malformed: 'Este enlace de consola está incompleto o dañado. Copie de nuevo el enlace entero o solicite uno nuevo.',
+    tryAgain: 'Reintentar',
+    newLink: 'Obtener un enlace nuevo',
+    closesIn: 'Se cierra en {minutes} min',
+    closesSoon: 'Se cierra en menos de un minuto',
+    closesTitle: 'Cuándo se cerrará la sesión de consola',
   },
   ja: {
     loading: '読み込み中…',
@@ -168,7 +208,7 @@ const MESSAGES = {
     disconnectedByUser: '切断されました',
     expired: 'このコンソールリンクは有効期限が切れています。新しいコンソール URL を取得してください。',
     sessionExpired: 'コンソールセッションの有効期限が切れました。新しいコンソール URL を取得してください。',
-    unknown: 'このコンソールリンクは無効です（不明または失効したトークン）。',
+    unknown: 'このコンソールリンクは無効です（失効したか、存在しません）。新しいリンクを取得してください。',
     missing: 'この URL にはコンソールトークンがありません。',
     limited: 'お使いのアドレスからの失敗した試行が多すぎます。1 分後にもう一度お試しください。',
     idleTimeout: '入力のない状態が続いたため、コンソールを閉じました。［接続］で再び開けます。',
@@ -189,6 +229,16 @@ const MESSAGES = {
     fullscreen: '全画面',
     exitFullscreen: '全画面を終了',
     console: 'コンソール',
+    backendRefused: 'マシンの電源が切れているか、コンソールが接続を受け付けていません。',
+    backendRefusedTo: '{name} の電源が切れているか、コンソールが接続を受け付けていません。',
+    unavailable: '現在このコンソールリンクを確認できません（トークンストアが応答しません）。自動的に再試行します。',
+    used: 'このコンソールリンクは使用済みです（1 回のセッションのみ有効）。新しいリンクを取得してください。',
+    malformed: 'このコンソールリンクは不完全か破損しています。リンク全体をもう一度コピーするか、新しいリンクを取得してください。',
+    tryAgain: '再試行',
+    newLink: '新しいリンクを取得',
+    closesIn: 'あと {minutes} 分で終了',
+    closesSoon: 'あと 1 分以内に終了',
+    closesTitle: 'コンソールセッションが閉じられる時刻',
   },
   'zh-CN': {
     loading: '正在加载…',
@@ -203,7 +253,7 @@ const MESSAGES = {
     disconnectedByUser: '已断开',
     expired: '此控制台链接已过期。请申请新的控制台 URL。',
     sessionExpired: '控制台会话已过期。请申请新的控制台 URL。',
-    unknown: '此控制台链接无效（令牌未知或已被撤销）。',
+    unknown: '此控制台链接无效：它已被撤销或从未存在。请申请新的链接。',
     missing: '此 URL 中没有控制台令牌。',
     limited: '来自您地址的失败尝试过多，请一分钟后重试。',
     idleTimeout: '由于长时间没有输入，控制台已关闭。点击“连接”可重新打开。',
@@ -224,6 +274,16 @@ const MESSAGES = {
     fullscreen: '全屏',
     exitFullscreen: '退出全屏',
     console: '控制台',
+    backendRefused: '虚拟机已关机，或其控制台未在监听。',
+    backendRefusedTo: '{name} 已关机，或其控制台未在监听。',
+    unavailable: '暂时无法验证此控制台链接（令牌存储没有响应）。将自动重试。',
+    used: '此控制台链接已被使用：它只能打开一次会话。请申请新的链接。',
+    malformed: '此控制台链接不完整或已损坏。请重新复制完整链接，或申请新的链接。',
+    tryAgain: '重试',
+    newLink: '获取新链接',
+    closesIn: '{minutes} 分钟后关闭',
+    closesSoon: '不到一分钟后关闭',
+    closesTitle: '控制台会话关闭的时间',
   },
 };
 
@@ -232,7 +292,13 @@ const MESSAGES = {
 // `limited`: the gateway refuses this address for a while (too many failed token lookups from it);
 // `limit`: the token is valid, but a console opened now would be refused by a concurrent-console
 // limit (the browser's WebSocket never sees the HTTP status, so the page asks after a failure)
-const TOKEN_STATES = new Set(['valid', 'expired', 'unknown', 'missing', 'limited', 'limit']);
+// Beyond the store's answer (src/web/pages.ts TokenProblem): `malformed` (not a token's shape:
+// a link cut short), `used` (single-use, consumed), `unreachable` (the token is valid but this
+// browser's last console with it was refused because the machine's console did not take the
+// connection), `unavailable` (the token store did not answer).
+const TOKEN_STATES = new Set(['valid', 'expired', 'unknown', 'missing', 'limited', 'limit', 'malformed', 'used', 'unreachable', 'unavailable']);
+// Final states whose next step is a new link (a "Get a new link" button when the operator set one).
+const NEW_LINK_STATES = new Set(['expired', 'unknown', 'missing', 'malformed', 'used', 'sessionExpired']);
 // Which concurrent-console limit (`limit` of the token state), and its words.
 const LIMIT_WORDS = { total: 'limitTotal', server: 'limitServer', project: 'limitProject', client: 'limitClient' };
 const NOVNC_RFB = '/novnc/core/rfb.js';
@@ -258,6 +324,12 @@ const BACKOFF_MAX_MS = 10_000;
 const GIVE_UP_AFTER_MS = 120_000;
 // A token-state check that hangs would stall recovery; treat it as failed and back off.
 const TOKEN_STATE_TIMEOUT_MS = 10_000;
+// While the machine's console refuses connections (off, or its VNC server not listening), or the
+// token store does not answer, the page says so at once and tries again at this slower pace; the
+// Try again button does not wait.
+const WAITING_RETRY_MS = 30_000;
+// How often "Closes in N min" is brought up to date.
+const TIME_LEFT_TICK_MS = 15_000;
 
 // ===== Page state =====
 
@@ -281,6 +353,11 @@ const page = {
   websocket: null, // the WebSocket of the current attempt, handed to noVNC
   closeWords: null, // the FINAL_CLOSES entry of a close the gateway meant as final
   limitWords: null, // key of the words of the concurrent-console limit the last check reported
+  newLinkUrl: null, // [porthole] new_link_url, when the operator set one
+  sessionEnd: null, // { endsWithToken, expiresAt, maxDuration, clockOffsetMs } of the token state
+  closesAt: 0, // when the live session will be closed by the clock, in this browser's time (0: never)
+  timeLeftTimer: null,
+  finalWords: null, // key of the words of a final state, for the new-link button
   // Bumped by every user action, so an answer that arrives after the user changed their mind
   // (a token-state check in flight when Disconnect is pressed) is dropped.
   generation: 0,
@@ -374,6 +451,33 @@ function parseTokenState(value) {
     server: typeof value.server === 'string' && value.server !== '' ? value.server : null,
     expiresAt: typeof value.expiresAt === 'number' ? value.expiresAt : null,
     limit: typeof value.limit === 'string' && Object.hasOwn(LIMIT_WORDS, value.limit) ? value.limit : 'total',
+    newLinkUrl: webUrl(value.newLinkUrl),
+    endsWithToken: value.endsWithToken === true,
+    maxDuration: typeof value.maxDuration === 'number' && value.maxDuration > 0 ? value.maxDuration : null,
+    // the server's clock against this browser's, so that "closes in" is right on a skewed clock
+    clockOffsetMs: typeof value.now === 'number' ? value.now * 1000 - Date.now() : 0,
+  };
+}
+
+/** `value` when it is an http(s) URL (the operator's link: never javascript: or the like), else null. */
+function webUrl(value) {
+  if (typeof value !== 'string') return null;
+  try {
+    const url = new URL(value);
+    return url.protocol === 'http:' || url.protocol === 'https:' ? url.href : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Keeps what a token state says of the session's end and the operator's link. */
+function takeTokenState(tokenState) {
+  if (tokenState.newLinkUrl !== null) page.newLinkUrl = tokenState.newLinkUrl;
+  page.sessionEnd = {
+    endsWithToken: tokenState.endsWithToken,
+    expiresAt: tokenState.expiresAt,
+    maxDuration: tokenState.maxDuration,
+    clockOffsetMs: tokenState.clockOffsetMs,
   };
 }
 
@@ -396,8 +500,8 @@ async function fetchTokenState() {
     credentials: 'same-origin',
     signal: AbortSignal.timeout?.(TOKEN_STATE_TIMEOUT_MS),
   });
-  // 429 comes with a state too (`limited`): the words to show while the address is refused
-  if (!response.ok && response.status !== 429) throw new Error(`token state answered HTTP ${response.status}`);
+  // 429 and 503 come with a state too (`limited`, `unavailable`): the words to show meanwhile
+  if (!response.ok && response.status !== 429 && response.status !== 503) throw new Error(`token state answered HTTP ${response.status}`);
   return parseTokenState(await response.json());
 }
 
@@ -438,17 +542,53 @@ function updateTitle() {
   document.title = name === null ? page.text.console : `${name} – ${page.text.console}`;
 }
 
+// A button that can do nothing is not shown (issue 16: no dead buttons): Ctrl-Alt-Del only with a
+// session that takes input (disabled while it is set up), Connect never on a refused page (only a
+// new link helps there) nor without noVNC, Fullscreen only with something to show.
 function updateButtons() {
   const live = page.state === 'connecting' || page.state === 'connected' ||
     page.state === 'reconnecting';
-  elements.ctrlAltDel.disabled = page.state !== 'connected' || page.options?.viewOnly === true;
-  elements.connect.textContent = live ? page.text.disconnect : page.text.connect;
-  // Refused is final: the token will not become valid again, only a new console URL helps.
-  elements.connect.disabled = page.RFB === null || page.state === 'refused';
+  elements.ctrlAltDel.hidden = !live || page.options?.viewOnly === true;
+  elements.ctrlAltDel.disabled = page.state !== 'connected';
+  elements.connect.textContent = live ? page.text.disconnect
+    : page.state === 'waiting' ? page.text.tryAgain : page.text.connect;
+  elements.connect.hidden = page.RFB === null || page.state === 'refused';
+  elements.connect.disabled = false; // disabled in the HTML until the page knows what it can do
+  const newLink = page.state === 'refused' && page.newLinkUrl !== null && NEW_LINK_STATES.has(page.finalWords);
+  elements.newLink.hidden = !newLink;
+  if (newLink) elements.newLink.href = page.newLinkUrl;
+  updateFullscreenButton();
+  updateTimeLeft();
+}
+
+/** When the clock will close a session that starts now (the token's expiry, the maximum duration), or 0. */
+function sessionClosesAt() {
+  const end = page.sessionEnd;
+  if (end === null) return 0;
+  const ends = [];
+  if (end.endsWithToken && end.expiresAt !== null) ends.push(end.expiresAt * 1000 - end.clockOffsetMs);
+  if (end.maxDuration !== null) ends.push(Date.now() + end.maxDuration * 1000);
+  return ends.length === 0 ? 0 : Math.min(...ends);
+}
+
+function updateTimeLeft() {
+  const show = page.state === 'connected' && page.closesAt > 0;
+  elements.timeLeft.hidden = !show;
+  if (!show) {
+    if (page.timeLeftTimer !== null) clearInterval(page.timeLeftTimer);
+    page.timeLeftTimer = null;
+    return;
+  }
+  const ms = page.closesAt - Date.now();
+  elements.timeLeft.textContent = ms < 60_000
+    ? page.text.closesSoon
+    : format(page.text.closesIn, { minutes: String(Math.ceil(ms / 60_000)) });
+  page.timeLeftTimer ??= setInterval(updateTimeLeft, TIME_LEFT_TICK_MS);
 }
 
 function updateFullscreenButton() {
-  elements.fullscreen.hidden = !document.fullscreenEnabled; // e.g. an iframe without allow=fullscreen
+  // not in an iframe without allow=fullscreen, nor over a page that has nothing to show
+  elements.fullscreen.hidden = !document.fullscreenEnabled || page.state === 'refused' || page.state === 'loading';
   elements.fullscreen.textContent = document.fullscreenElement
     ? page.text.exitFullscreen
     : page.text.fullscreen;
@@ -487,6 +627,8 @@ function connect() {
     return;
   }
   page.rfb = rfb;
+  // the clipboard panel (clipboard.js) follows each RFB object the page makes
+  document.dispatchEvent(new CustomEvent('porthole:rfb', { detail: rfb }));
   rfb.scaleViewport = page.options.scaleViewport;
   rfb.resizeSession = page.options.resizeSession;
   rfb.viewOnly = page.options.viewOnly;
@@ -496,8 +638,8 @@ function connect() {
   rfb.addEventListener('securityfailure', (event) => rfbOnSecurityFailure(rfb, event));
   rfb.addEventListener('credentialsrequired', () => rfbOnCredentialsRequired(rfb));
   rfb.addEventListener('desktopname', (event) => rfbOnDesktopName(rfb, event));
-  // While recovering, the bar keeps saying so until an attempt succeeds.
-  if (page.state !== 'reconnecting') setStatus('connecting', withName('connecting'));
+  // While recovering or waiting for the machine, the bar keeps saying so until an attempt succeeds.
+  if (page.state !== 'reconnecting' && page.state !== 'waiting') setStatus('connecting', withName('connecting'));
 }
 
 function rfbOnConnect(rfb) {
@@ -506,6 +648,7 @@ function rfbOnConnect(rfb) {
   page.limitWords = null;
   page.lostAt = 0;
   page.attempt = 0;
+  page.closesAt = sessionClosesAt();
   setStatus('connected', withName('connected'));
   rfb.focus({ preventScroll: true });
 }
@@ -517,6 +660,7 @@ function rfbOnDisconnect(rfb) {
   page.rfb = null;
   if (page.closeWords !== null) {
     // The gateway ended the session for good (token expired, idle, maximum duration): no reconnect.
+    page.finalWords = page.closeWords.words;
     stop(page.closeWords.state, disconnectedBecause(page.text[page.closeWords.words]));
     return;
   }
@@ -566,10 +710,17 @@ function recover() {
     stop('disconnected', page.limitWords !== null ? page.text[page.limitWords] : disconnectedBecause(page.text.unreachable));
     return;
   }
-  if (page.limitWords === null) setStatus('reconnecting', page.wasConnected ? page.text.reconnecting : withName('retrying'));
+  if (page.limitWords === null && page.state !== 'waiting') setStatus('reconnecting', page.wasConnected ? page.text.reconnecting : withName('retrying'));
   fetchTokenState().then(
     (tokenState) => {
       if (generation !== page.generation) return;
+      takeTokenState(tokenState);
+      if (tokenState.state === 'unreachable' || tokenState.state === 'unavailable') {
+        // the gateway refused the last attempt because the machine's console did not take it
+        // (or could not look the token up): not a network blip, so say it now and retry slowly
+        wait(tokenState.state);
+        return;
+      }
       if (tokenState.state === 'limited') {
         // not about this token: the address is refused for a while, so ask again later
         setStatus('reconnecting', page.text.limited);
@@ -589,6 +740,8 @@ function recover() {
         refuse(tokenState.state);
         return;
       }
+      // a valid token again after waiting: back to the usual pace
+      if (page.state === 'waiting') setStatus('reconnecting', withName('retrying'));
       if (tokenState.server !== null) page.server = tokenState.server;
       retryAfterBackoff(connect);
     },
@@ -614,6 +767,25 @@ function retryAfterBackoff(action) {
   }, delay);
 }
 
+/**
+ * The machine's console refuses connections (`unreachable`) or the token store does not answer
+ * (`unavailable`): say so, offer Try again, and try again by itself every WAITING_RETRY_MS for as
+ * long as the token stays valid (each attempt asks the token state again when it fails).
+ */
+function wait(reason) {
+  clearRetry();
+  page.lostAt = 0;
+  page.attempt = 0;
+  setStatus('waiting', reason === 'unreachable' ? withName('backendRefused') : page.text.unavailable);
+  page.retryAction = reason === 'unreachable' ? connect : recover;
+  page.retryTimer = setTimeout(() => {
+    const action = page.retryAction;
+    page.retryTimer = null;
+    page.retryAction = null;
+    action();
+  }, WAITING_RETRY_MS);
+}
+
 function clearRetry() {
   if (page.retryTimer !== null) clearTimeout(page.retryTimer);
   page.retryTimer = null;
@@ -622,9 +794,8 @@ function clearRetry() {
 
 /** The token is not (or no longer) valid: say so and stop for good. */
 function refuse(tokenState) {
-  const words = tokenState === 'expired' || tokenState === 'missing' || tokenState === 'limited'
-    ? page.text[tokenState]
-    : page.text.unknown;
+  page.finalWords = ['expired', 'missing', 'limited', 'used', 'malformed'].includes(tokenState) ? tokenState : 'unknown';
+  const words = page.text[page.finalWords];
   stop('refused', page.wasConnected ? disconnectedBecause(words) : words);
 }
 
@@ -654,6 +825,11 @@ function connectOnClick() {
   page.limitWords = null;
   page.lostAt = 0;
   page.attempt = 0;
+  // Try again while an attempt of the slow retry is under way: that one is dropped
+  const pending = page.rfb;
+  page.rfb = null;
+  pending?.disconnect();
+  if (page.state === 'waiting') setStatus('connecting', withName('connecting'));
   connect();
 }
 
@@ -689,11 +865,13 @@ function pickLanguage(requested) {
 function setUpPage(language) {
   page.text = MESSAGES[language];
   document.documentElement.lang = language;
-  for (const id of ['status', 'screen', 'ctrl-alt-del', 'connect', 'fullscreen']) {
+  for (const id of ['status', 'screen', 'ctrl-alt-del', 'connect', 'fullscreen', 'time-left', 'new-link']) {
     elements[id.replace(/-(\w)/g, (_, c) => c.toUpperCase())] = document.getElementById(id);
   }
   elements.ctrlAltDel.textContent = page.text.ctrlAltDel;
   elements.ctrlAltDel.title = page.text.ctrlAltDelTitle;
+  elements.newLink.textContent = page.text.newLink;
+  elements.timeLeft.title = page.text.closesTitle;
   elements.ctrlAltDel.addEventListener('click', ctrlAltDelOnClick);
   elements.connect.addEventListener('click', connectOnClick);
   elements.fullscreen.addEventListener('click', fullscreenOnClick);
@@ -734,9 +912,11 @@ async function main() {
   // the connection tell, as noVNC does.
   if (tokenState !== null) {
     page.server = tokenState.server;
+    takeTokenState(tokenState);
     updateTitle();
-    // `limit`: the connection is refused and the check after it says which limit, in words
-    if (tokenState.state !== 'valid' && tokenState.state !== 'limit') {
+    // `limit`: the connection is refused and the check after it says which limit, in words;
+    // `unreachable`: a reload is a new try; `unavailable`: noVNC is loaded, then the page waits
+    if (!['valid', 'limit', 'unreachable', 'unavailable'].includes(tokenState.state)) {
       refuse(tokenState.state);
       return;
     }
@@ -747,6 +927,10 @@ async function main() {
   } catch (error) {
     logError('noVNC could not be loaded', error);
     stop('disconnected', page.text.loadFailed);
+    return;
+  }
+  if (tokenState?.state === 'unavailable') {
+    wait('unavailable');
     return;
   }
   connect();
