@@ -97,8 +97,11 @@ describe('proxy HTTP side', () => {
     const res = await fetch(`${gw.origin}/porthole/token-state?token=${token}`);
     assert.equal(res.headers.get('cache-control'), 'no-store');
     assert.deepEqual(Object.keys(await res.json()), ['state', 'server', 'expiresAt']);
-    const unknown = await (await fetch(`${gw.origin}/porthole/token-state?token=nope`)).json();
+    const unknown = await (await fetch(`${gw.origin}/porthole/token-state?token=6f1e2d3c-0000-4000-8000-000000000000`)).json();
     assert.equal(unknown.state, 'unknown');
+    // not a token's shape at all: a link cut short when copied
+    const malformed = await (await fetch(`${gw.origin}/porthole/token-state?token=nope`)).json();
+    assert.equal(malformed.state, 'malformed');
     const missing = await (await fetch(`${gw.origin}/porthole/token-state`)).json();
     assert.equal(missing.state, 'missing');
   });

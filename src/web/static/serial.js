@@ -67,7 +67,9 @@ const MESSAGES = {
 
 // `limit`: the token is valid, but a console opened now would be refused by a concurrent-console
 // limit (the browser's WebSocket never sees the HTTP status, so the page asks after a failure)
-const TOKEN_STATES = new Set(['valid', 'expired', 'unknown', 'missing', 'limited', 'limit']);
+const TOKEN_STATES = new Set(['valid', 'expired', 'unknown', 'missing', 'limited', 'limit', 'unreachable', 'unavailable', 'malformed', 'used']);
+// States of src/web/pages.ts that this page treats as one it has words for.
+const SAME_AS = { unreachable: 'valid', unavailable: 'valid', malformed: 'unknown', used: 'unknown' };
 const LIMIT_WORDS = { total: 'limitTotal', server: 'limitServer', project: 'limitProject', client: 'limitClient' };
 const XTERM = '/xterm/lib/xterm.mjs';
 const XTERM_FIT = '/xterm/addon-fit/addon-fit.mjs';
@@ -151,7 +153,9 @@ function parseTokenState(value) {
     throw new Error('token state has an unexpected shape');
   }
   return {
-    state: value.state,
+    // a valid token whose last console failed before it began, or a store that did not answer:
+    // retried as any failed attempt; a damaged or used link is not valid either
+    state: SAME_AS[value.state] ?? value.state,
     server: typeof value.server === 'string' && value.server !== '' ? value.server : null,
     limit: typeof value.limit === 'string' && Object.hasOwn(LIMIT_WORDS, value.limit) ? value.limit : 'total',
   };

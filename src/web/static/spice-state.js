@@ -32,6 +32,9 @@
   var state = { state: 'missing' };
   try {
     if (stateElement) state = JSON.parse(stateElement.textContent);
+    // a valid token whose last console from here failed (the machine's console refused it) or a
+    // store that did not answer: spice-html5 tries, and the disconnect says what went wrong
+    if (state.state === 'unreachable' || state.state === 'unavailable') state.state = 'valid';
   } catch (e) {
     // a page without the block says nothing more than spice-html5 does
   }
@@ -73,7 +76,8 @@
     fetch(url, { credentials: 'same-origin', cache: 'no-store' })
       .then(function (r) { return r.json(); })
       .then(function (now) {
-        if (now.state === 'valid') show('disconnected', event.wasClean ? WORDS.disconnected : WORDS.unreachable);
+        if (now.state === 'valid' || now.state === 'unavailable') show('disconnected', event.wasClean ? WORDS.disconnected : WORDS.unreachable);
+        else if (now.state === 'unreachable') show('disconnected', WORDS.unreachable);
         // refused by a concurrent-console limit (the WebSocket never sees the HTTP status): which one
         else if (now.state === 'limit') show('disconnected', WORDS[now.limit] || WORDS.total);
         else show(state.state === 'valid' ? 'disconnected' : 'refused', WORDS[now.state] || WORDS.unknown);
