@@ -1,0 +1,297 @@
+/**
+ * @module porthole/clipboard
+ *
+ * The clipboard panel of Porthole's VNC console page (console.html): a "Clipboard" button in the
+ * bar opens a panel that shows the machine's clipboard (noVNC's `clipboard` event, from RFB
+ * ServerCutText) with a button to copy it into the browser's clipboard, and a box whose text is
+ * sent to the machine's clipboard (noVNC's `clipboardPasteFrom`, RFB ClientCutText), with a
+ * button that takes the browser's clipboard where the browser allows the page to read it.
+ *
+ * `[porthole] clipboard` is enforced by the proxy on the RFB stream; the page only leaves out what
+ * the policy blocks, so nobody is offered a button that cannot work. The policy is the
+ * `clipboard` field of the state the server puts into the page (absent: both ways).
+ *
+ * Its one tie to console.js: console.js tells of each RFB object it makes with a `porthole:rfb`
+ * event on the document (and `window.porthole.rfb` holds the current one). Its words follow the
+ * language console.js chose (`<html lang>`). Nothing here is stored: the texts live in the panel.
+ */
+
+// ===== Messages =====
+
+const MESSAGES = {
+  en: {
+    button: 'Clipboard',
+    buttonTitle: 'Show the clipboard panel',
+    panel: 'Clipboard',
+    fromVm: 'The machine\'s clipboard',
+    fromVmEmpty: 'Nothing copied on the machine yet.',
+    copy: 'Copy to this computer',
+    copied: 'Copied to this computer\'s clipboard.',
+    copyFailed: 'The browser did not let the page copy: select the text and copy it yourself.',
+    toVm: 'Send text to the machine\'s clipboard',
+    send: 'Send',
+    sent: 'Sent to the machine\'s clipboard.',
+    notConnected: 'Not connected: nothing was sent.',
+    pasteHere: 'Paste from this computer',
+    pasteFailed: 'The browser did not let the page read its clipboard: paste into the box yourself (Ctrl+V).',
+    close: 'Close',
+  },
+  de: {
+    button: 'Zwischenablage',
+    buttonTitle: 'Zwischenablage-Bereich anzeigen',
+    panel: 'Zwischenablage',
+    fromVm: 'Zwischenablage der Maschine',
+    fromVmEmpty: 'Auf der Maschine wurde noch nichts kopiert.',
+    copy: 'Auf diesen Computer kopieren',
+    copied: 'In die Zwischenablage dieses Computers kopiert.',
+    copyFailed: 'Der Browser erlaubt der Seite das Kopieren nicht: Markieren und kopieren Sie den Text selbst.',
+    toVm: 'Text in die Zwischenablage der Maschine senden',
+    send: 'Senden',
+    sent: 'In die Zwischenablage der Maschine gesendet.',
+    notConnected: 'Nicht verbunden: Es wurde nichts gesendet.',
+    pasteHere: 'Von diesem Computer einfügen',
+    pasteFailed: 'Der Browser erlaubt der Seite nicht, seine Zwischenablage zu lesen: Fügen Sie selbst in das Feld ein (Strg+V).',
+    close: 'Schließen',
+  },
+  fr: {
+    button: 'Presse-papiers',
+    buttonTitle: 'Afficher le panneau du presse-papiers',
+    panel: 'Presse-papiers',
+    fromVm: 'Presse-papiers de la machine',
+    fromVmEmpty: 'Rien n\'a encore été copié sur la machine.',
+    copy: 'Copier sur cet ordinateur',
+    copied: 'Copié dans le presse-papiers de cet ordinateur.',
+    copyFailed: 'Le navigateur n\'a pas permis à la page de copier\u00a0: sélectionnez le texte et copiez-le vous-même.',
+    toVm: 'Envoyer du texte au presse-papiers de la machine',
+    send: 'Envoyer',
+    sent: 'Envoyé au presse-papiers de la machine.',
+    notConnected: 'Non connecté\u00a0: rien n\'a été envoyé.',
+    pasteHere: 'Coller depuis cet ordinateur',
+    pasteFailed: 'Le navigateur n\'a pas permis à la page de lire son presse-papiers\u00a0: collez vous-même dans la zone (Ctrl+V).',
+    close: 'Fermer',
+  },
+  es: {
+    button: 'Portapapeles',
+    buttonTitle: 'Mostrar el panel del portapapeles',
+    panel: 'Portapapeles',
+    fromVm: 'Portapapeles de la máquina',
+    fromVmEmpty: 'Todavía no se ha copiado nada en la máquina.',
+    copy: 'Copiar en este equipo',
+    copied: 'Copiado en el portapapeles de este equipo.',
+    copyFailed: 'El navegador no permitió copiar a la página: seleccione el texto y cópielo usted.',
+    toVm: 'Enviar texto al portapapeles de la máquina',
+    send: 'Enviar',
+    sent: 'Enviado al portapapeles de la máquina.',
+    notConnected: 'Sin conexión: no se envió nada.',
+    pasteHere: 'Pegar desde este equipo',
+    pasteFailed: 'El navegador no permitió a la página leer su portapapeles: pegue usted en el cuadro (Ctrl+V).',
+    close: 'Cerrar',
+  },
+  ja: {
+    button: 'クリップボード',
+    buttonTitle: 'クリップボードパネルを表示',
+    panel: 'クリップボード',
+    fromVm: 'マシンのクリップボード',
+    fromVmEmpty: 'マシンではまだ何もコピーされていません。',
+    copy: 'このコンピューターにコピー',
+    copied: 'このコンピューターのクリップボードにコピーしました。',
+    copyFailed: 'ブラウザーがコピーを許可しませんでした。テキストを選択して自分でコピーしてください。',
+    toVm: 'マシンのクリップボードにテキストを送信',
+    send: '送信',
+    sent: 'マシンのクリップボードに送信しました。',
+    notConnected: '接続されていないため、何も送信されませんでした。',
+    pasteHere: 'このコンピューターから貼り付け',
+    pasteFailed: 'ブラウザーがクリップボードの読み取りを許可しませんでした。ボックスに自分で貼り付けてください (Ctrl+V)。',
+    close: '閉じる',
+  },
+  'zh-CN': {
+    button: '剪贴板',
+    buttonTitle: '显示剪贴板面板',
+    panel: '剪贴板',
+    fromVm: '虚拟机的剪贴板',
+    fromVmEmpty: '虚拟机上尚未复制任何内容。',
+    copy: '复制到本机',
+    copied: '已复制到本机剪贴板。',
+    copyFailed: '浏览器不允许页面复制：请选中文本后自行复制。',
+    toVm: '将文本发送到虚拟机的剪贴板',
+    send: '发送',
+    sent: '已发送到虚拟机的剪贴板。',
+    notConnected: '未连接：未发送任何内容。',
+    pasteHere: '从本机粘贴',
+    pasteFailed: '浏览器不允许页面读取剪贴板：请自行粘贴到文本框中 (Ctrl+V)。',
+    close: '关闭',
+  },
+};
+
+// `[porthole] clipboard` values (src/rfb/clipboard-policy.ts): which ways the text may go.
+const POLICIES = new Set(['both', 'to-vm', 'from-vm', 'off']);
+
+// ===== State =====
+
+const panel = {
+  text: MESSAGES.en,
+  toVm: true,
+  fromVm: true,
+  rfb: null,
+  elements: {},
+};
+
+function readPolicy() {
+  const element = document.getElementById('porthole-state');
+  try {
+    const value = element === null ? null : JSON.parse(element.textContent)?.clipboard;
+    return POLICIES.has(value) ? value : 'both';
+  } catch {
+    return 'both';
+  }
+}
+
+function pickText() {
+  const lang = document.documentElement.lang;
+  return Object.hasOwn(MESSAGES, lang) ? MESSAGES[lang] : MESSAGES.en;
+}
+
+// ===== Elements =====
+
+function make(tag, props = {}, children = []) {
+  const element = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key.startsWith('aria-') || key === 'role' || key === 'for') element.setAttribute(key, value);
+    else element[key] = value;
+  }
+  element.append(...children);
+  return element;
+}
+
+function build() {
+  const t = panel.text;
+  const e = panel.elements;
+  e.toggle = make('button', { id: 'clipboard-toggle', type: 'button', textContent: t.button, title: t.buttonTitle, 'aria-expanded': 'false', 'aria-controls': 'clipboard-panel' });
+  e.fromVmText = make('textarea', { id: 'clipboard-from-vm', readOnly: true, rows: 4, placeholder: t.fromVmEmpty });
+  e.copy = make('button', { id: 'clipboard-copy', type: 'button', textContent: t.copy, disabled: true });
+  e.toVmText = make('textarea', { id: 'clipboard-to-vm', rows: 4, spellcheck: false, autocomplete: 'off' });
+  e.send = make('button', { id: 'clipboard-send', type: 'button', textContent: t.send, disabled: true });
+  e.pasteHere = make('button', { id: 'clipboard-paste-here', type: 'button', textContent: t.pasteHere });
+  e.close = make('button', { id: 'clipboard-close', type: 'button', textContent: t.close });
+  e.message = make('p', { id: 'clipboard-message', role: 'status', 'aria-live': 'polite' });
+  const fromVm = make('section', { id: 'clipboard-from-vm-part', hidden: !panel.fromVm }, [
+    make('label', { for: 'clipboard-from-vm', textContent: t.fromVm }),
+    e.fromVmText,
+    make('div', { className: 'clipboard-actions' }, [e.copy]),
+  ]);
+  const toVm = make('section', { id: 'clipboard-to-vm-part', hidden: !panel.toVm }, [
+    make('label', { for: 'clipboard-to-vm', textContent: t.toVm }),
+    e.toVmText,
+    make('div', { className: 'clipboard-actions' }, [e.send, e.pasteHere]),
+  ]);
+  e.panel = make('aside', { id: 'clipboard-panel', hidden: true, 'aria-label': t.panel }, [fromVm, toVm, e.message, make('div', { className: 'clipboard-actions' }, [e.close])]);
+  // The browser gives pages its clipboard only through the Clipboard API, where it allows it.
+  e.pasteHere.hidden = typeof navigator.clipboard?.readText !== 'function';
+
+  const bar = document.getElementById('bar');
+  bar.insertBefore(e.toggle, document.getElementById('fullscreen'));
+  document.body.insertBefore(e.panel, document.getElementById('screen'));
+
+  e.toggle.addEventListener('click', toggleOnClick);
+  e.close.addEventListener('click', () => show(false));
+  e.copy.addEventListener('click', copyOnClick);
+  e.send.addEventListener('click', sendOnClick);
+  e.pasteHere.addEventListener('click', pasteHereOnClick);
+  e.toVmText.addEventListener('input', updateButtons);
+  e.panel.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape') show(false);
+  });
+}
+
+// ===== Behaviour =====
+
+function connected() {
+  return panel.rfb !== null && document.body.dataset.consoleState === 'connected';
+}
+
+function updateButtons() {
+  const e = panel.elements;
+  // noVNC drops a paste while view-only: the part is not offered then
+  const viewOnly = panel.rfb?.viewOnly === true;
+  e.toVmText.closest('section').hidden = !panel.toVm || viewOnly;
+  e.send.disabled = !connected() || e.toVmText.value === '';
+  e.copy.disabled = e.fromVmText.value === '';
+}
+
+function say(key) {
+  panel.elements.message.textContent = key === null ? '' : panel.text[key];
+}
+
+function show(open) {
+  const e = panel.elements;
+  e.panel.hidden = !open;
+  e.toggle.setAttribute('aria-expanded', String(open));
+  say(null);
+  if (open) (panel.toVm ? e.toVmText : e.fromVmText).focus();
+  else panel.rfb?.focus({ preventScroll: true });
+}
+
+function toggleOnClick() {
+  show(panel.elements.panel.hidden);
+}
+
+async function copyOnClick() {
+  const text = panel.elements.fromVmText.value;
+  try {
+    await navigator.clipboard.writeText(text);
+    say('copied');
+  } catch {
+    panel.elements.fromVmText.select();
+    say('copyFailed');
+  }
+}
+
+function sendOnClick() {
+  if (!connected()) {
+    say('notConnected');
+    return;
+  }
+  panel.rfb.clipboardPasteFrom(panel.elements.toVmText.value);
+  say('sent');
+}
+
+async function pasteHereOnClick() {
+  try {
+    panel.elements.toVmText.value = await navigator.clipboard.readText();
+    updateButtons();
+    say(null);
+  } catch {
+    panel.elements.toVmText.focus();
+    say('pasteFailed');
+  }
+}
+
+function rfbOnClipboard(rfb, event) {
+  if (rfb !== panel.rfb || !panel.fromVm) return;
+  panel.elements.fromVmText.value = event.detail.text;
+  updateButtons();
+}
+
+/** console.js made `rfb`: the panel follows it from now on. */
+function adopt(rfb) {
+  if (rfb === panel.rfb || rfb === null || rfb === undefined) return;
+  panel.rfb = rfb;
+  rfb.addEventListener('clipboard', (event) => rfbOnClipboard(rfb, event));
+  updateButtons();
+}
+
+function main() {
+  const policy = readPolicy();
+  if (policy === 'off') return;
+  panel.text = pickText();
+  panel.toVm = policy === 'both' || policy === 'to-vm';
+  panel.fromVm = policy === 'both' || policy === 'from-vm';
+  build();
+  document.addEventListener('porthole:rfb', (event) => adopt(event.detail));
+  adopt(window.porthole?.rfb);
+  // the send button follows the console's state (console.js sets it on <body>)
+  new MutationObserver(updateButtons).observe(document.body, { attributes: true, attributeFilter: ['data-console-state'] });
+  updateButtons();
+}
+
+main();

@@ -1,0 +1,149 @@
+/**
+ * The console page's clipboard panel (src/web/static/clipboard.js) in headless Chromium, through
+ * Porthole to a real TigerVNC Xvnc whose clipboard is set and read with xclip: the machine's
+ * clipboard shown in the panel and copied into the browser's (Clipboard API, permission granted),
+ * text typed or pasted from the browser's clipboard sent to the machine's; each `[porthole]
+ * clipboard` policy leaving out the part it blocks (and `off` the button); the words in German;
+ * axe-core with the panel open; a screenshot in the test output directory.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { haveChromium, launchBrowser, waitForConsoleState } from '../support/browser.ts';
+import { eventually, startGateway, type TestGateway } from '../support/gateway.ts';
+import { haveXvnc, startXvnc, type Xvnc } from '../support/xvnc.ts';
+
+const haveXclip = existsSync('/usr/bin/xclip');
+const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+const SHOTS = join(process.env.TEST_OUTPUT_DIR ?? join(process.cwd(), '.tmp', 'test-output'), 'web-clipboard');
+
+describe('console page clipboard panel (Chromium, Xvnc, xclip)', { skip: (!haveXvnc || !haveChromium || !haveXclip) && 'needs Xvnc, Chromium and xclip', timeout: 120_000 }, () => {
+  let xvnc: Xvnc;
+  let browser: Browser;
+  const owners: ChildProcess[] = [];
+
+  before(async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    xvnc = await startXvnc({ colour: '#3366cc' });
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    for (const o of owners) if (o.exitCode === null) o.kill('SIGTERM');
+    await browser?.close();
+    await xvnc?.stop();
+  });
+
+  const env = () => ({ ...process.env, DISPLAY: xvnc.display });
+  // Xvnc asks noVNC for the text when an X client first reads it after a paste (Extended
+  // Clipboard): that first read may time out while later ones get the text, hence short reads, retried
+  const readXClipboard = () => spawnSync('xclip', ['-o', '-selection', 'clipboard'], { env: env(), encoding: 'utf8', timeout: 2000 }).stdout;
+  function setXClipboard(text: string): void {
+    const owner = spawn('xclip', ['-i', '-quiet', '-selection', 'clipboard'], { env: env(), stdio: ['pipe', 'ignore', 'ignore'] });
+    owner.stdin!.end(text);
+    owners.push(owner);
+  }
+
+  /** A gateway with `policy` and a page connected to the Xvnc through it, with clipboard permissions. */
+  async function openConsole(policy: string, lang = 'en'): Promise<{ gw: TestGateway; context: BrowserContext; page: Page }> {
+    const gw = await startGateway({ 'porthole.clipboard': policy });
+    // axe-core goes in as a script of the test's own: the page's CSP would refuse it
+    const context = await browser.newContext({ bypassCSP: true, locale: 'en-US' });
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: gw.origin });
+    const page = await context.newPage();
+    const { token } = await gw.mint({ host: '127.0.0.1', port: xvnc.port });
+    await page.goto(`${gw.origin}/vnc_auto.html?path=${encodeURIComponent(`?token=${token}`)}&lang=${lang}`);
+    await waitForConsoleState(page, 'connected');
+    return { gw, context, page };
+  }
+
+  it('both: shows the machine\'s clipboard and copies it into the browser\'s; sends typed and pasted text to the machine', async () => {
+    const { gw, context, page } = await openConsole('both');
+    try {
+      assert.equal(await page.textContent('#clipboard-toggle'), 'Clipboard');
+      await page.click('#clipboard-toggle');
+      assert.equal(await page.getAttribute('#clipboard-toggle', 'aria-expanded'), 'true');
+
+      const fromVm = `from the machine ${randomBytes(4).toString('hex')}`;
+      setXClipboard(fromVm);
+      await page.waitForFunction((t) => (document.getElementById('clipboard-from-vm') as HTMLTextAreaElement).value === t, fromVm, { timeout: 10_000 });
+      await page.click('#clipboard-copy');
+      assert.equal(await page.textContent('#clipboard-message'), 'Copied to this computer\'s clipboard.');
+      assert.equal(await page.evaluate(() => navigator.clipboard.readText()), fromVm);
+
+      const typed = `typed in the panel ${randomBytes(4).toString('hex')}`;
+      assert.equal(await page.isDisabled('#clipboard-send'), true, 'Send waits for text');
+      await page.fill('#clipboard-to-vm', typed);
+      await page.click('#clipboard-send');
+      assert.equal(await page.textContent('#clipboard-message'), 'Sent to the machine\'s clipboard.');
+      await eventually('the X clipboard holds the typed text', () => readXClipboard() === typed, 15_000);
+
+      const pasted = `from the browser's clipboard ${randomBytes(4).toString('hex')}`;
+      await page.evaluate((t) => navigator.clipboard.writeText(t), pasted);
+      await page.click('#clipboard-paste-here');
+      assert.equal(await page.inputValue('#clipboard-to-vm'), pasted);
+      await page.click('#clipboard-send');
+      await eventually('the X clipboard holds the pasted text', () => readXClipboard() === pasted, 15_000);
+
+      await page.addScriptTag({ path: AXE });
+      const result = await page.evaluate(async () => (globalThis as unknown as { axe: { run(): Promise<{ violations: Array<{ id: string; impact: string; nodes: Array<{ target: string[] }> }> }> } }).axe.run());
+      const serious = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+      assert.deepEqual(serious, []);
+      await page.screenshot({ path: join(SHOTS, 'clipboard-panel.png') });
+
+      await page.keyboard.press('Escape');
+      assert.equal(await page.isVisible('#clipboard-panel'), false);
+    } finally {
+      await context.close();
+      await gw.close();
+    }
+  });
+
+  for (const [policy, toVm, fromVm] of [['to-vm', true, false], ['from-vm', false, true]] as const) {
+    it(`${policy}: the panel offers only the way the policy lets through`, async () => {
+      const { gw, context, page } = await openConsole(policy);
+      try {
+        await page.click('#clipboard-toggle');
+        assert.equal(await page.isVisible('#clipboard-to-vm'), toVm);
+        assert.equal(await page.isVisible('#clipboard-from-vm'), fromVm);
+        if (fromVm) {
+          const text = `from-vm policy ${randomBytes(4).toString('hex')}`;
+          setXClipboard(text);
+          await page.waitForFunction((t) => (document.getElementById('clipboard-from-vm') as HTMLTextAreaElement).value === t, text, { timeout: 10_000 });
+        } else {
+          const text = `to-vm policy ${randomBytes(4).toString('hex')}`;
+          await page.fill('#clipboard-to-vm', text);
+          await page.click('#clipboard-send');
+          await eventually('the X clipboard holds the text', () => readXClipboard() === text, 15_000);
+        }
+      } finally {
+        await context.close();
+        await gw.close();
+      }
+    });
+  }
+
+  it('off: no clipboard button; German words where the policy allows it', async () => {
+    const off = await openConsole('off');
+    try {
+      assert.equal(await off.page.$('#clipboard-toggle'), null);
+    } finally {
+      await off.context.close();
+      await off.gw.close();
+    }
+    const de = await openConsole('both', 'de');
+    try {
+      assert.equal(await de.page.textContent('#clipboard-toggle'), 'Zwischenablage');
+      await de.page.click('#clipboard-toggle');
+      assert.equal(await de.page.textContent('label[for="clipboard-to-vm"]'), 'Text in die Zwischenablage der Maschine senden');
+      await de.page.screenshot({ path: join(SHOTS, 'clipboard-panel-de.png') });
+    } finally {
+      await de.context.close();
+      await de.gw.close();
+    }
+  });
+});
