@@ -4,7 +4,9 @@
  * clipboard shown in the panel and copied into the browser's (Clipboard API, permission granted),
  * text typed or pasted from the browser's clipboard sent to the machine's; each `[porthole]
  * clipboard` policy leaving out the part it blocks (and `off` the button); the words in German;
- * axe-core with the panel open; a screenshot in the test output directory.
+ * axe-core with the panel open; a screenshot in the test output directory. And noVNC through the
+ * framers of policy `off` to QEMU's VNC server (its own encodings and pseudo-encodings: LED
+ * state, audio, extended key events), showing QEMU's screen and typing.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -16,6 +18,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { haveChromium, launchBrowser, waitForConsoleState } from '../support/browser.ts';
 import { eventually, startGateway, type TestGateway } from '../support/gateway.ts';
+import { haveQemu, startQemu } from '../support/qemu.ts';
 import { haveXvnc, startXvnc, type Xvnc } from '../support/xvnc.ts';
 
 const haveXclip = existsSync('/usr/bin/xclip');
@@ -126,6 +129,35 @@ describe('console page clipboard panel (Chromium, Xvnc, xclip)', { skip: (!haveX
       }
     });
   }
+
+  it('off: noVNC through the framers to QEMU shows its screen and stays connected', { skip: !haveQemu && 'needs QEMU' }, async () => {
+    const qemu = await startQemu();
+    const gw = await startGateway({ 'porthole.clipboard': 'off' });
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      const { token } = await gw.mint({ host: '127.0.0.1', port: qemu.port });
+      await page.goto(`${gw.origin}/vnc_auto.html?path=${encodeURIComponent(`?token=${token}`)}`);
+      await waitForConsoleState(page, 'connected');
+      // QEMU's placeholder: grey text on black, 640 x 480
+      await page.waitForFunction(() => {
+        const canvas = document.querySelector('#screen canvas') as HTMLCanvasElement | null;
+        if (!canvas || canvas.width !== 640 || canvas.height !== 480) return false;
+        const d = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
+        let n = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i] === 170 && d[i + 1] === 170 && d[i + 2] === 170) n++;
+        return n > 100;
+      }, undefined, { timeout: 15_000 });
+      await page.keyboard.type('abc');
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(await page.evaluate(() => document.body.dataset.consoleState), 'connected');
+      assert.equal(gw.logs.find((l) => l.msg === 'console session ended'), undefined, JSON.stringify(gw.logs.filter((l) => l.msg === 'console session ended')));
+    } finally {
+      await context.close();
+      await gw.close();
+      await qemu.stop();
+    }
+  });
 
   it('off: no clipboard button; German words where the policy allows it', async () => {
     const off = await openConsole('off');
