@@ -6,7 +6,9 @@
  * clipboard` policy leaving out the part it blocks (and `off` the button); the words in German;
  * axe-core with the panel open; a screenshot in the test output directory. And noVNC through the
  * framers of policy `off` to QEMU's VNC server (its own encodings and pseudo-encodings: LED
- * state, audio, extended key events), showing QEMU's screen and typing.
+ * state, audio, extended key events), showing QEMU's screen and typing. Paste as keystrokes on the
+ * us and de layouts (the X server's keymap set with setxkbmap; Xvnc maps the keysyms), the characters read back with
+ * `xev -root`; a character the layout cannot type refused in words; the password field cleared.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -159,10 +161,13 @@ describe('console page clipboard panel (Chromium, Xvnc, xclip)', { skip: (!haveX
     }
   });
 
-  it('off: no clipboard button; German words where the policy allows it', async () => {
+  it('off: the panel has no clipboard part, only typing; German words where the policy allows it', async () => {
     const off = await openConsole('off');
     try {
-      assert.equal(await off.page.$('#clipboard-toggle'), null);
+      await off.page.click('#clipboard-toggle');
+      assert.equal(await off.page.isVisible('#clipboard-to-vm'), false);
+      assert.equal(await off.page.isVisible('#clipboard-from-vm'), false);
+      assert.equal(await off.page.isVisible('#keys-text'), true);
     } finally {
       await off.context.close();
       await off.gw.close();
@@ -176,6 +181,62 @@ describe('console page clipboard panel (Chromium, Xvnc, xclip)', { skip: (!haveX
     } finally {
       await de.context.close();
       await de.gw.close();
+    }
+  });
+
+  it('types text and a password as keystrokes on the us and de layouts; refuses what a layout cannot type', async () => {
+    const { gw, context, page } = await openConsole('off');
+    const xev = spawn('xev', ['-root', '-event', 'keyboard'], { env: env(), stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    xev.stdout!.on('data', (d: Buffer) => (out += d.toString('latin1')));
+    /** The characters the X server made of the key presses since `from` (XLookupString, in the locale's UTF-8). */
+    const arrived = (from: number) => out.slice(from).split('KeyPress event').slice(1).map((block) => {
+      const m = /XLookupString gives \d+ bytes: (?:\(([0-9a-f ]+)\))?/.exec(block);
+      return m?.[1] ? Buffer.from(m[1].replace(/ /g, ''), 'hex').toString('utf8') : '';
+    }).join('');
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      await page.click('#clipboard-toggle');
+      assert.equal(await page.inputValue('#keys-layout'), 'us');
+      const us = 'Hello, World! 123 @#$%^&*()_+-=[]{};:\'"\\|,.<>/?~`';
+      let mark = out.length;
+      await page.fill('#keys-text', us);
+      await page.click('#keys-type');
+      await page.waitForFunction((n) => document.getElementById('clipboard-message')!.textContent === `Typed ${n} characters.`, [...us].length, { timeout: 15_000 });
+      await eventually('the us text arrives', () => arrived(mark) === us, 5000).catch(() => assert.equal(arrived(mark), us));
+
+      spawnSync('setxkbmap', ['-layout', 'de'], { env: env() });
+      // Xvnc goes by the keysym (the key's position, sent too, matters to a VM): the positions
+      // of each layout are checked against xkb in test/web/keystrokes.test.ts
+      await page.selectOption('#keys-layout', 'de');
+      const de = 'Hallo Welt! äöüß ÄÖÜ @{[]}\\~|<>µ §$%&/()=?*+#\'_-:;²³°yzYZ';
+      mark = out.length;
+      await page.fill('#keys-text', de);
+      await page.click('#keys-type');
+      await page.waitForFunction((n) => document.getElementById('clipboard-message')!.textContent === `Typed ${n} characters.`, [...de].length, { timeout: 15_000 });
+      await eventually('the de text arrives', () => arrived(mark) === de, 5000).catch(() => assert.equal(arrived(mark), de));
+
+      mark = out.length;
+      await page.fill('#keys-text', 'tête-à-tête ^');
+      await page.click('#keys-type');
+      assert.equal(await page.textContent('#clipboard-message'), 'Nothing was typed: the Deutsch layout cannot type “ê” “à” “^”.');
+
+      const password = 'Geheim!ß§Ä@9';
+      await page.fill('#keys-password', password);
+      await page.click('#keys-type-password');
+      assert.equal(await page.inputValue('#keys-password'), '', 'the password is cleared before it is typed');
+      await page.waitForFunction(() => /^Typed \d+ characters\.$/.test(document.getElementById('clipboard-message')!.textContent ?? ''), undefined, { timeout: 15_000 });
+      await eventually('the password arrives', () => arrived(mark) === password, 5000).catch(() => assert.equal(arrived(mark), password));
+      assert.equal((await page.content()).includes(password), false, 'the password is nowhere in the page');
+
+      await page.fill('#keys-password', 'naïve');
+      await page.click('#keys-type-password');
+      assert.equal(await page.textContent('#clipboard-message'), 'Nothing was typed: the Deutsch layout cannot type some characters of the password.');
+    } finally {
+      spawnSync('setxkbmap', ['-layout', 'us'], { env: env() });
+      xev.kill('SIGTERM');
+      await context.close();
+      await gw.close();
     }
   });
 });

@@ -11,10 +11,17 @@
  * the policy blocks, so nobody is offered a button that cannot work. The policy is the
  * `clipboard` field of the state the server puts into the page (absent: both ways).
  *
+ * The panel also types text into the machine key by key (`keystrokes.js`), for consoles without a
+ * clipboard agent: typing is keyboard input, offered whatever the clipboard policy (not when
+ * view-only). The password field's text is never shown, is cleared before its keys are sent, and
+ * the words of a refusal do not name its characters.
+ *
  * Its one tie to console.js: console.js tells of each RFB object it makes with a `porthole:rfb`
  * event on the document (and `window.porthole.rfb` holds the current one). Its words follow the
  * language console.js chose (`<html lang>`). Nothing here is stored: the texts live in the panel.
  */
+
+import { LAYOUT_NAMES, plan, typeKeys } from './keystrokes.js';
 
 // ===== Messages =====
 
@@ -35,6 +42,16 @@ const MESSAGES = {
     pasteHere: 'Paste from this computer',
     pasteFailed: 'The browser did not let the page read its clipboard: paste into the box yourself (Ctrl+V).',
     close: 'Close',
+    typeText: 'Type text into the machine, key by key (for consoles without a clipboard)',
+    layout: 'Keyboard layout of the machine',
+    type: 'Type',
+    password: 'Password to type (never shown or kept)',
+    typePassword: 'Type password',
+    typing: 'Typing…',
+    typed: 'Typed {count} characters.',
+    refused: 'Nothing was typed: the {layout} layout cannot type {chars}.',
+    typeStopped: 'Stopped: the console closed after {count} characters.',
+    refusedPassword: 'Nothing was typed: the {layout} layout cannot type some characters of the password.',
   },
   de: {
     button: 'Zwischenablage',
@@ -52,6 +69,16 @@ const MESSAGES = {
     pasteHere: 'Von diesem Computer einfügen',
     pasteFailed: 'Der Browser erlaubt der Seite nicht, seine Zwischenablage zu lesen: Fügen Sie selbst in das Feld ein (Strg+V).',
     close: 'Schließen',
+    typeText: 'Text Taste für Taste in die Maschine tippen (für Konsolen ohne Zwischenablage)',
+    layout: 'Tastaturbelegung der Maschine',
+    type: 'Tippen',
+    password: 'Zu tippendes Passwort (wird nie angezeigt oder gespeichert)',
+    typePassword: 'Passwort tippen',
+    typing: 'Wird getippt…',
+    typed: '{count} Zeichen getippt.',
+    refused: 'Nichts wurde getippt: Mit der Belegung {layout} lässt sich {chars} nicht tippen.',
+    typeStopped: 'Abgebrochen: Die Konsole wurde nach {count} Zeichen geschlossen.',
+    refusedPassword: 'Nichts wurde getippt: Mit der Belegung {layout} lassen sich einige Zeichen des Passworts nicht tippen.',
   },
   fr: {
     button: 'Presse-papiers',
@@ -69,6 +96,16 @@ const MESSAGES = {
     pasteHere: 'Coller depuis cet ordinateur',
     pasteFailed: 'Le navigateur n\'a pas permis à la page de lire son presse-papiers\u00a0: collez vous-même dans la zone (Ctrl+V).',
     close: 'Fermer',
+    typeText: 'Taper du texte dans la machine, touche par touche (pour les consoles sans presse-papiers)',
+    layout: 'Disposition du clavier de la machine',
+    type: 'Taper',
+    password: 'Mot de passe à taper (jamais affiché ni conservé)',
+    typePassword: 'Taper le mot de passe',
+    typing: 'Frappe en cours…',
+    typed: '{count} caractères tapés.',
+    refused: 'Rien n\'a été tapé\u00a0: la disposition {layout} ne permet pas de taper {chars}.',
+    typeStopped: 'Interrompu\u00a0: la console s\'est fermée après {count} caractères.',
+    refusedPassword: 'Rien n\'a été tapé\u00a0: la disposition {layout} ne permet pas de taper certains caractères du mot de passe.',
   },
   es: {
     button: 'Portapapeles',
@@ -86,6 +123,16 @@ const MESSAGES = {
     pasteHere: 'Pegar desde este equipo',
     pasteFailed: 'El navegador no permitió a la página leer su portapapeles: pegue usted en el cuadro (Ctrl+V).',
     close: 'Cerrar',
+    typeText: 'Escribir texto en la máquina, tecla a tecla (para consolas sin portapapeles)',
+    layout: 'Distribución de teclado de la máquina',
+    type: 'Escribir',
+    password: 'Contraseña que escribir (nunca se muestra ni se guarda)',
+    typePassword: 'Escribir contraseña',
+    typing: 'Escribiendo…',
+    typed: '{count} caracteres escritos.',
+    refused: 'No se escribió nada: la distribución {layout} no puede escribir {chars}.',
+    typeStopped: 'Detenido: la consola se cerró tras {count} caracteres.',
+    refusedPassword: 'No se escribió nada: la distribución {layout} no puede escribir algunos caracteres de la contraseña.',
   },
   ja: {
     button: 'クリップボード',
@@ -103,6 +150,16 @@ const MESSAGES = {
     pasteHere: 'このコンピューターから貼り付け',
     pasteFailed: 'ブラウザーがクリップボードの読み取りを許可しませんでした。ボックスに自分で貼り付けてください (Ctrl+V)。',
     close: '閉じる',
+    typeText: 'テキストをキー入力としてマシンに送信 (クリップボードのないコンソール用)',
+    layout: 'マシンのキーボード配列',
+    type: '入力',
+    password: '入力するパスワード (表示も保存もされません)',
+    typePassword: 'パスワードを入力',
+    typing: '入力中…',
+    typed: '{count} 文字を入力しました。',
+    refused: '何も入力されていません: {layout} 配列では {chars} を入力できません。',
+    typeStopped: '中断しました: {count} 文字の後にコンソールが閉じられました。',
+    refusedPassword: '何も入力されていません: {layout} 配列ではパスワードの一部の文字を入力できません。',
   },
   'zh-CN': {
     button: '剪贴板',
@@ -120,6 +177,16 @@ const MESSAGES = {
     pasteHere: '从本机粘贴',
     pasteFailed: '浏览器不允许页面读取剪贴板：请自行粘贴到文本框中 (Ctrl+V)。',
     close: '关闭',
+    typeText: '逐键向虚拟机输入文本 (适用于没有剪贴板的控制台)',
+    layout: '虚拟机的键盘布局',
+    type: '输入',
+    password: '要输入的密码 (不会显示或保存)',
+    typePassword: '输入密码',
+    typing: '正在输入…',
+    typed: '已输入 {count} 个字符。',
+    refused: '未输入任何内容: {layout} 布局无法输入 {chars}。',
+    typeStopped: '已停止: 输入 {count} 个字符后控制台已关闭。',
+    refusedPassword: '未输入任何内容: {layout} 布局无法输入密码中的某些字符。',
   },
 };
 
@@ -133,8 +200,12 @@ const panel = {
   toVm: true,
   fromVm: true,
   rfb: null,
+  typing: false,
   elements: {},
 };
+
+// The layout first offered for typing: the page language's own, else US English.
+const LANGUAGE_LAYOUTS = { de: 'de', fr: 'fr', es: 'es', ja: 'jp' };
 
 function readPolicy() {
   const element = document.getElementById('porthole-state');
@@ -174,6 +245,22 @@ function build() {
   e.pasteHere = make('button', { id: 'clipboard-paste-here', type: 'button', textContent: t.pasteHere });
   e.close = make('button', { id: 'clipboard-close', type: 'button', textContent: t.close });
   e.message = make('p', { id: 'clipboard-message', role: 'status', 'aria-live': 'polite' });
+  e.keysText = make('textarea', { id: 'keys-text', rows: 3, spellcheck: false, autocomplete: 'off' });
+  e.layout = make('select', { id: 'keys-layout' }, Object.entries(LAYOUT_NAMES).map(([value, name]) => make('option', { value, textContent: name })));
+  e.layout.value = LANGUAGE_LAYOUTS[document.documentElement.lang] ?? 'us';
+  e.type = make('button', { id: 'keys-type', type: 'button', textContent: t.type, disabled: true });
+  e.password = make('input', { id: 'keys-password', type: 'password', autocomplete: 'off' });
+  e.typePassword = make('button', { id: 'keys-type-password', type: 'button', textContent: t.typePassword, disabled: true });
+  const keys = make('section', { id: 'keys-part' }, [
+    make('label', { for: 'keys-text', textContent: t.typeText }),
+    e.keysText,
+    make('div', { className: 'clipboard-actions' }, [e.type]),
+    make('label', { for: 'keys-password', textContent: t.password }),
+    e.password,
+    make('div', { className: 'clipboard-actions' }, [e.typePassword]),
+    make('label', { for: 'keys-layout', textContent: t.layout }),
+    e.layout,
+  ]);
   const fromVm = make('section', { id: 'clipboard-from-vm-part', hidden: !panel.fromVm }, [
     make('label', { for: 'clipboard-from-vm', textContent: t.fromVm }),
     e.fromVmText,
@@ -184,7 +271,7 @@ function build() {
     e.toVmText,
     make('div', { className: 'clipboard-actions' }, [e.send, e.pasteHere]),
   ]);
-  e.panel = make('aside', { id: 'clipboard-panel', hidden: true, 'aria-label': t.panel }, [fromVm, toVm, e.message, make('div', { className: 'clipboard-actions' }, [e.close])]);
+  e.panel = make('aside', { id: 'clipboard-panel', hidden: true, 'aria-label': t.panel }, [fromVm, toVm, keys, e.message, make('div', { className: 'clipboard-actions' }, [e.close])]);
   // The browser gives pages its clipboard only through the Clipboard API, where it allows it.
   e.pasteHere.hidden = typeof navigator.clipboard?.readText !== 'function';
 
@@ -198,6 +285,10 @@ function build() {
   e.send.addEventListener('click', sendOnClick);
   e.pasteHere.addEventListener('click', pasteHereOnClick);
   e.toVmText.addEventListener('input', updateButtons);
+  e.keysText.addEventListener('input', updateButtons);
+  e.password.addEventListener('input', updateButtons);
+  e.type.addEventListener('click', () => typeFrom(e.keysText, false));
+  e.typePassword.addEventListener('click', () => typeFrom(e.password, true));
   e.panel.addEventListener('keydown', (event) => {
     if (event.key === 'Escape') show(false);
   });
@@ -215,11 +306,15 @@ function updateButtons() {
   const viewOnly = panel.rfb?.viewOnly === true;
   e.toVmText.closest('section').hidden = !panel.toVm || viewOnly;
   e.send.disabled = !connected() || e.toVmText.value === '';
+  e.keysText.closest('section').hidden = viewOnly;
+  e.type.disabled = !connected() || panel.typing || e.keysText.value === '';
+  e.typePassword.disabled = !connected() || panel.typing || e.password.value === '';
   e.copy.disabled = e.fromVmText.value === '';
 }
 
-function say(key) {
-  panel.elements.message.textContent = key === null ? '' : panel.text[key];
+function say(key, values = {}) {
+  const text = key === null ? '' : panel.text[key].replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ''));
+  panel.elements.message.textContent = text;
 }
 
 function show(open) {
@@ -227,7 +322,7 @@ function show(open) {
   e.panel.hidden = !open;
   e.toggle.setAttribute('aria-expanded', String(open));
   say(null);
-  if (open) (panel.toVm ? e.toVmText : e.fromVmText).focus();
+  if (open) [e.toVmText, e.fromVmText, e.keysText].find((field) => !field.closest('section').hidden)?.focus();
   else panel.rfb?.focus({ preventScroll: true });
 }
 
@@ -266,6 +361,31 @@ async function pasteHereOnClick() {
   }
 }
 
+/** Types `field`'s text on the chosen layout; nothing at all if the layout cannot type all of it. */
+async function typeFrom(field, isPassword) {
+  if (!connected()) {
+    say('notConnected');
+    return;
+  }
+  const layout = panel.elements.layout.value;
+  const result = plan(field.value, layout);
+  if (result.refused) {
+    // a password's characters are never named, not even the ones that cannot be typed
+    if (isPassword) say('refusedPassword', { layout: LAYOUT_NAMES[layout] });
+    else say('refused', { layout: LAYOUT_NAMES[layout], chars: result.refused.map((c) => `“${c}”`).join(' ') });
+    return;
+  }
+  if (isPassword) field.value = '';
+  panel.typing = true;
+  updateButtons();
+  say('typing');
+  const rfb = panel.rfb;
+  const typed = await typeKeys(rfb, result.keys, () => panel.rfb === rfb && connected());
+  panel.typing = false;
+  updateButtons();
+  say(typed === result.keys.length ? 'typed' : 'typeStopped', { count: typed });
+}
+
 function rfbOnClipboard(rfb, event) {
   if (rfb !== panel.rfb || !panel.fromVm) return;
   panel.elements.fromVmText.value = event.detail.text;
@@ -282,7 +402,6 @@ function adopt(rfb) {
 
 function main() {
   const policy = readPolicy();
-  if (policy === 'off') return;
   panel.text = pickText();
   panel.toVm = policy === 'both' || policy === 'to-vm';
   panel.fromVm = policy === 'both' || policy === 'from-vm';
