@@ -75,7 +75,7 @@ describe('console page: final states with a next step', { skip: (!haveXvnc || !h
         await page.goto(url);
         await waitForConsoleState(page, 'refused');
         assert.equal(await page.textContent('#status'), words, name);
-        for (const button of ['#connect', '#ctrl-alt-del', '#fullscreen']) assert.equal(await visible(page, button), false, `${name}: ${button} is not shown`);
+        for (const button of ['#connect', '#ctrl-alt-del', '#fullscreen', '#clipboard-toggle']) assert.equal(await visible(page, button), false, `${name}: ${button} is not shown`);
         assert.equal(await visible(page, '#new-link'), true, `${name}: the new-link button`);
         assert.equal(await page.textContent('#new-link'), 'Get a new link');
         assert.equal(await page.getAttribute('#new-link', 'href'), NEW_LINK);

@@ -302,6 +302,11 @@ function connected() {
 
 function updateButtons() {
   const e = panel.elements;
+  // a final page (a link expired, revoked, unknown, used) offers no button that cannot work: the
+  // toggle goes with the console's own buttons, and an open panel closes
+  const final = document.body.dataset.consoleState === 'refused';
+  if (final && !e.panel.hidden) show(false);
+  e.toggle.hidden = final;
   // noVNC drops a paste while view-only: the part is not offered then
   const viewOnly = panel.rfb?.viewOnly === true;
   e.toVmText.closest('section').hidden = !panel.toVm || viewOnly;
