@@ -42,8 +42,8 @@ export class LocalRegistry implements RegistryBackend {
 
   async sweep(): Promise<void> {}
 
-  async proxies(): Promise<ProxyRecord[]> {
-    return [...this.live.values()];
+  async proxies(opts?: { load?: boolean }): Promise<ProxyRecord[]> {
+    return [...this.live.values()].map((p) => (opts?.load === false ? { ...p, load: undefined } : p));
   }
 
   async list(): Promise<RegistryListing> {

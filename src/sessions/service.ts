@@ -103,7 +103,7 @@ export async function openSessions(stores: Stores, opts: SessionsOptions): Promi
       await run('sessions figures', () => registry.publish({ kind: 'figures', target: String(at) }));
       const deadline = at + FIGURES_WAIT_MS;
       for (;;) {
-        const waiting = (await run('sessions registry proxies', () => registry.proxies())).filter((p) => (p.figuresAt ?? 0) < at);
+        const waiting = (await run('sessions registry proxies', () => registry.proxies({ load: false }))).filter((p) => (p.figuresAt ?? 0) < at);
         if (waiting.length === 0 || Date.now() >= deadline) return;
         await new Promise((r) => setTimeout(r, FIGURES_LOOK_MS));
       }

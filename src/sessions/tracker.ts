@@ -15,8 +15,8 @@
  *   whose token is gone from the token store before its expiry (revoked by someone who told no
  *   one: Nova's `clean_console_auths_for_instance`). Tokens are checked a share at a time: at
  *   least `PRESENCE_MIN` per heartbeat, and enough that each is checked once per
- *   `PRESENCE_ROUND_MS` (a proxy with up to 1 200 consoles at the 5 s default checks them all at
- *   every heartbeat), so the cost of the check is spread, and its staleness bounded.
+ *   `PRESENCE_ROUND_MS` (a proxy with up to 100 consoles checks them all at every heartbeat; one
+ *   with 5 000 at the 5 s default, 417 a heartbeat), so the cost is spread and the staleness bounded.
  *
  * A token that merely *expires* closes nothing: Nova checks a token when a console connects,
  * never after, and so does Porthole. Registry writes are coalesced and done one at a time, so a

@@ -158,8 +158,8 @@ export interface RegistryBackend {
    * `orphanMs` after they went stale (a write in flight when they were removed).
    */
   sweep(orphanMs: number): Promise<void>;
-  /** Live proxies, with their `load` and `figuresAt` (P records, no session). */
-  proxies(): Promise<ProxyRecord[]>;
+  /** Live proxies, with their `figuresAt` and, unless `load` is false, their `load` (P records, no session). */
+  proxies(opts?: { load?: boolean }): Promise<ProxyRecord[]>;
   /** Live proxies (their last heartbeat within their `staleAfterMs`) and their sessions. */
   list(): Promise<RegistryListing>;
   /** Marks a live session killed; its proxy id, or undefined when no live proxy holds it. */

@@ -124,22 +124,24 @@ export class RedisRegistry implements RegistryBackend {
     await fn.call(this.redis, this.beats, this.prefix, id, now, String(forgetBefore));
   }
 
-  async proxies(): Promise<ProxyRecord[]> {
+  async proxies(opts?: { load?: boolean }): Promise<ProxyRecord[]> {
     const ids = await this.redis.zrangebyscore(this.beats, String(Date.now()), '+inf');
     if (ids.length === 0) return [];
+    // without the load (a few KB each) when only liveness and figures_at are wanted
+    const fields = opts?.load === false ? PROXY_FIELDS : [...PROXY_FIELDS, 'load'];
     const p = this.redis.pipeline();
-    for (const id of ids) p.hgetall(this.key('proxy', id));
+    for (const id of ids) p.hmget(this.key('proxy', id), ...fields);
     const found: ProxyRecord[] = [];
-    for (const [err, h] of (await p.exec()) ?? []) {
+    for (const [err, values] of (await p.exec()) ?? []) {
       if (err) throw err;
-      const hash = h as Record<string, string>;
+      const hash = Object.fromEntries(fields.flatMap((f, i) => ((values as Array<string | null>)[i] != null ? [[f, (values as string[])[i]!]] : [])));
       if (hash['id'] !== undefined) found.push(toProxy(hash));
     }
     return found.sort((a, b) => a.startedAt - b.startedAt || (a.id < b.id ? -1 : 1));
   }
 
   async list(): Promise<RegistryListing> {
-    const proxies = (await this.proxies()).map(({ load: _, ...p }) => p);
+    const proxies = await this.proxies({ load: false });
     if (proxies.length === 0) return { proxies, sessions: [] };
     const m = this.redis.pipeline();
     for (const p of proxies) m.smembers(this.key('proxy-sessions', p.id));
@@ -212,6 +214,8 @@ export class RedisRegistry implements RegistryBackend {
     // the connection belongs to the stores, which close it
   }
 }
+
+const PROXY_FIELDS = ['id', 'address', 'hostname', 'pid', 'started_at', 'heartbeat_at', 'stale_after', 'draining', 'figures_at'];
 
 function proxyFields(p: ProxyRecord): Record<string, string | number> {
   return { id: p.id, address: p.address, hostname: p.hostname, pid: p.pid, started_at: p.startedAt, heartbeat_at: p.heartbeatAt, stale_after: p.staleAfterMs, draining: p.draining ? 1 : 0 };

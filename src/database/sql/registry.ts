@@ -8,7 +8,7 @@
  * autoincrementing id).
  *
  * Steady state (issue 20): a heartbeat is one UPDATE of the proxy's row, one index lookup for its
- * killed sessions and the sweep's three statements, which touch no row while every proxy beats;
+ * killed sessions and the sweep's three or four statements, which write no row while every proxy beats;
  * a session's row is not touched while it runs. Liveness is the proxy's: a session is listed
  * while its proxy is. A proxy whose heartbeat is older than its stale window is marked gone
  * (`stale_after` = 0) and its sessions are deleted through the `proxy_id` index; the marked row
@@ -133,21 +133,24 @@ export class SqlRegistry implements RegistryBackend {
     // each proxy by its own window: marked gone in one statement, so a proxy beating meanwhile stays
     const stale = sql<SqlBool>`${sql.ref('heartbeat_at')} + ${sql.ref('stale_after')} < ${now}`;
     await this.db.updateTable(PROXIES).set({ stale_after: 0 }).where(stale).where('stale_after', '>', 0).execute();
-    // the sessions of marked proxies, through the proxy_id index: none, unless one just went or wrote late
-    await this.db.deleteFrom(SESSIONS).where('proxy_id', 'in', this.db.selectFrom(PROXIES).select('id').where('stale_after', '=', 0)).execute();
+    // the sessions of marked proxies, by their ids through the proxy_id index (never a join the
+    // planner could turn into a scan of everyone's sessions): none, unless one just went or wrote late
+    const gone = (await this.db.selectFrom(PROXIES).select('id').where('stale_after', '=', 0).execute()).map((r) => String(r.id));
+    if (gone.length > 0) await this.db.deleteFrom(SESSIONS).where('proxy_id', 'in', gone).execute();
     await this.db.deleteFrom(PROXIES).where('stale_after', '=', 0).where('heartbeat_at', '<', now - orphanMs * (1 + TOMBSTONE_WINDOWS)).execute();
     const newest = await this.db.selectFrom(EVENTS).select((eb) => eb.fn.max('id').as('id')).executeTakeFirst();
     if (newest?.id != null) await this.db.deleteFrom(EVENTS).where('created_at', '<', now - EVENT_KEEP_MS).where('id', '<', Number(newest.id)).execute();
   }
 
-  async proxies(): Promise<ProxyRecord[]> {
+  async proxies(opts?: { load?: boolean }): Promise<ProxyRecord[]> {
     const now = Date.now();
-    const rows = (await this.db.selectFrom(PROXIES).selectAll().orderBy('started_at').orderBy('id').execute()) as ProxyRow[];
+    const columns = ['id', 'address', 'hostname', 'pid', 'started_at', 'heartbeat_at', 'stale_after', 'draining', 'figures_at', ...(opts?.load === false ? [] : ['console_counts'])];
+    const rows = (await this.db.selectFrom(PROXIES).select(columns).orderBy('started_at').orderBy('id').execute()) as ProxyRow[];
     return rows.filter((p) => isLive(p, now)).map(toProxy);
   }
 
   async list(): Promise<RegistryListing> {
-    const proxies = (await this.proxies()).map(({ load: _, ...p }) => p);
+    const proxies = await this.proxies({ load: false });
     if (proxies.length === 0) return { proxies, sessions: [] };
     const rows = (await this.db.selectFrom(SESSIONS).selectAll().where('proxy_id', 'in', proxies.map((p) => p.id)).orderBy('started_at').orderBy('id').execute()) as SessionRow[];
     return { proxies, sessions: rows.map(toSession) };
