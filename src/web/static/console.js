@@ -10,6 +10,9 @@
  * Plain browser ES module, no build step: noVNC's own ES modules are served at /novnc/.
  */
 
+// the Settings panel's remembered choices, under the URL's parameters (settings.js)
+import { withSettings } from './settings.js';
+
 // ===== Messages =====
 
 // Every string the person at the console can see. `{name}` and `{reason}` are filled in by
@@ -893,7 +896,7 @@ async function loadNoVnc() {
 }
 
 async function main() {
-  const params = readParams();
+  const params = withSettings(readParams());
   setUpPage(pickLanguage(params.get('lang')));
   window.porthole = {
     get rfb() { return page.rfb; },
