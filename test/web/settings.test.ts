@@ -13,7 +13,7 @@ import { haveChromium, launchBrowser, waitForConsoleState } from '../support/bro
 import { startGateway, type TestGateway } from '../support/gateway.ts';
 import { haveXvnc, startXvnc, type Xvnc } from '../support/xvnc.ts';
 
-interface RfbView { scaleViewport: boolean; resizeSession: boolean; qualityLevel: number; compressionLevel: number; viewOnly: boolean }
+interface RfbView { scaleViewport: boolean; resizeSession: boolean; qualityLevel: number; compressionLevel: number; viewOnly: boolean; _shared: boolean }
 
 describe('console page Settings panel (Chromium, Xvnc)', { skip: (!haveXvnc || !haveChromium) && 'needs Xvnc and Chromium', timeout: 120_000 }, () => {
   let xvnc: Xvnc;
@@ -33,13 +33,14 @@ describe('console page Settings panel (Chromium, Xvnc)', { skip: (!haveXvnc || !
 
   const rfb = (page: Page) => page.evaluate(() => {
     const r = (globalThis as unknown as { porthole: { rfb: RfbView } }).porthole.rfb;
-    return { scaleViewport: r.scaleViewport, resizeSession: r.resizeSession, qualityLevel: r.qualityLevel, compressionLevel: r.compressionLevel, viewOnly: r.viewOnly };
+    return { scaleViewport: r.scaleViewport, resizeSession: r.resizeSession, qualityLevel: r.qualityLevel, compressionLevel: r.compressionLevel, viewOnly: r.viewOnly, shared: r._shared };
   });
   const choices = async (page: Page) => ({
     scaling: await page.inputValue('#settings-scaling'),
     quality: await page.inputValue('#settings-quality'),
     compression: await page.inputValue('#settings-compression'),
     viewOnly: await page.isChecked('#settings-view-only'),
+    shared: await page.isChecked('#settings-shared'),
   });
 
   it('a setting changed reaches noVNC, is remembered across a reload, and a URL parameter wins', async () => {
@@ -60,6 +61,8 @@ describe('console page Settings panel (Chromium, Xvnc)', { skip: (!haveXvnc || !
       await page.selectOption('#settings-quality', '3');
       await page.selectOption('#settings-compression', '7');
       await page.check('#settings-view-only');
+      assert.equal(await page.isChecked('#settings-shared'), true, 'shared by default');
+      await page.uncheck('#settings-shared');
       const live = await rfb(page);
       assert.deepEqual([live.scaleViewport, live.resizeSession, live.qualityLevel, live.compressionLevel], [false, false, 3, 7], 'applied at once');
       await page.keyboard.press('Escape');
@@ -67,17 +70,18 @@ describe('console page Settings panel (Chromium, Xvnc)', { skip: (!haveXvnc || !
 
       await page.reload();
       await waitForConsoleState(page, 'connected');
-      assert.deepEqual(await choices(page), { scaling: 'off', quality: '3', compression: '7', viewOnly: true });
-      assert.deepEqual(await rfb(page), { scaleViewport: false, resizeSession: false, qualityLevel: 3, compressionLevel: 7, viewOnly: true }, 'remembered');
+      assert.deepEqual(await choices(page), { scaling: 'off', quality: '3', compression: '7', viewOnly: true, shared: false });
+      // noVNC keeps the ClientInit flag in _shared (no public getter)
+      assert.deepEqual(await rfb(page), { scaleViewport: false, resizeSession: false, qualityLevel: 3, compressionLevel: 7, viewOnly: true, shared: false }, 'remembered');
       assert.equal(await page.isVisible('#ctrl-alt-del'), false, 'view-only: no keys to send');
       assert.equal(await page.isVisible('#keys-toggle'), false);
 
-      await page.goto(`${url}&resize=remote&quality=9&view_only=0`);
+      await page.goto(`${url}&resize=remote&quality=9&view_only=0&shared=1`);
       await waitForConsoleState(page, 'connected');
-      assert.deepEqual(await choices(page), { scaling: 'remote', quality: '9', compression: '7', viewOnly: false });
-      assert.deepEqual(await rfb(page), { scaleViewport: false, resizeSession: true, qualityLevel: 9, compressionLevel: 7, viewOnly: false }, 'the URL wins');
+      assert.deepEqual(await choices(page), { scaling: 'remote', quality: '9', compression: '7', viewOnly: false, shared: true });
+      assert.deepEqual(await rfb(page), { scaleViewport: false, resizeSession: true, qualityLevel: 9, compressionLevel: 7, viewOnly: false, shared: true }, 'the URL wins');
       const stored = await page.evaluate(() => JSON.parse(localStorage.getItem('porthole.console.settings') ?? '{}'));
-      assert.deepEqual(stored, { resize: 'off', quality: '3', compression: '7', view_only: '1' }, 'the URL does not replace what is remembered');
+      assert.deepEqual(stored, { resize: 'off', quality: '3', compression: '7', view_only: '1', shared: '0' }, 'the URL does not replace what is remembered');
 
       // `scale` in the URL is a choice of scaling too: a remembered `resize` does not override it
       await page.goto(`${url}&scale=true`);
