@@ -63,6 +63,8 @@ describe('console page on-screen keyboard (Chromium phone, Xvnc, xev)', { skip: 
       await new Promise((r) => setTimeout(r, 300));
       assert.equal(await page.isVisible('#touch-keyboard-toggle'), true, 'the button shows at a phone viewport');
       assert.equal(await page.textContent('#touch-keyboard-toggle'), 'Keyboard');
+      const box = (await page.locator('#touch-keyboard-toggle').boundingBox())!;
+      assert.ok(box.x >= 0 && box.x + box.width <= PHONE.viewport.width, `the button lies within the phone's width: ${JSON.stringify(box)}`);
       assert.equal(await page.getAttribute('#touch-keyboard-toggle', 'aria-pressed'), 'false');
       await page.tap('#touch-keyboard-toggle');
       assert.equal(await page.evaluate(() => document.activeElement?.id), 'touch-keyboard-input', 'the textarea has the focus: the phone opens its keyboard');

@@ -84,7 +84,9 @@ function build() {
     id: 'touch-keyboard-input', tabIndex: -1, spellcheck: false, autocomplete: 'off',
     autocapitalize: 'off', autocorrect: 'off', 'aria-label': t.input,
   });
-  document.getElementById('bar').insertBefore(e.toggle, document.getElementById('fullscreen'));
+  // first of the bar's buttons: at a phone's width the bar is wider than the screen and its last
+  // buttons fall off the right edge; this one is what a phone most needs
+  document.getElementById('bar').insertBefore(e.toggle, document.getElementById('ctrl-alt-del'));
   document.body.append(e.input);
   reset();
 
