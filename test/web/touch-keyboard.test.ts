@@ -65,6 +65,12 @@ describe('console page on-screen keyboard (Chromium phone, Xvnc, xev)', { skip: 
       assert.equal(await page.textContent('#touch-keyboard-toggle'), 'Keyboard');
       const box = (await page.locator('#touch-keyboard-toggle').boundingBox())!;
       assert.ok(box.x >= 0 && box.x + box.width <= PHONE.viewport.width, `the button lies within the phone's width: ${JSON.stringify(box)}`);
+      // every button of the bar can be reached on the phone, not only this one (console.css wraps the bar there)
+      const offScreen = await page.$$eval('#bar button:not([hidden]), #bar a.button:not([hidden])', (buttons, width) => buttons.filter((b) => {
+        const r = b.getBoundingClientRect();
+        return r.width > 0 && (r.left < 0 || r.right > width);
+      }).map((b) => b.id), PHONE.viewport.width);
+      assert.deepEqual(offScreen, [], 'bar buttons off the phone\'s screen');
       assert.equal(await page.getAttribute('#touch-keyboard-toggle', 'aria-pressed'), 'false');
       await page.tap('#touch-keyboard-toggle');
       assert.equal(await page.evaluate(() => document.activeElement?.id), 'touch-keyboard-input', 'the textarea has the focus: the phone opens its keyboard');
