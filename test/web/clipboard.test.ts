@@ -90,7 +90,8 @@ describe('console page clipboard panel (Chromium, Xvnc, xclip)', { skip: (!haveX
       const pasted = `from the browser's clipboard ${randomBytes(4).toString('hex')}`;
       await page.evaluate((t) => navigator.clipboard.writeText(t), pasted);
       await page.click('#clipboard-paste-here');
-      assert.equal(await page.inputValue('#clipboard-to-vm'), pasted);
+      // the browser's clipboard is read asynchronously (navigator.clipboard.readText): wait for the box
+      await page.waitForFunction((t) => (document.getElementById('clipboard-to-vm') as HTMLTextAreaElement).value === t, pasted, { timeout: 10_000 });
       await page.click('#clipboard-send');
       await eventually('the X clipboard holds the pasted text', () => readXClipboard() === pasted, 15_000);
 

@@ -67,6 +67,13 @@ describe('console page Settings panel (Chromium, Xvnc)', { skip: (!haveXvnc || !
       assert.deepEqual([live.scaleViewport, live.resizeSession, live.qualityLevel, live.compressionLevel], [false, false, 3, 7], 'applied at once');
       await page.keyboard.press('Escape');
       assert.equal(await page.isVisible('#settings-panel'), false, 'Escape closes the panel');
+      // one panel at a time: opening another closes the one that is open
+      await page.click('#settings-toggle');
+      await page.click('#clipboard-toggle');
+      assert.deepEqual([await page.isVisible('#settings-panel'), await page.isVisible('#clipboard-panel')], [false, true], 'the clipboard panel replaces the settings');
+      await page.click('#settings-toggle');
+      assert.deepEqual([await page.isVisible('#settings-panel'), await page.isVisible('#clipboard-panel')], [true, false], 'and the settings the clipboard panel');
+      await page.keyboard.press('Escape');
 
       await page.reload();
       await waitForConsoleState(page, 'connected');

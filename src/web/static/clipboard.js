@@ -324,6 +324,8 @@ function say(key, values = {}) {
 
 function show(open) {
   const e = panel.elements;
+  // one panel at a time: the others close before this one takes the focus
+  if (open) document.dispatchEvent(new CustomEvent('porthole:panel', { detail: 'clipboard' }));
   e.panel.hidden = !open;
   e.toggle.setAttribute('aria-expanded', String(open));
   say(null);
@@ -416,6 +418,9 @@ function main() {
   // the send button follows the console's state (console.js sets it on <body>)
   new MutationObserver(updateButtons).observe(document.body, { attributes: true, attributeFilter: ['data-console-state'] });
   updateButtons();
+  document.addEventListener('porthole:panel', (event) => {
+    if (event.detail !== 'clipboard' && !panel.elements.panel.hidden) show(false);
+  });
 }
 
 main();

@@ -187,6 +187,8 @@ function update() {
 
 function show(open) {
   const e = menu.elements;
+  // one panel at a time: the others close before this one takes the focus
+  if (open) document.dispatchEvent(new CustomEvent('porthole:panel', { detail: 'keys' }));
   e.panel.hidden = !open;
   e.toggle.setAttribute('aria-expanded', String(open));
   if (open) e.combos[0].focus();
@@ -269,6 +271,9 @@ function main() {
     }
   });
   update();
+  document.addEventListener('porthole:panel', (event) => {
+    if (event.detail !== 'keys' && !menu.elements.panel.hidden) show(false);
+  });
 }
 
 main();

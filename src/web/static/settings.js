@@ -216,6 +216,8 @@ function applyLevels() {
 
 function show(open) {
   const e = panel.elements;
+  // one panel at a time: the others close before this one takes the focus
+  if (open) document.dispatchEvent(new CustomEvent('porthole:panel', { detail: 'settings' }));
   e.panel.hidden = !open;
   e.toggle.setAttribute('aria-expanded', String(open));
   if (open) e.scaling.focus();
@@ -250,6 +252,9 @@ function main() {
   adopt(window.porthole?.rfb);
   new MutationObserver(update).observe(document.body, { attributes: true, attributeFilter: ['data-console-state'] });
   update();
+  document.addEventListener('porthole:panel', (event) => {
+    if (event.detail !== 'settings' && !panel.elements.panel.hidden) show(false);
+  });
 }
 
 // console.js imports this module (for withSettings), so this runs before console.js has chosen
