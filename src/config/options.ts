@@ -34,7 +34,7 @@ export const OPTIONS = {
     cert: str('self.pem', 'TLS certificate file (PEM) for the console proxies. When the file exists, each proxy port accepts TLS and plain connections (detected per connection), as websockify does.'),
     key: optStr('TLS private key file (PEM); defaults to the key inside `cert`.'),
     source_is_ipv6: bool(false, 'Accepted for compatibility with Nova; Porthole listens on whatever address the *_host options give.'),
-    record: optStr('Accepted for compatibility with Nova (websockify session recording); Porthole does not record sessions and says so at start.'),
+    record: optStr('Record every noVNC console session (Nova\'s and websockify\'s option, a file prefix): each session goes to `<record>.<session id>.rfbrec` in Porthole\'s recording format (the RFB stream from the VM with its timestamps, and the browser\'s input), listed in the store and played back in the browser; see [porthole] recording_*. Unset: only servers and tokens asked to be recorded are.'),
     debug: bool(false, 'Log at debug level, with per-connection detail (oslo.log\'s option; also `-d`).'),
     log_file: optStr('File to write the log to, in oslo.log\'s text format (JSON with use_json), opened for appending; relative to log_dir when that is set (oslo.log\'s option, also `--log-file`, `--logfile`). Unset: the log goes to standard output (to the journal with use_journal).'),
     log_dir: optStr('Directory of log_file; with no log_file, the log goes to `<log_dir>/<program>.log` (e.g. `nova-novncproxy.log`), as oslo.log does.'),
@@ -192,6 +192,10 @@ export const OPTIONS = {
     api_cert: optStr('TLS certificate (PEM; intermediates after it) of the compute API listener: set, the API speaks HTTPS only, with the console proxies\' `[console] ssl_ciphers` and `ssl_minimum_version`. Unset: plain HTTP, unless api_use_console_cert. The file (and api_key) is read again when it changes and on SIGHUP, without a restart. A file that cannot be read or does not match its key stops the start.'),
     api_key: optStr('Private key (PEM, unencrypted) of api_cert; unset: read from the api_cert file.'),
     api_use_console_cert: bool(false, 'Serve the compute API over HTTPS with the console proxies\' `[DEFAULT] cert` and `key` when api_cert is unset (the file must then exist). Off by default, so that a deployment whose console proxies have a certificate and whose API sits behind a TLS-terminating load balancer keeps a plain HTTP API.'),
+    shared_consoles: bool(false, 'Every viewer of a server\'s noVNC console goes through one backend connection that Porthole holds (a shared console): one viewer has control (keys, pointer, clipboard), the others watch, control can be asked for and handed over, and every viewer sees who else is there. Per server with `porthole server add --shared-consoles`. Off (the default): each console is its own byte-exact relay.'),
+    recording_dir: optStr('Directory of console recordings (servers added with `--record`, tokens minted with `--record`) when `[DEFAULT] record` is unset; created 0700, files 0600. Unset: `recordings/` in Porthole\'s state directory.'),
+    recording_retention_days: int(30, 'Days a recording is kept; older ones are deleted (file and listing) by the sweep. 0: kept until deleted.', 0, 36500),
+    recording_max_total_size: int(10240, 'Most MiB all recordings of this host may take; past it the oldest finished recordings are deleted by the sweep. 0: no limit.', 0),
   },
 } as const;
 

@@ -60,6 +60,10 @@ export interface Server {
   readonly spice?: SpiceEndpoint | null;
   /** Absent or null: the config's defaults. `put` replaces it with the rest of the server. */
   readonly backendAuth?: BackendAuth | null;
+  /** Its noVNC viewers share one backend connection (`server add --shared-consoles`); absent or null: `[porthole] shared_consoles`. */
+  readonly sharedConsoles?: boolean | null;
+  /** Its noVNC sessions are recorded (`server add --record`); absent or null: `[DEFAULT] record` decides. */
+  readonly record?: boolean | null;
 }
 
 /** A server's backend auth settings as the CLI and APIs may show them: whether a password is set, never the password. */

@@ -12,3 +12,9 @@
  * console type) instead of letting its viewer type.
  */
 export const SERIAL_VIEW_ONLY = 'serial-view-only';
+
+/**
+ * The console type of a view-only noVNC token: a watcher of a shared console (or an admin's
+ * shadow) whose keys, pointer and clipboard go nowhere. Fails closed as `SERIAL_VIEW_ONLY` does.
+ */
+export const NOVNC_VIEW_ONLY = 'novnc-view-only';

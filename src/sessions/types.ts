@@ -32,6 +32,14 @@ export interface LiveSessionInfo {
   /** The token's whole SHA-256 and its expiry (epoch seconds): what revocation matches. Never logged. */
   readonly tokenHash: string;
   readonly tokenExpires: number;
+  /** Who this viewer is (the token's label, or the API user who minted it), when known. */
+  readonly viewer?: string | null;
+  /** On a shared console: the one backend connection's id, the same for all its viewers. */
+  readonly sharedConsole?: string | null;
+  /** On a shared console: whether this viewer has control or watches. */
+  readonly role?: 'control' | 'view' | null;
+  /** The id of the recording of this session, when it is recorded. */
+  readonly recording?: string | null;
 }
 
 /**
