@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/options.ts';
 import { GatewayError } from '../errors.ts';
 import { InventoryOff } from '../inventory/off.ts';
-import { GuardedAuditEvents, GuardedInventory, GuardedTokenStore } from '../store/guard.ts';
+import { GuardedAuditEvents, GuardedInventory, GuardedRecordings, GuardedTokenExtras, GuardedTokenStore } from '../store/guard.ts';
 import type { Stores } from '../store/index.ts';
 import { TokenStoreWithUses } from '../store/single-use.ts';
 import { connectFailure, type ConnectionOption } from './connect-error.ts';
@@ -148,7 +148,7 @@ export async function openStores(connection: string, opts: { migrate: boolean } 
     };
     if (opts.migrate) await migrate();
 
-    const tokens = new TokenStoreWithUses(main.parts.tokens, own ? own.parts.uses : null);
+    const tokens = new TokenStoreWithUses(main.parts.tokens, own ? own.parts.uses : null, own ? own.parts.tokenExtras : null);
     const ownDescription = own ? own.description : null;
     return {
       tokens: new GuardedTokenStore(tokens, description, o.queryTimeoutMs),
@@ -160,6 +160,8 @@ export async function openStores(connection: string, opts: { migrate: boolean } 
       presence: main.parts.presence,
       lookupFailures: own ? own.parts.lookupFailures : null,
       auditEvents: own?.parts.auditEvents ? new GuardedAuditEvents(own.parts.auditEvents, own.description, o.queryTimeoutMs) : null,
+      tokenExtras: own ? new GuardedTokenExtras(own.parts.tokenExtras, own.description, o.queryTimeoutMs) : null,
+      recordings: own ? new GuardedRecordings(own.parts.recordings, own.description, o.queryTimeoutMs) : null,
       openRegistry: async (r) => (own ? own.registry(r) : null),
       handles: { tokens: { ...main.handle, url: connection }, own: own && ownUrl ? { ...own.handle, url: ownUrl } : null },
       migrate,

@@ -11,6 +11,8 @@ import type { RegistryBackend, TokenPresence } from '../sessions/types.ts';
 import type { RegistryOptions } from '../store/index.ts';
 import type { AuditEventStore } from '../store/audit-events.ts';
 import type { LookupFailureCounter } from '../store/lookup-failures.ts';
+import type { RecordingStore } from '../store/recordings.ts';
+import type { TokenExtrasStore } from '../store/token-extras.ts';
 import type { TokenRecords, TokenUses } from '../store/types.ts';
 import type { ConnectOptions } from './connect-options.ts';
 import type { Database } from './sql/types.ts';
@@ -41,6 +43,10 @@ export interface StorageParts {
   readonly lookupFailures: LookupFailureCounter;
   /** The audit trail's events (`GET /porthole/v1/events`). */
   readonly auditEvents?: AuditEventStore;
+  /** What Porthole knows of a token beyond its row (label, minter, control, record). */
+  readonly tokenExtras: TokenExtrasStore;
+  /** The list of console recordings. */
+  readonly recordings: RecordingStore;
 }
 
 export interface Storage {

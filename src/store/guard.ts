@@ -12,6 +12,8 @@
 import { GatewayError, isGatewayError } from '../errors.ts';
 import type { Inventory, Server } from '../inventory/types.ts';
 import type { AuditEventStore, AuditLine, AuditQuery } from './audit-events.ts';
+import type { RecordingFilter, RecordingRecord, RecordingStore } from './recordings.ts';
+import type { ConsoleTokenExtras, TokenExtrasStore } from './token-extras.ts';
 import type { ConsoleToken, ConsumeResult, NewConsoleToken, TokenLookup, TokenStore } from './types.ts';
 
 export const STORE_UNAVAILABLE_MESSAGE = 'console token store unavailable';
@@ -122,5 +124,47 @@ export class GuardedAuditEvents implements AuditEventStore {
   }
   sweep(before: number): Promise<number> {
     return guard(this.description, 'audit events sweep', this.timeoutMs, () => this.inner.sweep(before));
+  }
+}
+
+export class GuardedTokenExtras implements TokenExtrasStore {
+  constructor(
+    private readonly inner: TokenExtrasStore,
+    private readonly description: string,
+    private readonly timeoutMs: number,
+  ) {}
+
+  put(tokenHash: string, extras: ConsoleTokenExtras, expires: number): Promise<void> {
+    return guard(this.description, 'token extras put', this.timeoutMs, () => this.inner.put(tokenHash, extras, expires));
+  }
+  get(tokenHash: string): Promise<ConsoleTokenExtras | null> {
+    return guard(this.description, 'token extras get', this.timeoutMs, () => this.inner.get(tokenHash), { read: true });
+  }
+  sweepExpired(): Promise<number> {
+    return guard(this.description, 'sweep of expired token extras', this.timeoutMs, () => this.inner.sweepExpired());
+  }
+}
+
+export class GuardedRecordings implements RecordingStore {
+  constructor(
+    private readonly inner: RecordingStore,
+    private readonly description: string,
+    private readonly timeoutMs: number,
+  ) {}
+
+  add(r: RecordingRecord): Promise<void> {
+    return guard(this.description, 'recording add', this.timeoutMs, () => this.inner.add(r));
+  }
+  finish(id: string, endedAt: number, sizeBytes: number): Promise<void> {
+    return guard(this.description, 'recording finish', this.timeoutMs, () => this.inner.finish(id, endedAt, sizeBytes));
+  }
+  get(id: string): Promise<RecordingRecord | undefined> {
+    return guard(this.description, 'recording get', this.timeoutMs, () => this.inner.get(id), { read: true });
+  }
+  list(filter?: RecordingFilter): Promise<RecordingRecord[]> {
+    return guard(this.description, 'recordings list', this.timeoutMs, () => this.inner.list(filter), { read: true });
+  }
+  remove(id: string): Promise<boolean> {
+    return guard(this.description, 'recording remove', this.timeoutMs, () => this.inner.remove(id));
   }
 }

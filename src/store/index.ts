@@ -12,6 +12,8 @@ import type { Inventory } from '../inventory/types.ts';
 import type { RegistryBackend, TokenPresence } from '../sessions/types.ts';
 import type { AuditEventStore } from './audit-events.ts';
 import type { LookupFailureCounter } from './lookup-failures.ts';
+import type { RecordingStore } from './recordings.ts';
+import type { TokenExtrasStore } from './token-extras.ts';
 import type { TokenStore } from './types.ts';
 
 /** How the live-sessions registry reads its events (`[porthole] revocation_poll_interval` ...), ms. */
@@ -39,6 +41,13 @@ export interface Stores {
   readonly lookupFailures?: LookupFailureCounter | null;
   /** The audit trail's events, in Porthole's own store; null or absent: none (a Nova database alone). */
   readonly auditEvents?: AuditEventStore | null;
+  /**
+   * What Porthole knows of a token beyond its row (label, minter, control, record), in Porthole's
+   * own store; null or absent: none (a Nova database alone: `tokenExtrasUnavailable()` says so).
+   */
+  readonly tokenExtras?: TokenExtrasStore | null;
+  /** The list of console recordings, in Porthole's own store; null or absent: none. */
+  readonly recordings?: RecordingStore | null;
   /** The live-sessions registry in Porthole's own store; null: there is none (this process's sessions only). */
   openRegistry?(opts: RegistryOptions): Promise<RegistryBackend | null>;
   /** Creates or upgrades Porthole's tables (never in a Nova database); returns what it applied. */

@@ -6,12 +6,15 @@
  * the tokens, `[porthole] connection` the uses) or none at all.
  */
 import { GatewayError } from '../errors.ts';
+import type { TokenExtrasStore } from './token-extras.ts';
 import type { ConsoleToken, ConsumeResult, NewConsoleToken, TokenLookup, TokenRecords, TokenStore, TokenUses } from './types.ts';
 
 export class TokenStoreWithUses implements TokenStore {
   constructor(
     private readonly records: TokenRecords,
     private readonly uses: TokenUses | null,
+    /** Swept with the uses: the extras of expired tokens (`token-extras.ts`). */
+    private readonly extras: TokenExtrasStore | null = null,
   ) {}
 
   create(spec: NewConsoleToken): Promise<{ token: string; record: ConsoleToken }> {
@@ -30,10 +33,11 @@ export class TokenStoreWithUses implements TokenStore {
     return this.records.revokeByInstance(instanceUuid);
   }
 
-  /** Expired rows, then the uses of expired tokens; answers how many rows went. */
+  /** Expired rows, then the uses and the extras of expired tokens; answers how many token rows went. */
   async sweepExpired(): Promise<number> {
     const n = await this.records.sweepExpired();
     await this.uses?.sweepExpired();
+    await this.extras?.sweepExpired();
     return n;
   }
 

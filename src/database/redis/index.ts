@@ -10,7 +10,9 @@ import { RedisAuditEvents } from './audit-events.ts';
 import { openRedis } from './connection.ts';
 import { RedisInventory } from './inventory.ts';
 import { RedisLookupFailures } from './lookup-failures.ts';
+import { RedisRecordings } from './recordings.ts';
 import { RedisRegistry } from './registry.ts';
+import { RedisTokenExtras } from './token-extras.ts';
 import { RedisTokenPresence } from './token-presence.ts';
 import { RedisTokenRecords, RedisTokenUses } from './tokens.ts';
 
@@ -19,7 +21,7 @@ export const redisStorage: StorageKind = {
   canBeNova: false,
   async open(url, o) {
     const redis = await openRedis(url, o);
-    const parts = { tokens: new RedisTokenRecords(redis), uses: new RedisTokenUses(redis), inventory: new RedisInventory(redis), presence: new RedisTokenPresence(redis), lookupFailures: new RedisLookupFailures(redis), auditEvents: new RedisAuditEvents(redis) };
+    const parts = { tokens: new RedisTokenRecords(redis), uses: new RedisTokenUses(redis), inventory: new RedisInventory(redis), presence: new RedisTokenPresence(redis), lookupFailures: new RedisLookupFailures(redis), auditEvents: new RedisAuditEvents(redis), tokenExtras: new RedisTokenExtras(redis), recordings: new RedisRecordings(redis) };
     return {
       description: redis.description,
       handle: { kind: 'redis', redis },

@@ -10,7 +10,9 @@ import { SqlAuditEvents } from './audit-events.ts';
 import { isNovaDatabase, migrate, openDatabase } from './database.ts';
 import { SqlInventory } from './inventory.ts';
 import { SqlLookupFailures } from './lookup-failures.ts';
+import { SqlRecordings } from './recordings.ts';
 import { SqlRegistry } from './registry.ts';
+import { SqlTokenExtras } from './token-extras.ts';
 import { SqlTokenPresence } from './token-presence.ts';
 import { SqlTokenRecords, SqlTokenUses } from './tokens.ts';
 
@@ -22,7 +24,7 @@ export const sqlStorage: StorageKind = {
     return {
       description: database.description,
       handle: { kind: 'sql', database },
-      parts: { tokens: new SqlTokenRecords(database), uses: new SqlTokenUses(database), inventory: new SqlInventory(database), presence: new SqlTokenPresence(database), lookupFailures: new SqlLookupFailures(database), auditEvents: new SqlAuditEvents(database) },
+      parts: { tokens: new SqlTokenRecords(database), uses: new SqlTokenUses(database), inventory: new SqlInventory(database), presence: new SqlTokenPresence(database), lookupFailures: new SqlLookupFailures(database), auditEvents: new SqlAuditEvents(database), tokenExtras: new SqlTokenExtras(database), recordings: new SqlRecordings(database) },
       isNovaDatabase: () => isNovaDatabase(database),
       migrate: (set, onAdopted) => migrate(database, set, { onAdopted }),
       async registry(r) {

@@ -263,6 +263,62 @@ const steps: Record<string, Step> = {
       await createIndex(db, d, 'porthole_sessions_proxy_killed_idx').on('porthole_sessions').columns(['proxy_id', 'killed']).execute();
     },
   },
+  '0010_porthole_consoles_framebuffer': {
+    set: 'own',
+    async up(db, d) {
+      // issue 18: what Porthole knows of a token beyond Nova's row (store/token-extras.ts), keyed
+      // by the token's SHA-256 and swept with the token uses; the list of console recordings
+      // (store/recordings.ts, times in epoch ms); a server's shared-console and recording choice
+      // (nullable: the config decides); a live session's viewer, shared console, role and
+      // recording. Columns looked for first, as in 0007
+      await db.schema
+        .createTable('porthole_token_extras')
+        .ifNotExists()
+        .addColumn('token_hash', 'varchar(64)', (c) => c.primaryKey().notNull())
+        .addColumn('label', 'varchar(64)')
+        .addColumn('minted_by', 'varchar(255)')
+        .addColumn('control', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('record', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('expires', 'integer', (c) => c.notNull())
+        .execute();
+      await createIndex(db, d, 'porthole_token_extras_expires_idx').on('porthole_token_extras').column('expires').execute();
+      await db.schema
+        .createTable('porthole_recordings')
+        .ifNotExists()
+        .addColumn('id', 'varchar(36)', (c) => c.primaryKey().notNull())
+        .addColumn('session_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('server_id', 'varchar(36)', (c) => c.notNull())
+        .addColumn('server_name', 'varchar(255)')
+        .addColumn('project_id', 'varchar(255)')
+        .addColumn('viewer', 'varchar(255)')
+        .addColumn('client', 'varchar(255)', (c) => c.notNull())
+        .addColumn('proxy_host', 'varchar(255)', (c) => c.notNull())
+        .addColumn('path', 'varchar(1024)', (c) => c.notNull())
+        .addColumn('started_at', 'bigint', (c) => c.notNull())
+        .addColumn('ended_at', 'bigint')
+        .addColumn('size_bytes', 'bigint', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await createIndex(db, d, 'porthole_recordings_started_idx').on('porthole_recordings').column('started_at').execute();
+      await createIndex(db, d, 'porthole_recordings_server_started_idx').on('porthole_recordings').columns(['server_id', 'started_at']).execute();
+      await createIndex(db, d, 'porthole_recordings_project_started_idx').on('porthole_recordings').columns(['project_id', 'started_at']).execute();
+      const tables = await db.introspection.getTables();
+      const columnsOf = (name: string) => new Set(tables.find((t) => t.name === name)?.columns.map((c) => c.name) ?? []);
+      const servers = columnsOf('porthole_servers');
+      for (const name of ['shared_consoles', 'record']) {
+        if (!servers.has(name)) await db.schema.alterTable('porthole_servers').addColumn(name, 'integer').execute();
+      }
+      const sessions = columnsOf('porthole_sessions');
+      const sessionColumns: Array<[string, 'varchar(255)' | 'varchar(64)' | 'varchar(16)' | 'varchar(36)']> = [
+        ['viewer', 'varchar(255)'],
+        ['shared_console', 'varchar(64)'],
+        ['role', 'varchar(16)'],
+        ['recording', 'varchar(36)'],
+      ];
+      for (const [name, type] of sessionColumns) {
+        if (!sessions.has(name)) await db.schema.alterTable('porthole_sessions').addColumn(name, type).execute();
+      }
+    },
+  },
 };
 
 /** The Kysely migrations of one set, for one dialect; `report` hears of each table adopted. */
