@@ -13,7 +13,8 @@
  * handler is the plain one. With `filters` (the clipboard policy's RFB framers,
  * `src/rfb/clipboard-policy.ts`) a direction's bytes go through its filter, which may leave some
  * out; a stream the filter cannot frame closes the session with the filter's words. Without them
- * the byte path is the plain one, unchanged (handlers chosen once, at the start).
+ * the byte path is the plain one, unchanged (handlers chosen once, at the start). A `tap` (a
+ * recording, `recorder.ts`) sees each way's bytes as relayed, chosen at the start the same way.
  */
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
@@ -56,6 +57,19 @@ export interface StreamFilter {
 export interface RelayFilters {
   readonly toBackend?: StreamFilter;
   readonly fromBackend?: StreamFilter;
+  /** Sees what is relayed each way without changing it (a recording, `recorder.ts`). */
+  readonly tap?: RelayTap;
+}
+
+/**
+ * What watches a session's bytes as they pass: each call gets a chunk the relay may reuse once
+ * it returns (copy what is kept); `end` once when the session ends. Taps see what was relayed,
+ * after the filters.
+ */
+export interface RelayTap {
+  fromBackend(chunk: Buffer): void;
+  toBackend(data: Buffer): void;
+  end(): void;
 }
 
 /** Whether a message from the browser is input (keys, pointer, clipboard), for the idle timeout. */
@@ -84,6 +98,7 @@ export class ConsoleSession implements LiveSession {
   private inputs = 0;
   /** What relays one message from the browser: the plain handler, or through its filter. */
   private readonly onMessage: (data: Buffer) => void;
+  private readonly tap: RelayTap | undefined;
 
   constructor(
     readonly info: SessionInfo,
@@ -96,18 +111,23 @@ export class ConsoleSession implements LiveSession {
   ) {
     const toBackend = filters?.toBackend;
     const fromBackend = filters?.fromBackend;
-    this.onMessage = toBackend ? (data: Buffer) => wsOnFilteredMessage(this, toBackend, data) : (data: Buffer) => wsOnMessage(this, data);
+    const tap = filters?.tap;
+    this.tap = tap;
+    // a tap is chosen here once, like the filters: a session without one runs the plain handlers
+    const toBackendSink = tap ? (data: Buffer) => (tap.toBackend(data), wsOnMessage(this, data)) : (data: Buffer) => wsOnMessage(this, data);
+    const toClient = tap ? (chunk: Buffer) => (tap.fromBackend(chunk), backendOnData(this, chunk)) : (chunk: Buffer) => backendOnData(this, chunk);
+    this.onMessage = toBackend ? (data: Buffer) => wsOnFilteredMessage(this, toBackend, data, toBackendSink) : toBackendSink;
     ws.on('message', this.onMessage);
     ws.on('close', (code: number) => this.end(`client closed (${code})`));
     ws.on('error', (err: Error) => this.end(`client error: ${err.message}`));
     if (fromBackend) {
       // a filter may hand on parts of a chunk after the read returned: chunks of their own, not the shared buffer
-      backend.on('data', (chunk: Buffer) => backendOnFilteredData(this, fromBackend, chunk));
-    } else if (setBackendSink(backend, (buffer, n, owned) => backendOnRead(this, buffer, n, owned))) {
+      backend.on('data', (chunk: Buffer) => backendOnFilteredData(this, fromBackend, chunk, toClient));
+    } else if (setBackendSink(backend, tap ? (buffer, n, owned) => (tap.fromBackend(buffer.subarray(0, n)), backendOnRead(this, buffer, n, owned)) : (buffer, n, owned) => backendOnRead(this, buffer, n, owned))) {
       // bytes that came with the end of a handshake wait in the stream: they go first
-      for (let chunk: Buffer | null; (chunk = backend.read() as Buffer | null) !== null; ) backendOnData(this, chunk);
+      for (let chunk: Buffer | null; (chunk = backend.read() as Buffer | null) !== null; ) toClient(chunk);
     } else {
-      backend.on('data', (chunk: Buffer) => backendOnData(this, chunk));
+      backend.on('data', toClient);
     }
     backend.on('end', () => this.end('backend closed'));
     backend.on('close', () => this.end('backend closed'));
@@ -197,6 +217,11 @@ export class ConsoleSession implements LiveSession {
     this.expiry = undefined;
     clearInterval(this.idle);
     this.backend.destroy();
+    try {
+      this.tap?.end();
+    } catch {
+      // a tap's trouble is its own (a recorder logs it); the session's end goes on
+    }
     if (this.ws.readyState === this.ws.OPEN) this.ws.close(1000, 'console closed');
     // a client that never answers the close frame must not hold the socket
     setTimeout(() => this.clientSocket.destroy(), 2000).unref();
@@ -219,7 +244,7 @@ function wsOnMessage(s: ConsoleSession, data: Buffer): void {
 }
 
 /** A message through the filter: only what it hands on goes to the backend (the counter counts what came). */
-function wsOnFilteredMessage(s: ConsoleSession, f: StreamFilter, data: Buffer): void {
+function wsOnFilteredMessage(s: ConsoleSession, f: StreamFilter, data: Buffer, relay: (data: Buffer) => void): void {
   let out: Buffer;
   try {
     out = f.filter(data);
@@ -228,10 +253,10 @@ function wsOnFilteredMessage(s: ConsoleSession, f: StreamFilter, data: Buffer): 
     return;
   }
   s.bytesFromClient += data.length - out.length;
-  if (out.length > 0) wsOnMessage(s, out);
+  if (out.length > 0) relay(out);
 }
 
-function backendOnFilteredData(s: ConsoleSession, f: StreamFilter, chunk: Buffer): void {
+function backendOnFilteredData(s: ConsoleSession, f: StreamFilter, chunk: Buffer, relay: (chunk: Buffer) => void): void {
   let out: Buffer;
   try {
     out = f.filter(chunk);
@@ -240,7 +265,7 @@ function backendOnFilteredData(s: ConsoleSession, f: StreamFilter, chunk: Buffer
     return;
   }
   s.bytesFromBackend += chunk.length - out.length;
-  if (out.length > 0) backendOnData(s, out);
+  if (out.length > 0) relay(out);
 }
 
 /** `sent`: called once the browser's socket has taken the frame (or the session is gone). */

@@ -11,7 +11,7 @@
  */
 
 /** Every event the trail records; `v` of a line says which schema version wrote it. */
-export const AUDIT_EVENTS = ['token.minted', 'token.used', 'token.refused', 'token.revoked', 'token.consumed', 'session.opened', 'session.closed', 'session.killed'] as const;
+export const AUDIT_EVENTS = ['token.minted', 'token.used', 'token.refused', 'token.revoked', 'token.consumed', 'session.opened', 'session.closed', 'session.killed', 'recording.started', 'recording.deleted', 'screenshot.taken'] as const;
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];
 
 /** The schema version written in every line (`v`). */
@@ -51,6 +51,8 @@ export interface AuditLine {
   readonly duration_ms?: number;
   /** Token expiry (minted), ISO 8601. */
   readonly expires_at?: string;
+  /** A console recording's id (`recording.started`, `recording.deleted`). */
+  readonly recording?: string;
   /** The process that recorded it: its console listener's or API's address, or `cli@<host>`. */
   readonly proxy?: string;
 }
