@@ -20,6 +20,7 @@ import { requestProblem } from '../http/request-checks.ts';
 import { parseCookies, tokenFromPageUrl } from '../http/token-source.ts';
 import type { Inventory } from '../inventory/types.ts';
 import { hashToken, nowSeconds, type TokenStore } from '../store/types.ts';
+import { NOVNC_VIEW_ONLY } from '../store/view-only.ts';
 import { clientPage, type ClientPage } from './client-page.ts';
 import { noVncPageFiles, type ConsolePageChoice } from './novnc-app.ts';
 import { clientPageCsp, frameAncestors, pageCsp, setResponsePolicy } from './page-policy.ts';
@@ -69,6 +70,10 @@ export interface TokenState {
   readonly now?: number;
   /** `[porthole] clipboard` when it is not `both`: the page's clipboard panel leaves out the ways it blocks. */
   readonly clipboard?: string;
+  /** A valid token of a server whose noVNC console is shared: the page opens its Viewers panel (`viewers.js`). */
+  readonly shared?: boolean;
+  /** A view-only token (`novnc-view-only`): the page sends no input and never asks for control. */
+  readonly viewOnly?: boolean;
 }
 
 /**
@@ -154,6 +159,8 @@ export interface PagesDeps {
   readonly consolePage?: ConsolePageChoice;
   /** `[porthole] clipboard` (the proxy enforces it), handed to the page. */
   readonly clipboard?: string;
+  /** `[porthole] shared_consoles`: a server's own setting (`Server.sharedConsoles`) wins. */
+  readonly sharedConsoles?: boolean;
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -230,7 +237,9 @@ export function createPages(deps: PagesDeps): RequestHandler {
     // from memory, and only for a valid token: costs no lookup, and tells only this client of its own attempts
     const refused = found.status === 'valid' && deps.refusals ? deps.refusals.memory.reason(hashToken(token), deps.refusals.client(req)) : null;
     if (refused) return { state: refused, server: server?.name ?? null, expiresAt: found.token.expires };
-    return { state: found.status, server: server?.name ?? null, expiresAt: found.token.expires };
+    const shared = found.status === 'valid' && (server?.sharedConsoles ?? deps.sharedConsoles ?? false);
+    const viewOnly = found.token.consoleType === NOVNC_VIEW_ONLY;
+    return { state: found.status, server: server?.name ?? null, expiresAt: found.token.expires, ...(shared ? { shared } : {}), ...(viewOnly ? { viewOnly } : {}) };
   }
 
   async function serveFile(res: ServerResponse, head: boolean, root: string, rel: string, maxAge: number): Promise<boolean> {

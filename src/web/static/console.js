@@ -361,6 +361,8 @@ const page = {
   closesAt: 0, // when the live session will be closed by the clock, in this browser's time (0: never)
   timeLeftTimer: null,
   finalWords: null, // key of the words of a final state, for the new-link button
+  shared: false, // the token state says the console is shared: each connection gets a viewer key
+  sharedViewer: null, // { key, controlUrl } of the current connection on a shared console (viewers.js)
   // Bumped by every user action, so an answer that arrives after the user changed their mind
   // (a token-state check in flight when Disconnect is pressed) is dropped.
   generation: 0,
@@ -443,6 +445,28 @@ function websocketTarget(params) {
   return { url, token: tokenInPath(path) };
 }
 
+/** `url` with `name=value` added to its query. */
+function withParam(url, name, value) {
+  return `${url}${url.includes('?') ? '&' : '?'}${name}=${encodeURIComponent(value)}`;
+}
+
+/**
+ * A new viewer key for a connection to a shared console, and the URL of its control channel on
+ * the same listener (`/porthole/shared`): the proxy pairs the channel with the RFB connection that
+ * carried the same key and token. A random UUID from getRandomValues, which plain-HTTP pages have
+ * too (crypto.randomUUID is for secure contexts only).
+ */
+function sharedViewer(websocketUrl, token) {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const hex = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+  const key = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  const origin = new URL(websocketUrl).origin;
+  const controlUrl = withParam(token === null ? `${origin}/porthole/shared` : withParam(`${origin}/porthole/shared`, 'token', token), 'viewer', key);
+  return { key, controlUrl };
+}
+
 // ===== Token state =====
 
 function parseTokenState(value) {
@@ -459,6 +483,9 @@ function parseTokenState(value) {
     maxDuration: typeof value.maxDuration === 'number' && value.maxDuration > 0 ? value.maxDuration : null,
     // the server's clock against this browser's, so that "closes in" is right on a skewed clock
     clockOffsetMs: typeof value.now === 'number' ? value.now * 1000 - Date.now() : 0,
+    // a shared console (viewers.js); a view-only link (a watcher's, an admin's shadow)
+    shared: value.shared === true,
+    viewOnly: value.viewOnly === true,
   };
 }
 
@@ -476,6 +503,8 @@ function webUrl(value) {
 /** Keeps what a token state says of the session's end and the operator's link. */
 function takeTokenState(tokenState) {
   if (tokenState.newLinkUrl !== null) page.newLinkUrl = tokenState.newLinkUrl;
+  page.shared = tokenState.shared;
+  if (tokenState.viewOnly && page.options !== null) page.options.viewOnly = true;
   page.sessionEnd = {
     endsWithToken: tokenState.endsWithToken,
     expiresAt: tokenState.expiresAt,
@@ -619,7 +648,8 @@ function connect() {
   try {
     // The page opens the WebSocket itself so that it sees the close code and reason, which
     // noVNC keeps to itself (its disconnect event tells only `clean`).
-    const ws = new WebSocket(page.url, ['binary']);
+    page.sharedViewer = page.shared ? sharedViewer(page.url, page.token) : null;
+    const ws = new WebSocket(page.sharedViewer === null ? page.url : withParam(page.url, 'viewer', page.sharedViewer.key), ['binary']);
     ws.addEventListener('close', (event) => websocketOnClose(ws, event));
     page.websocket = ws;
     rfb = new page.RFB(elements.screen, ws, { shared: page.options.shared });
@@ -902,6 +932,7 @@ async function main() {
     get rfb() { return page.rfb; },
     get status() { return page.status; },
     get state() { return page.state; },
+    get shared() { return page.sharedViewer; },
   };
   page.options = readOptions(params);
   ({ url: page.url, token: page.token } = websocketTarget(params));
