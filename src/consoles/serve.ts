@@ -16,6 +16,8 @@ import type { LookupBudget } from '../proxy/lookup-budget.ts';
 import type { ConsoleSession } from '../proxy/relay.ts';
 import type { KeptSerialConsoles } from '../proxy/serial-hub.ts';
 import { createUpgradeHandler } from '../proxy/upgrade.ts';
+import { createSharedControl } from '../proxy/shared-control.ts';
+import type { SharedConsoles } from '../proxy/shared-types.ts';
 import { fanOut, type ConsoleEvents } from '../proxy/events.ts';
 import { LastRefusals } from '../proxy/last-refusal.ts';
 import type { ConsoleLimits } from '../proxy/console-limits.ts';
@@ -62,6 +64,11 @@ export interface ConsoleProxyParts {
   readonly ops?: (req: IncomingMessage, res: ServerResponse) => boolean;
   /** The concurrent-console limits, one for every listener of the process; absent: none set. */
   readonly limits?: ConsoleLimits;
+  /**
+   * The shared consoles of this process (`proxy/shared-hub.ts`), for the noVNC listener: its
+   * viewers attach to them, and their pages' control channel (`/porthole/shared`) runs on it.
+   */
+  readonly sharedConsoles?: SharedConsoles;
 }
 
 export interface RunningConsoleProxy {
@@ -119,8 +126,12 @@ export async function startConsoleProxy(kind: ConsoleKind, parts: ConsoleProxyPa
       },
     },
   );
+  // a shared console's control channel (the page's Viewers panel), on the listener its viewers use
+  const control = kind.rfb && parts.sharedConsoles
+    ? createSharedControl({ consoleTypes: kind.consoleTypes, allowedOrigins: config.console.allowed_origins, trustedProxies: p.trusted_proxies, setupTimeoutMs: setupTimeoutMs(config) }, { tokens: parts.tokens, consoles: parts.sharedConsoles, log: parts.log, lookups: parts.lookups })
+    : undefined;
   const trusted = new Set(p.trusted_proxies);
-  const pages = createPages({ page: kind.page, tokens: parts.tokens, inventory: parts.inventory, webDir: config.DEFAULT.web, frameAncestors: p.frame_ancestors, budget: { lookups: parts.lookups, client: (req) => clientHost(req, trusted) }, limits: parts.limits && { check: parts.limits, client: (req) => clientHost(req, trusted) }, refusals: { memory: refusals, client: (req) => clientHost(req, trusted) }, newLinkUrl: p.new_link_url, sessionEnd: { withToken: config.consoleauth.enforce_session_timeout, maxDurationSeconds: p.max_console_duration }, consolePage: p.console_page, clipboard: p.clipboard });
+  const pages = createPages({ page: kind.page, tokens: parts.tokens, inventory: parts.inventory, webDir: config.DEFAULT.web, frameAncestors: p.frame_ancestors, budget: { lookups: parts.lookups, client: (req) => clientHost(req, trusted) }, limits: parts.limits && { check: parts.limits, client: (req) => clientHost(req, trusted) }, refusals: { memory: refusals, client: (req) => clientHost(req, trusted) }, newLinkUrl: p.new_link_url, sessionEnd: { withToken: config.consoleauth.enforce_session_timeout, maxDurationSeconds: p.max_console_duration }, consolePage: p.console_page, clipboard: p.clipboard, ...(kind.rfb ? { sharedConsoles: p.shared_consoles } : {}) });
   const { server, tls: listenerTls } = createListener(
     {
       sslOnly: config.DEFAULT.ssl_only,
@@ -131,7 +142,7 @@ export async function startConsoleProxy(kind: ConsoleKind, parts: ConsoleProxyPa
       handshakeTimeoutMs: p.handshake_timeout * 1000,
       maxHeaderSize: p.max_header_size,
     },
-    { request: parts.ops ? opsFirst(parts.ops, pages) : pages, upgrade: upgrades.handle },
+    { request: parts.ops ? opsFirst(parts.ops, pages) : pages, upgrade: control ? (req, socket, head) => control.handle(req, socket, head) || upgrades.handle(req, socket, head) : upgrades.handle },
   );
   const { host, options } = kind.listener(config);
   const port = await listen(server, host, kind.listener(config).port, options);
@@ -153,6 +164,7 @@ export async function startConsoleProxy(kind: ConsoleKind, parts: ConsoleProxyPa
     async close(code, reason) {
       stopAccepting();
       upgrades.close(code, reason);
+      control?.close(code, reason);
       await serverClosed;
       await Promise.allSettled([...parts.releases]);
     },
