@@ -209,6 +209,25 @@ export async function serveClient(client: ClientSeam, negotiation: Promise<Backe
   return { ...backend, serverInit: init };
 }
 
+/**
+ * Porthole as the RFB client itself (`client.ts`) ends the handshake: ClientInit with the shared
+ * flag, the backend's ServerInit (bounded, with a deadline); then the socket is handed off paused,
+ * any bytes after ServerInit put back in it. On failure the socket is destroyed.
+ */
+export async function initBackend(backend: BackendHandshake, shared: boolean, timeoutMs: number): Promise<Buffer> {
+  const t = backend.transport;
+  try {
+    t.write([shared ? 1 : 0]);
+    const init = await serverInit(t, timeoutMs);
+    t.handOff();
+    return init;
+  } catch (err) {
+    t.destroy();
+    t.reader.finish();
+    throw err;
+  }
+}
+
 /** The backend's ServerInit, after the browser's ClientInit went to it. */
 async function serverInit(t: Transport, timeoutMs: number): Promise<Buffer> {
   try {

@@ -56,4 +56,33 @@ export interface DecoderEvents {
   bell?(): void;
   /** ServerCutText's bytes (Latin-1, or the Extended Clipboard form as it came). */
   cutText?(text: Buffer): void;
+  /**
+   * Each rectangle of pixels as soon as it is decoded (not the pseudo-rectangles), with its
+   * encoding: for a caller that must know what of the screen has arrived, e.g. a whole-screen
+   * request, before the update ends.
+   */
+  rect?(rect: Rect, encoding: number): void;
+  /** DesktopName: the desktop has a new name (`Framebuffer.name`). */
+  name?(name: string): void;
+}
+
+/**
+ * Everything a decoder needs to go on decoding the same stream from a message boundary, in
+ * another process (recordings' seek). `offset` is where in the stream after ServerInit that
+ * boundary is: the restored decoder is fed the stream from there.
+ */
+export interface DecoderSnapshot {
+  readonly offset: number;
+  readonly width: number;
+  readonly height: number;
+  readonly name: string;
+  /** `width * height * 4` bytes of RGBA. */
+  readonly pixels: Uint8Array;
+  /** The 16-byte PIXEL_FORMAT in force. */
+  readonly pixelFormat: Uint8Array;
+  /** Colour-map entries as RGBA, 4 bytes each (empty when none was ever set). */
+  readonly colourMap: Uint8Array;
+  readonly cursor: CursorShape | null;
+  /** ZRLE's zlib stream, then Tight's streams 0 to 3: started, and the last 32 KiB inflated. */
+  readonly zlib: readonly { readonly started: boolean; readonly window: Uint8Array }[];
 }

@@ -1,0 +1,21 @@
+/**
+ * @module rfb/framebuffer/zrle
+ * ZRLE: not decoded yet (step 2 of issue 18's client core).
+ */
+import type { DecodeContext, RectDecoder } from './encoding.ts';
+import { protocolError } from './screen.ts';
+
+export class ZrleDecoder implements RectDecoder {
+  done = true;
+
+  constructor(private readonly ctx: DecodeContext, ..._more: unknown[]) {}
+
+  begin(): void {
+    void this.ctx;
+    throw protocolError('ZRLE rectangles are not decoded yet');
+  }
+
+  decode(): number {
+    return 0;
+  }
+}
