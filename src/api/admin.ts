@@ -10,6 +10,8 @@
 import type { FastifyInstance } from 'fastify';
 import { AUTH_SCHEMES, backendAuthSummary, isUuid, type BackendAuth, type Server } from '../inventory/types.ts';
 import { listingJson } from '../sessions/format.ts';
+import { shadowSession } from '../consoles/shadow.ts';
+import { novnc } from '../consoles/novnc.ts';
 import type { Sessions } from '../sessions/service.ts';
 import type { AuditBy } from '../store/audit-events.ts';
 import { revokeServerTokens, revokeToken } from '../store/revoke.ts';
@@ -210,5 +212,12 @@ function registerSessions(app: FastifyInstance, sessions: Sessions, admin: objec
     const result = await sessions.kill(req.params.id, undefined, auditBy(ctx, req.caller));
     if (result === 'unknown') throw notFound(`Session ${req.params.id} could not be found.`);
     reply.code(result === 'closed' ? 204 : 202);
+  });
+  app.post<{ Params: { id: string } }>('/porthole/v1/sessions/:id/shadow', { ...admin, schema: { tags: ['admin'], summary: 'Watch a live noVNC session view-only: a short-lived view-only console URL that joins the session\'s shared console (the other viewers see the admin\'s name). 409 when the server\'s consoles are not shared: a view-only viewer needs them', params: { type: 'object', properties: { id: { type: 'string', maxLength: 64 } }, required: ['id'] }, response: { 200: { type: 'object', properties: { url: { type: 'string' }, expires_at: { type: 'string', format: 'date-time' }, instance_uuid: { type: 'string' }, label: { type: 'string' } } } } } }, async (req) => {
+    const shadow = await shadowSession(
+      { tokens: ctx.stores.tokens, inventory: ctx.stores.inventory, tokenExtras: ctx.stores.tokenExtras, sessions, sharedConsoles: ctx.config.porthole.shared_consoles, base: ctx.consoleBaseUrl(novnc) },
+      { sessionId: req.params.id, admin: req.caller.user, audit: auditBy(ctx, req.caller) },
+    );
+    return { url: shadow.url, expires_at: new Date(shadow.expires * 1000).toISOString(), instance_uuid: shadow.instanceUuid, label: shadow.label };
   });
 }

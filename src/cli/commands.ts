@@ -128,6 +128,13 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
     config: PORTHOLE_CONFIG,
     load: async () => (await import('./sessions.ts')).sessionCommands['sessions kill']!,
   },
+  'sessions shadow': {
+    usage: 'porthole sessions shadow SESSION_ID [--json]',
+    summary: 'Print a short-lived view-only console URL (2 minutes to open it) that joins a live noVNC session\'s shared console as a watcher, shown to the others as "admin <you>" (as POST /porthole/v1/sessions/{id}/shadow). Needs shared consoles on for the session\'s server (server add --shared-consoles or [porthole] shared_consoles).',
+    options: { ...JSON_OUT },
+    config: PORTHOLE_CONFIG,
+    load: async () => (await import('./sessions.ts')).sessionCommands['sessions shadow']!,
+  },
   'events list': {
     usage: 'porthole events list [--server UUID] [--since TIME] [--until TIME] [--event NAME[,NAME]] [--token HASH8] [--session ID] [--limit N] [--order newest|oldest] [--json]',
     summary: 'The audit trail\'s recent events (tokens minted, used, refused, revoked, consumed; console sessions opened, closed, killed) recorded by every proxy sharing Porthole\'s own store, newest first, as GET /porthole/v1/events answers them. TIME is ISO 8601 or epoch seconds.',
