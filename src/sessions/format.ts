@@ -1,8 +1,9 @@
 /**
  * @module sessions/format
  * The registry as `porthole sessions list` prints it and the admin API answers it: the same JSON
- * for both (snake_case, times as ISO 8601, bytes as numbers as of the session's last heartbeat),
- * and a table for people.
+ * for both (snake_case, times as ISO 8601, bytes as numbers as of the session's last heartbeat;
+ * a shared console's viewer, role and console, a recording's id, null where none), and a table
+ * for people.
  */
 import type { ProxyRecord, RegistryListing, SessionRecord } from './types.ts';
 
@@ -21,6 +22,10 @@ export function sessionJson(s: SessionRecord, proxies: ReadonlyMap<string, Proxy
     updated_at: new Date(s.updatedAt).toISOString(),
     bytes_from_client: s.bytesFromClient,
     bytes_from_backend: s.bytesFromBackend,
+    viewer: s.viewer ?? null,
+    shared_console: s.sharedConsole ?? null,
+    role: s.role ?? null,
+    recording: s.recording ?? null,
   };
 }
 
@@ -56,13 +61,19 @@ export function listingText(l: RegistryListing): string {
     return p ? label(p) : id;
   };
   const rows = [
-    ['SESSION', 'SERVER', 'CLIENT', 'PROXY', 'SINCE', 'FROM CLIENT', 'FROM BACKEND'],
-    ...l.sessions.map((s) => [s.id, s.serverName ?? s.instanceUuid, s.client, labelOf(s.proxyId), new Date(s.startedAt).toISOString().replace(/\.\d+Z$/, 'Z'), bytes(s.bytesFromClient), bytes(s.bytesFromBackend)]),
+    ['SESSION', 'SERVER', 'CLIENT', 'VIEWER', 'ROLE', 'PROXY', 'SINCE', 'FROM CLIENT', 'FROM BACKEND', 'RECORDING'],
+    ...l.sessions.map((s) => [s.id, s.serverName ?? s.instanceUuid, s.client, s.viewer ?? '-', roleText(s), labelOf(s.proxyId), new Date(s.startedAt).toISOString().replace(/\.\d+Z$/, 'Z'), bytes(s.bytesFromClient), bytes(s.bytesFromBackend), s.recording ?? '-']),
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const table = l.sessions.length ? `${rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n')}\n` : '';
   const summary = `${l.sessions.length} live session(s) on ${l.proxies.length} proxy(ies): ${l.proxies.map((p) => `${label(p)}${p.draining ? ' (draining)' : ''}`).join(', ') || 'none'}`;
   return `${table}${summary}`;
+}
+
+/** A shared console's viewer: its role and the console's id (the viewers of one console share it); `-` for a console of its own. */
+function roleText(s: SessionRecord): string {
+  if (!s.sharedConsole) return '-';
+  return `${s.role ?? 'view'} @${s.sharedConsole.slice(0, 8)}`;
 }
 
 function bytes(n: number): string {

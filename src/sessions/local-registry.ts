@@ -6,7 +6,7 @@
  * made through it closes them at once; other processes are not told (they find tokens deleted
  * before their expiry at their next heartbeat, `tracker.ts`).
  */
-import type { Beat, ProxyLoad, ProxyRecord, RegistryBackend, RegistryListing, SessionEvent, SessionRecord, Subscription } from './types.ts';
+import type { Beat, ProxyLoad, ProxyRecord, RegistryBackend, RegistryListing, SessionEvent, SessionRecord, SessionRole, Subscription } from './types.ts';
 
 export class LocalRegistry implements RegistryBackend {
   readonly shared = false;
@@ -28,6 +28,11 @@ export class LocalRegistry implements RegistryBackend {
 
   async removeSession(id: string): Promise<void> {
     this.sessions.delete(id);
+  }
+
+  async setRole(id: string, role: SessionRole): Promise<void> {
+    const s = this.sessions.get(id);
+    if (s) this.sessions.set(id, { ...s, role });
   }
 
   async answered(proxyId: string, at: number): Promise<void> {

@@ -26,7 +26,7 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { STALE_HEARTBEATS, type LiveSession, type ProxyLoad, type ProxyRecord, type RegistryBackend, type SessionEvent, type SessionRecord, type Subscription, type TokenPresence } from './types.ts';
+import { STALE_HEARTBEATS, type LiveSession, type ProxyLoad, type ProxyRecord, type RegistryBackend, type SessionEvent, type SessionRecord, type SessionRole, type Subscription, type TokenPresence } from './types.ts';
 
 export const CLOSE_REVOKED = { code: 1008, reason: 'console access revoked' } as const;
 export const CLOSE_KILLED = { code: 1008, reason: 'console session killed by an administrator' } as const;
@@ -55,6 +55,10 @@ export class SessionTracker {
   private readonly live = new Map<string, LiveSession>();
   private readonly toAdd = new Map<string, LiveSession>();
   private readonly toRemove = new Set<string>();
+  /** Shared consoles' roles as they are now, where they changed since the session opened (its info has the first). */
+  private readonly roles = new Map<string, SessionRole>();
+  /** Roles changed and not written yet (coalesced: the newest per session). */
+  private readonly toRole = new Map<string, SessionRole>();
   /** Byte counts as last written, by session: only those that changed are written again. */
   private readonly written = new Map<string, readonly [number, number]>();
   /** The newest `figures` request not answered yet (its time), or 0. */
@@ -97,10 +101,25 @@ export class SessionTracker {
     this.kick();
   }
 
+  /**
+   * A shared console's control moved: the session's role is written once (not per heartbeat),
+   * and kept for its later writes (a rejoin writes the role it has now).
+   */
+  roleChanged(session: LiveSession, role: SessionRole): void {
+    const id = session.info.id;
+    if (!this.live.has(id) || (this.roles.get(id) ?? session.info.role) === role) return;
+    this.roles.set(id, role);
+    // not written yet: its first write takes the role
+    if (!this.toAdd.has(id)) this.toRole.set(id, role);
+    this.kick();
+  }
+
   ended(session: LiveSession): void {
     const id = session.info.id;
     this.live.delete(id);
     this.written.delete(id);
+    this.roles.delete(id);
+    this.toRole.delete(id);
     // never written yet: nothing to remove either, unless a write is under way
     this.toAdd.delete(id);
     this.toRemove.add(id);
@@ -201,6 +220,20 @@ export class SessionTracker {
           this.trouble('write', `sessions registry (${this.registry.description}): ${(err as Error).message}`);
           return;
         }
+      } else if (this.toRole.size > 0) {
+        const roles = [...this.toRole];
+        this.toRole.clear();
+        for (const [i, [id, role]] of roles.entries()) {
+          if (!this.live.has(id)) continue;
+          try {
+            await this.registry.setRole(id, role);
+          } catch (err) {
+            // retried with the next heartbeat, unless a newer change came meanwhile
+            for (const [rid, r] of roles.slice(i)) if (this.live.has(rid) && !this.toRole.has(rid)) this.toRole.set(rid, r);
+            this.trouble('write', `sessions registry (${this.registry.description}): ${(err as Error).message}`);
+            return;
+          }
+        }
       } else if (this.figuresWanted > 0 && !this.stopped) {
         const at = this.figuresWanted;
         this.figuresWanted = 0;
@@ -289,6 +322,10 @@ export class SessionTracker {
       updatedAt: now,
       bytesFromClient: s.bytesFromClient,
       bytesFromBackend: s.bytesFromBackend,
+      ...(i.viewer ? { viewer: i.viewer } : {}),
+      ...(i.sharedConsole ? { sharedConsole: i.sharedConsole } : {}),
+      ...((this.roles.get(i.id) ?? i.role) ? { role: this.roles.get(i.id) ?? i.role! } : {}),
+      ...(i.recording ? { recording: i.recording } : {}),
     };
   }
 

@@ -20,6 +20,9 @@
 /** Missed heartbeats after which a proxy and its sessions are gone from the registry. */
 export const STALE_HEARTBEATS = 3;
 
+/** A viewer's part in a shared console: in control, or watching. */
+export type SessionRole = 'control' | 'view';
+
 /** What the registry records of a live session and matches events against (the proxy's session info has these and more). */
 export interface LiveSessionInfo {
   readonly id: string;
@@ -37,7 +40,7 @@ export interface LiveSessionInfo {
   /** On a shared console: the one backend connection's id, the same for all its viewers. */
   readonly sharedConsole?: string | null;
   /** On a shared console: whether this viewer has control or watches. */
-  readonly role?: 'control' | 'view' | null;
+  readonly role?: SessionRole | null;
   /** The id of the recording of this session, when it is recorded. */
   readonly recording?: string | null;
 }
@@ -111,8 +114,13 @@ export interface Beat {
   readonly rejoined: boolean;
 }
 
-/** A live session as the registry keeps it: its `LiveSessionInfo` fields, plus where and since when, and its byte counts as last asked. */
-export interface SessionRecord extends Pick<LiveSessionInfo, 'id' | 'consoleType' | 'instanceUuid' | 'serverName' | 'client' | 'backend' | 'tokenLogId'> {
+/**
+ * A live session as the registry keeps it: its `LiveSessionInfo` fields, plus where and since
+ * when, and its byte counts as last asked. Its viewer, shared console and recording are written
+ * when it opens, and its role then and when it changes (`setRole`), never per heartbeat; each of
+ * the four is absent when it has none.
+ */
+export interface SessionRecord extends Pick<LiveSessionInfo, 'id' | 'consoleType' | 'instanceUuid' | 'serverName' | 'client' | 'backend' | 'tokenLogId' | 'viewer' | 'sharedConsole' | 'role' | 'recording'> {
   readonly proxyId: string;
   /** Epoch milliseconds. */
   readonly startedAt: number;
@@ -157,6 +165,8 @@ export interface RegistryBackend {
   /** Writes sessions of `proxy` (new ones, or their byte counts again: the same row or key). */
   addSessions(sessions: readonly SessionRecord[], proxy: ProxyRecord): Promise<void>;
   removeSession(id: string, proxyId: string): Promise<void>;
+  /** A shared console's control moved: the session's role now (one write; nothing when the session is not there). */
+  setRole(id: string, role: SessionRole): Promise<void>;
   /** The proxy answered the `figures` request of time `at`: its counts that changed are written (`addSessions`). */
   answered(proxyId: string, at: number): Promise<void>;
   /** The proxy is gone (stopped): its record and its sessions go. */

@@ -281,6 +281,20 @@ export function storeContract(name: string, setup: () => Promise<ContractTarget>
         assert.deepEqual(await stores.inventory.get(id), server);
       });
 
+      it('keeps a server\'s shared-console and recording choices; one put again without them leaves them to the config', async () => {
+        const on: Server = { ...server, sharedConsoles: true, record: false };
+        await stores.inventory.put(on);
+        assert.deepEqual(await other.inventory.get(id), on);
+        assert.deepEqual((await other.inventory.list()).find((s) => s.id === id), on);
+        const off: Server = { ...server, sharedConsoles: false, record: true };
+        await other.inventory.put(off);
+        assert.deepEqual(await stores.inventory.get(id), off);
+        await stores.inventory.put({ ...server, sharedConsoles: null, record: null });
+        const back = await other.inventory.get(id);
+        assert.deepEqual(back, server);
+        assert.equal(back?.sharedConsoles ?? null, null);
+      });
+
       it('lists servers by name, then id', async () => {
         const ids: string[] = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()];
         await stores.inventory.put({ ...server, id: ids[0]!, name: 'contract-zz' });

@@ -48,6 +48,8 @@ export class RedisInventory implements Inventory {
       ['spice_host', server.spice?.host],
       ['spice_port', server.spice?.port],
       ['spice_tls_port', server.spice?.tlsPort],
+      ['shared_consoles', server.sharedConsoles == null ? null : server.sharedConsoles ? 1 : 0],
+      ['record', server.record == null ? null : server.record ? 1 : 0],
     ];
     const args = fields.flatMap(([k, v]) => (v == null ? [] : [k, v]));
     await this.put_(this.key(server.id), `${this.connection.prefix}servers`, server.id.toLowerCase(), new Date().toISOString(), ...args);
@@ -101,5 +103,8 @@ function toServer(h: Record<string, string>): Server {
         ? { host: h['spice_host'], port: Number(h['spice_port']), tlsPort: h['spice_tls_port'] === undefined ? null : Number(h['spice_tls_port']) }
         : null,
     backendAuth: Object.values(auth).every((v) => v === null) ? null : auth,
+    // left to the config: absent, as a server put without them
+    ...(h['shared_consoles'] !== undefined ? { sharedConsoles: h['shared_consoles'] === '1' } : {}),
+    ...(h['record'] !== undefined ? { record: h['record'] === '1' } : {}),
   };
 }

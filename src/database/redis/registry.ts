@@ -21,7 +21,7 @@
  * sessions, `sessions/tracker.ts`).
  */
 import type { Redis } from 'ioredis';
-import { parseLoad, type Beat, type ProxyLoad, type ProxyRecord, type RegistryBackend, type RegistryListing, type SessionEvent, type SessionRecord, type Subscription } from '../../sessions/types.ts';
+import { parseLoad, type Beat, type ProxyLoad, type ProxyRecord, type RegistryBackend, type RegistryListing, type SessionEvent, type SessionRecord, type SessionRole, type Subscription } from '../../sessions/types.ts';
 import type { RedisConnection } from './connection.ts';
 
 /** Stale windows a swept proxy's id stays in `proxy-beats` (its late session writes are deleted meanwhile). */
@@ -101,6 +101,11 @@ export class RedisRegistry implements RegistryBackend {
 
   async removeSession(id: string, proxyId: string): Promise<void> {
     await this.redis.multi().del(this.key('session', id)).srem(this.key('proxy-sessions', proxyId), id).srem(this.key('killed', proxyId), id).exec();
+  }
+
+  async setRole(id: string, role: SessionRole): Promise<void> {
+    // only while its hash is there: HSET on a removed session would make a record with no id
+    await this.redis.eval(`if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'role', ARGV[1]) end return 0`, 1, this.key('session', id), role);
   }
 
   async answered(proxyId: string, at: number): Promise<void> {
@@ -235,6 +240,10 @@ function sessionFields(s: SessionRecord): Record<string, string | number> {
     updated_at: s.updatedAt,
     bytes_from_client: s.bytesFromClient,
     bytes_from_backend: s.bytesFromBackend,
+    ...(s.viewer ? { viewer: s.viewer } : {}),
+    ...(s.sharedConsole ? { shared_console: s.sharedConsole } : {}),
+    ...(s.role ? { role: s.role } : {}),
+    ...(s.recording ? { recording: s.recording } : {}),
   };
 }
 
@@ -258,5 +267,9 @@ function toSession(h: Record<string, string>): SessionRecord {
     updatedAt: Number(h['updated_at']),
     bytesFromClient: Number(h['bytes_from_client']),
     bytesFromBackend: Number(h['bytes_from_backend']),
+    ...(h['viewer'] ? { viewer: h['viewer'] } : {}),
+    ...(h['shared_console'] ? { sharedConsole: h['shared_console'] } : {}),
+    ...(h['role'] === 'control' || h['role'] === 'view' ? { role: h['role'] } : {}),
+    ...(h['recording'] ? { recording: h['recording'] } : {}),
   };
 }

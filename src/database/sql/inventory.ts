@@ -26,6 +26,8 @@ interface Row {
   spice_host: string | null;
   spice_port: number | null;
   spice_tls_port: number | null;
+  shared_consoles?: number | boolean | null;
+  record?: number | boolean | null;
 }
 
 const TABLE = 'porthole_servers';
@@ -54,6 +56,8 @@ export class SqlInventory implements Inventory {
       spice_host: server.spice?.host ?? null,
       spice_port: server.spice?.port ?? null,
       spice_tls_port: server.spice?.tlsPort ?? null,
+      shared_consoles: flagColumn(server.sharedConsoles),
+      record: flagColumn(server.record),
     };
     // one upsert, so two proxies registering the same new server at once cannot collide
     const insert = this.db.insertInto(TABLE).values({ id: server.id.toLowerCase(), ...values, created_at: now });
@@ -77,6 +81,20 @@ export class SqlInventory implements Inventory {
   }
 }
 
+/** A nullable boolean as its column holds it: 1, 0, or NULL (the config decides). */
+function flagColumn(v: boolean | null | undefined): number | null {
+  return v == null ? null : v ? 1 : 0;
+}
+
+function flagOf(v: number | boolean | null | undefined): boolean | null {
+  return v == null ? null : Number(v) === 1;
+}
+
+/** A server's own shared-console and recording choices, those it has (null: the config's). */
+function flags(sharedConsoles: boolean | null, record: boolean | null): Pick<Server, 'sharedConsoles' | 'record'> {
+  return { ...(sharedConsoles !== null ? { sharedConsoles } : {}), ...(record !== null ? { record } : {}) };
+}
+
 function toServer(row: Row): Server {
   return {
     id: row.id,
@@ -98,5 +116,7 @@ function toServer(row: Row): Server {
             vncPassword: row.vnc_password,
             tlsServerName: row.tls_server_name,
           },
+    // left to the config (NULL): absent, as a server put without them
+    ...flags(flagOf(row.shared_consoles), flagOf(row.record)),
   };
 }

@@ -26,7 +26,7 @@
  * so that ids never restart lower.
  */
 import { sql, type Kysely, type SqlBool } from 'kysely';
-import { parseLoad, type Beat, type ProxyLoad, type ProxyRecord, type RegistryBackend, type RegistryListing, type SessionEvent, type SessionRecord, type Subscription } from '../../sessions/types.ts';
+import { parseLoad, type Beat, type ProxyLoad, type ProxyRecord, type RegistryBackend, type RegistryListing, type SessionEvent, type SessionRecord, type SessionRole, type Subscription } from '../../sessions/types.ts';
 import { listenPostgres, type PostgresListener } from './pg-listen.ts';
 import type { Database } from './types.ts';
 
@@ -78,9 +78,14 @@ interface SessionRow {
   updated_at: number | string;
   bytes_from_client: number | string;
   bytes_from_backend: number | string;
+  viewer?: string | null;
+  shared_console?: string | null;
+  role?: string | null;
+  recording?: string | null;
 }
 
-const SESSION_UPDATE = ['proxy_id', 'updated_at', 'bytes_from_client', 'bytes_from_backend'] as const;
+// a session's row written again (byte counts, a rejoin) takes its role too: the tracker writes the one it has now
+const SESSION_UPDATE = ['proxy_id', 'updated_at', 'bytes_from_client', 'bytes_from_backend', 'role'] as const;
 const PROXY_UPDATE = ['address', 'hostname', 'pid', 'started_at', 'heartbeat_at', 'stale_after', 'draining'] as const;
 
 export class SqlRegistry implements RegistryBackend {
@@ -117,6 +122,10 @@ export class SqlRegistry implements RegistryBackend {
 
   async removeSession(id: string): Promise<void> {
     await this.db.deleteFrom(SESSIONS).where('id', '=', id).execute();
+  }
+
+  async setRole(id: string, role: SessionRole): Promise<void> {
+    await this.db.updateTable(SESSIONS).set({ role }).where('id', '=', id).execute();
   }
 
   async answered(proxyId: string, at: number): Promise<void> {
@@ -323,6 +332,10 @@ function sessionRow(s: SessionRecord): Record<string, unknown> {
     updated_at: s.updatedAt,
     bytes_from_client: s.bytesFromClient,
     bytes_from_backend: s.bytesFromBackend,
+    viewer: s.viewer?.slice(0, 255) ?? null,
+    shared_console: s.sharedConsole?.slice(0, 64) ?? null,
+    role: s.role ?? null,
+    recording: s.recording?.slice(0, 36) ?? null,
   };
 }
 
@@ -346,5 +359,16 @@ function toSession(r: SessionRow): SessionRecord {
     updatedAt: Number(r.updated_at),
     bytesFromClient: Number(r.bytes_from_client),
     bytesFromBackend: Number(r.bytes_from_backend),
+    ...sharedFacts(r.viewer, r.shared_console, r.role, r.recording),
+  };
+}
+
+/** A session's viewer, shared console, role and recording, those it has. */
+export function sharedFacts(viewer: string | null | undefined, sharedConsole: string | null | undefined, role: string | null | undefined, recording: string | null | undefined): Pick<SessionRecord, 'viewer' | 'sharedConsole' | 'role' | 'recording'> {
+  return {
+    ...(viewer ? { viewer } : {}),
+    ...(sharedConsole ? { sharedConsole } : {}),
+    ...(role === 'control' || role === 'view' ? { role } : {}),
+    ...(recording ? { recording } : {}),
   };
 }
