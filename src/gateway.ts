@@ -26,6 +26,7 @@ import { createLogger } from './log.ts';
 import { lookupBudgetOptions, openLookupBudget } from './proxy/lookup-budget.ts';
 import { ConsoleLimits, consoleLimitOptions } from './proxy/console-limits.ts';
 import { keptLogFiles, SerialHub, serialHubOptions } from './proxy/serial-hub.ts';
+import { ScreenshotService, screenshotOptions } from './proxy/screenshots.ts';
 import type { ConsoleSession } from './proxy/relay.ts';
 import { fanOut, type ConsoleEvents } from './proxy/events.ts';
 import { openAuditTrail, type AuditTrail } from './ops/audit.ts';
@@ -239,7 +240,10 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
       log.info({ event: 'config', auth: config.api.auth_strategy, tls: apiTls !== null }, `compute API: ${security}; callers authenticate by [api] auth_strategy = ${config.api.auth_strategy}`);
       const hub = serialHub;
       const serialLog = hub ? (id: string) => hub.contents(id) : keptLogFiles(config);
-      const app = await createApi({ config, stores, registry, audit, ops: ops.api, serialLog, consoleBaseUrl: (kind) => proxies.get(kind.name)?.baseUrl ?? kind.baseUrl(loaded), ...(https ? { https } : {}) }, log);
+      // screenshots: a live shared console's framebuffer, else a short connection of the service's own
+      const screenshots = new ScreenshotService({ ...screenshotOptions(config, rfb), log: log.child({ component: 'screenshots' }) });
+      closers.unshift(async () => screenshots.close());
+      const app = await createApi({ config, stores, registry, audit, ops: ops.api, serialLog, screenshot: screenshots.takeScreenshot, consoleBaseUrl: (kind) => proxies.get(kind.name)?.baseUrl ?? kind.baseUrl(loaded), ...(https ? { https } : {}) }, log);
       const host = config.DEFAULT.osapi_compute_listen;
       const port = await listen(app.server, host, config.DEFAULT.osapi_compute_listen_port, { host: '[DEFAULT] osapi_compute_listen', port: '[DEFAULT] osapi_compute_listen_port' });
       let appClosed: Promise<void> | undefined;

@@ -15,6 +15,7 @@ import { registerAdmin } from './admin.ts';
 import { ConsoleRequestLimit, consoleRequestLimitOptions, registerConsoleRequestLimit } from './rate-limit.ts';
 import { registerSerialLog } from './serial-log.ts';
 import { registerEvents } from './events.ts';
+import { registerScreenshots } from './screenshots.ts';
 import { createAuthenticator } from './auth.ts';
 import { registerConsoleAuthTokens } from './console-auth-tokens.ts';
 import type { ApiContext } from './context.ts';
@@ -109,6 +110,7 @@ export async function createApi(ctx: ApiContext, log: Logger): Promise<FastifyIn
   registerAdmin(app, ctx);
   registerSerialLog(app, ctx);
   registerEvents(app, ctx);
+  registerScreenshots(app, ctx);
   for (const path of ctx.ops?.paths ?? []) {
     app.get(path, { config: { public: true, probe: true }, schema: { hide: true } }, async (_req, reply) => {
       const a = await ctx.ops!.answer(path);

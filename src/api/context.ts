@@ -8,7 +8,8 @@ import type { ServerOptions } from 'node:https';
 import type { Config } from '../config/options.ts';
 import type { ConsoleKind } from '../consoles/types.ts';
 import type { Sessions } from '../sessions/service.ts';
-import type { AuditRecorder } from '../store/audit-events.ts';
+import type { Server } from '../inventory/types.ts';
+import type { AuditBy, AuditRecorder } from '../store/audit-events.ts';
 import type { Stores } from '../store/index.ts';
 import type { Caller } from './auth.ts';
 import type { Microversion } from './microversion.ts';
@@ -26,6 +27,12 @@ export interface ApiContext {
    * this process keeps no serial log at all.
    */
   serialLog?(serverId: string): Promise<Buffer | undefined>;
+  /**
+   * A PNG of `server`'s VNC console (`GET /porthole/v1/servers/{id}/screenshot`): the screenshot
+   * service of `src/proxy/screenshots.ts`, handed over by the gateway as a function (the API
+   * never imports the proxy). Absent: this process takes no screenshots (409).
+   */
+  screenshot?(server: Server, request: { readonly width?: number; readonly by?: AuditBy }): Promise<{ readonly png: Buffer; readonly width: number; readonly height: number; readonly source: 'live' | 'connection' }>;
   /** Base of a console kind's URLs (`[vnc] novncproxy_base_url`, or the running proxy's). */
   consoleBaseUrl(kind: ConsoleKind): string;
   /** The operations endpoints and the request metrics (`src/ops/`, wired by the gateway); absent: none. */

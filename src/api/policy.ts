@@ -18,6 +18,14 @@ export function authorize(caller: Caller, rule: 'project_reader_or_admin' | 'pro
   if (!ok) throw new GatewayError('FORBIDDEN', `Policy doesn't allow ${policyName} to be performed.`, { status: 403 });
 }
 
+/**
+ * Porthole's own rule for a server's screenshot (`GET /porthole/v1/servers/{id}/screenshot`), by
+ * default Nova's admin-or-owner as its current defaults spell it (PROJECT_MEMBER_OR_ADMIN, the
+ * remote-consoles rule): a screenshot shows what a console shows, so whoever may open a console
+ * of the server may see its screen; a reader may not.
+ */
+export const SCREENSHOT_POLICY = { name: 'porthole:servers:screenshot', rule: 'project_member_or_admin' } as const;
+
 /** Servers without a project belong to no member: only admins see them. */
 export function canSee(caller: Caller, server: Server): boolean {
   return caller.isAdmin || (server.projectId !== null && server.projectId === caller.project);

@@ -16,6 +16,8 @@ export type CommandRun = (args: ParsedArgs, loaded: () => LoadedConfig) => Promi
 export interface CommandOption {
   readonly value?: string;
   readonly help: string;
+  /** A one-letter form (`o` for `-o FILE`), for the options whose short form everyone types. */
+  readonly short?: string;
 }
 
 export interface CommandSpec {

@@ -114,6 +114,17 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
     config: PORTHOLE_CONFIG,
     load: async () => (await import('./servers.ts')).serverCommands['server remove']!,
   },
+  'server screenshot': {
+    usage: 'porthole server screenshot ID|NAME -o FILE.png [--width N] [--json]',
+    summary: 'Save a PNG of a server\'s VNC console as it is now (as GET /porthole/v1/servers/{id}/screenshot does, by a short connection of its own: ClientInit shared, so nobody at the console is disconnected; through the security proxy, with the server\'s backend auth). The file is written 0600.',
+    options: {
+      output: { value: 'FILE', short: 'o', help: 'Where the PNG goes (created or replaced, mode 0600); - writes it to standard output.' },
+      width: { value: 'N', help: 'Scale it down to N pixels wide, aspect ratio kept (16 at least; wider than the screen: its own size).' },
+      json: { help: 'Print {file, width, height, bytes} as JSON.' },
+    },
+    config: PORTHOLE_CONFIG,
+    load: async () => (await import('./screenshot.ts')).serverScreenshotCommand,
+  },
   'sessions list': {
     usage: 'porthole sessions list [--json]',
     summary: 'List the live console sessions of every proxy sharing the store (server, client, proxy, since when, bytes each way as of the last heartbeat), and the proxies.',

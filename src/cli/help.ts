@@ -66,7 +66,7 @@ export function commandHelp(name: string, command: CommandSpec, program: string)
   const own = Object.entries(command.options);
   if (own.length) {
     out.push('Options:');
-    for (const [option, spec] of own) out.push(row(`--${option}${spec.value ? ` ${spec.value}` : ''}`, spec.help));
+    for (const [option, spec] of own) out.push(row(`${spec.short ? `-${spec.short}, ` : ''}--${option}${spec.value ? ` ${spec.value}` : ''}`, spec.help));
     out.push('');
   }
   if (command.nova) {

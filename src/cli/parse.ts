@@ -53,6 +53,14 @@ export function parseCommandLine(command: CommandSpec, program: string, argv: re
       continue;
     }
     if (!arg.startsWith('--')) {
+      const short = arg.length === 2 && arg.startsWith('-') ? Object.entries(command.options).find(([, o]) => o.short === arg[1]) : undefined;
+      if (short) {
+        const [name, spec] = short;
+        // its value may be `-` (standard output), which a long option's value reading would also take
+        if (spec.value && argv[i + 1] === undefined) throw new UsageError(`${arg} needs a value`);
+        line.options.set(name, spec.value ? argv[++i]! : true);
+        continue;
+      }
       if (arg.startsWith('-') && arg.length > 1 && !/^-\d/.test(arg)) throw unknownOption(command, program, arg.replace(/^-+/, ''), arg);
       line.positional.push(arg);
       continue;

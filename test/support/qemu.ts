@@ -30,6 +30,12 @@ export interface QemuOptions {
   readonly verifyPeer?: boolean;
   /** VNC password, set through the monitor (`password=on`). */
   readonly password?: string;
+  /**
+   * A paused PC with a standard VGA (`-machine pc -S -vga std`) instead of `-machine none`: its
+   * screen ("Guest has not initialized the display", grey on black) is a console that the
+   * monitor's `screendump` can write, which `-machine none`'s placeholder is not. Still no CPU time.
+   */
+  readonly vga?: boolean;
 }
 
 async function portFree(port: number): Promise<boolean> {
@@ -54,7 +60,7 @@ export async function startQemu(opts: QemuOptions = {}): Promise<Qemu> {
   const monitorPath = join(dir, 'monitor.sock');
   const display = await freeDisplay();
   const vnc = [`127.0.0.1:${display}`];
-  const args = ['-nodefaults', '-machine', 'none', '-display', 'none', '-name', 'porthole-test', '-monitor', `unix:${monitorPath},server=on,wait=off`];
+  const args = ['-nodefaults', ...(opts.vga ? ['-machine', 'pc', '-S', '-vga', 'std'] : ['-machine', 'none']), '-display', 'none', '-name', 'porthole-test', '-monitor', `unix:${monitorPath},server=on,wait=off`];
   if (opts.tlsDir) {
     args.push('-object', `tls-creds-x509,id=tls0,dir=${opts.tlsDir},endpoint=server,verify-peer=${opts.verifyPeer === false ? 'no' : 'yes'}`);
     vnc.push('tls-creds=tls0');
