@@ -22,6 +22,7 @@ import { tempDir } from '../support/gateway.ts';
 import { connectionsTo, countingServer, leakMeter, openDescriptors, settled, stillOpen, type CountingServer } from '../support/leak-meter.ts';
 import { haveQemu, startQemu, type Qemu } from '../support/qemu.ts';
 import { BACKGROUND, compare, decodePng, GRADIENT, gradientAt, inside, painted, paintedXvnc } from '../support/painted-screen.ts';
+import { RfbClient } from '../support/rfb-client.ts';
 import { freePort, haveXvnc, type Xvnc } from '../support/xvnc.ts';
 
 /** RFC 6143 §7.7 and the RFB registry. */
@@ -150,6 +151,33 @@ describe('screenshots from QEMU, against its own screendump', { skip: !haveQemu 
       else assert.equal(c.differing, 0, `${c.differing} pixels differ; first: ${c.first}`);
     });
   }
+});
+
+describe('a screenshot never disconnects the person at the console', { skip: !haveQemu && 'no QEMU' }, () => {
+  // QEMU honours ClientInit's shared flag (share=allow-exclusive, its default): an exclusive
+  // client disconnects the others; Xvnc in the tests runs -AlwaysShared, so QEMU is the witness
+  let qemu: Qemu;
+  before(async () => {
+    qemu = await startQemu({ vga: true });
+  });
+  after(async () => {
+    await qemu?.stop();
+  });
+
+  it('asks for a shared session: a viewer already connected to QEMU stays connected', async () => {
+    const viewer = await RfbClient.overTcp('127.0.0.1', qemu.port);
+    try {
+      await viewer.handshake({ shared: true, timeoutMs: 10_000 });
+      await viewer.requestFramebuffer(undefined, 10_000);
+      const shot = await service().takeScreenshot(serverAt(qemu.port), {});
+      assert.equal(shot.width, viewer.width);
+      // still there: it gets a whole screen again
+      const again = await viewer.requestFramebuffer(undefined, 10_000);
+      assert.equal(again.width, shot.width);
+    } finally {
+      viewer.close();
+    }
+  });
 });
 
 /** A binary PPM (P6, maxval 255), as QEMU's `screendump` writes it. */
