@@ -28,6 +28,8 @@ import { ConsoleLimits, consoleLimitOptions } from './proxy/console-limits.ts';
 import { keptLogFiles, SerialHub, serialHubOptions } from './proxy/serial-hub.ts';
 import { ScreenshotService, screenshotOptions } from './proxy/screenshots.ts';
 import type { ConsoleSession } from './proxy/relay.ts';
+import { Recorders, recordingPlaceOf } from './proxy/recorder.ts';
+import { startRecordingSweep, unlistedRecordings } from './recordings/service.ts';
 import { fanOut, type ConsoleEvents } from './proxy/events.ts';
 import { openAuditTrail, type AuditTrail } from './ops/audit.ts';
 import { auditWatcher } from './ops/audit-watcher.ts';
@@ -154,7 +156,6 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
     }
     log.warn({ event: 'config', database: stores.description }, `${stores.description} is a Nova database and [porthole] connection is not set: the inventory is off, so the console-port check (CVE-2013-0335) is skipped`);
   }
-  if (config.DEFAULT.record) log.warn({ event: 'config' }, '[DEFAULT] record is set: Porthole does not record console sessions');
 
   /** The watchers of every console connection's steps (metrics, the audit trail), told in this order. */
   const watchers: ConsoleEvents[] = [];
@@ -175,6 +176,13 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
   // closed after the listeners (their sessions' session.closed are in it), before the stores
   closers.unshift(() => audit.close());
   watchers.push(auditWatcher(audit));
+  // session recordings: [DEFAULT] record (every noVNC session), or servers and tokens asked to be
+  const { place, recordAll } = recordingPlaceOf(config);
+  if (recordAll) log.info({ event: 'config', prefix: place.prefix }, `[DEFAULT] record: every noVNC console session is recorded to ${place.prefix}.<session id>.rfbrec`);
+  if (!stores.recordings) log.warn({ event: 'config' }, `${stores.description} is a Nova database and [porthole] connection is not set: recordings are written to files but not listed, so the recordings API and playback do not see them`);
+  const recorders = new Recorders({ place, recordAll, store: stores.recordings ?? unlistedRecordings(), log, hostname: hostname(), audit });
+  // after the listeners: their sessions' recordings end with them
+  closers.unshift(() => recorders.close());
   if (!stores.auditEvents) log.warn({ event: 'config' }, `${stores.description} is a Nova database and [porthole] connection is not set: audit events go ${config.porthole.audit_log ? `to [porthole] audit_log (${config.porthole.audit_log}) only` : 'nowhere but the main log: set [porthole] audit_log'}, and GET /porthole/v1/events has no history`);
   let demo: DemoServer | undefined;
   let demoSerial: DemoSerialConsole | undefined;
@@ -211,7 +219,7 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
       if (!run.proxies.includes(kind.name)) continue;
       // the proxies only read and consume tokens: the store itself, not the API's wrapper that tells revocations
       const kept = kind.name === 'serial' ? serialHub : undefined;
-      const proxy = await startConsoleProxy(kind, { loaded, rfb, tokens: opened.tokens, inventory: stores.inventory, log, sessions, releases, lookups, observers, kept, events, limits, ops: ops.consoleHandler });
+      const proxy = await startConsoleProxy(kind, { loaded, rfb, tokens: opened.tokens, inventory: stores.inventory, log, sessions, releases, lookups, observers, kept, events, limits, ops: ops.consoleHandler, recorders, tokenExtras: stores.tokenExtras, recordings: stores.recordings ? { store: stores.recordings, hostname: hostname() } : null });
       proxies.set(kind.name, proxy.info);
       if (proxy.tls) certificates.watch(kind.title, proxy.tls.settings, proxy.tls.server, proxy.tls.served);
       stopAccepting.push(proxy.stopAccepting);
@@ -279,6 +287,11 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
 
   if (once) {
     const stopSweep = startSweep(config, stores, log);
+    // [porthole] recording_retention_days and recording_max_total_size, with the token sweep's timer: this host's recordings only
+    if (stores.recordings) {
+      const stopRecordingSweep = startRecordingSweep(stores.recordings, hostname(), { retentionDays: config.porthole.recording_retention_days, maxTotalMiB: config.porthole.recording_max_total_size }, config.porthole.token_sweep_interval * 1000, log, { recorder: audit, actor: { system: 'sweep' } });
+      closers.unshift(async () => stopRecordingSweep());
+    }
     // [porthole] audit_retention_days, on a timer of its own (the events are not the tokens' table)
     audit.startSweep();
     closers.unshift(async () => stopSweep());

@@ -16,6 +16,7 @@ import { ConsoleRequestLimit, consoleRequestLimitOptions, registerConsoleRequest
 import { registerSerialLog } from './serial-log.ts';
 import { registerEvents } from './events.ts';
 import { registerScreenshots } from './screenshots.ts';
+import { registerRecordings } from './recordings.ts';
 import { createAuthenticator } from './auth.ts';
 import { registerConsoleAuthTokens } from './console-auth-tokens.ts';
 import type { ApiContext } from './context.ts';
@@ -111,6 +112,7 @@ export async function createApi(ctx: ApiContext, log: Logger): Promise<FastifyIn
   registerSerialLog(app, ctx);
   registerEvents(app, ctx);
   registerScreenshots(app, ctx);
+  registerRecordings(app, ctx);
   for (const path of ctx.ops?.paths ?? []) {
     app.get(path, { config: { public: true, probe: true }, schema: { hide: true } }, async (_req, reply) => {
       const a = await ctx.ops!.answer(path);

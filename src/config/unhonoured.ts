@@ -1,7 +1,7 @@
 /**
  * @module config/unhonoured
  * The Nova options a nova.conf or a Nova daemon's command line may set that Porthole accepts but
- * cannot do: websockify's `daemon` and `record`, `source_is_ipv6`, oslo.log's
+ * cannot do: websockify's `daemon`, `source_is_ipv6`, oslo.log's
  * `log_config_append` (a Python logging configuration) and the Python remote debugger of
  * `[remote_debug]`, and, when the API authenticates with Keystone, keystonemiddleware's options
  * of `[keystone_authtoken]` that Porthole has no use for (memcached, X-Service-Token roles, the
@@ -31,7 +31,6 @@ const catalog = 'Porthole validates tokens at [keystone_authtoken] auth_url as g
 
 const UNHONOURED: readonly Unhonoured[] = [
   { section: 'DEFAULT', name: 'daemon', asks: (v) => v === true, instead: 'Porthole always runs in the foreground; start it under systemd or start-stop-daemon --background' },
-  { section: 'DEFAULT', name: 'record', asks: isSet, instead: 'Porthole does not record console sessions; nothing is written to that file' },
   { section: 'DEFAULT', name: 'source_is_ipv6', asks: (v) => v === true, instead: 'Porthole listens on the address its *_host option names, IPv4 or IPv6 (e.g. [vnc] novncproxy_host = ::)' },
   { section: 'DEFAULT', name: 'log_config_append', asks: isSet, instead: 'Porthole cannot read a Python logging configuration; it logs as log_file, log_dir, use_json, use_journal and use_syslog say' },
   { section: 'remote_debug', name: 'host', asks: isSet, instead: 'Porthole is not Python and has no remote debugger to attach; use node --inspect' },

@@ -5,6 +5,7 @@
  * and hands each the parts it shares (stores, live sessions, the failed-lookup budget).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.ts';
@@ -21,6 +22,11 @@ import type { SharedConsoles } from '../proxy/shared-types.ts';
 import { fanOut, type ConsoleEvents } from '../proxy/events.ts';
 import { LastRefusals } from '../proxy/last-refusal.ts';
 import type { ConsoleLimits } from '../proxy/console-limits.ts';
+import type { Recorders } from '../proxy/recorder.ts';
+import { createPlaybackEndpoint, type PlaybackEndpoint } from '../proxy/playback.ts';
+import type { RecordingStore } from '../store/recordings.ts';
+import { playbackPage } from '../web/playback-page.ts';
+import type { TokenExtrasStore } from '../store/token-extras.ts';
 import type { RfbProxyOptions } from '../rfb/types.ts';
 import type { TokenStore } from '../store/types.ts';
 import { createPages } from '../web/pages.ts';
@@ -69,6 +75,12 @@ export interface ConsoleProxyParts {
    * viewers attach to them, and their pages' control channel (`/porthole/shared`) runs on it.
    */
   readonly sharedConsoles?: SharedConsoles;
+  /** Session recordings, for the kinds that run the RFB security proxy; absent: none. */
+  readonly recorders?: Recorders;
+  /** The tokens' extras (a token's `record` flag, its viewer). */
+  readonly tokenExtras?: TokenExtrasStore | null;
+  /** The recordings' listing: the RFB kinds' listener serves their playback page and WebSocket. */
+  readonly recordings?: { readonly store: RecordingStore; readonly hostname: string } | null;
 }
 
 export interface RunningConsoleProxy {
@@ -120,6 +132,7 @@ export async function startConsoleProxy(kind: ConsoleKind, parts: ConsoleProxyPa
       kept: parts.kept,
       events,
       limits: parts.limits,
+      ...(kind.rfb && parts.recorders ? { recorders: parts.recorders, tokenExtras: parts.tokenExtras } : {}),
       observer: {
         started: (s) => parts.observers.forEach((o) => o.started(s)),
         ended: (s) => parts.observers.forEach((o) => o.ended(s)),
@@ -132,6 +145,15 @@ export async function startConsoleProxy(kind: ConsoleKind, parts: ConsoleProxyPa
     : undefined;
   const trusted = new Set(p.trusted_proxies);
   const pages = createPages({ page: kind.page, tokens: parts.tokens, inventory: parts.inventory, webDir: config.DEFAULT.web, frameAncestors: p.frame_ancestors, budget: { lookups: parts.lookups, client: (req) => clientHost(req, trusted) }, limits: parts.limits && { check: parts.limits, client: (req) => clientHost(req, trusted) }, refusals: { memory: refusals, client: (req) => clientHost(req, trusted) }, newLinkUrl: p.new_link_url, sessionEnd: { withToken: config.consoleauth.enforce_session_timeout, maxDurationSeconds: p.max_console_duration }, consolePage: p.console_page, clipboard: p.clipboard, ...(kind.rfb ? { sharedConsoles: p.shared_consoles } : {}) });
+  // recordings' playback, on the listener of the RFB kind (noVNC): its page and its WebSocket
+  let playback: PlaybackEndpoint | undefined;
+  let request = parts.ops ? opsFirst(parts.ops, pages) : pages;
+  if (kind.rfb && parts.recordings) {
+    playback = createPlaybackEndpoint({ allowedOrigins: config.console.allowed_origins, hostname: parts.recordings.hostname }, { tokens: parts.tokens, recordings: parts.recordings.store, log: parts.log });
+    const page = playbackPage({ frameAncestors: p.frame_ancestors });
+    const rest = request;
+    request = (req, res) => void (page(req, res) || rest(req, res));
+  }
   const { server, tls: listenerTls } = createListener(
     {
       sslOnly: config.DEFAULT.ssl_only,
@@ -142,7 +164,7 @@ export async function startConsoleProxy(kind: ConsoleKind, parts: ConsoleProxyPa
       handshakeTimeoutMs: p.handshake_timeout * 1000,
       maxHeaderSize: p.max_header_size,
     },
-    { request: parts.ops ? opsFirst(parts.ops, pages) : pages, upgrade: control ? (req, socket, head) => control.handle(req, socket, head) || upgrades.handle(req, socket, head) : upgrades.handle },
+    { request, upgrade: playbackFirst(playback, control ? (req, socket, head) => control.handle(req, socket, head) || upgrades.handle(req, socket, head) : upgrades.handle) },
   );
   const { host, options } = kind.listener(config);
   const port = await listen(server, host, kind.listener(config).port, options);
@@ -164,11 +186,18 @@ export async function startConsoleProxy(kind: ConsoleKind, parts: ConsoleProxyPa
     async close(code, reason) {
       stopAccepting();
       upgrades.close(code, reason);
+      await playback?.close();
       control?.close(code, reason);
       await serverClosed;
       await Promise.allSettled([...parts.releases]);
     },
   };
+}
+
+/** The playback WebSocket takes its path, `rest` every other upgrade. */
+function playbackFirst(playback: PlaybackEndpoint | undefined, rest: (req: IncomingMessage, socket: Duplex, head: Buffer) => unknown): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
+  if (!playback) return (req, socket, head) => void rest(req, socket, head);
+  return (req, socket, head) => void (playback.upgrade(req, socket, head) || rest(req, socket, head));
 }
 
 /** `ops` takes its paths, the pages every other request. */

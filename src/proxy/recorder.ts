@@ -18,6 +18,8 @@ import { mkdirSync, statSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
+import type { Config } from '../config/options.ts';
+import { currentStateContext, stateDirectory } from '../config/state-dir.ts';
 import type { Server } from '../inventory/types.ts';
 import type { AuditRecorder } from '../store/audit-events.ts';
 import type { RecordingRecord, RecordingStore } from '../store/recordings.ts';
@@ -328,4 +330,15 @@ class FileRecorder implements SessionRecorder {
     this.gone(this);
     await this.opts.store.finish(this.id, Date.now(), size).catch((err: Error) => this.opts.log.warn({ event: 'recording', recording: this.id, err: err.message }, `recording ${this.id} could not be finished in the store: ${err.message}`));
   }
+}
+
+/**
+ * Where this process's recordings go and whether every session is recorded, from the config:
+ * `[DEFAULT] record` (a file prefix, every noVNC session), else `[porthole] recording_dir`, else
+ * `recordings/` in the state directory (`config/state-dir.ts`).
+ */
+export function recordingPlaceOf(config: Pick<Config, 'DEFAULT' | 'porthole'>, env: NodeJS.ProcessEnv = process.env): { place: RecordingPlace; recordAll: boolean } {
+  const prefix = config.DEFAULT.record || null;
+  const dir = prefix ? dirname(prefix) : (config.porthole.recording_dir || join(stateDirectory(currentStateContext(env)), 'recordings'));
+  return { place: { prefix, dir }, recordAll: prefix !== null };
 }

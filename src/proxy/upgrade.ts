@@ -39,13 +39,16 @@ import { overBudget, type LookupBudget } from './lookup-budget.ts';
 import { ConsoleConnection, type ConnectionHooks } from './connection.ts';
 import { upgradeProblem } from '../http/request-checks.ts';
 import { checkOriginHost, checkOriginScheme } from './origin.ts';
-import type { ConsoleSession, SessionInfo } from './relay.ts';
+import type { ConsoleSession, SessionInfo, StreamFilter } from './relay.ts';
 import { tokenFromRequest } from '../http/token-source.ts';
 import { consumeToken } from './token-use.ts';
 import type { ConnectionFacts, ConsoleEvents, LookupResult } from './events.ts';
 import type { ConsoleLimits } from './console-limits.ts';
 import { anyMessageIsInput, rfbIsInput } from './idle.ts';
 import { CLOSE_MAX_DURATION } from './relay.ts';
+import { recorderTap, type Recorders, type SessionRecorder } from './recorder.ts';
+import { recordedClientMessages } from '../rfb/recording/encodings.ts';
+import type { ConsoleTokenExtras, TokenExtrasStore } from '../store/token-extras.ts';
 
 export interface UpgradeOptions extends BackendOptions {
   /** The console kind this listener serves (`novnc`, `serial`, `spice`): the events' `kind`. */
@@ -96,6 +99,10 @@ export interface UpgradeDeps {
   readonly events?: ConsoleEvents;
   /** The concurrent-console limits (`console-limits.ts`); absent: none set. */
   readonly limits?: Pick<ConsoleLimits, 'admit'>;
+  /** Session recordings (`recorder.ts`), on RFB listeners; absent: nothing is recorded. */
+  readonly recorders?: Recorders;
+  /** The tokens' extras (a token's `record` flag and viewer), read when `recorders` is given. */
+  readonly tokenExtras?: TokenExtrasStore | null;
 }
 
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
@@ -170,6 +177,8 @@ interface Accepted {
   /** The security proxy's half of the RFB handshake with the backend, under way. */
   readonly negotiation?: Promise<BackendHandshake>;
   readonly info: Omit<SessionInfo, 'client' | 'backendAuth'>;
+  /** This session is recorded (`[DEFAULT] record`, the server's or the token's flag): what its listing says of it. */
+  readonly recording?: { readonly projectId: string | null; readonly viewer: string | null };
 }
 
 /** Decision, dial, 101, RFB handshake, relay: each step under the connection's guard. */
@@ -179,23 +188,34 @@ async function establish(conn: ConsoleConnection, head: Buffer, wss: WebSocketSe
   const socket = conn.socket;
   const clipboard = opts.rfb && opts.clipboard && opts.clipboard !== 'both' ? opts.clipboard : undefined;
   let handshake: Promise<BackendHandshake | { socket: Duplex; auth: null }> | undefined;
+  // a recording takes the browser's first messages too (its pixel format and encodings): held, then recorded and written
+  const hold = clipboard !== undefined || (a.recording !== undefined && deps.recorders !== undefined);
   // the 101 and Porthole's ProtocolVersion, written in the same turn, leave in one segment
   socket.cork();
   // without verifyClient, ws calls back at once or refuses (destroying the socket) at once
   wss.handleUpgrade(conn.req, socket, head, (ws) => {
     conn.adoptWebSocket(ws);
-    handshake = a.negotiation ? rfbHandshake(ws, a.negotiation, opts.rfb!, clipboard !== undefined) : Promise.resolve({ socket: a.backend, auth: null });
+    handshake = a.negotiation ? rfbHandshake(ws, a.negotiation, opts.rfb!, hold) : Promise.resolve({ socket: a.backend, auth: null });
   });
   socket.uncork();
   if (!handshake) throw new GatewayError('BAD_REQUEST', 'the WebSocket upgrade was refused', { status: 400 });
   const backend = await conn.guard(handshake);
   // the clipboard policy's framers, on RFB consoles whose policy is not `both` (the plain relay otherwise)
-  const filters = clipboard !== undefined && 'serverInit' in backend && backend.serverInit ? cutTextFilters(clipboard, backend.serverInit) : undefined;
-  if (filters && 'early' in backend && backend.early && backend.early.length > 0) {
-    const early = filters.toBackend.filter(backend.early);
-    if (early.length > 0) backend.socket.write(early);
+  const clipFilters = clipboard !== undefined && 'serverInit' in backend && backend.serverInit ? cutTextFilters(clipboard, backend.serverInit) : undefined;
+  const recorder = a.recording && deps.recorders && 'serverInit' in backend && backend.serverInit ? startRecording(deps.recorders, a, conn, backend.serverInit) : undefined;
+  // a recorded session asks only for encodings its playback decodes (`rfb/recording/encodings.ts`)
+  const filters = recorder ? { ...clipFilters, toBackend: playableToBackend(clipFilters?.toBackend) } : clipFilters;
+  if ('early' in backend && backend.early && backend.early.length > 0) {
+    const early = filters ? filters.toBackend.filter(backend.early) : backend.early;
+    if (early.length > 0) {
+      recorder?.fromClient(early);
+      backend.socket.write(early);
+    }
   }
-  const session = conn.startRelay({ ...a.info, backendAuth: backend.auth }, backend.socket, filters);
+  const relayFilters = recorder ? { ...filters, tap: recorderTap(recorder) } : filters;
+  const session = conn.startRelay({ ...a.info, backendAuth: backend.auth, ...(recorder ? { recording: recorder.id } : {}) }, backend.socket, relayFilters);
+  // a session that never began has no end to close its recording
+  if (!session) void recorder?.close();
   if (session && opts.enforceSessionTimeout) {
     const expiresMs = a.info.tokenExpires * 1000;
     deps.log.debug({ event: 'session_timeout', session: a.info.id, tokenHash: a.info.tokenLogId, seconds: Math.max(0, Math.round((expiresMs - Date.now()) / 1000)) }, 'console session closes when its token expires');
@@ -270,9 +290,16 @@ async function decide(conn: ConsoleConnection, opts: UpgradeOptions, deps: Upgra
     deps.events?.backendConnected(facts(conn, opts.kind ?? 'novnc'));
     return { backend: viewer, info: sessionInfo(t, server, address) };
   }
+  // the token's extras (its record flag, its viewer's name) are read while the backend is dialled:
+  // one indexed read more per console where Porthole has its own store, no wait more
+  const extrasRead = opts.rfb && deps.recorders && deps.tokenExtras ? deps.tokenExtras.get(t.tokenHash).catch(() => null) : undefined;
   const backend = await conn.guard(connectBackend({ host: t.host, port: t.port, internalAccessPath: t.internalAccessPath }, opts, conn.signal).then((s) => (conn.adoptBackend(s), s)));
   deps.events?.backendConnected(facts(conn, opts.kind ?? 'novnc'));
   let negotiation: Promise<BackendHandshake> | undefined;
+  let recording: Accepted['recording'];
+  const extras = extrasRead ? await conn.guard(extrasRead) : null;
+  const viewer = extras?.label ?? extras?.mintedBy ?? null;
+  if (opts.rfb && deps.recorders) recording = recordingOf(server, deps.recorders, extras);
   if (opts.rfb) {
     // the browser's version exchange overlaps this: it starts once the 101 is out
     negotiation = negotiateBackend(backend, backendAuthSettings(opts.rfb, server, t.host), { timeoutMs: opts.rfb.timeoutMs, address });
@@ -280,7 +307,36 @@ async function decide(conn: ConsoleConnection, opts: UpgradeOptions, deps: Upgra
     // handled where the handshake is awaited, or not at all if the client is gone by then
     negotiation.then((rfb) => conn.adoptBackend(rfb.socket), ignore);
   }
-  return { backend, negotiation, info: sessionInfo(t, server, address) };
+  return { backend, negotiation, info: { ...sessionInfo(t, server, address), ...(viewer !== null ? { viewer } : {}) }, recording };
+}
+
+/**
+ * Whether this session is recorded, and its viewer: the token's extras are read only where
+ * recordings are on; a store that fails to answer leaves the token's flag unset (the server's
+ * and `[DEFAULT] record` still decide), never the console refused for it.
+ */
+function recordingOf(server: Server | undefined, recorders: Recorders, extras: ConsoleTokenExtras | null): Accepted['recording'] {
+  if (!recorders.wants(server, extras?.record)) return undefined;
+  return { projectId: server?.projectId ?? null, viewer: extras?.label ?? extras?.mintedBy ?? null };
+}
+
+/** The client's messages of a recorded session: through the clipboard policy's framer when there is one, then SetEncodings kept playable. */
+function playableToBackend(inner: StreamFilter | undefined): StreamFilter {
+  const playable = recordedClientMessages();
+  return inner ? { filter: (chunk) => playable.filter(inner.filter(chunk)) } : playable;
+}
+
+function startRecording(recorders: Recorders, a: Accepted, conn: ConsoleConnection, serverInit: Buffer): SessionRecorder {
+  const i = a.info;
+  return recorders.start({
+    sessionId: i.id,
+    serverId: i.instanceUuid,
+    serverName: i.serverName,
+    projectId: a.recording!.projectId,
+    viewer: a.recording!.viewer,
+    client: conn.client.display,
+    serverInit,
+  });
 }
 
 /** The token lookup, timed and told to the events' watchers. */

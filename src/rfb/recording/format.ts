@@ -32,7 +32,7 @@ export const RecordType = {
   SERVER: 1,
   /** Browser to backend bytes. */
   CLIENT: 2,
-  /** In a sidecar: [recording file offset u64][time is the record's][decoder snapshot]. */
+  /** In a sidecar: where decoding resumes and the decoder's state there (`encodeKeyframe`). */
   KEYFRAME: 3,
   /** The writer dropped everything after this point. */
   TRUNCATED: 4,
@@ -96,17 +96,22 @@ export function encodeRecord(type: number, time: number, bytes: Buffer): Buffer 
   return out;
 }
 
-/** A keyframe record's payload: where decoding resumes in the recording, then the decoder's snapshot. */
-export function encodeKeyframe(offset: number, snapshot: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(8 + snapshot.length);
-  out.writeBigUInt64BE(BigInt(offset), 0);
-  snapshot.copy(out, 8);
+/**
+ * A keyframe record's payload: the file offset of the `SERVER` record in which decoding resumes,
+ * the stream offset (bytes after ServerInit) at that record's first payload byte, then the
+ * decoder's snapshot (whose own offset says how far into that record it was taken).
+ */
+export function encodeKeyframe(recordOffset: number, streamOffset: number, snapshot: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(16 + snapshot.length);
+  out.writeBigUInt64BE(BigInt(recordOffset), 0);
+  out.writeBigUInt64BE(BigInt(streamOffset), 8);
+  snapshot.copy(out, 16);
   return out;
 }
 
-export function decodeKeyframe(bytes: Buffer): { offset: number; snapshot: Buffer } {
-  if (bytes.length < 8) throw new RangeError('keyframe record shorter than its offset');
-  return { offset: Number(bytes.readBigUInt64BE(0)), snapshot: bytes.subarray(8) };
+export function decodeKeyframe(bytes: Buffer): { recordOffset: number; streamOffset: number; snapshot: Buffer } {
+  if (bytes.length < 16) throw new RecordingFormatError('keyframe record shorter than its offsets');
+  return { recordOffset: Number(bytes.readBigUInt64BE(0)), streamOffset: Number(bytes.readBigUInt64BE(8)), snapshot: bytes.subarray(16) };
 }
 
 export class RecordingFormatError extends Error {}

@@ -47,8 +47,9 @@ describe('recording format', () => {
   });
 
   it('carries a keyframe offset beyond 4 GiB', () => {
-    const k = decodeKeyframe(encodeKeyframe(5 * 2 ** 32 + 7, Buffer.from('snap')));
-    assert.equal(k.offset, 5 * 2 ** 32 + 7);
+    const k = decodeKeyframe(encodeKeyframe(5 * 2 ** 32 + 7, 6 * 2 ** 32, Buffer.from('snap')));
+    assert.equal(k.recordOffset, 5 * 2 ** 32 + 7);
+    assert.equal(k.streamOffset, 6 * 2 ** 32);
     assert.equal(k.snapshot.toString(), 'snap');
   });
 });
