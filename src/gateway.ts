@@ -26,6 +26,7 @@ import { createLogger } from './log.ts';
 import { lookupBudgetOptions, openLookupBudget } from './proxy/lookup-budget.ts';
 import { ConsoleLimits, consoleLimitOptions } from './proxy/console-limits.ts';
 import { keptLogFiles, SerialHub, serialHubOptions } from './proxy/serial-hub.ts';
+import { SharedHub, sharedHubOptions } from './proxy/shared-hub.ts';
 import { ScreenshotService, screenshotOptions } from './proxy/screenshots.ts';
 import type { ConsoleSession } from './proxy/relay.ts';
 import { Recorders, recordingPlaceOf } from './proxy/recorder.ts';
@@ -91,6 +92,8 @@ export interface Gateway {
   readonly tracker: SessionTracker | undefined;
   /** The kept serial consoles (`[porthole] serial_keep_attached` with the serial listener running). */
   readonly serialHub: SerialHub | undefined;
+  /** The shared consoles of this process (with the noVNC listener running). */
+  readonly sharedConsoles: SharedHub | undefined;
   /** The listener of `[porthole] metrics_listen` (`/metrics`, `/healthz`, `/readyz`), when set. */
   readonly metricsListener: { readonly host: string; readonly port: number } | undefined;
   /** The audit trail: `[porthole] audit_log` and Porthole's own store (`ops/audit.ts`). */
@@ -196,6 +199,7 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
   closers.unshift(async () => certificates.close());
   let tracker: SessionTracker | undefined;
   let serialHub: SerialHub | undefined;
+  let sharedHub: SharedHub | undefined;
   try {
     if (config.porthole.demo && once) {
       const d = await startDemo(config, stores, log);
@@ -215,11 +219,25 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
       await hub.start();
     }
 
+    if (run.proxies.includes('novnc')) {
+      // shared consoles: one backend connection per shared server in this process, its viewers attach to it
+      const hub = new SharedHub({
+        ...sharedHubOptions(config, rfb, log),
+        // a role change goes to the registry with the viewer's session (looked up: rare, and sessions are few per process)
+        onRole: (sessionId, role) => {
+          for (const s of sessions) if (s.info.id === sessionId) return tracker?.roleChanged(s, role);
+        },
+      });
+      sharedHub = hub;
+      // after the listeners: their sessions end first, then the backend connections
+      closers.unshift(async () => hub.close());
+    }
+
     for (const kind of CONSOLE_KINDS) {
       if (!run.proxies.includes(kind.name)) continue;
       // the proxies only read and consume tokens: the store itself, not the API's wrapper that tells revocations
       const kept = kind.name === 'serial' ? serialHub : undefined;
-      const proxy = await startConsoleProxy(kind, { loaded, rfb, tokens: opened.tokens, inventory: stores.inventory, log, sessions, releases, lookups, observers, kept, events, limits, ops: ops.consoleHandler, recorders, tokenExtras: stores.tokenExtras, recordings: stores.recordings ? { store: stores.recordings, hostname: hostname() } : null });
+      const proxy = await startConsoleProxy(kind, { loaded, rfb, tokens: opened.tokens, inventory: stores.inventory, log, sessions, releases, lookups, observers, kept, sharedConsoles: kind.name === 'novnc' ? sharedHub : undefined, events, limits, ops: ops.consoleHandler, recorders, tokenExtras: stores.tokenExtras, recordings: stores.recordings ? { store: stores.recordings, hostname: hostname() } : null });
       proxies.set(kind.name, proxy.info);
       if (proxy.tls) certificates.watch(kind.title, proxy.tls.settings, proxy.tls.server, proxy.tls.served);
       stopAccepting.push(proxy.stopAccepting);
@@ -312,6 +330,7 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
     registry,
     tracker,
     serialHub,
+    sharedConsoles: sharedHub,
     metricsListener,
     audit,
     limits,

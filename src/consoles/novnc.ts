@@ -6,6 +6,7 @@
  * noVNC page at `/vnc.html`, `/vnc_lite.html`, `/vnc_auto.html`, `/vnc.auto.html`, and always the
  * RFB security proxy (as nova-novncproxy always runs its RFBSecurityProxy).
  */
+import { NOVNC_VIEW_ONLY } from '../proxy/view-only.ts';
 import { NOVNC_PAGE } from '../web/pages.ts';
 import { accessUrl, novncBaseUrl } from './console-url.ts';
 import type { ConsoleKind } from './types.ts';
@@ -13,7 +14,8 @@ import type { ConsoleKind } from './types.ts';
 export const novnc: ConsoleKind = {
   name: 'novnc',
   protocol: 'vnc',
-  consoleTypes: ['novnc'],
+  // a view-only token is refused unless it joins a shared console (`proxy/upgrade.ts`)
+  consoleTypes: ['novnc', NOVNC_VIEW_ONLY],
   title: 'noVNC console proxy',
   listener: (config) => ({
     enabled: config.vnc.enabled,

@@ -121,6 +121,7 @@ export async function startConsoleProxy(kind: ConsoleKind, parts: ConsoleProxyPa
       maxDurationMs: p.max_console_duration * 1000,
       idleTimeoutMs: p.console_idle_timeout * 1000,
       clipboard: p.clipboard,
+      sharedConsoles: p.shared_consoles,
     },
     {
       tokens: parts.tokens,
@@ -130,6 +131,7 @@ export async function startConsoleProxy(kind: ConsoleKind, parts: ConsoleProxyPa
       releases: parts.releases,
       lookups: parts.lookups,
       kept: parts.kept,
+      shared: kind.rfb ? parts.sharedConsoles : undefined,
       events,
       limits: parts.limits,
       ...(kind.rfb && parts.recorders ? { recorders: parts.recorders, tokenExtras: parts.tokenExtras } : {}),

@@ -66,6 +66,7 @@ class SharedViewer extends ViewerStream implements SharedAttachment {
     readonly viewerId: string,
     readonly consoleId: string,
     readonly initialRole: ViewerRole,
+    readonly recording: string | null,
     readonly facts: { readonly name: string; readonly viewOnly: boolean; readonly since: number; readonly sessionId: string | null; readonly viewerKey: string | null; readonly tokenHash: string | null },
   ) {
     super(host, { handshakeTimeoutMs });
@@ -133,7 +134,7 @@ export class SharedConsole implements SharedConsoleControl, ScreenHost {
     const id = randomUUID();
     const takes = !o.viewOnly && (o.control || this.controller === null);
     const why: ControlChange = o.control && this.controller !== null ? 'token' : 'first';
-    const viewer = new SharedViewer(this, this.opts.rfbTimeoutMs, id, this.id, takes ? 'control' : 'view', {
+    const viewer = new SharedViewer(this, this.opts.rfbTimeoutMs, id, this.id, takes ? 'control' : 'view', this.recording, {
       name: o.name ?? `viewer ${this.arrivals}`,
       viewOnly: o.viewOnly,
       since: Date.now(),

@@ -131,6 +131,8 @@ export interface SharedAttachment extends Duplex {
   readonly consoleId: string;
   /** Its role when it joined. */
   readonly initialRole: ViewerRole;
+  /** The console's recording id, when the console is recorded (`LiveSessionInfo.recording`). */
+  readonly recording: string | null;
 }
 
 /** What the upgrade path, the control channel and the screenshot service ask of the hub. */

@@ -32,7 +32,9 @@ import { cutTextFilters, type ClipboardPolicy } from '../rfb/clipboard-policy.ts
 import { hashToken, tokenLogId, type ConsoleToken, type TokenStore } from '../store/types.ts';
 import { connectBackend, type BackendOptions } from './backend.ts';
 import type { KeptSerialConsoles } from './serial-hub.ts';
-import { SERIAL_VIEW_ONLY } from './view-only.ts';
+import { NOVNC_VIEW_ONLY, SERIAL_VIEW_ONLY } from './view-only.ts';
+import type { SharedAttachment, SharedConsoles } from './shared-types.ts';
+import type { TokenExtrasStore } from '../store/token-extras.ts';
 import { clientAddressOf } from './client-address.ts';
 import { clientSeam } from './client-seam.ts';
 import { overBudget, type LookupBudget } from './lookup-budget.ts';
@@ -80,6 +82,8 @@ export interface UpgradeOptions extends BackendOptions {
   readonly idleTimeoutMs?: number;
   /** `[porthole] clipboard`: which ways RFB cut text may go (`src/rfb/clipboard-policy.ts`); absent: both. */
   readonly clipboard?: ClipboardPolicy;
+  /** `[porthole] shared_consoles`: a server of the inventory without its own setting shares its consoles. */
+  readonly sharedConsoles?: boolean;
 }
 
 export interface UpgradeDeps {
@@ -95,6 +99,10 @@ export interface UpgradeDeps {
   readonly observer?: { started(session: ConsoleSession): void; ended(session: ConsoleSession): void };
   /** `[porthole] serial_keep_attached` (serial listener only): attach to the kept console instead of dialling. */
   readonly kept?: KeptSerialConsoles;
+  /** Shared consoles (noVNC listener): a shared server's viewers attach to its one backend connection instead of dialling. */
+  readonly shared?: SharedConsoles;
+  /** The tokens' extras (a viewer's name, whether it takes control of a shared console). */
+  readonly tokenExtras?: TokenExtrasStore | null;
   /** Told of each step of every connection (metrics, the audit trail). */
   readonly events?: ConsoleEvents;
   /** The concurrent-console limits (`console-limits.ts`); absent: none set. */
@@ -284,6 +292,13 @@ async function decide(conn: ConsoleConnection, opts: UpgradeOptions, deps: Upgra
   if (t.consoleType === SERIAL_VIEW_ONLY && !(server && deps.kept)) {
     throw new GatewayError('TOKEN_WRONG_CONSOLE_TYPE', `a ${SERIAL_VIEW_ONLY} token needs [porthole] serial_keep_attached on this proxy and its server in the inventory`, { status: 403 });
   }
+  // fail closed as serial-view-only does: only a shared console keeps a viewer from typing
+  if (t.consoleType === NOVNC_VIEW_ONLY && !(server && deps.shared)) {
+    throw new GatewayError('TOKEN_WRONG_CONSOLE_TYPE', `a ${NOVNC_VIEW_ONLY} token needs shared consoles on this proxy and its server in the inventory`, { status: 403 });
+  }
+  if (server && deps.shared && (t.consoleType === NOVNC_VIEW_ONLY || (server.sharedConsoles ?? opts.sharedConsoles ?? false))) {
+    return attachShared(conn, t, server, address, opts, deps, deps.shared);
+  }
   if (server && deps.kept) {
     // the hub owns the one backend connection; the connection owns this viewer's attachment
     const viewer = await conn.guard(deps.kept.attach(server, { host: t.host, port: t.port }, { viewOnly: t.consoleType === SERIAL_VIEW_ONLY }, conn.signal).then((s) => (conn.adoptBackend(s), s)));
@@ -337,6 +352,31 @@ function startRecording(recorders: Recorders, a: Accepted, conn: ConsoleConnecti
     client: conn.client.display,
     serverInit,
   });
+}
+
+/**
+ * A viewer of a shared console (`shared-hub.ts`): the hub holds the one backend connection and
+ * has authenticated it; this viewer's stream speaks the whole RFB server role to the browser, so
+ * no per-connection security proxy runs. Its name and whether it takes control come from the
+ * token's extras (a store that fails to answer: a nameless viewer that does not take control).
+ */
+async function attachShared(conn: ConsoleConnection, t: ConsoleToken, server: Server, address: string, opts: UpgradeOptions, deps: UpgradeDeps, shared: SharedConsoles): Promise<Accepted> {
+  const extras = deps.tokenExtras ? await conn.guard(deps.tokenExtras.get(t.tokenHash).catch(() => null)) : null;
+  const info = sessionInfo(t, server, address);
+  const name = extras?.label ?? extras?.mintedBy ?? null;
+  const viewOnly = t.consoleType === NOVNC_VIEW_ONLY;
+  const attach = shared.attach(server, { host: t.host, port: t.port }, { viewOnly, control: !viewOnly && (extras?.control ?? false), name, viewerKey: viewerKeyOf(conn.req.url ?? '/'), sessionId: info.id, tokenHash: t.tokenHash }, conn.signal);
+  const viewer: SharedAttachment = await conn.guard(attach.then((s) => (conn.adoptBackend(s), s)));
+  deps.events?.backendConnected(facts(conn, opts.kind ?? 'novnc'));
+  return { backend: viewer, info: { ...info, viewer: name, sharedConsole: viewer.consoleId, role: viewer.initialRole, recording: viewer.recording } };
+}
+
+/** The page's viewer key (`&viewer=<uuid>`, `viewers.js`): a bounded token of letters, digits and dashes, else none. */
+function viewerKeyOf(rawUrl: string): string | null {
+  const q = rawUrl.indexOf('?');
+  if (q < 0) return null;
+  const v = new URLSearchParams(rawUrl.slice(q + 1)).get('viewer');
+  return v !== null && /^[A-Za-z0-9-]{1,64}$/.test(v) ? v : null;
 }
 
 /** The token lookup, timed and told to the events' watchers. */
