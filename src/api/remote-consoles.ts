@@ -141,7 +141,10 @@ export function registerRemoteConsoles(app: FastifyInstance, ctx: ApiContext): v
     if (!kind.listener(ctx.config).enabled) throw badRequest(`Unavailable console type ${type}.`);
     checkState(server, kind);
     const audit = ctx.audit ? { recorder: ctx.audit, actor: { user: req.caller.user, project: req.caller.project } } : undefined;
-    const { url } = await mintConsoleToken(ctx.stores, { kind, consoleType: type, instanceUuid: server.id, server, base: ctx.consoleBaseUrl(kind), ttl: ctx.config.consoleauth.token_ttl, audit });
+    // who minted it, for the viewer lists of shared consoles and the sessions list; never in Nova's body
+    const extras = { label: null, mintedBy: req.caller.user, control: false, record: false };
+    const warn = (message: string) => req.log.warn({ event: 'token_extras', instance: server.id }, message);
+    const { url } = await mintConsoleToken(ctx.stores, { kind, consoleType: type, instanceUuid: server.id, server, base: ctx.consoleBaseUrl(kind), ttl: ctx.config.consoleauth.token_ttl, audit, extras, warn });
     req.log.info({ event: 'console_url', instance: server.id, user: req.caller.user, project: req.caller.project, protocol, type }, 'console URL minted');
     return url;
   }

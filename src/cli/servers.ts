@@ -1,9 +1,10 @@
 /**
  * @module cli/servers
- * `porthole server add|list|remove`: the inventory of servers and their console endpoints (VNC,
- * serial, SPICE: any of them, at least one), with the backend auth the proxy uses for a VNC
- * console. The VNC password is stored, never printed. `server add` replaces a server whole: an
- * endpoint not given again is gone.
+ * `porthole server add|list|show|remove`: the inventory of servers and their console endpoints
+ * (VNC, serial, SPICE: any of them, at least one), with the backend auth the proxy uses for a VNC
+ * console and whether its consoles are shared and recorded (unset: the config decides). The VNC
+ * password is stored, never printed. `server add` replaces a server whole: an endpoint or a
+ * choice not given again is gone.
  */
 import { backendAuthSummary, formatEndpoint, formatSpiceEndpoint, isUuid, parseEndpoint, parseSpiceEndpoint, type BackendAuth, type ConsoleEndpoint, type Server } from '../inventory/types.ts';
 import { readPasswordFile } from '../rfb/config.ts';
@@ -18,6 +19,7 @@ import { withAudit, withSessions, withStores, type Stores } from './stores.ts';
 export const serverCommands: Record<string, CommandRun> = {
   'server add': (a, l) => withStores(l(), (s) => serverAdd(a, s)),
   'server list': (a, l) => withStores(l(), (s) => serverList(a, s)),
+  'server show': (a, l) => withStores(l(), (s) => serverShow(a, s)),
   'server remove': (a, l) => {
     const loaded = l();
     return withSessions(loaded, (s, stores) => withAudit(loaded, stores, (by) => serverRemove(a, stores, s, by)));
@@ -34,10 +36,26 @@ async function serverAdd(a: ParsedArgs, stores: Stores): Promise<number> {
   // a server with a serial console only (no display) is a server; one with no console is not worth keeping
   if (!vnc && !serial && !spice) throw new UsageError('--vnc, --serial or --spice is required (a console endpoint: HOST:PORT)');
   const status = (optionString(a, 'status') ?? 'ACTIVE').toUpperCase();
-  const server: Server = { id, name, projectId: optionString(a, 'project-id') ?? null, status, vnc, serial, spice, backendAuth: backendAuthOptions(a) };
+  const sharedConsoles = choice(a, 'shared-consoles');
+  const record = choice(a, 'record');
+  const server: Server = { id, name, projectId: optionString(a, 'project-id') ?? null, status, vnc, serial, spice, backendAuth: backendAuthOptions(a), sharedConsoles, record };
   await stores.inventory.put(server);
-  print(a, serverJson(server), `server ${server.id} (${server.name}): ${endpointsText(server)}${server.backendAuth ? `, backend auth ${authText(server)}` : ''}`);
+  const choices = choicesText(server);
+  print(a, serverJson(server), `server ${server.id} (${server.name}): ${endpointsText(server)}${server.backendAuth ? `, backend auth ${authText(server)}` : ''}${choices ? `, ${choices}` : ''}`);
   return 0;
+}
+
+/** `--NAME` (true), `--no-NAME` (false), neither (null: the config decides); both is a usage error. */
+function choice(a: ParsedArgs, name: string): boolean | null {
+  const on = a.options.get(name) === true;
+  const off = a.options.get(`no-${name}`) === true;
+  if (on && off) throw new UsageError(`--${name} and --no-${name}: give one of them`);
+  return on ? true : off ? false : null;
+}
+
+/** A server's own shared-console and recording choices, as the list shows them; '' when both are the config's. */
+function choicesText(s: Server): string {
+  return [s.sharedConsoles != null && (s.sharedConsoles ? 'shared consoles' : 'no shared consoles'), s.record != null && (s.record ? 'recorded' : 'not recorded')].filter(Boolean).join(', ');
 }
 
 /** An endpoint option, parsed; null when not given. */
@@ -91,12 +109,41 @@ async function serverList(a: ParsedArgs, stores: Stores): Promise<number> {
   if (a.json) process.stdout.write(`${JSON.stringify(servers.map(serverJson))}\n`);
   else {
     const rows = [
-      ['ID', 'NAME', 'PROJECT', 'STATUS', 'VNC', 'SERIAL', 'SPICE', 'AUTH'],
-      ...servers.map((s) => [s.id, s.name, s.projectId ?? '', s.status, s.vnc ? formatEndpoint(s.vnc) : '', s.serial ? formatEndpoint(s.serial) : '', s.spice ? formatSpiceEndpoint(s.spice) : '', authText(s)]),
+      ['ID', 'NAME', 'PROJECT', 'STATUS', 'VNC', 'SERIAL', 'SPICE', 'AUTH', 'SHARED', 'RECORD'],
+      ...servers.map((s) => [s.id, s.name, s.projectId ?? '', s.status, s.vnc ? formatEndpoint(s.vnc) : '', s.serial ? formatEndpoint(s.serial) : '', s.spice ? formatSpiceEndpoint(s.spice) : '', authText(s), flagText(s.sharedConsoles), flagText(s.record)]),
     ];
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
     process.stdout.write(rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n');
   }
+  return 0;
+}
+
+/** A server's own choice: yes, no, or `default` (the config decides). */
+function flagText(v: boolean | null | undefined): string {
+  return v == null ? 'default' : v ? 'yes' : 'no';
+}
+
+async function serverShow(a: ParsedArgs, stores: Stores): Promise<number> {
+  const id = onePositional(a, 'UUID').toLowerCase();
+  const s = await stores.inventory.get(id);
+  if (!s) {
+    print(a, { server: null }, `no server ${id}`);
+    return 1;
+  }
+  const auth = authText(s);
+  const rows: Array<[string, string]> = [
+    ['id', s.id],
+    ['name', s.name],
+    ['project_id', s.projectId ?? ''],
+    ['status', s.status],
+    ['vnc', s.vnc ? formatEndpoint(s.vnc) : ''],
+    ['serial', s.serial ? formatEndpoint(s.serial) : ''],
+    ['spice', s.spice ? formatSpiceEndpoint(s.spice) : ''],
+    ['backend_auth', auth || 'default'],
+    ['shared_consoles', flagText(s.sharedConsoles) === 'default' ? 'default ([porthole] shared_consoles)' : flagText(s.sharedConsoles)],
+    ['record', flagText(s.record) === 'default' ? 'default ([DEFAULT] record)' : flagText(s.record)],
+  ];
+  print(a, serverJson(s), rows.map(([k, v]) => `${k.padEnd(16)} ${v}`.trimEnd()).join('\n'));
   return 0;
 }
 
@@ -120,5 +167,7 @@ function serverJson(s: Server) {
     serial: s.serial ? formatEndpoint(s.serial) : null,
     spice: s.spice ? formatSpiceEndpoint(s.spice) : null,
     backend_auth: s.backendAuth ? backendAuthSummary(s.backendAuth) : null,
+    shared_consoles: s.sharedConsoles ?? null,
+    record: s.record ?? null,
   };
 }

@@ -143,6 +143,9 @@ export class GuardedTokenExtras implements TokenExtrasStore {
   sweepExpired(): Promise<number> {
     return guard(this.description, 'sweep of expired token extras', this.timeoutMs, () => this.inner.sweepExpired());
   }
+  anyRecorded(): Promise<boolean> {
+    return guard(this.description, 'token extras: any recorded', this.timeoutMs, () => this.inner.anyRecorded(), { read: true });
+  }
 }
 
 export class GuardedRecordings implements RecordingStore {

@@ -25,6 +25,12 @@ export interface TokenExtrasStore {
   get(tokenHash: string): Promise<ConsoleTokenExtras | null>;
   /** Forgets the extras of tokens that have expired; returns how many. */
   sweepExpired(): Promise<number>;
+  /**
+   * Whether any token not expired yet has the `record` flag: a proxy with no recording
+   * configured asks this now and then (`proxy/extras-gate.ts`) instead of reading every
+   * console's extras.
+   */
+  anyRecorded(): Promise<boolean>;
 }
 
 /** Most characters of a token's label. */

@@ -80,6 +80,18 @@ function contract(name: string, open: () => Promise<Opened>) {
     describe('token extras', () => {
       const extras: ConsoleTokenExtras = { label: 'Ops on call — ünïcödé', mintedBy: 'cli:root', control: true, record: false };
 
+      it('answers whether any token not expired has the record flag (first: none at all)', async () => {
+        assert.equal(await stores.tokenExtras!.anyRecorded(), false, 'an empty store');
+        const h = hashToken(crypto.randomUUID());
+        await stores.tokenExtras!.put(h, { ...extras, record: false }, nowSeconds() + 600);
+        await stores.tokenExtras!.put(hashToken(crypto.randomUUID()), { ...extras, record: true }, nowSeconds() - 1);
+        assert.equal(await other.tokenExtras!.anyRecorded(), false, 'not recorded, or expired');
+        await other.tokenExtras!.put(h, { ...extras, record: true }, nowSeconds() + 600);
+        assert.equal(await stores.tokenExtras!.anyRecorded(), true);
+        await stores.tokenExtras!.put(h, { ...extras, record: false }, nowSeconds() + 600);
+        assert.equal(await other.tokenExtras!.anyRecorded(), false, 'its flag taken back');
+      });
+
       it('keeps the extras of a token by its hash, seen by another proxy; none for another hash', async () => {
         const h = hashToken(crypto.randomUUID());
         await stores.tokenExtras!.put(h, extras, nowSeconds() + 600);
@@ -98,6 +110,7 @@ function contract(name: string, open: () => Promise<Opened>) {
       it('forgets the extras at the token\'s expiry; the token sweep removes them', async () => {
         const soon = hashToken(crypto.randomUUID());
         const kept = hashToken(crypto.randomUUID());
+        await stores.tokens.sweepExpired();
         const before = await o.extrasLeft();
         await stores.tokenExtras!.put(soon, extras, nowSeconds() + 2);
         await stores.tokenExtras!.put(kept, extras, nowSeconds() + 600);
@@ -187,7 +200,8 @@ contract('Redis', async () => {
   return {
     stores: await openStores(r.url, { migrate: true, redisKeyPrefix: r.prefix }),
     again: () => openStores(r.url, { migrate: false, redisKeyPrefix: r.prefix }),
-    extrasLeft: async () => (await r.redis.keys(`${r.prefix}token-extras:*`)).length,
+    // the tokens' hashes (not the set of recorded ones)
+    extrasLeft: async () => (await r.redis.keys(`${r.prefix}token-extras:*`)).filter((k) => /:[0-9a-f]{64}$/.test(k)).length,
     drop: () => r.drop(),
   };
 });

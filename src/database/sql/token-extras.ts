@@ -34,6 +34,11 @@ export class SqlTokenExtras implements TokenExtrasStore {
     return { label: row.label, mintedBy: row.minted_by, control: Number(row.control) === 1, record: Number(row.record) === 1 };
   }
 
+  async anyRecorded(): Promise<boolean> {
+    const row = await this.database.db.selectFrom(TABLE).select('token_hash').where('record', '=', 1).where('expires', '>', nowSeconds()).limit(1).executeTakeFirst();
+    return row !== undefined;
+  }
+
   async sweepExpired(): Promise<number> {
     const r = await this.database.db.deleteFrom(TABLE).where('expires', '<=', nowSeconds()).executeTakeFirst();
     return Number(r.numDeletedRows);
