@@ -55,6 +55,7 @@ const eventSchema = {
     bytes_from_backend: { type: 'integer' },
     duration_ms: { type: 'integer' },
     expires_at: { type: 'string', format: 'date-time' },
+    recording: { type: 'string', description: 'a console recording\'s id (recording.started, recording.deleted)' },
     proxy: { type: 'string' },
   },
 };
