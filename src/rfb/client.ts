@@ -140,7 +140,8 @@ export class RfbClient extends EventEmitter<RfbClientEvents> {
   /**
    * The whole screen, fresh: asks a non-incremental update of all of it and resolves with a copy
    * of the framebuffer once every pixel has arrived since the request (across as many updates
-   * as the server takes; a resize asks again for the new size).
+   * as the server takes, asking incremental updates after each; a resize asks again for the
+   * whole new size).
    */
   frame(timeoutMs: number): Promise<Framebuffer> {
     if (this.done) return Promise.reject(new GatewayError('BACKEND_CLOSED', `backend ${this.opts.address}: the RFB connection has ended`, { status: 502, closeCode: 1011 }));
@@ -190,6 +191,9 @@ export class RfbClient extends EventEmitter<RfbClientEvents> {
           clearTimeout(w.timer);
           w.resolve(copyOf(this.decoder.framebuffer));
         }
+        // a server may answer with part of the screen, or with only an ExtendedDesktopSize
+        // (TigerVNC does, first): the rest of what was asked comes on the next request
+        if (this.frameWaiters.size > 0) this.requestUpdate(true);
       },
       rect: (rect: Rect, encoding: number) => {
         for (const w of this.frameWaiters) w.coverage.add(rect);

@@ -26,7 +26,7 @@ import { DesktopNameDecoder } from './desktop-name.ts';
 import { DesktopSizeDecoder, ExtendedDesktopSizeDecoder } from './desktop-size.ts';
 import type { DecodeContext, RectDecoder, RectHead } from './encoding.ts';
 import { HextileDecoder } from './hextile.ts';
-import { ColourMap, compactPixelBytes, encodePixelFormat, isTightRgb, parsePixelFormat, PixelConverter, PIXEL_FORMAT_LENGTH } from './pixel-format.ts';
+import { CLIENT_PIXEL_FORMAT, ColourMap, compactPixelBytes, encodePixelFormat, isTightRgb, parsePixelFormat, PixelConverter, PIXEL_FORMAT_LENGTH } from './pixel-format.ts';
 import { RawDecoder } from './raw.ts';
 import { RreDecoder } from './rre.ts';
 import { protocolError, Screen } from './screen.ts';
@@ -237,6 +237,8 @@ export class RfbDecoder implements DecodeContext {
   }
 
   resize(width: number, height: number): void {
+    // TigerVNC answers every whole-screen request with an ExtendedDesktopSize of the same size
+    if (width === this.screen.width && height === this.screen.height) return;
     this.screen.resize(width, height);
     this.resized = true;
     this.events.resize?.(width, height);
@@ -257,9 +259,8 @@ export class RfbDecoder implements DecodeContext {
     this.pixel = new PixelConverter(pf, this.colourMap);
     const compact = compactPixelBytes(pf);
     this.compactPixel = new PixelConverter(pf, this.colourMap, compact.bytes, compact.shift);
-    this.tightPixel = isTightRgb(pf)
-      ? new PixelConverter({ ...pf, bigEndian: true, redShift: 16, greenShift: 8, blueShift: 0 }, this.colourMap, 3)
-      : this.pixel;
+    // TPIXEL is R G B whatever the shifts: read as a little-endian 3-byte pixel at 0/8/16, the fast path's layout
+    this.tightPixel = isTightRgb(pf) ? new PixelConverter(CLIENT_PIXEL_FORMAT, this.colourMap, 3) : this.pixel;
   }
 
   private gather(src: Buffer, from: number, k: number): void {
