@@ -267,7 +267,8 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
       const hub = serialHub;
       const serialLog = hub ? (id: string) => hub.contents(id) : keptLogFiles(config);
       // screenshots: a live shared console's framebuffer, else a short connection of the service's own
-      const screenshots = new ScreenshotService({ ...screenshotOptions(config, rfb), log: log.child({ component: 'screenshots' }) });
+      const live = sharedHub;
+      const screenshots = new ScreenshotService({ ...screenshotOptions(config, rfb), log: log.child({ component: 'screenshots' }), ...(live ? { liveFramebuffer: (id: string) => live.liveFramebuffer(id) } : {}) });
       closers.unshift(async () => screenshots.close());
       const app = await createApi({ config, stores, registry, audit, ops: ops.api, serialLog, screenshot: screenshots.takeScreenshot, consoleBaseUrl: (kind) => proxies.get(kind.name)?.baseUrl ?? kind.baseUrl(loaded), ...(https ? { https } : {}) }, log);
       const host = config.DEFAULT.osapi_compute_listen;
