@@ -10,6 +10,8 @@ import type { Framebuffer, Rect } from './types.ts';
 
 /** Bound on each side of the screen: RFB's U16 allows 65535, no real console comes near 16384. */
 export const MAX_SCREEN_SIDE = 16384;
+/** Bound on the screen's area: 8K UHD (7680x4320, 127 MiB of RGBA), more than any VM console shows. */
+export const MAX_SCREEN_PIXELS = 7680 * 4320;
 
 export class Screen implements Framebuffer {
   width: number;
@@ -95,7 +97,7 @@ function blank(width: number, height: number): Uint8Array {
 }
 
 function checkSize(width: number, height: number): void {
-  if (width > MAX_SCREEN_SIDE || height > MAX_SCREEN_SIDE) throw protocolError(`screen of ${width}x${height} (at most ${MAX_SCREEN_SIDE} a side)`);
+  if (width > MAX_SCREEN_SIDE || height > MAX_SCREEN_SIDE || width * height > MAX_SCREEN_PIXELS) throw protocolError(`screen of ${width}x${height} (at most ${MAX_SCREEN_SIDE} a side and ${MAX_SCREEN_PIXELS} pixels)`);
 }
 
 export function protocolError(detail: string): GatewayError {
