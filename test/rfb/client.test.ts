@@ -1,6 +1,7 @@
 /**
  * Porthole's RFB client against a real TigerVNC Xvnc (root painted a known colour): the
- * handshake through the security proxy's negotiation, Raw updates decoded to the painted colour,
+ * handshake through the security proxy's negotiation (None and VNC authentication), Raw and the
+ * default encodings decoded to the painted colour, a viewer's KeyEvent reaching the X server,
  * `frame()` for a whole fresh screen, `'end'` and the socket closed on `close()`, on the server
  * going away and on a deadline with a server that never speaks.
  */
@@ -10,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { isGatewayError } from '../../src/errors.ts';
 import { openRfbClient } from '../../src/rfb/client.ts';
 import type { BackendAuthSettings } from '../../src/rfb/types.ts';
-import { haveXvnc, startXvnc, type Xvnc } from '../support/xvnc.ts';
+import { haveXvnc, keycodeOf, startXvnc, type Xvnc } from '../support/xvnc.ts';
 
 const NONE: BackendAuthSettings = { schemes: ['none'], password: null, username: null, tls: null, tlsServerName: null, allowInsecureTls: false };
 
@@ -50,6 +51,34 @@ describe('openRfbClient', { skip: !haveXvnc && 'Xvnc not installed' }, () => {
     }
     assert.equal(await client.ended, null);
     assert.equal(client.socket.destroyed, true);
+  });
+
+  it('decodes a whole frame in its default encodings through VNC authentication, and forwards a viewer\'s keys', async () => {
+    const x2 = await startXvnc({ colour: '#c08040', geometry: '200x100', securityTypes: 'VncAuth', password: 'secret1' });
+    try {
+      await x2.watchKeys();
+      const socket = await dial(x2.port);
+      const seen = new Set<number>();
+      const client = await openRfbClient(socket, { ...NONE, schemes: ['vnc'], password: 'secret1' }, { timeoutMs: 10_000, address: 'x2', shared: true, events: { rect: (_r, e) => seen.add(e) } });
+      try {
+        const fb = await client.frame(15_000);
+        assert.ok([...seen].every((e) => e === 7), `Xvnc answers Porthole's default list in Tight: ${[...seen]}`);
+        for (let i = 0; i < fb.pixels.length; i += 4) {
+          if (fb.pixels[i] !== 0xc0 || fb.pixels[i + 1] !== 0x80 || fb.pixels[i + 2] !== 0x40 || fb.pixels[i + 3] !== 255) assert.fail(`pixel ${i / 4} is ${fb.pixels.subarray(i, i + 4)}`);
+        }
+        assert.throws(() => client.write(Buffer.alloc(20)), /client core's own/);
+        const keysym = 0x61; // 'a'
+        for (const down of [1, 0]) client.write(Buffer.from([4, down, 0, 0, 0, 0, 0, keysym]));
+        const a = keycodeOf(x2.display, 'a');
+        const deadline = Date.now() + 10_000;
+        while (!x2.keycodes.includes(a!) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        assert.ok(x2.keycodes.includes(a!), `the X server saw keycodes ${x2.keycodes}, not ${a}`);
+      } finally {
+        client.close();
+      }
+    } finally {
+      await x2.stop();
+    }
   });
 
   it('says end with BACKEND_CLOSED when the server goes away', async () => {

@@ -38,6 +38,13 @@ import { ZrleDecoder } from './zrle.ts';
 export { decodeSnapshot, encodeSnapshot } from './snapshot.ts';
 
 const SERVER_INIT_HEAD = 24;
+
+/** What a `DecoderEvents` callback threw, told apart from the decoders' own errors. */
+class CallbackError extends Error {
+  constructor(cause: unknown) {
+    super('DecoderEvents callback threw', { cause });
+  }
+}
 const MAX_FENCE = 64;
 
 /** Encoding numbers (§7.7, §7.8 and rfbproto). */
@@ -204,7 +211,10 @@ export class RfbDecoder implements DecodeContext {
       // a carry grown for one large unit is not kept for the rest of the session
       if (this.carried === 0 && this.carry.length > 65536) this.carry = Buffer.alloc(0);
     } catch (err) {
-      this.failure = isGatewayError(err) ? err : protocolError(`undecodable data (${(err as Error)?.message ?? String(err)})`);
+      // a callback's error is the caller's bug, not the server's garbage; either way the chunk's
+      // remaining bytes are lost with the stack, so the decoder cannot go on
+      if (err instanceof CallbackError) this.failure = new GatewayError('INTERNAL', `a DecoderEvents callback threw: ${(err.cause as Error)?.stack ?? String(err.cause)}`, { cause: err.cause });
+      else this.failure = isGatewayError(err) ? err : protocolError(`undecodable data (${(err as Error)?.message ?? String(err)})`);
       this.carry = Buffer.alloc(0);
       this.carried = 0;
       throw this.failure;
@@ -233,7 +243,7 @@ export class RfbDecoder implements DecodeContext {
 
   setCursor(shape: CursorShape): void {
     this.cursor = shape;
-    this.events.cursor?.(shape);
+    this.tell(() => this.events.cursor?.(shape));
   }
 
   resize(width: number, height: number): void {
@@ -241,15 +251,24 @@ export class RfbDecoder implements DecodeContext {
     if (width === this.screen.width && height === this.screen.height) return;
     this.screen.resize(width, height);
     this.resized = true;
-    this.events.resize?.(width, height);
+    this.tell(() => this.events.resize?.(width, height));
   }
 
   rename(name: string): void {
     this.screen.name = name;
-    this.events.name?.(name);
+    this.tell(() => this.events.name?.(name));
   }
 
   // ----------------------------------------------------------------------------------------
+
+  /** Calls an event callback, marking what it throws as its own. */
+  private tell(f: () => void): void {
+    try {
+      f();
+    } catch (err) {
+      throw new CallbackError(err);
+    }
+  }
 
   private usePixelFormat(bytes: Buffer): void {
     if (bytes.length < PIXEL_FORMAT_LENGTH) throw protocolError(`PIXEL_FORMAT of ${bytes.length} bytes`);
@@ -438,7 +457,7 @@ export class RfbDecoder implements DecodeContext {
     if (h.encoding >= 0 && h.width > 0 && h.height > 0) {
       const r: Rect = { x: h.x, y: h.y, width: h.width, height: h.height };
       this.damage.push(r);
-      this.events.rect?.(r, h.encoding);
+      this.tell(() => this.events.rect?.(r, h.encoding));
     }
     this.current = null;
     this.nextRectangle();
@@ -450,13 +469,13 @@ export class RfbDecoder implements DecodeContext {
     if (ending === End.Update) {
       const damage = this.resized ? [this.screen.bounds, ...this.damage] : this.damage;
       this.damage = [];
-      this.events.update?.(damage);
+      this.tell(() => this.events.update?.(damage));
     } else if (ending === End.Bell) {
-      this.events.bell?.();
+      this.tell(() => this.events.bell?.());
     } else if (ending === End.CutText) {
       const text = this.cutText!;
       this.cutText = null;
-      this.events.cutText?.(text);
+      this.tell(() => this.events.cutText?.(text));
     }
   }
 }

@@ -158,3 +158,11 @@ describe('RfbDecoder', () => {
     });
   }
 });
+
+describe('RfbDecoder callbacks', () => {
+  it('fails INTERNAL, not BACKEND_PROTOCOL, when a DecoderEvents callback throws', () => {
+    const d = new RfbDecoder(serverInit(2, 2, CLIENT_PIXEL_FORMAT), { bell: () => { throw new TypeError('consumer bug'); } });
+    assert.throws(() => d.push(Buffer.from([2, 2])), (e) => isGatewayError(e) && e.code === 'INTERNAL' && /consumer bug/.test(e.message));
+    assert.throws(() => d.push(Buffer.from([2])), (e) => isGatewayError(e) && e.code === 'INTERNAL');
+  });
+});
