@@ -119,17 +119,17 @@ describe('porthole server', () => {
     const s = scratch();
     try {
       const added = json(await porthole(['server', 'add', '--id', SERVER.toUpperCase(), '--name', 'web-1', '--vnc', '127.0.0.1:5901', '--json', ...s.db]));
-      assert.deepEqual(added, { id: SERVER, name: 'web-1', project_id: null, status: 'ACTIVE', vnc: '127.0.0.1:5901', serial: null, spice: null, backend_auth: null });
+      assert.deepEqual(added, { id: SERVER, name: 'web-1', project_id: null, status: 'ACTIVE', vnc: '127.0.0.1:5901', serial: null, spice: null, backend_auth: null, shared_consoles: null, record: null });
       json(await porthole(['server', 'add', '--id', OTHER, '--name', 'db-1', '--vnc', '[::1]:5902', '--project-id', 'p1', '--status', 'shutoff', '--json', ...s.db]));
 
       const listed = json(await porthole(['server', 'list', '--json', ...s.db]));
       assert.deepEqual(listed, [
-        { id: OTHER, name: 'db-1', project_id: 'p1', status: 'SHUTOFF', vnc: '[::1]:5902', serial: null, spice: null, backend_auth: null },
-        { id: SERVER, name: 'web-1', project_id: null, status: 'ACTIVE', vnc: '127.0.0.1:5901', serial: null, spice: null, backend_auth: null },
+        { id: OTHER, name: 'db-1', project_id: 'p1', status: 'SHUTOFF', vnc: '[::1]:5902', serial: null, spice: null, backend_auth: null, shared_consoles: null, record: null },
+        { id: SERVER, name: 'web-1', project_id: null, status: 'ACTIVE', vnc: '127.0.0.1:5901', serial: null, spice: null, backend_auth: null, shared_consoles: null, record: null },
       ]);
       const table = await porthole(['server', 'list', ...s.db]);
       assert.equal(table.code, 0);
-      assert.match(table.stdout, /^ID +NAME +PROJECT +STATUS +VNC +SERIAL +SPICE +AUTH$/m);
+      assert.match(table.stdout, /^ID +NAME +PROJECT +STATUS +VNC +SERIAL +SPICE +AUTH +SHARED +RECORD$/m);
       assert.match(table.stdout, new RegExp(`^${SERVER} +web-1 +ACTIVE +127\\.0\\.0\\.1:5901$`, 'm'));
 
       const minted = json(await porthole(['token', 'create', '--instance-uuid', SERVER, '--json', ...s.db]));
@@ -152,7 +152,7 @@ describe('porthole server', () => {
     try {
       json(await porthole(['server', 'add', '--id', SERVER, '--name', 'web-1', '--vnc', '127.0.0.1:5901', '--json', ...s.db]));
       json(await porthole(['server', 'add', '--id', SERVER, '--name', 'web-1b', '--vnc', '127.0.0.1:5911', '--json', ...s.db]));
-      assert.deepEqual(json(await porthole(['server', 'list', '--json', ...s.db])), [{ id: SERVER, name: 'web-1b', project_id: null, status: 'ACTIVE', vnc: '127.0.0.1:5911', serial: null, spice: null, backend_auth: null }]);
+      assert.deepEqual(json(await porthole(['server', 'list', '--json', ...s.db])), [{ id: SERVER, name: 'web-1b', project_id: null, status: 'ACTIVE', vnc: '127.0.0.1:5911', serial: null, spice: null, backend_auth: null, shared_consoles: null, record: null }]);
     } finally {
       s.cleanup();
     }
@@ -162,14 +162,14 @@ describe('porthole server', () => {
     const s = scratch();
     try {
       const added = json(await porthole(['server', 'add', '--id', SERVER, '--name', 'web-1', '--vnc', '127.0.0.1:5901', '--serial', '127.0.0.1:4555', '--spice', '[::1]:5930,tls=5931', '--json', ...s.db]));
-      assert.deepEqual(added, { id: SERVER, name: 'web-1', project_id: null, status: 'ACTIVE', vnc: '127.0.0.1:5901', serial: '127.0.0.1:4555', spice: '[::1]:5930,tls=5931', backend_auth: null });
+      assert.deepEqual(added, { id: SERVER, name: 'web-1', project_id: null, status: 'ACTIVE', vnc: '127.0.0.1:5901', serial: '127.0.0.1:4555', spice: '[::1]:5930,tls=5931', backend_auth: null, shared_consoles: null, record: null });
       // a serial console and nothing else: a server without a display
       const serialOnly = await porthole(['server', 'add', '--id', OTHER, '--name', 'db-1', '--serial', 'compute-2:4556', ...s.db]);
       assert.equal(serialOnly.code, 0, serialOnly.stderr);
       assert.equal(serialOnly.stdout, `server ${OTHER} (db-1): serial compute-2:4556\n`);
 
       assert.deepEqual(json(await porthole(['server', 'list', '--json', ...s.db])), [
-        { id: OTHER, name: 'db-1', project_id: null, status: 'ACTIVE', vnc: null, serial: 'compute-2:4556', spice: null, backend_auth: null },
+        { id: OTHER, name: 'db-1', project_id: null, status: 'ACTIVE', vnc: null, serial: 'compute-2:4556', spice: null, backend_auth: null, shared_consoles: null, record: null },
         added,
       ]);
       const table = await porthole(['server', 'list', ...s.db]);
@@ -186,7 +186,7 @@ describe('porthole server', () => {
       assert.match(noVnc.stderr, /has no VNC console endpoint/);
 
       const plain = json(await porthole(['server', 'add', '--id', SERVER, '--name', 'web-1', '--spice', '127.0.0.1:5930', '--json', ...s.db]));
-      assert.deepEqual(plain, { id: SERVER, name: 'web-1', project_id: null, status: 'ACTIVE', vnc: null, serial: null, spice: '127.0.0.1:5930', backend_auth: null });
+      assert.deepEqual(plain, { id: SERVER, name: 'web-1', project_id: null, status: 'ACTIVE', vnc: null, serial: null, spice: '127.0.0.1:5930', backend_auth: null, shared_consoles: null, record: null });
       assert.deepEqual(json(await porthole(['server', 'list', '--json', ...s.db]))[1], plain, 'replaced whole: no VNC, no serial, no TLS port');
     } finally {
       s.cleanup();
