@@ -30,6 +30,7 @@ import { SharedHub, sharedHubOptions } from './proxy/shared-hub.ts';
 import { ScreenshotService, screenshotOptions } from './proxy/screenshots.ts';
 import type { ConsoleSession } from './proxy/relay.ts';
 import { Recorders, recordingPlaceOf } from './proxy/recorder.ts';
+import { ExtrasGate } from './proxy/extras-gate.ts';
 import { startRecordingSweep, unlistedRecordings } from './recordings/service.ts';
 import { fanOut, type ConsoleEvents } from './proxy/events.ts';
 import { openAuditTrail, type AuditTrail } from './ops/audit.ts';
@@ -186,6 +187,8 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
   const recorders = new Recorders({ place, recordAll, store: stores.recordings ?? unlistedRecordings(), log, hostname: hostname(), audit });
   // after the listeners: their sessions' recordings end with them
   closers.unshift(() => recorders.close());
+  // a plain console's token extras are read only where recording may apply to it
+  const extrasGate = stores.tokenExtras ? new ExtrasGate(stores.tokenExtras, { recordAll }) : undefined;
   if (!stores.auditEvents) log.warn({ event: 'config' }, `${stores.description} is a Nova database and [porthole] connection is not set: audit events go ${config.porthole.audit_log ? `to [porthole] audit_log (${config.porthole.audit_log}) only` : 'nowhere but the main log: set [porthole] audit_log'}, and GET /porthole/v1/events has no history`);
   let demo: DemoServer | undefined;
   let demoSerial: DemoSerialConsole | undefined;
@@ -223,6 +226,7 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
       // shared consoles: one backend connection per shared server in this process, its viewers attach to it
       const hub = new SharedHub({
         ...sharedHubOptions(config, rfb, log),
+        record: (server, serverInit, id) => (recorders.wants(server, null) ? recorders.start({ sessionId: id, serverId: server.id, serverName: server.name, projectId: server.projectId ?? null, viewer: null, client: 'shared console', serverInit }) : undefined),
         // a role change goes to the registry with the viewer's session (looked up: rare, and sessions are few per process)
         onRole: (sessionId, role) => {
           for (const s of sessions) if (s.info.id === sessionId) return tracker?.roleChanged(s, role);
@@ -237,7 +241,7 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
       if (!run.proxies.includes(kind.name)) continue;
       // the proxies only read and consume tokens: the store itself, not the API's wrapper that tells revocations
       const kept = kind.name === 'serial' ? serialHub : undefined;
-      const proxy = await startConsoleProxy(kind, { loaded, rfb, tokens: opened.tokens, inventory: stores.inventory, log, sessions, releases, lookups, observers, kept, sharedConsoles: kind.name === 'novnc' ? sharedHub : undefined, events, limits, ops: ops.consoleHandler, recorders, tokenExtras: stores.tokenExtras, recordings: stores.recordings ? { store: stores.recordings, hostname: hostname() } : null });
+      const proxy = await startConsoleProxy(kind, { loaded, rfb, tokens: opened.tokens, inventory: stores.inventory, log, sessions, releases, lookups, observers, kept, sharedConsoles: kind.name === 'novnc' ? sharedHub : undefined, events, limits, ops: ops.consoleHandler, recorders, tokenExtras: stores.tokenExtras, extrasGate, recordings: stores.recordings ? { store: stores.recordings, hostname: hostname() } : null });
       proxies.set(kind.name, proxy.info);
       if (proxy.tls) certificates.watch(kind.title, proxy.tls.settings, proxy.tls.server, proxy.tls.served);
       stopAccepting.push(proxy.stopAccepting);

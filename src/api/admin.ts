@@ -2,7 +2,8 @@
  * @module api/admin
  * Porthole's admin API under `/porthole/v1` (admin callers only): the inventory (servers, their
  * console endpoints: `vnc`, `serial`, `spice` with its `tls_port`, each null when the server has
- * none; and backend auth settings: a VNC password goes in and never comes out),
+ * none; backend auth settings: a VNC password goes in and never comes out; whether its consoles
+ * are shared and recorded, null leaving it to the config),
  * revocation of one token or of all tokens of a server (which closes the live sessions opened
  * with them, on every proxy), the live sessions of every proxy and their kill, and the OpenAPI
  * document of every route, Nova's included.
@@ -63,6 +64,8 @@ const serverInput = {
     serial: { ...endpointSchema, nullable: true },
     spice: { ...spiceSchema, nullable: true },
     backend_auth: backendAuthInput,
+    shared_consoles: { type: 'boolean', nullable: true, description: 'its noVNC viewers share one backend connection; null: [porthole] shared_consoles' },
+    record: { type: 'boolean', nullable: true, description: 'its noVNC sessions are recorded; null: [DEFAULT] record decides' },
   },
   required: ['name'],
   additionalProperties: false,
@@ -78,6 +81,8 @@ const serverOutput = {
     serial: { ...endpointSchema, nullable: true },
     spice: { ...spiceSchema, nullable: true },
     backend_auth: backendAuthOutput,
+    shared_consoles: { type: 'boolean', nullable: true },
+    record: { type: 'boolean', nullable: true },
   },
 };
 const idParams = { type: 'object', properties: { id: { type: 'string', maxLength: 36 } }, required: ['id'] };
@@ -91,6 +96,8 @@ interface ServerInput {
   serial?: { host: string; port: number } | null;
   spice?: { host: string; port: number; tls_port?: number | null } | null;
   backend_auth?: { auth_schemes?: string[] | null; vnc_username?: string | null; vnc_password?: string | null; tls_server_name?: string | null } | null;
+  shared_consoles?: boolean | null;
+  record?: boolean | null;
 }
 
 function toJson(s: Server) {
@@ -103,6 +110,8 @@ function toJson(s: Server) {
     serial: s.serial ? { host: s.serial.host, port: s.serial.port } : null,
     spice: s.spice ? { host: s.spice.host, port: s.spice.port, tls_port: s.spice.tlsPort ?? null } : null,
     backend_auth: s.backendAuth ? backendAuthSummary(s.backendAuth) : null,
+    shared_consoles: s.sharedConsoles ?? null,
+    record: s.record ?? null,
   };
 }
 
@@ -133,6 +142,8 @@ export function registerAdmin(app: FastifyInstance, ctx: ApiContext): void {
       serial: body.serial ?? null,
       spice: body.spice ? { host: body.spice.host, port: body.spice.port, tlsPort: body.spice.tls_port ?? null } : null,
       backendAuth: backendAuth(body.backend_auth),
+      sharedConsoles: body.shared_consoles ?? null,
+      record: body.record ?? null,
     };
   }
 
@@ -189,6 +200,10 @@ const sessionOutput = {
     updated_at: { type: 'string', format: 'date-time', description: 'when the byte counts were written (the proxy\'s last heartbeat)' },
     bytes_from_client: { type: 'integer' },
     bytes_from_backend: { type: 'integer' },
+    viewer: { type: 'string', nullable: true, description: 'who is at the console: the token\'s label, else the API user (or cli:<user>) who minted it' },
+    shared_console: { type: 'string', nullable: true, description: 'on a shared console: its id, the same for every viewer of it' },
+    role: { type: 'string', enum: ['control', 'view'], nullable: true, description: 'on a shared console: in control or watching' },
+    recording: { type: 'string', nullable: true, description: 'the id of this session\'s recording (GET /porthole/v1/recordings/{id})' },
   },
 };
 const proxyOutput = {

@@ -118,9 +118,9 @@ async function serverList(a: ParsedArgs, stores: Stores): Promise<number> {
   return 0;
 }
 
-/** A server's own choice: yes, no, or `default` (the config decides). */
+/** A server's own choice: yes, no, or '' (the config decides, as an empty AUTH is the config's). */
 function flagText(v: boolean | null | undefined): string {
-  return v == null ? 'default' : v ? 'yes' : 'no';
+  return v == null ? '' : v ? 'yes' : 'no';
 }
 
 async function serverShow(a: ParsedArgs, stores: Stores): Promise<number> {
@@ -140,8 +140,8 @@ async function serverShow(a: ParsedArgs, stores: Stores): Promise<number> {
     ['serial', s.serial ? formatEndpoint(s.serial) : ''],
     ['spice', s.spice ? formatSpiceEndpoint(s.spice) : ''],
     ['backend_auth', auth || 'default'],
-    ['shared_consoles', flagText(s.sharedConsoles) === 'default' ? 'default ([porthole] shared_consoles)' : flagText(s.sharedConsoles)],
-    ['record', flagText(s.record) === 'default' ? 'default ([DEFAULT] record)' : flagText(s.record)],
+    ['shared_consoles', flagText(s.sharedConsoles) || 'default ([porthole] shared_consoles)'],
+    ['record', flagText(s.record) || 'default ([DEFAULT] record)'],
   ];
   print(a, serverJson(s), rows.map(([k, v]) => `${k.padEnd(16)} ${v}`.trimEnd()).join('\n'));
   return 0;

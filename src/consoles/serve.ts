@@ -27,6 +27,7 @@ import { createPlaybackEndpoint, type PlaybackEndpoint } from '../proxy/playback
 import type { RecordingStore } from '../store/recordings.ts';
 import { playbackPage } from '../web/playback-page.ts';
 import type { TokenExtrasStore } from '../store/token-extras.ts';
+import type { ExtrasGate } from '../proxy/extras-gate.ts';
 import type { RfbProxyOptions } from '../rfb/types.ts';
 import type { TokenStore } from '../store/types.ts';
 import { createPages } from '../web/pages.ts';
@@ -79,6 +80,8 @@ export interface ConsoleProxyParts {
   readonly recorders?: Recorders;
   /** The tokens' extras (a token's `record` flag, its viewer). */
   readonly tokenExtras?: TokenExtrasStore | null;
+  /** Whether a plain console's token extras are worth reading (`proxy/extras-gate.ts`). */
+  readonly extrasGate?: ExtrasGate;
   /** The recordings' listing: the RFB kinds' listener serves their playback page and WebSocket. */
   readonly recordings?: { readonly store: RecordingStore; readonly hostname: string } | null;
 }
@@ -134,7 +137,7 @@ export async function startConsoleProxy(kind: ConsoleKind, parts: ConsoleProxyPa
       shared: kind.rfb ? parts.sharedConsoles : undefined,
       events,
       limits: parts.limits,
-      ...(kind.rfb && parts.recorders ? { recorders: parts.recorders, tokenExtras: parts.tokenExtras } : {}),
+      ...(kind.rfb && parts.recorders ? { recorders: parts.recorders, tokenExtras: parts.tokenExtras, extrasGate: parts.extrasGate } : {}),
       observer: {
         started: (s) => parts.observers.forEach((o) => o.started(s)),
         ended: (s) => parts.observers.forEach((o) => o.ended(s)),

@@ -34,7 +34,6 @@ import { connectBackend, type BackendOptions } from './backend.ts';
 import type { KeptSerialConsoles } from './serial-hub.ts';
 import { NOVNC_VIEW_ONLY, SERIAL_VIEW_ONLY } from './view-only.ts';
 import type { SharedAttachment, SharedConsoles } from './shared-types.ts';
-import type { TokenExtrasStore } from '../store/token-extras.ts';
 import { clientAddressOf } from './client-address.ts';
 import { clientSeam } from './client-seam.ts';
 import { overBudget, type LookupBudget } from './lookup-budget.ts';
@@ -51,6 +50,7 @@ import { CLOSE_MAX_DURATION } from './relay.ts';
 import { recorderTap, type Recorders, type SessionRecorder } from './recorder.ts';
 import { recordedClientMessages } from '../rfb/recording/encodings.ts';
 import type { ConsoleTokenExtras, TokenExtrasStore } from '../store/token-extras.ts';
+import type { ExtrasGate } from './extras-gate.ts';
 
 export interface UpgradeOptions extends BackendOptions {
   /** The console kind this listener serves (`novnc`, `serial`, `spice`): the events' `kind`. */
@@ -101,8 +101,6 @@ export interface UpgradeDeps {
   readonly kept?: KeptSerialConsoles;
   /** Shared consoles (noVNC listener): a shared server's viewers attach to its one backend connection instead of dialling. */
   readonly shared?: SharedConsoles;
-  /** The tokens' extras (a viewer's name, whether it takes control of a shared console). */
-  readonly tokenExtras?: TokenExtrasStore | null;
   /** Told of each step of every connection (metrics, the audit trail). */
   readonly events?: ConsoleEvents;
   /** The concurrent-console limits (`console-limits.ts`); absent: none set. */
@@ -111,6 +109,8 @@ export interface UpgradeDeps {
   readonly recorders?: Recorders;
   /** The tokens' extras (a token's `record` flag and viewer), read when `recorders` is given. */
   readonly tokenExtras?: TokenExtrasStore | null;
+  /** Whether a plain console's token extras are worth reading (`extras-gate.ts`); absent: always, where there is a store. */
+  readonly extrasGate?: Pick<ExtrasGate, 'wanted'>;
 }
 
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
@@ -305,9 +305,10 @@ async function decide(conn: ConsoleConnection, opts: UpgradeOptions, deps: Upgra
     deps.events?.backendConnected(facts(conn, opts.kind ?? 'novnc'));
     return { backend: viewer, info: sessionInfo(t, server, address) };
   }
-  // the token's extras (its record flag, its viewer's name) are read while the backend is dialled:
-  // one indexed read more per console where Porthole has its own store, no wait more
-  const extrasRead = opts.rfb && deps.recorders && deps.tokenExtras ? deps.tokenExtras.get(t.tokenHash).catch(() => null) : undefined;
+  // the token's extras (its record flag, its viewer's name) are read while the backend is dialled,
+  // and only where recording may apply (the gate): a console that needs none costs no read more
+  const extrasStore = opts.rfb && deps.recorders && deps.tokenExtras && (!deps.extrasGate || (await conn.guard(deps.extrasGate.wanted(server)))) ? deps.tokenExtras : undefined;
+  const extrasRead = extrasStore?.get(t.tokenHash).catch(() => null);
   const backend = await conn.guard(connectBackend({ host: t.host, port: t.port, internalAccessPath: t.internalAccessPath }, opts, conn.signal).then((s) => (conn.adoptBackend(s), s)));
   deps.events?.backendConnected(facts(conn, opts.kind ?? 'novnc'));
   let negotiation: Promise<BackendHandshake> | undefined;

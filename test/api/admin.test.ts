@@ -58,6 +58,8 @@ describe('admin API', () => {
         serial: null,
         spice: null,
         backend_auth: { auth_schemes: ['vnc', 'none'], vnc_username: null, vnc_password_set: true, tls_server_name: 'web-a.example.com' },
+        shared_consoles: null,
+        record: null,
       });
       assert.ok(!r.text.includes('s3cret'));
       const stored = await gw.gateway.stores.inventory.get(A);
@@ -113,7 +115,7 @@ describe('admin API', () => {
       const id = '9d8c7b6a-0000-4000-8000-00000000000d';
       const r = await admin('PUT', `/porthole/v1/servers/${id}`, { name: 'consoles', serial: { host: '127.0.0.1', port: 4555 }, spice: { host: '::1', port: 5930, tls_port: 5931 } });
       assert.equal(r.status, 200, r.text);
-      const expected = { id, name: 'consoles', project_id: null, status: 'ACTIVE', vnc: null, serial: { host: '127.0.0.1', port: 4555 }, spice: { host: '::1', port: 5930, tls_port: 5931 }, backend_auth: null };
+      const expected = { id, name: 'consoles', project_id: null, status: 'ACTIVE', vnc: null, serial: { host: '127.0.0.1', port: 4555 }, spice: { host: '::1', port: 5930, tls_port: 5931 }, backend_auth: null, shared_consoles: null, record: null };
       assert.deepEqual(r.body.server, expected);
       assert.deepEqual((await admin('GET', `/porthole/v1/servers/${id}`)).body.server, expected);
       assert.deepEqual((await admin('GET', '/porthole/v1/servers')).body.servers.find((x: any) => x.id === id), expected);
@@ -124,6 +126,24 @@ describe('admin API', () => {
       assert.equal(replaced.status, 200, replaced.text);
       assert.deepEqual(replaced.body.server, { ...expected, serial: null, spice: { host: '::1', port: 5930, tls_port: null } });
       assert.deepEqual((await admin('GET', `/porthole/v1/servers/${id}`)).body.server, replaced.body.server);
+      assert.equal((await admin('DELETE', `/porthole/v1/servers/${id}`)).status, 204);
+    });
+
+    it('keeps a server\'s shared-console and recording choices, null leaving them to the config, and refuses a non-boolean', async () => {
+      const id = '9d8c7b6a-0000-4000-8000-00000000000e';
+      const r = await admin('PUT', `/porthole/v1/servers/${id}`, { name: 'shared', vnc: { host: '127.0.0.1', port: 5999 }, shared_consoles: true, record: false });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.body.server.shared_consoles, true);
+      assert.equal(r.body.server.record, false);
+      const stored = await gw.gateway.stores.inventory.get(id);
+      assert.equal(stored?.sharedConsoles, true);
+      assert.equal(stored?.record, false);
+      const listed = (await admin('GET', '/porthole/v1/servers')).body.servers.find((x: any) => x.id === id);
+      assert.deepEqual([listed.shared_consoles, listed.record], [true, false]);
+      const cleared = await admin('PUT', `/porthole/v1/servers/${id}`, { name: 'shared', vnc: { host: '127.0.0.1', port: 5999 }, record: null });
+      assert.deepEqual([cleared.body.server.shared_consoles, cleared.body.server.record], [null, null]);
+      assert.equal((await gw.gateway.stores.inventory.get(id))?.sharedConsoles ?? null, null);
+      assert.equal((await admin('PUT', `/porthole/v1/servers/${id}`, { name: 'shared', shared_consoles: 'yes' })).status, 400);
       assert.equal((await admin('DELETE', `/porthole/v1/servers/${id}`)).status, 204);
     });
 
