@@ -242,3 +242,49 @@ describe('token labels', () => {
     assert.equal(parseTokenLabel('a\u0085b'), undefined);
   });
 });
+
+describe('migration 0010 on a database of the previous version', () => {
+  for (const [name, fresh] of [
+    ['SQLite', async () => {
+      const dir = tempDir('porthole-0010-');
+      return { url: `sqlite:///${join(dir, 'p.db')}`, drop: async () => rmSync(dir, { recursive: true, force: true }) };
+    }],
+    ['PostgreSQL', freshPostgres],
+    ['MariaDB', freshMariadb],
+  ] as const) {
+    it(`adds its tables and columns to a ${name} database at 0009, keeping its rows (the flags of an existing server: the config's)`, async () => {
+      const db = await fresh();
+      try {
+        const { Migrator } = await import('kysely');
+        const { migrationsFor, MIGRATION_TABLE, MIGRATION_LOCK_TABLE } = await import('../../src/database/sql/migrations.ts');
+        const old = await openStores(db.url, { migrate: false });
+        try {
+          const migrations = migrationsFor('all', old.database!.dialect);
+          const migrator = new Migrator({ db: old.database!.db, provider: { getMigrations: async () => migrations }, migrationTableName: MIGRATION_TABLE, migrationLockTableName: MIGRATION_LOCK_TABLE, allowUnorderedMigrations: true });
+          const r = await migrator.migrateTo('0009_porthole_registry_scale');
+          assert.equal(r.error, undefined);
+          // a row as the previous version wrote it (its code knows no column of 0010)
+          await old.database!.db.insertInto('porthole_servers').values({ id: A, name: 'before-0010', status: 'ACTIVE', vnc_host: '10.0.0.1', vnc_port: 5901 }).execute();
+        } finally {
+          await old.close();
+        }
+        const stores = await openStores(db.url, { migrate: false });
+        try {
+          assert.deepEqual(await stores.migrate(), ['0010_porthole_consoles_framebuffer']);
+          const kept = await stores.inventory.get(A);
+          assert.equal(kept?.name, 'before-0010');
+          assert.equal(kept?.sharedConsoles ?? null, null);
+          await stores.inventory.put({ ...kept!, sharedConsoles: true, record: false });
+          assert.deepEqual([(await stores.inventory.get(A))?.sharedConsoles, (await stores.inventory.get(A))?.record], [true, false]);
+          await stores.recordings!.add(recording(7));
+          assert.equal((await stores.recordings!.list()).length, 1);
+          assert.deepEqual(await stores.migrate(), [], 'applied once');
+        } finally {
+          await stores.close();
+        }
+      } finally {
+        await db.drop();
+      }
+    });
+  }
+});
