@@ -18,7 +18,7 @@ import { GatewayError, isGatewayError } from '../errors.ts';
 import { Encoding, RfbDecoder } from './framebuffer/decoder.ts';
 import { CLIENT_PIXEL_FORMAT, encodePixelFormat } from './framebuffer/pixel-format.ts';
 import type { CursorShape, DecoderEvents, Framebuffer, Rect } from './framebuffer/types.ts';
-import { initBackend, negotiateBackend } from './security-proxy.ts';
+import { BACKEND_GONE_REASON, initBackend, negotiateBackend } from './security-proxy.ts';
 import type { BackendAuthSettings } from './types.ts';
 
 /** What Porthole asks for, best first (§7.5.2: the server picks, usually the first it supports). */
@@ -102,8 +102,8 @@ export class RfbClient extends EventEmitter<RfbClientEvents> {
     setEncodings.writeUInt16BE(encodings.length, 2);
     encodings.forEach((e, i) => setEncodings.writeInt32BE(e, 4 + 4 * i));
     socket.on('data', (chunk: Buffer) => socketOnData(this, chunk));
-    socket.on('error', (err: NodeJS.ErrnoException) => this.finish(new GatewayError('BACKEND_CLOSED', `backend ${opts.address}: ${err.code ?? err.message}`, { status: 502, closeCode: 1011, cause: err })));
-    socket.on('close', () => this.finish(new GatewayError('BACKEND_CLOSED', `backend ${opts.address} closed the RFB connection`, { status: 502, closeCode: 1011 })));
+    socket.on('error', (err: NodeJS.ErrnoException) => this.finish(closed(`backend ${opts.address}: ${err.code ?? err.message}`, err)));
+    socket.on('close', () => this.finish(closed(`backend ${opts.address} closed the RFB connection`)));
     tcp.on('error', () => {});
     socket.write(Buffer.concat([setPixelFormat, setEncodings]));
     socket.resume();
@@ -144,14 +144,14 @@ export class RfbClient extends EventEmitter<RfbClientEvents> {
    * whole new size).
    */
   frame(timeoutMs: number): Promise<Framebuffer> {
-    if (this.done) return Promise.reject(new GatewayError('BACKEND_CLOSED', `backend ${this.opts.address}: the RFB connection has ended`, { status: 502, closeCode: 1011 }));
+    if (this.done) return Promise.reject(closed(`backend ${this.opts.address}: the RFB connection has ended`));
     return new Promise((resolve, reject) => {
       const w: FrameWaiter = {
         coverage: new Coverage(this.decoder.framebuffer.width, this.decoder.framebuffer.height),
         resolve, reject,
         timer: setTimeout(() => {
           this.frameWaiters.delete(w);
-          reject(new GatewayError('BACKEND_TIMEOUT', `backend ${this.opts.address}: no whole frame within ${timeoutMs} ms`, { status: 504, closeCode: 1011 }));
+          reject(new GatewayError('BACKEND_TIMEOUT', `backend ${this.opts.address}: no whole frame within ${timeoutMs} ms`, { status: 504, closeCode: 1011, clientMessage: 'The console did not send its screen in time' }));
         }, timeoutMs),
       };
       this.frameWaiters.add(w);
@@ -216,7 +216,7 @@ export class RfbClient extends EventEmitter<RfbClientEvents> {
     this.done = true;
     this.socket.destroy();
     this.tcp.destroy();
-    const why = err ?? new GatewayError('BACKEND_CLOSED', `backend ${this.opts.address}: the RFB connection has ended`, { status: 502, closeCode: 1011 });
+    const why = err ?? closed(`backend ${this.opts.address}: the RFB connection has ended`);
     for (const w of this.frameWaiters) {
       clearTimeout(w.timer);
       w.reject(why);
@@ -225,6 +225,11 @@ export class RfbClient extends EventEmitter<RfbClientEvents> {
     this.settle(err);
     this.emit('end', err);
   }
+}
+
+/** The backend is gone; the client is told only that (the address and errno are the log's). */
+function closed(logMessage: string, cause?: unknown): GatewayError {
+  return new GatewayError('BACKEND_CLOSED', logMessage, { status: 502, closeCode: 1011, clientMessage: BACKEND_GONE_REASON, cause });
 }
 
 function socketOnData(client: RfbClient, chunk: Buffer): void {

@@ -10,6 +10,7 @@ import { connect, createServer, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { isGatewayError } from '../../src/errors.ts';
 import { openRfbClient } from '../../src/rfb/client.ts';
+import { BACKEND_GONE_REASON } from '../../src/rfb/security-proxy.ts';
 import type { BackendAuthSettings } from '../../src/rfb/types.ts';
 import { haveXvnc, keycodeOf, startXvnc, type Xvnc } from '../support/xvnc.ts';
 
@@ -90,7 +91,7 @@ describe('openRfbClient', { skip: !haveXvnc && 'Xvnc not installed' }, () => {
     await client.frame(15_000);
     await x2.stop();
     const err = await client.ended;
-    assert.ok(isGatewayError(err) && err.code === 'BACKEND_CLOSED', String(err));
+    assert.ok(isGatewayError(err) && err.code === 'BACKEND_CLOSED' && err.clientMessage === BACKEND_GONE_REASON, String(err));
     assert.equal(ends.length, 1);
     assert.equal(socket.destroyed, true);
     await assert.rejects(client.frame(1000), (e) => isGatewayError(e) && e.code === 'BACKEND_CLOSED');

@@ -14,7 +14,8 @@
  * Packed RGBA values (`rgba32`) are little-endian u32s (R | G<<8 | B<<16 | A<<24), what a
  * Uint32Array over the RGBA bytes holds on the little-endian hosts Node runs on.
  */
-import { GatewayError } from '../../errors.ts';
+import type { GatewayError } from '../../errors.ts';
+import { protocolError } from './screen.ts';
 import type { PixelFormat } from './types.ts';
 
 /** What Porthole asks every server for: 32bpp little-endian, depth 24, R at 0, G at 8, B at 16. */
@@ -186,7 +187,7 @@ export class ColourMap {
   /** SetColourMapEntries' body: `count` entries of 6 bytes from `at`. */
   set(first: number, count: number, src: Buffer, at: number): void {
     const end = first + count;
-    if (end > 65536) throw new GatewayError('BACKEND_PROTOCOL', `SetColourMapEntries beyond entry 65535 (first ${first}, ${count} colours)`, { status: 502, closeCode: 1011 });
+    if (end > 65536) throw protocolError(`SetColourMapEntries beyond entry 65535 (first ${first}, ${count} colours)`);
     if (end > this.entries.length) {
       const grown = new Uint32Array(Math.max(end, 256));
       grown.fill(OPAQUE >>> 0);
@@ -201,5 +202,5 @@ export class ColourMap {
 }
 
 function badFormat(detail: string): GatewayError {
-  return new GatewayError('BACKEND_PROTOCOL', `unusable RFB pixel format: ${detail}`, { status: 502, closeCode: 1011 });
+  return protocolError(`an unusable pixel format: ${detail}`);
 }

@@ -100,6 +100,9 @@ function checkSize(width: number, height: number): void {
   if (width > MAX_SCREEN_SIDE || height > MAX_SCREEN_SIDE || width * height > MAX_SCREEN_PIXELS) throw protocolError(`screen of ${width}x${height} (at most ${MAX_SCREEN_SIDE} a side and ${MAX_SCREEN_PIXELS} pixels)`);
 }
 
+/** What a client may be told when the server's stream cannot be decoded: the detail is the log's. */
+export const UNDECODABLE_CLIENT_MESSAGE = 'The console sent a screen update Porthole could not decode';
+
 export function protocolError(detail: string): GatewayError {
-  return new GatewayError('BACKEND_PROTOCOL', `the VNC server sent garbage: ${detail}`, { status: 502, closeCode: 1011 });
+  return new GatewayError('BACKEND_PROTOCOL', `the VNC server sent garbage: ${detail}`, { status: 502, closeCode: 1011, clientMessage: UNDECODABLE_CLIENT_MESSAGE });
 }
