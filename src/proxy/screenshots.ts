@@ -123,7 +123,9 @@ export class ScreenshotService {
     const address = formatEndpoint(ep);
     const { timeoutMs } = this.opts;
     const deadline = Date.now() + timeoutMs;
-    const left = () => Math.max(1, deadline - Date.now());
+    // the steps' own deadlines run a second past the whole one, so that a capture cut by the
+    // whole deadline says so (504, screenshot_timeout), whichever step it was in
+    const left = () => Math.max(1, deadline - Date.now()) + 1000;
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(new GatewayError('BACKEND_TIMEOUT', `backend ${address} did not send a full screen within screenshot_timeout (${timeoutMs / 1000} s)`, { status: 504, clientMessage: `The console did not send its screen within ${timeoutMs / 1000} s` })), timeoutMs);
     let socket: Socket | undefined;
