@@ -237,7 +237,8 @@ export function createPages(deps: PagesDeps): RequestHandler {
     // from memory, and only for a valid token: costs no lookup, and tells only this client of its own attempts
     const refused = found.status === 'valid' && deps.refusals ? deps.refusals.memory.reason(hashToken(token), deps.refusals.client(req)) : null;
     if (refused) return { state: refused, server: server?.name ?? null, expiresAt: found.token.expires };
-    const shared = found.status === 'valid' && (server?.sharedConsoles ?? deps.sharedConsoles ?? false);
+    // as the proxy decides it (`proxy/shared-hub.ts` sharesConsoles): only a server of the inventory is shared
+    const shared = found.status === 'valid' && server !== undefined && (server.sharedConsoles ?? deps.sharedConsoles ?? false);
     const viewOnly = found.token.consoleType === NOVNC_VIEW_ONLY;
     return { state: found.status, server: server?.name ?? null, expiresAt: found.token.expires, ...(shared ? { shared } : {}), ...(viewOnly ? { viewOnly } : {}) };
   }
