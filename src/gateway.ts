@@ -101,6 +101,8 @@ export interface Gateway {
   readonly audit: AuditTrail;
   /** The concurrent-console limits of every listener of this process; absent: none set. */
   readonly limits?: ConsoleLimits;
+  /** This process's session recordings (`proxy/recorder.ts`): which are under way. */
+  readonly recorders: Recorders;
   /**
    * Stops accepting, closes live sessions with a reason (1001 "proxy shutting down"), closes the
    * stores it opened. With `drainMs`, live sessions may first run on for up to that long (SIGTERM:
@@ -339,6 +341,7 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
     metricsListener,
     audit,
     limits,
+    recorders,
     close(opts = {}) {
       const drainMs = opts.drainMs ?? 0;
       if (closing) {

@@ -73,11 +73,16 @@ describe('recorder', () => {
     assert.deepEqual(types.slice(-2), [RecordType.TRUNCATED, RecordType.END]);
   });
 
-  it('decides by [DEFAULT] record, the server and the token', () => {
+  it('decides by the token, then the server, then [DEFAULT] record', () => {
     const recorders = new Recorders({ place: { dir: root }, recordAll: false, store: new MemoryRecordings(), log: pino({ level: 'silent' }), hostname: 'h' });
     assert.equal(recorders.wants(undefined, null), false);
     assert.equal(recorders.wants({ record: true }, false), true);
     assert.equal(recorders.wants({ record: null }, true), true);
     assert.equal(recorders.wants({ record: false }, false), false);
+    const all = new Recorders({ place: { dir: root }, recordAll: true, store: new MemoryRecordings(), log: pino({ level: 'silent' }), hostname: 'h' });
+    assert.equal(all.wants(undefined, null), true, '[DEFAULT] record: every session');
+    assert.equal(all.wants({ record: null }, null), true);
+    assert.equal(all.wants({ record: false }, null), false, 'a server with --no-record is never recorded');
+    assert.equal(all.wants({ record: false }, true), true, 'unless its token asks');
   });
 });
