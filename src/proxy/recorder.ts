@@ -1,9 +1,9 @@
 /**
  * @module proxy/recorder
  * Records console sessions to files (`rfb/recording/format.ts`) beside the byte relay, at the
- * least live cost: a tapped chunk is copied (with its 9-byte record head) into a 64 KiB block and
- * the relay goes on; blocks are written off the byte path, one write per full block or per
- * 100 ms. Nothing on the byte path waits for the disk: past `maxQueuedBytes` not yet written the
+ * least live cost: a tapped chunk is held as it is (the relay's own buffer, given back once
+ * written) with its 9-byte record head, and the relay goes on; records are written off the byte
+ * path, one write per 64 KiB gathered or per 100 ms. Nothing on the byte path waits for the disk: past `maxQueuedBytes` not yet written the
  * recording is cut (a `TRUNCATED` record, one warning) and the console runs on unrecorded.
  *
  * `Recorders` is the gateway's (one per process): it decides which sessions are recorded, names
@@ -48,8 +48,12 @@ export interface SessionRecorder {
   /** The recording's id (the store's, the file's name, the session info's `recording`). */
   readonly id: string;
   readonly path: string;
-  /** Backend bytes as relayed to the client; copied before it returns (the caller may reuse `chunk`). */
-  fromBackend(chunk: Buffer): void;
+  /**
+   * Backend bytes as relayed to the client. With `keep`, the recorder may hold `chunk` as it is
+   * until written and calls `keep` once when done with it; without, it copies `chunk` before it
+   * returns (the caller may reuse it).
+   */
+  fromBackend(chunk: Buffer, keep?: () => void): void;
   /** One message from the client to the backend; copied before it returns. */
   fromClient(message: Buffer): void;
   /** The disk could not keep up (or failed): what came after was not recorded. */
@@ -61,7 +65,7 @@ export interface SessionRecorder {
 /** The relay's tap (`relay.ts` `RelayTap`) that feeds `r`. */
 export function recorderTap(r: SessionRecorder): RelayTap {
   return {
-    fromBackend: (chunk) => r.fromBackend(chunk),
+    fromBackend: (chunk, keep) => r.fromBackend(chunk, keep),
     toBackend: (data) => r.fromClient(data),
     end: () => void r.close(),
   };
@@ -86,7 +90,7 @@ export interface RecordersOptions {
   readonly audit?: AuditRecorder;
   /** Bytes tapped and not yet written past which the recording is cut (default 16 MiB). */
   readonly maxQueuedBytes?: number;
-  /** Block size, and bytes queued that make a write at once (default 64 KiB). */
+  /** Bytes gathered that make a write at once (default 64 KiB). */
   readonly blockBytes?: number;
   /** Longest a tapped byte waits for its write (default 100 ms). */
   readonly flushMs?: number;
@@ -114,12 +118,8 @@ export class Recorders {
   queueBytes: number;
   private readonly dirsMade = new Set<string>();
 
-  private readonly blocks: BlockPool;
-
   constructor(private readonly opts: RecordersOptions) {
     this.queueBytes = opts.maxQueuedBytes ?? 16 * 1024 * 1024;
-    const blockBytes = opts.blockBytes ?? 64 * 1024;
-    this.blocks = new BlockPool(blockBytes, Math.ceil((16 * 1024 * 1024) / blockBytes));
   }
 
   /**
@@ -167,7 +167,7 @@ export class Recorders {
       startedAt,
       serverInit: facts.serverInit.toString('base64'),
     });
-    const rec = new FileRecorder(id, path, startedAt, header, { ...this.opts, maxQueuedBytes: this.queueBytes }, () => this.ensureDir(path), (r) => this.active.delete(r), this.blocks);
+    const rec = new FileRecorder(id, path, startedAt, header, { ...this.opts, maxQueuedBytes: this.queueBytes }, () => this.ensureDir(path), (r) => this.active.delete(r));
     this.active.add(rec);
     this.opts.store.add(record).catch((err: Error) => this.opts.log.warn({ event: 'recording', recording: id, err: err.message }, `recording ${id} could not be listed in the store: ${err.message}`));
     this.opts.audit?.record({ event: 'recording.started', server: facts.serverId, session: facts.sessionId, client: facts.client, actor: { system: 'proxy' }, recording: id });
@@ -194,28 +194,29 @@ export class Recorders {
 }
 
 /**
- * One recording's file: records are copied into 64 KiB blocks (a record may run on into the next
- * block: the file is one stream), written by one write at a time off the byte path. Written
- * blocks are used again (a few are kept), so that a recorded console does not touch fresh memory
- * for every chunk: the relay avoids that for its own reads, and measured, the page faults of a
- * fresh block per chunk cost more than the copy. The first write also opens the file (0600,
- * exclusive: a recording never appends to another's file).
+ * One recording's file. A record is its 9-byte head (from Node's small-buffer pool) and its
+ * bytes: held as they are when the caller allows it (`fromBackend` with `keep`: the relay's own
+ * chunks, given back once written), else copied. Records gather until 64 KiB or 100 ms, then go
+ * to the write queue; one write at a time (at most `IOV_BATCH` pieces each) runs off the byte
+ * path. The first write also opens the file (0600, exclusive: a recording never appends to
+ * another's file). Every `keep` is called exactly once: when its bytes are written, dropped (cut,
+ * failed) or not held at all.
  */
 class FileRecorder implements SessionRecorder {
   truncated = false;
   private handle: FileHandle | undefined;
-  /** The block being filled, and how much of it is. */
-  private block: Buffer | undefined;
-  private used = 0;
-  /** Full (or flushed) blocks waiting for their write, with their length. */
-  private queue: Array<{ readonly block: Buffer; readonly length: number }> = [];
+  /** Records gathered since the last seal, and the `keep`s of the chunks among them. */
+  private pieces: Buffer[] = [];
+  private keeps: Array<() => void> = [];
+  private gathered = 0;
+  /** Sealed groups waiting for their write. */
+  private queue: Array<{ readonly pieces: Buffer[]; readonly keeps: Array<() => void>; readonly bytes: number }> = [];
   private queuedBytes = 0;
   private writing: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private failed = false;
   private closing: Promise<void> | undefined;
   private written = 0;
-  private readonly head = Buffer.allocUnsafe(RECORD_HEAD);
   private readonly blockBytes: number;
   private readonly maxQueued: number;
   private readonly flushMs: number;
@@ -228,21 +229,21 @@ class FileRecorder implements SessionRecorder {
     private readonly opts: RecordersOptions,
     private readonly ensureDir: () => void,
     private readonly gone: (r: FileRecorder) => void,
-    private readonly blocks: BlockPool,
   ) {
-    this.blockBytes = blocks.blockBytes;
+    this.blockBytes = opts.blockBytes ?? 64 * 1024;
     this.maxQueued = opts.maxQueuedBytes ?? 16 * 1024 * 1024;
     this.flushMs = opts.flushMs ?? 100;
-    this.put(header);
+    this.pieces.push(header);
+    this.gathered = header.length;
     this.arm();
   }
 
-  fromBackend(chunk: Buffer): void {
-    this.append(RecordType.SERVER, chunk);
+  fromBackend(chunk: Buffer, keep?: () => void): void {
+    this.append(RecordType.SERVER, chunk, keep);
   }
 
   fromClient(message: Buffer): void {
-    this.append(RecordType.CLIENT, message);
+    this.append(RecordType.CLIENT, message, undefined);
   }
 
   close(): Promise<void> {
@@ -250,48 +251,48 @@ class FileRecorder implements SessionRecorder {
     return this.closing;
   }
 
-  private append(type: number, bytes: Buffer): void {
-    if (this.truncated || this.closing || this.failed) return;
-    if (this.queuedBytes + this.used + RECORD_HEAD + bytes.length > this.maxQueued) {
+  private append(type: number, bytes: Buffer, keep: (() => void) | undefined): void {
+    if (this.truncated || this.closing || this.failed) {
+      keep?.();
+      return;
+    }
+    const need = RECORD_HEAD + bytes.length;
+    if (this.queuedBytes + this.gathered + need > this.maxQueued) {
+      keep?.();
       this.truncate();
       return;
     }
-    this.put(encodeRecordHead(type, Date.now() - this.startedAt, bytes.length, this.head, 0));
-    this.put(bytes);
-    this.arm();
-  }
-
-  /** Copies `bytes` into the blocks, sealing each that fills. */
-  private put(bytes: Buffer): void {
-    let at = 0;
-    while (at < bytes.length) {
-      const block = (this.block ??= this.blocks.take());
-      const n = Math.min(bytes.length - at, block.length - this.used);
-      bytes.copy(block, this.used, at, at + n);
-      this.used += n;
-      at += n;
-      if (this.used === block.length) this.seal();
+    this.pieces.push(encodeRecordHead(type, Date.now() - this.startedAt, bytes.length, Buffer.allocUnsafe(RECORD_HEAD), 0));
+    if (keep) {
+      this.pieces.push(bytes);
+      this.keeps.push(keep);
+    } else {
+      this.pieces.push(Buffer.from(bytes));
     }
+    this.gathered += need;
+    if (this.gathered >= this.blockBytes) this.seal();
+    else this.arm();
   }
 
   /** The disk is behind by more than the bound: the recording stops here, saying so in the file and once in the log. */
   private truncate(): void {
     this.truncated = true;
-    this.put(encodeRecordHead(RecordType.TRUNCATED, Date.now() - this.startedAt, 0, this.head, 0));
+    this.pieces.push(encodeRecordHead(RecordType.TRUNCATED, Date.now() - this.startedAt, 0, Buffer.allocUnsafe(RECORD_HEAD), 0));
+    this.gathered += RECORD_HEAD;
     this.seal();
     this.opts.log.warn({ event: 'recording_truncated', recording: this.id, path: this.path, queuedBytes: this.queuedBytes }, `recording ${this.id}: the disk did not keep up (${this.queuedBytes} bytes waiting); the rest of the session is not recorded`);
   }
 
-  /** The block goes to the write queue; the next one comes from the free ones. */
+  /** What gathered goes to the write queue. */
   private seal(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    const block = this.block;
-    if (block === undefined || this.used === 0) return;
-    this.queue.push({ block, length: this.used });
-    this.queuedBytes += this.used;
-    this.block = undefined;
-    this.used = 0;
+    if (this.pieces.length === 0) return;
+    this.queue.push({ pieces: this.pieces, keeps: this.keeps, bytes: this.gathered });
+    this.queuedBytes += this.gathered;
+    this.pieces = [];
+    this.keeps = [];
+    this.gathered = 0;
     this.writing ??= this.drain();
   }
 
@@ -311,18 +312,18 @@ class FileRecorder implements SessionRecorder {
           this.ensureDir();
           this.handle = await open(this.path, 'wx', 0o600);
         }
-        const blocks = this.queue;
+        const groups = this.queue;
         this.queue = [];
-        const bytes = blocks.reduce((n, b) => n + b.length, 0);
-        await this.handle.writev(blocks.map((b) => b.block.subarray(0, b.length)));
+        const pieces = groups.length === 1 ? groups[0]!.pieces : groups.flatMap((g) => g.pieces);
+        for (let i = 0; i < pieces.length; i += IOV_BATCH) await writeAll(this.handle, pieces.slice(i, i + IOV_BATCH));
+        const bytes = groups.reduce((n, g) => n + g.bytes, 0);
         this.written += bytes;
         this.queuedBytes = Math.max(0, this.queuedBytes - bytes);
-        for (const b of blocks) this.blocks.give(b.block);
+        for (const g of groups) for (const keep of g.keeps) keep();
       }
     } catch (err) {
       this.failed = true;
-      this.queue = [];
-      this.queuedBytes = 0;
+      this.dropQueued();
       const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
       this.opts.log.warn({ event: 'recording_failed', recording: this.id, path: this.path, err: code }, `recording ${this.id} could not be written to ${this.path} (${code}); the session goes on unrecorded`);
     } finally {
@@ -330,16 +331,29 @@ class FileRecorder implements SessionRecorder {
     }
   }
 
+  /** Gives back every chunk held and not written (a failed recording). */
+  private dropQueued(): void {
+    const groups = this.queue;
+    this.queue = [];
+    this.queuedBytes = 0;
+    for (const g of groups) for (const keep of g.keeps) keep();
+    for (const keep of this.keeps) keep();
+    this.keeps = [];
+    this.pieces = [];
+    this.gathered = 0;
+  }
+
   private async finish(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
     if (!this.failed) {
-      this.put(encodeRecordHead(RecordType.END, Date.now() - this.startedAt, 0, this.head, 0));
+      this.pieces.push(encodeRecordHead(RecordType.END, Date.now() - this.startedAt, 0, Buffer.allocUnsafe(RECORD_HEAD), 0));
+      this.gathered += RECORD_HEAD;
       this.seal();
     }
     while (this.writing) await this.writing;
-    if (this.block) this.blocks.give(this.block);
-    this.block = undefined;
+    // a write that failed meanwhile left nothing held; this is for the case of none at all
+    this.dropQueued();
     const h = this.handle;
     this.handle = undefined;
     await h?.close().catch(() => {});
@@ -354,28 +368,27 @@ class FileRecorder implements SessionRecorder {
   }
 }
 
-/**
- * The blocks of every recording of a process: written blocks come back here and are filled again,
- * by whichever recording needs one, so that recording touches fresh memory only while the blocks
- * in flight grow. Measured: with a block of its own for every chunk, the page faults of the fresh
- * memory and the collector's work on it tripled the proxy's CPU per GiB of a recorded download;
- * the pool holds at most `max` blocks when they come back (16 MiB by default), none while idle
- * but what was given back.
- */
-export class BlockPool {
-  private readonly free: Buffer[] = [];
+/** Pieces per write (under the kernel's IOV_MAX of 1024). */
+const IOV_BATCH = 512;
 
-  constructor(
-    readonly blockBytes: number,
-    private readonly max: number,
-  ) {}
-
-  take(): Buffer {
-    return this.free.pop() ?? Buffer.allocUnsafe(this.blockBytes);
-  }
-
-  give(block: Buffer): void {
-    if (block.length === this.blockBytes && this.free.length < this.max) this.free.push(block);
+/** Writes every byte of `pieces` at the file's position (a short write goes on from where it stopped). */
+async function writeAll(h: FileHandle, pieces: Buffer[]): Promise<void> {
+  let left = pieces;
+  for (;;) {
+    const total = left.reduce((n, p) => n + p.length, 0);
+    const { bytesWritten } = await h.writev(left);
+    if (bytesWritten >= total) return;
+    let skip = bytesWritten;
+    const rest: Buffer[] = [];
+    for (const p of left) {
+      if (skip >= p.length) {
+        skip -= p.length;
+        continue;
+      }
+      rest.push(skip > 0 ? p.subarray(skip) : p);
+      skip = 0;
+    }
+    left = rest;
   }
 }
 

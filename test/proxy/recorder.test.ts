@@ -7,6 +7,7 @@ import pino from 'pino';
 import { Recorders } from '../../src/proxy/recorder.ts';
 import { RecordingReader, RecordType } from '../../src/rfb/recording/format.ts';
 import { MemoryRecordings } from '../support/memory-recordings.ts';
+import { eventually } from '../support/gateway.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'porthole-rec-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -71,6 +72,25 @@ describe('recorder', () => {
     for (let e; (e = reader.next()); ) types.push(e.type);
     assert.ok(types.filter((t) => t === RecordType.SERVER).length < 100);
     assert.deepEqual(types.slice(-2), [RecordType.TRUNCATED, RecordType.END]);
+  });
+
+  it('holds a chunk given with keep instead of copying it, and calls keep once when written, cut or closed', async () => {
+    const store = new MemoryRecordings();
+    const recorders = new Recorders({ place: { dir: join(root, 'keep') }, recordAll: false, store, log: pino({ level: 'silent' }), hostname: 'h', maxQueuedBytes: 64 * 1024 });
+    const r = recorders.start(facts('s5'));
+    const kept: string[] = [];
+    const held = Buffer.from('held, not copied');
+    r.fromBackend(held, () => kept.push('written'));
+    assert.deepEqual(kept, [], 'not before its write');
+    await eventually('the write', () => kept.length === 1);
+    // past the bound: not held at all, given back at once
+    r.fromBackend(Buffer.alloc(80 * 1024), () => kept.push('cut'));
+    assert.equal(r.truncated, true);
+    assert.deepEqual(kept, ['written', 'cut']);
+    r.fromBackend(Buffer.from('after the cut'), () => kept.push('after'));
+    await r.close();
+    assert.deepEqual(kept, ['written', 'cut', 'after'], 'each keep exactly once');
+    assert.ok(readFileSync(r.path).includes(Buffer.from('held, not copied')));
   });
 
   it('decides by the token, then the server, then [DEFAULT] record', () => {
