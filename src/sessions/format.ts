@@ -3,7 +3,8 @@
  * The registry as `porthole sessions list` prints it and the admin API answers it: the same JSON
  * for both (snake_case, times as ISO 8601, bytes as numbers as of the session's last heartbeat;
  * a shared console's viewer, role and console, a recording's id, null where none), and a table
- * for people.
+ * for people, where a shared console is one line and its viewers the lines under it (name, role:
+ * control or watching), since it is one backend connection however many people are on it.
  */
 import type { ProxyRecord, RegistryListing, SessionRecord } from './types.ts';
 
@@ -60,20 +61,33 @@ export function listingText(l: RegistryListing): string {
     const p = proxies.get(id);
     return p ? label(p) : id;
   };
-  const rows = [
-    ['SESSION', 'SERVER', 'CLIENT', 'VIEWER', 'ROLE', 'PROXY', 'SINCE', 'FROM CLIENT', 'FROM BACKEND', 'RECORDING'],
-    ...l.sessions.map((s) => [s.id, s.serverName ?? s.instanceUuid, s.client, s.viewer ?? '-', roleText(s), labelOf(s.proxyId), new Date(s.startedAt).toISOString().replace(/\.\d+Z$/, 'Z'), bytes(s.bytesFromClient), bytes(s.bytesFromBackend), s.recording ?? '-']),
-  ];
+  const since = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
+  const row = (s: SessionRecord, id: string, server: string, role: string, recording: string) => [id, server, s.viewer ?? '-', role, s.client, labelOf(s.proxyId), since(s.startedAt), bytes(s.bytesFromClient), bytes(s.bytesFromBackend), recording];
+  const rows = [['SESSION', 'SERVER', 'VIEWER', 'ROLE', 'CLIENT', 'PROXY', 'SINCE', 'FROM CLIENT', 'FROM BACKEND', 'RECORDING']];
+  // a shared console's viewers on the lines under it, in the order they came: one console, one
+  // backend connection (per proxy: each proxy holds its own), however many people watch it
+  const shared = new Map<string, SessionRecord[]>();
+  for (const s of l.sessions) if (s.sharedConsole) shared.set(`${s.proxyId} ${s.sharedConsole}`, [...(shared.get(`${s.proxyId} ${s.sharedConsole}`) ?? []), s]);
+  const done = new Set<string>();
+  for (const s of l.sessions) {
+    const server = s.serverName ?? s.instanceUuid;
+    if (!s.sharedConsole) {
+      rows.push(row(s, s.id, server, '-', s.recording ?? '-'));
+      continue;
+    }
+    const key = `${s.proxyId} ${s.sharedConsole}`;
+    if (done.has(key)) continue;
+    done.add(key);
+    const viewers = [...shared.get(key)!].sort((a, b) => a.startedAt - b.startedAt);
+    const recording = viewers.find((v) => v.recording)?.recording ?? '-';
+    rows.push([`shared console ${s.sharedConsole.slice(0, 8)}`, server, `${viewers.length} viewer${viewers.length === 1 ? '' : 's'}`, '', '', labelOf(s.proxyId), since(viewers[0]!.startedAt), '', '', recording]);
+    for (const v of viewers) rows.push(row(v, `  ${v.id}`, '', v.role === 'control' ? 'control' : 'watching', ''));
+  }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const table = l.sessions.length ? `${rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n')}\n` : '';
-  const summary = `${l.sessions.length} live session(s) on ${l.proxies.length} proxy(ies): ${l.proxies.map((p) => `${label(p)}${p.draining ? ' (draining)' : ''}`).join(', ') || 'none'}`;
+  const consoles = shared.size ? ` (${shared.size} shared console${shared.size === 1 ? '' : 's'})` : '';
+  const summary = `${l.sessions.length} live session(s)${consoles} on ${l.proxies.length} proxy(ies): ${l.proxies.map((p) => `${label(p)}${p.draining ? ' (draining)' : ''}`).join(', ') || 'none'}`;
   return `${table}${summary}`;
-}
-
-/** A shared console's viewer: its role and the console's id (the viewers of one console share it); `-` for a console of its own. */
-function roleText(s: SessionRecord): string {
-  if (!s.sharedConsole) return '-';
-  return `${s.role ?? 'view'} @${s.sharedConsole.slice(0, 8)}`;
 }
 
 function bytes(n: number): string {

@@ -74,8 +74,10 @@ function sharedFacts(name: string, open: () => Promise<Target>): void {
       assert.deepEqual([oj.viewer, oj.shared_console, oj.role, oj.recording], ['Ops on call', CONSOLE, 'control', 'r-0001']);
       const text = listingText(await target.registry.list());
       assert.match(text, /VIEWER\s+ROLE/);
-      assert.match(text, /Ops on call\s+control @c0ffee00/);
-      assert.match(text, /bob\s+view @c0ffee00/);
+      // one line for the shared console, its viewers on the lines under it (H4b's grouping)
+      assert.match(text, /^shared console c0ffee00 .*2 viewers/m);
+      assert.match(text, /\n {2}\S+\s+Ops on call\s+control\s/);
+      assert.match(text, /\n {2}\S+\s+bob\s+watching\s/);
     });
 
     it('writes a role when control moves, once, and nothing of it at the heartbeats', async () => {

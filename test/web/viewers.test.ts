@@ -21,6 +21,7 @@ import { checkState } from '../support/axe.ts';
 import { startApi, type TestApi } from '../support/api.ts';
 import { canvasPixel, haveChromium, launchBrowser, waitForConsoleState } from '../support/browser.ts';
 import { eventually } from '../support/gateway.ts';
+import { porthole } from '../support/process.ts';
 import { haveXvnc, startXvnc, type Xvnc } from '../support/xvnc.ts';
 
 const SERVER = '5a4e0c3d-6b1f-4c2a-9d8e-7f6a5b4c3d2e';
@@ -204,6 +205,30 @@ describe('shared consoles in three browsers (Chromium, Xvnc, xev)', { skip: (!ha
     await type(carol, 'b');
     await eventually('b at X', () => pressed.slice(mark).includes('b'), 10_000);
     for (const page of [alice, bob, carol]) await waitColour(page, COLOURS.b!, 'blue everywhere');
+  });
+
+  it('porthole sessions list groups the viewers under their console; porthole sessions shadow prints a view-only URL', async () => {
+    const db = ['--database-connection', `sqlite:///${gw.dbPath}`];
+    const list = await porthole(['sessions', 'list', ...db]);
+    assert.equal(list.code, 0, list.stderr);
+    const lines = list.stdout.split('\n');
+    const head = lines.findIndex((l) => /^shared console [0-9a-f]{8}\s+shared-vm\s+3 viewers/.test(l));
+    assert.ok(head > 0, list.stdout);
+    const viewers = lines.slice(head + 1, head + 4);
+    assert.ok(viewers.every((l) => l.startsWith('  ')), list.stdout);
+    assert.deepEqual(viewers.map((l) => /\s(Alice|Bob|Carol)\s+(control|watching)\s/.exec(l)?.slice(1).join(':')).sort(), ['Alice:watching', 'Bob:watching', 'Carol:control']);
+    const json = await porthole(['sessions', 'list', '--json', ...db]);
+    const sessions = JSON.parse(json.stdout).sessions as Array<{ id: string; viewer: string; role: string; shared_console: string }>;
+    assert.equal(new Set(sessions.map((s) => s.shared_console)).size, 1, 'one shared console');
+    assert.deepEqual(sessions.map((s) => `${s.viewer}:${s.role}`).sort(), ['Alice:view', 'Bob:view', 'Carol:control']);
+    const shadow = await porthole(['sessions', 'shadow', sessions[0]!.id, '--json', ...db, '--porthole-shared_consoles=true', '--vnc-novncproxy_base_url', `${gw.origin}/vnc_auto.html`]);
+    assert.equal(shadow.code, 0, shadow.stderr);
+    const out = JSON.parse(shadow.stdout);
+    assert.match(out.label, /^admin \S+/);
+    const token = new URLSearchParams(new URL(out.url).searchParams.get('path')!.replace(/^[^?]*\?/, '')).get('token')!;
+    const found = await gw.gateway.stores.tokens.lookup(token);
+    assert.equal(found.status === 'valid' && found.token.consoleType, NOVNC_VIEW_ONLY);
+    assert.ok(found.status === 'valid' && found.token.expires - Date.now() / 1000 <= 121, 'short-lived');
   });
 
   it('a view-only token never takes control, not even through the control channel itself', async () => {
