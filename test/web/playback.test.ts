@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { mintPlayback } from '../../src/recordings/service.ts';
+import { hashToken } from '../../src/store/types.ts';
 import { haveChromium, launchBrowser, waitForConsoleState } from '../support/browser.ts';
 import { eventually, startGateway, tempDir, type TestGateway } from '../support/gateway.ts';
 import { haveXvnc, startXvnc, type Xvnc } from '../support/xvnc.ts';
@@ -84,6 +85,8 @@ describe('recording and playback (Chromium, Xvnc)', { skip: (!haveXvnc || !haveC
     const context = await browser.newContext({ locale: 'en-US' });
     const page = await context.newPage();
     const { token } = await gw.mint({ host: '127.0.0.1', port: xvnc.port, instanceUuid: RECORDED });
+    // the viewer's name, as `token create --label` keeps it
+    await gw.gateway.stores.tokenExtras!.put(hashToken(token), { label: 'alice at the console', mintedBy: 'cli:test', control: false, record: false }, Math.floor(Date.now() / 1000) + 600);
     await page.goto(`${gw.origin}/vnc_auto.html?path=${encodeURIComponent(`?token=${token}`)}&lang=en`);
     await waitForConsoleState(page, 'connected');
     const listed = await eventually('the recording listed', async () => (await gw.gateway.stores.recordings!.list({ serverId: RECORDED }))[0]);
@@ -105,6 +108,7 @@ describe('recording and playback (Chromium, Xvnc)', { skip: (!haveXvnc || !haveC
     assert.equal(done.serverId, RECORDED);
     assert.equal(done.serverName, 'recorded-1');
     assert.equal(done.projectId, 'p1');
+    assert.equal(done.viewer, 'alice at the console');
     assert.ok(done.sizeBytes > 1000, `size ${done.sizeBytes}`);
     assert.equal(statSync(done.path).size, done.sizeBytes);
     assert.equal(statSync(done.path).mode & 0o777, 0o600, 'the file is 0600');
