@@ -26,7 +26,7 @@ import { createLogger } from './log.ts';
 import { lookupBudgetOptions, openLookupBudget } from './proxy/lookup-budget.ts';
 import { ConsoleLimits, consoleLimitOptions } from './proxy/console-limits.ts';
 import { keptLogFiles, SerialHub, serialHubOptions } from './proxy/serial-hub.ts';
-import { SharedHub, sharedHubOptions } from './proxy/shared-hub.ts';
+import { SharedHub, sharedHubOptions, type SharedHubOptions } from './proxy/shared-hub.ts';
 import { ScreenshotService, screenshotOptions } from './proxy/screenshots.ts';
 import type { ConsoleSession } from './proxy/relay.ts';
 import { Recorders, recordingPlaceOf } from './proxy/recorder.ts';
@@ -61,6 +61,8 @@ export interface GatewayParts {
    * worker processes of `[porthole] workers`, whose primary does them (`workers.ts`).
    */
   readonly once?: boolean;
+  /** The shared consoles' control and linger times (tests: short ones); absent: `shared-types.ts`'s constants. */
+  readonly sharedConsoleTimes?: Pick<SharedHubOptions, 'answerMs' | 'idleMs' | 'lingerMs'>;
 }
 
 export type { ProxyInfo };
@@ -228,6 +230,7 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
       // shared consoles: one backend connection per shared server in this process, its viewers attach to it
       const hub = new SharedHub({
         ...sharedHubOptions(config, rfb, log),
+        ...parts.sharedConsoleTimes,
         record: (server, serverInit, id) => (recorders.wants(server, null) ? recorders.start({ sessionId: id, serverId: server.id, serverName: server.name, projectId: server.projectId ?? null, viewer: null, client: 'shared console', serverInit }) : undefined),
         // a role change goes to the registry with the viewer's session (looked up: rare, and sessions are few per process)
         onRole: (sessionId, role) => {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { loadConfig, type LoadedConfig, type RawSetting } from '../../src/config/load.ts';
-import { createGateway, type Gateway } from '../../src/gateway.ts';
+import { createGateway, type Gateway, type GatewayParts } from '../../src/gateway.ts';
 import { accessUrl } from '../../src/consoles/console-url.ts';
 
 export interface LogLine {
@@ -46,7 +46,7 @@ export function flags(settings: Record<string, string>): RawSetting[] {
   });
 }
 
-export async function startGateway(settings: Record<string, string> = {}): Promise<TestGateway> {
+export async function startGateway(settings: Record<string, string> = {}, parts: Omit<GatewayParts, 'log'> = {}): Promise<TestGateway> {
   const dir = tempDir();
   const dbPath = join(dir, 'porthole.db');
   const loaded = loadConfig({
@@ -79,7 +79,7 @@ export async function startGateway(settings: Record<string, string> = {}): Promi
     },
   });
   const log = pino({ level: 'debug' }, sink);
-  const gateway = await createGateway(loaded, { log });
+  const gateway = await createGateway(loaded, { ...parts, log });
   const port = gateway.novnc!.port;
   return {
     gateway,
