@@ -158,13 +158,18 @@ describe('shared consoles in three browsers (Chromium, Xvnc, xev)', { skip: (!ha
     await waitColour(alice, COLOURS.r!, 'still red');
   });
 
-  it('lists the viewers in an accessible panel', async () => {
-    await bob.click('#viewers-toggle');
+  it('lists the viewers in an accessible panel, used from the keyboard, one panel at a time', async () => {
+    await bob.focus('#viewers-toggle');
+    await bob.keyboard.press('Enter');
     assert.equal(await bob.getAttribute('#viewers-toggle', 'aria-expanded'), 'true');
+    assert.equal(await bob.evaluate(() => document.activeElement?.id), 'viewers-ask', 'the focus goes to the first thing to do');
     await checkState(bob, 'web-viewers', 'panel-watching');
     await bob.keyboard.press('Escape');
     assert.equal(await bob.isVisible('#viewers-panel'), false);
+    await alice.click('#keys-toggle');
+    assert.equal(await alice.isVisible('#keys-panel'), true);
     await alice.click('#viewers-toggle');
+    assert.equal(await alice.isVisible('#keys-panel'), false, 'the Keys menu closes when the Viewers panel opens');
     assert.equal(await alice.isVisible('#viewers-release'), true);
     assert.equal(await alice.isVisible('#viewers-ask'), false);
     assert.equal(await alice.locator('#viewers-list button.viewers-give').count(), 2, 'give control to each of the two watchers');
@@ -191,6 +196,18 @@ describe('shared consoles in three browsers (Chromium, Xvnc, xev)', { skip: (!ha
     await type(alice, 'b', true);
     await new Promise((r) => setTimeout(r, 1500));
     assert.deepEqual(pressed.slice(mark), ['g'], 'Alice watches now: her key is dropped');
+
+    // asked again, the controller keeps control (from the keyboard: Escape in the prompt)
+    await alice.click('#viewers-toggle');
+    await alice.click('#viewers-ask');
+    await eventually('the prompt at Bob', () => bob.isVisible('#viewers-request'), 10_000);
+    await bob.focus('#viewers-deny');
+    await bob.keyboard.press('Escape');
+    await eventually('Alice told', async () => (await summary(alice))!.includes('Bob kept control.'), 10_000);
+    assert.equal(await bob.isVisible('#viewers-request'), false);
+    await waitListed(carol, ['Alice:view', 'Bob:control', 'Carol:view']);
+    assert.equal(await alice.textContent('#viewers-ask'), 'Ask for control', 'she may ask again');
+    await alice.click('#viewers-close');
   });
 
   it('moves control after the engine\'s timeout when the viewer in control does not answer', async () => {
