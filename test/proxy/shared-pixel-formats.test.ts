@@ -5,11 +5,13 @@
  * BGR888 or 32 bits with the colours in the top bytes (ZRLE's 3-byte CPIXEL from the low and
  * from the high bytes of the value), then ZRLE only, then the whole screen; its
  * stream, decoded by Porthole's own RFB decoder (`RfbDecoder`) in that format, equals a direct
- * connection's screen quantised to the format, pixel for pixel; a change painted afterwards comes
+ * connection's screen quantised to the format, pixel for pixel, and the backend's cursor shape
+ * comes with it in that format; a change painted afterwards comes
  * as an incremental update on the same zlib stream; a viewer that switches format mid-stream (the
  * zlib stream goes on) gets the whole screen right in the new one.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { encodePixelFormat } from '../../src/rfb/framebuffer/pixel-format.ts';
@@ -23,6 +25,8 @@ import { haveXvnc, startXvnc, type Xvnc } from '../support/xvnc.ts';
 const SERVER = '6f2e3d4c-5b6a-4798-8a7b-6c5d4e3f2a10';
 const W = 640;
 const H = 480;
+/** Where the watcher leaves X's pointer: a direct connection (no Cursor pseudo-encoding) has the cursor drawn in its pixels around it, the shared console's viewers get it as a shape. */
+const POINTER = { x: 600, y: 440 };
 
 const RGB565: PixelFormat = { bitsPerPixel: 16, depth: 16, bigEndian: false, trueColour: true, redMax: 31, greenMax: 63, blueMax: 31, redShift: 11, greenShift: 5, blueShift: 0 };
 const BGR233: PixelFormat = { bitsPerPixel: 8, depth: 8, bigEndian: false, trueColour: true, redMax: 7, greenMax: 7, blueMax: 3, redShift: 0, greenShift: 3, blueShift: 6 };
@@ -86,11 +90,13 @@ class FormatViewer {
     this.ws.send(m);
   }
 
+  /** SetEncodings: ZRLE and the Cursor pseudo-encoding, nothing else. */
   zrleOnly(): void {
-    const m = Buffer.alloc(8);
+    const m = Buffer.alloc(12);
     m[0] = 2;
-    m.writeUInt16BE(1, 2);
+    m.writeUInt16BE(2, 2);
     m.writeInt32BE(16, 4);
+    m.writeInt32BE(-239, 8);
     this.ws.send(m);
   }
 
@@ -117,12 +123,20 @@ describe('shared consoles: late joiners in other pixel formats through ZRLE (Xvn
   before(async () => {
     xvnc = await startXvnc({ colour: '#000000' });
     await paintRoot(xvnc.display, { x: 0, y: 0, width: W, height: H }, picture);
+    // a cursor of the X cursor font on the root window (Xvnc's own is empty): the viewers get its shape
+    const cursor = spawnSync('xsetroot', ['-cursor_name', 'left_ptr'], { env: { ...process.env, DISPLAY: xvnc.display }, encoding: 'utf8' });
+    assert.equal(cursor.status, 0, `xsetroot -cursor_name: ${cursor.stderr}`);
     gw = await startGateway({ 'porthole.shared_consoles': 'true' });
     await gw.gateway.stores.inventory.put({ id: SERVER, name: 'formats', projectId: null, status: 'ACTIVE', vnc: { host: '127.0.0.1', port: xvnc.port } });
     // someone already watches: the formats' viewers are late joiners of a console that is up
     watcher = RfbClient.overWebSocket(await ws());
     await watcher.handshake({ timeoutMs: 20_000 });
     await watcher.requestFramebuffer(RGB888_LE, 20_000);
+    // the watcher is in control: its pointer moving makes X show the root cursor, which Xvnc then sends
+    await eventually('a cursor shape at the shared console', () => {
+      watcher.pointer(POINTER.x, POINTER.y);
+      return (gw.gateway.sharedConsoles!.kept.get(SERVER)!.cursor()?.width ?? 0) > 0;
+    }, 20_000);
   });
 
   after(async () => {
@@ -159,6 +173,7 @@ describe('shared consoles: late joiners in other pixel formats through ZRLE (Xvn
     const out: string[] = [];
     const max = [pf.redMax, pf.greenMax, pf.blueMax];
     for (let i = 0; i < W * H && out.length < 5; i++) {
+      if (Math.abs((i % W) - POINTER.x) < 40 && Math.abs(Math.floor(i / W) - POINTER.y) < 40) continue;
       for (let c = 0; c < 3; c++) {
         if (quantise(fb.pixels[i * 4 + c]!, max[c]!) !== quantise(want[i * 3 + c]!, max[c]!)) {
           out.push(`(${i % W},${Math.floor(i / W)}): ${[...fb.pixels.subarray(i * 4, i * 4 + 3)]} for ${[...want.subarray(i * 3, i * 3 + 3)]}`);
@@ -179,6 +194,18 @@ describe('shared consoles: late joiners in other pixel formats through ZRLE (Xvn
       v.request(false);
       await v.update();
       assert.deepEqual(differences(v, pf, want), [], `${name}: the late joiner's screen differs from the direct one`);
+      // the backend's cursor came with it, in its format: the shown pixels equal the hub's, quantised
+      const shape = gw.gateway.sharedConsoles!.kept.get(SERVER)!.cursor();
+      assert.ok(shape, 'Xvnc gave the shared console a cursor');
+      const got = v.decoder.cursor;
+      assert.ok(got, `${name}: no cursor came with the first update`);
+      assert.deepEqual([got.width, got.height, got.hotX, got.hotY], [shape.width, shape.height, shape.hotX, shape.hotY]);
+      const max = [pf.redMax, pf.greenMax, pf.blueMax];
+      for (let i = 0; i < shape.width * shape.height; i++) {
+        const shown: boolean = shape.rgba[i * 4 + 3]! >= 128;
+        assert.equal(got.rgba[i * 4 + 3]! >= 128, shown, `${name}: cursor mask at ${i}`);
+        if (shown) for (let c = 0; c < 3; c++) assert.equal(quantise(got.rgba[i * 4 + c]!, max[c]!), quantise(shape.rgba[i * 4 + c]!, max[c]!), `${name}: cursor pixel ${i}`);
+      }
       // a change while it watches: an incremental update on the same zlib stream
       const patch = { x: 70, y: 50, width: 150, height: 99 };
       await paintRoot(xvnc.display, patch, (x, y) => [(x * 3) & 255, 255 - ((y * 2) & 255), 77]);
