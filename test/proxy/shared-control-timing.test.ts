@@ -2,9 +2,9 @@
  * What test/proxy/shared-console.test.ts leaves untested of the shared consoles' engine, against a
  * real TigerVNC Xvnc through a real gateway with `[porthole] shared_consoles` and short control
  * times (`GatewayParts.sharedConsoleTimes`): control moves to a requester when the controller
- * does not answer within the answer time, and stays when it declines in time; a controller idle
- * past the idle time loses control at once to whoever asks, one who keeps giving input does not; keys
- * at the X server (`xinput test-xi2`) follow control. A `novnc-view-only` viewer never has
+ * does not answer within the answer time, and stays when it declines in time or the requester
+ * leaves first; a controller idle past the idle time loses control at once to whoever asks, one
+ * who keeps giving input does not; keys at the X server (`xinput test-xi2`) follow control. A `novnc-view-only` viewer never has
  * control: not first, not by request, not by a token that says `control`, not when given, not
  * when the controller leaves (a younger viewer that may control takes it, or nobody). A recorded
  * server's shared console with three viewers is one recording, listed in the store, named in
@@ -129,6 +129,30 @@ describe('shared consoles: control times, view-only viewers, recording at the hu
     } finally {
       stop();
       for (const v of [a, b, c]) v.close();
+    }
+    await allGone();
+  });
+
+  it('keeps control with the controller when the requester leaves before the answer time is over', async () => {
+    const a = await viewer();
+    const ida = newest();
+    const b = await viewer();
+    const idb = newest();
+    const c = await viewer();
+    const events: SharedConsoleEvent[] = [];
+    const stop = hub().subscribe((e) => events.push(e));
+    try {
+      assert.equal(hub().requestControl(idb), 'asked');
+      b.close();
+      await eventually('b gone', () => hub().state().viewers.length === 2, 10_000);
+      assert.equal(hub().state().request, null, 'the request of a viewer that left is still shown');
+      await sleep(ANSWER_MS + 1500);
+      assert.equal(hub().state().controller, ida);
+      assert.deepEqual(events.filter((e) => e.kind === 'control'), [], 'control moved for a viewer that left');
+    } finally {
+      stop();
+      a.close();
+      c.close();
     }
     await allGone();
   });
