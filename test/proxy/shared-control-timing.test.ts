@@ -9,7 +9,8 @@
  * when the controller leaves (a younger viewer that may control takes it, or nobody). A recorded
  * server's shared console with three viewers is one recording, listed in the store, named in
  * every viewer's session in the registry, and played back by the recording player
- * (`rfb/recording/player.ts`) shows the painted colours at their times.
+ * (`rfb/recording/player.ts`) shows the painted colours at their times; under `[DEFAULT] record`
+ * a shared console is recorded once under its prefix, unless its server says `record` false.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -291,6 +292,39 @@ describe('shared consoles: control times, view-only viewers, recording at the hu
       for (let i = 0; i < marks.length; i++) assert.ok(seen[i + 1]!.time >= marks[i]!.at - 300, `colour ${i} at ${seen[i + 1]!.time} ms, painted at ${marks[i]!.at} ms`);
     } finally {
       await player.close();
+    }
+  });
+
+  it('records a shared console once under [DEFAULT] record, not one of a server that says record false', async () => {
+    const other = await startGateway({ 'porthole.shared_consoles': 'true', 'DEFAULT.record': join(dir, 'by-default', 'console-') }, { sharedConsoleTimes: { lingerMs: 300 } });
+    const clients: RfbClient[] = [];
+    try {
+      const UNSET = '5e1d2c3b-4a59-4687-9a6b-5c4d3e2f1a02';
+      const OFF = '5e1d2c3b-4a59-4687-9a6b-5c4d3e2f1a03';
+      await other.gateway.stores.inventory.put({ id: UNSET, name: 'unset', projectId: null, status: 'ACTIVE', vnc: { host: '127.0.0.1', port: recordedXvnc.port } });
+      await other.gateway.stores.inventory.put({ id: OFF, name: 'off', projectId: null, status: 'ACTIVE', vnc: { host: '127.0.0.1', port: xvnc.port }, record: false });
+      const join1 = async (server: string, port: number) => {
+        const { token } = await other.gateway.stores.tokens.create({ consoleType: 'novnc', host: '127.0.0.1', port, instanceUuid: server, accessUrlBase: other.gateway.novnc!.baseUrl, ttl: 600, internalAccessPath: null });
+        const ws = new WebSocket(`ws://127.0.0.1:${other.port}/websockify?token=${token}`, ['binary']);
+        ws.on('error', () => {});
+        const c = RfbClient.overWebSocket(ws);
+        clients.push(c);
+        await c.handshake({ timeoutMs: 20_000 });
+        return c;
+      };
+      await join1(UNSET, recordedXvnc.port);
+      await join1(UNSET, recordedXvnc.port);
+      await join1(OFF, xvnc.port);
+      await join1(OFF, xvnc.port);
+      const recorded = await other.gateway.stores.recordings!.list({ serverId: UNSET });
+      assert.equal(recorded.length, 1, `${recorded.length} recordings of one shared console under [DEFAULT] record`);
+      assert.ok(recorded[0]!.path.startsWith(join(dir, 'by-default', 'console-')), `recorded at ${recorded[0]!.path}, not under the [DEFAULT] record prefix`);
+      assert.equal(other.gateway.sharedConsoles!.kept.get(UNSET)!.recording, recorded[0]!.id);
+      assert.deepEqual(await other.gateway.stores.recordings!.list({ serverId: OFF }), [], 'a server with record false was recorded');
+      assert.equal(other.gateway.sharedConsoles!.kept.get(OFF)!.recording, null);
+    } finally {
+      for (const c of clients) c.close();
+      await other.close();
     }
   });
 });
