@@ -18,7 +18,9 @@
  * the disk's thread and its recording is cut (as designed: the console never waits); `--whole`
  * raises the bound so that every byte is recorded, which is the cost to compare.
  *
- * Usage: npm run bench:recording [-- --mib 256] [-- --trials 5] [-- --dir /dev/shm] [-- --whole]
+ * `--rate N` paces the backend at N MiB/s, a console's pace rather than a download's.
+ *
+ * Usage: npm run bench:recording [-- --mib 256] [-- --trials 5] [-- --dir /dev/shm] [-- --whole] [-- --rate N]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -29,7 +31,8 @@ import { WebSocket } from 'ws';
 import { loadConfig } from '../src/config/load.ts';
 import { createGateway } from '../src/gateway.ts';
 import { RecordingReader, RecordType } from '../src/rfb/recording/format.ts';
-import { sourceBackend } from '../test/support/backends.ts';
+import { createServer, type Socket } from 'node:net';
+import { rfbNoneServer, sourceBackend } from '../test/support/backends.ts';
 import { flags, tempDir } from '../test/support/gateway.ts';
 import { processUsage } from './procs.ts';
 
@@ -63,7 +66,9 @@ if (process.argv.includes('--gateway')) {
 } else {
   const mib = Number(process.argv[process.argv.indexOf('--mib') + 1]) || 256;
   const trials = Number(process.argv[process.argv.indexOf('--trials') + 1]) || 5;
-  const backend = await sourceBackend();
+  // --rate N: the backend sends N MiB/s (a console's pace rather than a download's); absent: as fast as the socket takes
+  const rate = process.argv.includes('--rate') ? Number(process.argv[process.argv.indexOf('--rate') + 1]) : 0;
+  const backend = rate > 0 ? await pacedBackend(rate) : await sourceBackend();
   // --dir: where the recordings go (a disk's file system, or tmpfs to see Porthole's own share apart from the file system's)
   const base = process.argv.includes('--dir') ? process.argv[process.argv.indexOf('--dir') + 1]! : undefined;
   const recordDir = base ? mkdtempSync(join(base, 'porthole-bench-recordings-')) : tempDir('porthole-bench-recordings-');
@@ -107,7 +112,40 @@ if (process.argv.includes('--gateway')) {
   const row = (r: { cpu: number; user: number; seconds: number; bytes: number }) => ({ mibPerSec: +(r.bytes / MiB / r.seconds).toFixed(1), proxyCpuSecondsPerGiB: +(r.cpu / (r.bytes / GiB)).toFixed(3), userSecondsPerGiB: +(r.user / (r.bytes / GiB)).toFixed(3) });
   const a = row(results.off);
   const b = row(results.on);
-  console.log(JSON.stringify({ mibPerDownload: mib, trials, recordingsIn: base ?? 'the temporary directory', recordingOff: a, recordingOn: b, cpuRatioOnOff: +(b.proxyCpuSecondsPerGiB / a.proxyCpuSecondsPerGiB).toFixed(3), recordedShareOfRelayed: +(recordedBytes / results.on.bytes).toFixed(3), recordingsCut: `${cut} of ${trials}`, throughputRatioOnOff: +(b.mibPerSec / a.mibPerSec).toFixed(3) }, null, 2));
+  console.log(JSON.stringify({ mibPerDownload: mib, trials, backendMiBPerSecond: rate || 'as fast as it goes', recordingsIn: base ?? 'the temporary directory', recordingOff: a, recordingOn: b, cpuRatioOnOff: +(b.proxyCpuSecondsPerGiB / a.proxyCpuSecondsPerGiB).toFixed(3), recordedShareOfRelayed: +(recordedBytes / results.on.bytes).toFixed(3), recordingsCut: `${cut} of ${trials}`, throughputRatioOnOff: +(b.mibPerSec / a.mibPerSec).toFixed(3) }, null, 2));
+}
+
+/** After the RFB handshake, `mibPerSecond` in 64 KiB writes every 10 ms or so, for as long as the socket is open. */
+async function pacedBackend(mibPerSecond: number): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const chunk = Buffer.alloc(64 * 1024, 0x5a);
+  const server = createServer((sock) => {
+    sockets.add(sock);
+    sock.on('error', () => {});
+    sock.on('close', () => sockets.delete(sock));
+    rfbNoneServer(sock, (s) => {
+      s.resume();
+      const started = performance.now();
+      let sent = 0;
+      const tick = setInterval(() => {
+        if (s.destroyed) return clearInterval(tick);
+        const due = ((performance.now() - started) / 1000) * mibPerSecond * MiB;
+        while (sent < due && s.writableLength < 4 * MiB) {
+          s.write(chunk);
+          sent += chunk.length;
+        }
+      }, 10);
+      s.once('close', () => clearInterval(tick));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as { port: number }).port,
+    close: () => new Promise<void>((r) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => r());
+    }),
+  };
 }
 
 /** Whether a recording holds a TRUNCATED record (its recorder fell behind the disk and stopped). */
