@@ -62,7 +62,7 @@ if (process.argv.includes('--gateway')) {
         .then(({ token }) => process.stdout.write(`TOKEN ${token}\n`));
     }
   });
-  process.stdin.on('end', () => void gw.close().then(() => process.exit(0)));
+  process.stdin.on('end', () => void gw.close().then(() => (rmSync(dir, { recursive: true, force: true }), process.exit(0))));
 } else {
   const mib = Number(process.argv[process.argv.indexOf('--mib') + 1]) || 256;
   const trials = Number(process.argv[process.argv.indexOf('--trials') + 1]) || 5;
