@@ -7,7 +7,7 @@
  * and by total size (this host's finished recordings only).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -70,7 +70,7 @@ const rgbAt = (fb: { pixels: Uint8Array }, x = 3, y = 2) => [...fb.pixels.subarr
 
 describe('recording player', () => {
   const dir = tempDir('porthole-player-');
-  after(() => void import('node:fs').then((fs) => fs.rmSync(dir, { recursive: true, force: true })));
+  after(() => rmSync(dir, { recursive: true, force: true }));
   const colours: Array<[number, number, number]> = [[255, 0, 0], [0, 0, 255], [0, 255, 0], [255, 255, 0], [255, 0, 255], [0, 255, 255]];
 
   it('shows each colour from its time on; a seek restores the last keyframe before it', async () => {
@@ -146,6 +146,7 @@ describe('recordings API, CLI and retention (SQLite)', { timeout: 120_000 }, () 
   });
   after(async () => {
     await gw?.close();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   const admin = (method: string, path: string) => gw.call(method, path, { token: 'admin' });
