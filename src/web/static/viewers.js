@@ -88,8 +88,10 @@ const MESSAGES = {
   },
 };
 
-// The channel again after it closed while the console is live (a proxy restart, a blip): slowly.
-const REOPEN_MS = 3000;
+// The channel again after it closed while the console is live (a blip, or a refusal: another
+// process of the proxy holds this console, see the README): from 3 s, doubling, at most every 60 s.
+const REOPEN_FIRST_MS = 3000;
+const REOPEN_MAX_MS = 60_000;
 // How often the prompt's countdown is brought up to date.
 const TICK_MS = 1000;
 
@@ -102,6 +104,7 @@ const panel = {
   shared: null,
   channel: null,
   reopenTimer: null,
+  reopenDelay: REOPEN_FIRST_MS,
   /** This viewer's id on the console, and everyone (the channel's last `viewers`). */
   you: null,
   viewers: [],
@@ -197,6 +200,7 @@ function openChannel() {
   panel.channel = ws;
   ws.addEventListener('message', (event) => {
     if (panel.channel !== ws || typeof event.data !== 'string') return;
+    panel.reopenDelay = REOPEN_FIRST_MS;
     let message;
     try {
       message = JSON.parse(event.data);
@@ -210,7 +214,10 @@ function openChannel() {
     panel.channel = null;
     forget();
     // the console may still be live (a channel dropped alone): try again while it is
-    if (live() && panel.shared === shared) panel.reopenTimer = setTimeout(openChannel, REOPEN_MS);
+    if (live() && panel.shared === shared) {
+      panel.reopenTimer = setTimeout(openChannel, panel.reopenDelay);
+      panel.reopenDelay = Math.min(panel.reopenDelay * 2, REOPEN_MAX_MS);
+    }
   });
 }
 
@@ -401,6 +408,7 @@ function adopt(rfb) {
   closeChannel();
   panel.rfb = rfb;
   panel.shared = window.porthole?.shared ?? null;
+  panel.reopenDelay = REOPEN_FIRST_MS;
   // console.js sets noVNC's view-only after it tells of the RFB object: read it when it connects
   rfb.addEventListener('connect', () => {
     if (panel.rfb !== rfb) return;
