@@ -5,8 +5,9 @@
  * repainted at a fixed pace (`--fps`, 5 by default), both halves in one run. The gateway runs in a child process of its own
  * (this script with `--gateway`), so its CPU and memory are read from /proc apart from the
  * viewers'; Xvnc's CPU is read too (the backend's cost of encoding per connection). Each viewer
- * asks for Raw, parses the stream just enough to find the end of each FramebufferUpdate, and then
- * asks for the next (incremental), as noVNC does. Printed, and written into bench/RESULTS.md
+ * asks for one encoding, Raw or ZRLE (noVNC's choice from what the shared console offers), parses
+ * the stream just enough to find the end of each FramebufferUpdate, and then asks for the next
+ * (incremental), as noVNC does; both halves run with Raw viewers, then both with ZRLE viewers. Printed, and written into bench/RESULTS.md
  * between `<!-- shared -->` markers: proxy CPU (user + sys) over the run and per MiB delivered,
  * its RSS and PSS before the viewers and at the end, Xvnc's CPU, the connections Xvnc sees
  * (counted with the viewers connected), updates and bytes the viewers got.
@@ -33,10 +34,13 @@ import { flags, tempDir } from '../test/support/gateway.ts';
 import { connectionsTo } from '../test/support/leak-meter.ts';
 import { paintRoot } from '../test/support/x11-paint.ts';
 import { startXvnc } from '../test/support/xvnc.ts';
+import { RfbDecoder } from '../src/rfb/framebuffer/decoder.ts';
 import { descendants, processUsage, treePss } from './procs.ts';
 import { writeSection } from './results-file.ts';
 
 const VIEWERS = 10;
+const RAW = 0;
+const ZRLE = 16;
 const WIDTH = 1024;
 const HEIGHT = 768;
 const SERVER = '3c2b1a09-8f7e-4d6c-9b5a-4f3e2d1c0b0a';
@@ -55,6 +59,7 @@ interface Result {
   pssMiB: number;
   backendConnections: number;
   updatesPerViewer: number;
+  framesSeen: number;
   viewerMiB: number;
 }
 
@@ -84,8 +89,9 @@ function rssKiB(pid: number): number {
 const MiB = (kib: number | null) => Math.round((kib ?? NaN) / 1024);
 
 /**
- * A viewer as small as the bench needs: the handshake (3.8, None, shared), SetEncodings [Raw],
- * then the server's messages framed (FramebufferUpdate with Raw rectangles, Bell, ServerCutText)
+ * A viewer as small as the bench needs: the handshake (3.8, None, shared), SetEncodings [Raw] or
+ * [ZRLE], then the server's messages framed (FramebufferUpdate with Raw rectangles or ZRLE ones,
+ * whose data is a u32 length and that many zlib bytes, not inflated here; Bell, ServerCutText)
  * so that the next incremental request goes out when an update has ended, not per chunk.
  */
 class Viewer {
@@ -97,14 +103,21 @@ class Viewer {
   private rawLeft = 0;
   private readonly ready: Promise<void>;
 
-  constructor(readonly ws: WebSocket) {
+  /** The one viewer that decodes what it gets (Porthole's RfbDecoder): which painted frames reached it, by the colour of pixel (0, 0). */
+  private decoder: RfbDecoder | undefined;
+  readonly framesSeen = new Set<number>();
+
+  constructor(readonly ws: WebSocket, private readonly encoding: number, private readonly probe = false) {
     this.ready = new Promise<void>((resolve, reject) => {
       ws.once('error', reject);
       ws.once('close', () => reject(new Error('closed during the handshake')));
       ws.on('message', (d: Buffer) => {
         this.bytes += d.length;
         if (this.step < 4) this.handshake(d, resolve, reject);
-        else this.frame(d);
+        else {
+          this.decoder?.push(d);
+          this.frame(d);
+        }
       });
     });
   }
@@ -123,7 +136,17 @@ class Viewer {
       if (d.readUInt32BE(0) !== 0) return reject(new Error(`security failed: ${d.subarray(8).toString('latin1')}`));
       this.ws.send(Buffer.from([1]));
     } else {
-      this.ws.send(Buffer.from([2, 0, 0, 1, 0, 0, 0, 0]));
+      if (this.probe) {
+        this.decoder = new RfbDecoder(d, {
+          update: () => {
+            const p = this.decoder!.framebuffer.pixels;
+            this.framesSeen.add(p[0]! | (p[1]! << 8) | (p[2]! << 16));
+          },
+        });
+      }
+      const m = Buffer.from([2, 0, 0, 1, 0, 0, 0, 0]);
+      m.writeInt32BE(this.encoding, 4);
+      this.ws.send(m);
       this.request(false);
       resolve();
     }
@@ -153,9 +176,15 @@ class Viewer {
         const w = this.buf.readUInt16BE(4);
         const h = this.buf.readUInt16BE(6);
         const enc = this.buf.readInt32BE(8);
-        if (enc !== 0) throw new Error(`encoding ${enc}: the bench asked for Raw only`);
-        this.buf = this.buf.subarray(12);
-        this.rawLeft = w * h * 4;
+        if (enc !== this.encoding) throw new Error(`encoding ${enc}: the bench asked for ${this.encoding} only`);
+        if (enc === ZRLE) {
+          if (this.buf.length < 16) return;
+          this.rawLeft = this.buf.readUInt32BE(12);
+          this.buf = this.buf.subarray(16);
+        } else {
+          this.buf = this.buf.subarray(12);
+          this.rawLeft = w * h * 4;
+        }
         if (this.rawLeft === 0) this.rectDone();
         continue;
       }
@@ -187,7 +216,7 @@ class Viewer {
   }
 }
 
-async function run(shared: boolean, xvncPort: number, display: string, xvncPid: number | null, seconds: number, fps: number): Promise<Result> {
+async function run(shared: boolean, encoding: number, xvncPort: number, display: string, xvncPid: number | null, seconds: number, fps: number): Promise<Result> {
   const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--gateway', '--xvnc', String(xvncPort), ...(shared ? ['--shared'] : [])], { stdio: ['pipe', 'pipe', 'inherit'] });
   const viewers: Viewer[] = [];
   try {
@@ -205,7 +234,7 @@ async function run(shared: boolean, xvncPort: number, display: string, xvncPid: 
     const idlePss = treePss(child.pid!);
     // one after another: see the module comment (TigerVNC's black marks for unauthenticated connections)
     for (const token of tokens) {
-      const v = new Viewer(new WebSocket(`ws://127.0.0.1:${port}/websockify?token=${token}`, ['binary']));
+      const v = new Viewer(new WebSocket(`ws://127.0.0.1:${port}/websockify?token=${token}`, ['binary']), encoding, viewers.length === VIEWERS - 1);
       viewers.push(v);
       await v.opened();
     }
@@ -214,6 +243,7 @@ async function run(shared: boolean, xvncPort: number, display: string, xvncPid: 
     for (const v of viewers) {
       v.bytes = 0;
       v.updates = 0;
+      v.framesSeen.clear();
     }
     const before = cpuMs(child.pid!);
     const xvncBefore = cpuMs(xvncPid);
@@ -235,12 +265,13 @@ async function run(shared: boolean, xvncPort: number, display: string, xvncPid: 
     const bytes = viewers.reduce((n, v) => n + v.bytes, 0);
     const updates = viewers.reduce((n, v) => n + v.updates, 0);
     return {
-      mode: shared ? `one shared console, ${VIEWERS} viewers` : `${VIEWERS} separate consoles (byte relay)`,
+      mode: `${shared ? `one shared console, ${VIEWERS} viewers` : `${VIEWERS} separate consoles (byte relay)`}, ${encoding === ZRLE ? 'ZRLE' : 'Raw'}`,
       seconds, framesPainted: frame,
       proxyCpuMs: Math.round(proxyCpuMs), xvncCpuMs: Math.round(xvncCpuMs),
       idleRssMiB: MiB(idleRss), idlePssMiB: MiB(idlePss), rssMiB: MiB(rss), pssMiB: MiB(pss),
       backendConnections,
       updatesPerViewer: Math.round(updates / VIEWERS),
+      framesSeen: viewers.at(-1)!.framesSeen.size,
       viewerMiB: Math.round(bytes / 1024 / 1024),
     };
   } finally {
@@ -265,7 +296,7 @@ function render(results: readonly Result[], seconds: number, fps: number): strin
     BEGIN,
     `## Shared console: one backend for ${VIEWERS} viewers vs ${VIEWERS} separate consoles`,
     '',
-    `\`npm run bench:shared -- --seconds ${seconds}\`, run ${new Date().toISOString().slice(0, 16)}Z; Node ${process.version}, ${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} at the end (other helpers were running their tests on the same 2 CPUs: read the CPU figures as upper bounds, compare the two columns, not runs). TigerVNC Xvnc ${WIDTH}x${HEIGHT} depth 24, its whole screen repainted with a moving gradient by a tiny X11 client, ${fps} times a second at most (${seconds} s per half); the gateway in a child process (SQLite, log level warn); ${VIEWERS} viewers in the benchmark's process, each asking for Raw and for the next incremental update when one has ended, connected one after another (TigerVNC black-marks a host's unauthenticated connections: see bench/shared.ts).`,
+    `\`npm run bench:shared -- --seconds ${seconds}\`, run ${new Date().toISOString().slice(0, 16)}Z; Node ${process.version}, ${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} at the end (other helpers were running their tests on the same 2 CPUs: read the CPU figures as upper bounds, compare columns of one run, not runs). TigerVNC Xvnc ${WIDTH}x${HEIGHT} depth 24, its whole screen repainted with a moving gradient by a tiny X11 client, ${fps} times a second at most (${seconds} s per column); the gateway in a child process (SQLite, log level warn); ${VIEWERS} viewers in the benchmark's process, each asking for Raw (first two columns) or ZRLE (last two) and for the next incremental update when one has ended, connected one after another (TigerVNC black-marks a host's unauthenticated connections: see bench/shared.ts).`,
     '',
     `| | ${results.map((r) => r.mode).join(' | ')} |`,
     `|---|${results.map(() => '---:').join('|')}|`,
@@ -278,10 +309,10 @@ function render(results: readonly Result[], seconds: number, fps: number): strin
     row('proxy RSS / PSS at the end (MiB)', (r) => `${r.rssMiB} / ${r.pssMiB}`),
     row('frames painted', (r) => r.framesPainted),
     row('updates per viewer', (r) => r.updatesPerViewer),
+    row('painted frames seen by the last viewer (decoded)', (r) => r.framesSeen),
     row('MiB delivered to the viewers (all 10)', (r) => r.viewerMiB),
-    row('whole screens\' worth per viewer (of the frames painted)', (r) => ((r.viewerMiB * 1024 * 1024) / VIEWERS / (WIDTH * HEIGHT * 4)).toFixed(0)),
     '',
-    'The shared console asks Xvnc for its own encodings (the RFB client core\'s list: Xvnc answers in Tight, lossless here), decodes them once into the hub\'s framebuffer and writes each viewer\'s update in the format and encoding that viewer asked for (Raw here); the byte relay copies what Xvnc encoded for each connection. A viewer of the shared console that asks while the hub is still behind gets the latest screen, not every frame in between: under load it receives fewer frames (the last row), the relay\'s viewers get every frame Xvnc encoded for them. PSS is /proc/<pid>/smaps_rollup of the gateway\'s process (shared library pages counted proportionally); backend connections are the established TCP connections to Xvnc\'s port, counted with /proc/net/tcp.',
+    'The shared console asks Xvnc for its own encodings (the RFB client core\'s list: Xvnc answers in Tight, lossless here), decodes them once into the hub\'s framebuffer and writes each viewer\'s update in the format and encoding that viewer asked for (ZRLE: a zlib stream per viewer, pako); the byte relay copies what Xvnc encoded for each connection. A viewer of the shared console that asks while the hub is still behind gets the latest screen, not every frame in between: under load it receives fewer frames (the row of frames seen: the last viewer decodes its stream with Porthole\'s RfbDecoder and counts the distinct colours of pixel (0, 0), one per painted frame), the relay\'s viewers get every frame Xvnc encoded for them. With ZRLE viewers the shared console deflates one zlib stream per viewer in JavaScript (pako: node:zlib keeps no stream across synchronous calls), a whole gradient screen per viewer per update, which is why its ZRLE viewers see few of the frames of a screen that changes all over; the byte relay leaves that work to the VNC server, once per connection (Xvnc\'s CPU in the last column, which also slowed its painter). PSS is /proc/<pid>/smaps_rollup of the gateway\'s process (shared library pages counted proportionally); backend connections are the established TCP connections to Xvnc\'s port, counted with /proc/net/tcp.',
     END,
     '',
   ].join('\n');
@@ -314,10 +345,12 @@ if (process.argv.includes('--gateway')) {
   try {
     const xvncPid = findXvnc(xvnc.display);
     const results: Result[] = [];
-    for (const shared of [true, false]) {
-      const r = await run(shared, xvnc.port, xvnc.display, xvncPid, seconds, fps);
-      console.log(JSON.stringify(r));
-      results.push(r);
+    for (const encoding of [RAW, ZRLE]) {
+      for (const shared of [true, false]) {
+        const r = await run(shared, encoding, xvnc.port, xvnc.display, xvncPid, seconds, fps);
+        console.log(JSON.stringify(r));
+        results.push(r);
+      }
     }
     const section = render(results, seconds, fps);
     process.stdout.write(section);
