@@ -350,6 +350,17 @@ describe('shared consoles in three browsers (Chromium, Xvnc, xev)', { skip: (!ha
       assert.ok(gw.logs.every((l) => !JSON.stringify(l).includes(tokens.Alice!)), 'no token in the log');
     });
 
+    it('closes with its viewer: the console page goes, its channel closes and the others\' lists drop it', async () => {
+      const erin = await open(await mint('Erin'));
+      await waitListed(carol, ['Alice:view', 'Bob:view', 'Carol:control', 'Erin:view']);
+      const ch = await channel(`token=${tokens.Erin}&viewer=${await keyOf(erin)}`);
+      assert.equal(ch.status, 101);
+      const closed = new Promise<[number, string]>((r) => ch.ws!.on('close', (code, reason) => r([code, reason.toString()])));
+      await erin.context().close();
+      assert.deepEqual(await Promise.race([closed, new Promise((r) => setTimeout(() => r('still open after 15 s'), 15_000))]), [1000, 'viewer left the console']);
+      await waitListed(carol, ['Alice:view', 'Bob:view', 'Carol:control']);
+    });
+
     it('a flood of messages and an oversize one close the channel', async () => {
       const key = await keyOf(alice);
       const flood = await channel(`token=${tokens.Alice}&viewer=${key}`);
