@@ -140,6 +140,10 @@ describe('shared consoles in three browsers (Chromium, Xvnc, xev)', { skip: (!ha
     assert.deepEqual(await own(bob), ['Bob (you)']);
     assert.equal(await summary(alice), 'You have control.');
     assert.equal(await summary(bob), 'You are watching — Alice has control.');
+    // the same words in the bar, seen without opening the panel
+    assert.equal(await bob.isVisible('#viewers-role'), true);
+    assert.equal(await bob.textContent('#viewers-role'), 'You are watching — Alice has control.');
+    assert.equal(await alice.textContent('#viewers-role'), 'You have control.');
     assert.equal(await bob.$eval('#viewers-ask', (b) => (b as HTMLButtonElement).hidden), false, 'a watcher may ask');
     assert.equal(await alice.textContent('#viewers-toggle'), 'Viewers (3)');
     assert.deepEqual([await viewOnlyOf(alice), await viewOnlyOf(bob), await viewOnlyOf(carol)], [false, true, true]);
@@ -182,12 +186,15 @@ describe('shared consoles in three browsers (Chromium, Xvnc, xev)', { skip: (!ha
     await bob.click('#viewers-ask');
     await eventually('the prompt at Alice', () => alice.isVisible('#viewers-request'), 10_000);
     assert.equal(await alice.textContent('#viewers-request-text'), 'Bob asks for control.');
+    assert.equal(await alice.textContent('#viewers-announce'), 'Bob asks for control.', 'read out to the viewer in control');
     assert.match((await alice.textContent('#viewers-request-timeout'))!, /^Control goes to them in \d+ s unless you keep it\.$/);
     await checkState(alice, 'web-viewers', 'prompt');
     await alice.click('#viewers-accept');
     for (const page of [alice, bob, carol]) await waitListed(page, ['Alice:view', 'Bob:control', 'Carol:view']);
     assert.equal(await summary(bob), 'You have control.');
     assert.equal(await summary(alice), 'You are watching — Bob has control.');
+    assert.equal(await alice.textContent('#viewers-role'), 'You are watching — Bob has control.');
+    assert.equal(await alice.textContent('#viewers-announce'), '', 'nothing left to read out');
     assert.deepEqual([await viewOnlyOf(alice), await viewOnlyOf(bob)], [true, false]);
     const mark = pressed.length;
     await type(bob, 'g');

@@ -143,6 +143,10 @@ function make(tag, props = {}, children = []) {
 function build() {
   const t = panel.text;
   const e = panel.elements;
+  // the viewer's part, in the bar where it is always seen (and read out when it changes)
+  e.role = make('span', { id: 'viewers-role', role: 'status', hidden: true });
+  // a request for control, read out at once to the viewer in control (the prompt shows it)
+  e.announce = make('span', { id: 'viewers-announce', className: 'viewers-unseen', 'aria-live': 'assertive' });
   e.toggle = make('button', { id: 'viewers-toggle', type: 'button', textContent: format(t.button, { n: 0 }), title: t.buttonTitle, hidden: true, 'aria-expanded': 'false', 'aria-controls': 'viewers-panel' });
   e.summary = make('p', { id: 'viewers-summary', role: 'status', 'aria-live': 'polite' });
   e.list = make('ul', { id: 'viewers-list', 'aria-label': t.panel });
@@ -167,7 +171,9 @@ function build() {
   ]);
 
   const bar = document.getElementById('bar');
+  bar.insertBefore(e.role, document.getElementById('time-left'));
   bar.insertBefore(e.toggle, document.getElementById('fullscreen'));
+  bar.append(e.announce);
   document.body.insertBefore(e.panel, document.getElementById('screen'));
   document.body.insertBefore(e.request, document.getElementById('screen'));
 
@@ -272,6 +278,7 @@ function received(message) {
       if (typeof message.by !== 'string') return;
       setRequest({ by: message.by, until: Date.now() + (typeof message.timeoutMs === 'number' && message.timeoutMs > 0 ? message.timeoutMs : 10_000) });
       render();
+      if (me()?.role === 'control') panel.elements.announce.textContent = format(panel.text.request, { name: nameOf(message.by) });
       return;
     case 'denied':
       panel.asked = false;
@@ -315,6 +322,7 @@ function answer(give) {
 
 function setRequest(request) {
   panel.request = request;
+  if (request === null) panel.elements.announce.textContent = '';
   clearInterval(panel.tick);
   panel.tick = null;
   if (request !== null) panel.tick = setInterval(renderRequest, TICK_MS);
@@ -344,6 +352,7 @@ function render() {
   if (!offered) {
     if (!e.panel.hidden) show(false);
     e.request.hidden = true;
+    e.role.hidden = true;
     return;
   }
   const controller = panel.viewers.find((v) => v.role === 'control');
@@ -352,6 +361,12 @@ function render() {
   if (mine.viewOnly) summary += ` ${t.viewOnlyNote}`;
   if (panel.note !== null) summary += ` ${panel.note}`;
   e.summary.textContent = summary;
+  const bar = mine.role === 'control' ? t.youControl
+    : controller !== undefined ? format(t.youWatch, { name: nameOf(controller.id) }) : t.youWatchNobody;
+  // set only when it changes, so that it is read out once
+  if (e.role.textContent !== bar) e.role.textContent = bar;
+  e.role.title = bar;
+  e.role.hidden = false;
   // the bar says it too, for whoever has the panel closed
   e.toggle.dataset.role = mine.role;
 
