@@ -147,6 +147,10 @@ describe('shared consoles in three browsers (Chromium, Xvnc, xev)', { skip: (!ha
     assert.equal(await bob.$eval('#viewers-ask', (b) => (b as HTMLButtonElement).hidden), false, 'a watcher may ask');
     assert.equal(await alice.textContent('#viewers-toggle'), 'Viewers (3)');
     assert.deepEqual([await viewOnlyOf(alice), await viewOnlyOf(bob), await viewOnlyOf(carol)], [false, true, true]);
+    // no button that cannot work: the watchers' bar has no Ctrl-Alt-Del and no Keys
+    const inputButtons = (page: Page) => page.$$eval('#ctrl-alt-del, #keys-toggle', (bs) => bs.filter((b) => !(b as HTMLElement).hidden).map((b) => b.id));
+    assert.deepEqual(await inputButtons(alice), ['ctrl-alt-del', 'keys-toggle']);
+    assert.deepEqual(await inputButtons(bob), []);
     assert.equal(backendConnections(), 1, 'Xvnc sees one connection for three viewers');
 
     const mark = pressed.length;
@@ -196,6 +200,8 @@ describe('shared consoles in three browsers (Chromium, Xvnc, xev)', { skip: (!ha
     assert.equal(await alice.textContent('#viewers-role'), 'You are watching — Bob has control.');
     assert.equal(await alice.textContent('#viewers-announce'), '', 'nothing left to read out');
     assert.deepEqual([await viewOnlyOf(alice), await viewOnlyOf(bob)], [true, false]);
+    await eventually('Bob\'s Ctrl-Alt-Del', async () => !(await bob.$eval('#ctrl-alt-del', (b) => (b as HTMLElement).hidden)));
+    assert.equal(await alice.$eval('#ctrl-alt-del', (b) => (b as HTMLElement).hidden), true, 'Alice watches: no Ctrl-Alt-Del');
     const mark = pressed.length;
     await type(bob, 'g');
     await eventually('g at X', () => pressed.slice(mark).includes('g'), 10_000);
@@ -320,6 +326,24 @@ describe('shared consoles in three browsers (Chromium, Xvnc, xev)', { skip: (!ha
     assert.match(refused.body.conflictingRequest.message, /needs shared consoles on for server/);
     assert.equal((await gw.call('POST', '/porthole/v1/sessions/00000000-0000-4000-8000-000000000000/shadow', { token: 'admin' })).status, 404);
     await priv.context().close();
+  });
+
+  it('on a phone every button of the bar, Viewers included, lies within the screen and the bar', async () => {
+    const context = await browser.newContext({ bypassCSP: true, locale: 'en-US', viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true });
+    contexts.push(context);
+    const phone = await context.newPage();
+    await phone.goto(`${gw.origin}/vnc_auto.html?path=${encodeURIComponent(`?token=${await mint('Frank')}`)}&lang=de`);
+    await waitForConsoleState(phone, 'connected');
+    await eventually('the Viewers button', () => phone.isVisible('#viewers-toggle'), 10_000);
+    const bar = (await phone.locator('#bar').boundingBox())!;
+    const outside = await phone.$$eval('#bar button:not([hidden]), #bar a.button:not([hidden])', (buttons, b) => buttons.filter((x) => {
+      const r = x.getBoundingClientRect();
+      return r.left < 0 || r.right > 390 || r.top < b.y || r.bottom > b.y + b.height;
+    }).map((x) => `${x.id}: ${x.textContent}`), bar);
+    assert.deepEqual(outside, [], 'bar buttons off the screen or out of the bar');
+    await checkState(phone, 'web-viewers', 'phone', false);
+    await context.close();
+    await waitListed(carol, ['Alice:view', 'Bob:view', 'Carol:control']);
   });
 
   describe('the control channel refuses', () => {

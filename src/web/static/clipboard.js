@@ -416,7 +416,7 @@ function main() {
   document.addEventListener('porthole:rfb', (event) => adopt(event.detail));
   adopt(window.porthole?.rfb);
   // the send button follows the console's state (console.js sets it on <body>)
-  new MutationObserver(updateButtons).observe(document.body, { attributes: true, attributeFilter: ['data-console-state'] });
+  new MutationObserver(updateButtons).observe(document.body, { attributes: true, attributeFilter: ['data-console-state', 'data-view-only'] });
   updateButtons();
   document.addEventListener('porthole:panel', (event) => {
     if (event.detail !== 'clipboard' && !panel.elements.panel.hidden) show(false);

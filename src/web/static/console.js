@@ -580,7 +580,7 @@ function updateTitle() {
 function updateButtons() {
   const live = page.state === 'connecting' || page.state === 'connected' ||
     page.state === 'reconnecting';
-  elements.ctrlAltDel.hidden = !live || page.options?.viewOnly === true;
+  elements.ctrlAltDel.hidden = !live || page.options?.viewOnly === true || page.rfb?.viewOnly === true;
   elements.ctrlAltDel.disabled = page.state !== 'connected';
   elements.connect.textContent = live ? page.text.disconnect
     : page.state === 'waiting' ? page.text.tryAgain : page.text.connect;
@@ -909,6 +909,8 @@ function setUpPage(language) {
   elements.connect.addEventListener('click', connectOnClick);
   elements.fullscreen.addEventListener('click', fullscreenOnClick);
   document.addEventListener('fullscreenchange', updateFullscreenButton);
+  // a watcher of a shared console is view-only until it has control (viewers.js says so on <body>)
+  new MutationObserver(updateButtons).observe(document.body, { attributes: true, attributeFilter: ['data-view-only'] });
   window.addEventListener('online', windowOnOnline);
   updateFullscreenButton();
   updateTitle();

@@ -261,7 +261,7 @@ function main() {
   build();
   document.addEventListener('porthole:rfb', (event) => adopt(event.detail));
   adopt(window.porthole?.rfb);
-  new MutationObserver(update).observe(document.body, { attributes: true, attributeFilter: ['data-console-state'] });
+  new MutationObserver(update).observe(document.body, { attributes: true, attributeFilter: ['data-console-state', 'data-view-only'] });
   // a click outside the open menu closes it, as menus do
   document.addEventListener('pointerdown', (event) => {
     const e = menu.elements;

@@ -176,7 +176,7 @@ async function main() {
   build();
   document.addEventListener('porthole:rfb', (event) => adopt(event.detail));
   adopt(window.porthole?.rfb);
-  new MutationObserver(update).observe(document.body, { attributes: true, attributeFilter: ['data-console-state'] });
+  new MutationObserver(update).observe(document.body, { attributes: true, attributeFilter: ['data-console-state', 'data-view-only'] });
   window.matchMedia('(pointer: coarse)').addEventListener('change', update);
   update();
   pad.keysyms = (await import(NOVNC_KEYSYMDEF)).default;

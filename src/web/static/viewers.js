@@ -243,7 +243,7 @@ function forget() {
   panel.asked = false;
   panel.note = null;
   setRequest(null);
-  if (panel.rfb !== null) panel.rfb.viewOnly = panel.baseViewOnly;
+  if (panel.rfb !== null) setViewOnly(panel.baseViewOnly);
   render();
 }
 
@@ -299,7 +299,17 @@ function me() {
 /** noVNC sends keys and pointer only while this viewer has control (and the page did not choose view-only). */
 function followRole() {
   if (panel.rfb === null) return;
-  panel.rfb.viewOnly = panel.baseViewOnly || me()?.role !== 'control';
+  setViewOnly(panel.baseViewOnly || me()?.role !== 'control');
+}
+
+/**
+ * noVNC's view-only, told to the page (`data-view-only` on <body>) so that the bar's other
+ * buttons that send input (Ctrl-Alt-Del, Keys, the on-screen keyboard, typing) go while this
+ * viewer watches and come back with control: no button that cannot work.
+ */
+function setViewOnly(viewOnly) {
+  panel.rfb.viewOnly = viewOnly;
+  if (document.body.dataset.viewOnly !== String(viewOnly)) document.body.dataset.viewOnly = String(viewOnly);
 }
 
 // ===== Actions =====
@@ -429,7 +439,7 @@ function adopt(rfb) {
     if (panel.rfb !== rfb) return;
     panel.baseViewOnly = rfb.viewOnly === true;
     // watching until the proxy says otherwise: a key typed before would be dropped anyway
-    if (panel.shared !== null) rfb.viewOnly = true;
+    if (panel.shared !== null) setViewOnly(true);
     openChannel();
   });
   rfb.addEventListener('disconnect', () => {
