@@ -226,7 +226,10 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
       await hub.start();
     }
 
-    if (run.proxies.includes('novnc')) {
+    // a worker of several would hold its own backend connection per server, and a page's control
+    // channel could land in another worker than its console: shared consoles need one process
+    if (run.proxies.includes('novnc') && !once && config.porthole.shared_consoles) throw new GatewayError('CONFIG_INVALID', '[porthole] shared_consoles needs one process: set [porthole] workers = 1 where it is on');
+    if (run.proxies.includes('novnc') && once) {
       // shared consoles: one backend connection per shared server in this process, its viewers attach to it
       const hub = new SharedHub({
         ...sharedHubOptions(config, rfb, log),

@@ -40,6 +40,7 @@
  * environment), so they read the same configuration and each prepares its heap at start as a
  * daemon does (`bin/porthole.js`); a replacement reads the configuration files again.
  */
+import { GatewayError } from './errors.ts';
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -144,6 +145,8 @@ export async function runPrimary(loaded: LoadedConfig, opts: PrimaryOptions): Pr
   logStartup(loaded, log);
   // a bad VeNCrypt or password file stops the start here, once, rather than in every worker
   rfbProxyOptions(config);
+  // each worker would hold its own backend connection per server, and a page's control channel could reach another worker than its console
+  if (config.porthole.shared_consoles) throw new GatewayError('CONFIG_INVALID', '[porthole] shared_consoles needs one process: set [porthole] workers = 1 where it is on');
   const stores = await openStores(config.database.connection, { migrate: config.porthole.auto_migrate, ...storeSettings(config, log) });
   let demo: DemoConsoles | undefined;
   try {
@@ -151,6 +154,9 @@ export async function runPrimary(loaded: LoadedConfig, opts: PrimaryOptions): Pr
   } catch (err) {
     await stores.close();
     throw err;
+  }
+  if ((await stores.inventory.list().catch(() => [])).some((s) => s.sharedConsoles === true)) {
+    log.warn({ event: 'config', workers: opts.count }, 'shared consoles need one process: with [porthole] workers, servers added with --shared-consoles are relayed one connection per console, and view-only links to them are refused');
   }
   const stopSweep = startSweep(config, stores, log);
   const stopAuditSweep = startAuditSweep(stores.auditEvents, config.porthole.audit_retention_days, log);

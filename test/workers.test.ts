@@ -388,6 +388,12 @@ describe('workers: supervision', () => {
     }
   });
 
+  it('refuses [porthole] shared_consoles with workers: a shared console needs one process', async () => {
+    const r = await porthole(['serve', ...OTHER_CONSOLES_ON_LOOPBACK, '--vnc-novncproxy_host', '127.0.0.1', '--vnc-novncproxy_port', String(await freePort()), '--osapi_compute_listen', '127.0.0.1', '--osapi_compute_listen_port', String(await freePort()), '--database-connection', store.url, '--porthole-workers', '2', '--porthole-shared_consoles', '--web', '/nonexistent', '--cert', '/nonexistent']);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, /\[porthole\] shared_consoles needs one process: set \[porthole\] workers = 1/);
+  });
+
   it('takes workers from the flag and the environment, 0 as one per CPU, and refuses more than 64', async () => {
     assert.equal(workerCount(loadConfig({ flags: settings({ 'porthole.workers': '3' }) }).config), 3);
     assert.equal(workerCount(loadConfig({ env: { PORTHOLE_PORTHOLE_WORKERS: '2' } }).config), 2);

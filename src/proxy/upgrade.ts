@@ -293,10 +293,12 @@ async function decide(conn: ConsoleConnection, opts: UpgradeOptions, deps: Upgra
     throw new GatewayError('TOKEN_WRONG_CONSOLE_TYPE', `a ${SERIAL_VIEW_ONLY} token needs [porthole] serial_keep_attached on this proxy and its server in the inventory`, { status: 403 });
   }
   // fail closed as serial-view-only does: only a shared console keeps a viewer from typing
-  if (t.consoleType === NOVNC_VIEW_ONLY && !(server && deps.shared)) {
-    throw new GatewayError('TOKEN_WRONG_CONSOLE_TYPE', `a ${NOVNC_VIEW_ONLY} token needs shared consoles on this proxy and its server in the inventory`, { status: 403 });
+  // a watcher joins only a console whose viewers all see who is there (the shadow API says the same)
+  const shared = server !== undefined && deps.shared !== undefined && (server.sharedConsoles ?? opts.sharedConsoles ?? false);
+  if (t.consoleType === NOVNC_VIEW_ONLY && !shared) {
+    throw new GatewayError('TOKEN_WRONG_CONSOLE_TYPE', `a ${NOVNC_VIEW_ONLY} token needs shared consoles on this proxy for its server (in the inventory)`, { status: 403 });
   }
-  if (server && deps.shared && (t.consoleType === NOVNC_VIEW_ONLY || (server.sharedConsoles ?? opts.sharedConsoles ?? false))) {
+  if (shared && server && deps.shared) {
     return attachShared(conn, t, server, address, opts, deps, deps.shared);
   }
   if (server && deps.kept) {
