@@ -20,7 +20,7 @@
  * any client host (Porthole's own handshake with it is right: a direct client shows the same), not
  * a fault of the relay; a shared console dials once however many viewers arrive together.
  *
- * Usage: npm run bench:shared [-- --seconds 10] [--fps 5] [--no-write]
+ * Usage: npm run bench:shared [-- --seconds 10] [--fps 5] [--no-write]; BENCH_CPU_PROF=<dir> profiles the gateway
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -217,7 +217,9 @@ class Viewer {
 }
 
 async function run(shared: boolean, encoding: number, xvncPort: number, display: string, xvncPid: number | null, seconds: number, fps: number): Promise<Result> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--gateway', '--xvnc', String(xvncPort), ...(shared ? ['--shared'] : [])], { stdio: ['pipe', 'pipe', 'inherit'] });
+  // BENCH_CPU_PROF=<dir>: the gateway writes a V8 CPU profile there (where its CPU goes)
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const child = spawn(process.execPath, [...prof, '--import', 'tsx', fileURLToPath(import.meta.url), '--gateway', '--xvnc', String(xvncPort), ...(shared ? ['--shared'] : [])], { stdio: ['pipe', 'pipe', 'inherit'] });
   const viewers: Viewer[] = [];
   try {
     const first = await new Promise<string>((resolve, reject) => {
@@ -312,7 +314,7 @@ function render(results: readonly Result[], seconds: number, fps: number): strin
     row('painted frames seen by the last viewer (decoded)', (r) => r.framesSeen),
     row('MiB delivered to the viewers (all 10)', (r) => r.viewerMiB),
     '',
-    'The shared console asks Xvnc for its own encodings (the RFB client core\'s list: Xvnc answers in Tight, lossless here), decodes them once into the hub\'s framebuffer and writes each viewer\'s update in the format and encoding that viewer asked for (ZRLE: a zlib stream per viewer, pako); the byte relay copies what Xvnc encoded for each connection. A viewer of the shared console that asks while the hub is still behind gets the latest screen, not every frame in between: under load it receives fewer frames (the row of frames seen: the last viewer decodes its stream with Porthole\'s RfbDecoder and counts the distinct colours of pixel (0, 0), one per painted frame), the relay\'s viewers get every frame Xvnc encoded for them. With ZRLE viewers the shared console deflates one zlib stream per viewer in JavaScript (pako: node:zlib keeps no stream across synchronous calls), a whole gradient screen per viewer per update, which is why its ZRLE viewers see few of the frames of a screen that changes all over; the byte relay leaves that work to the VNC server, once per connection (Xvnc\'s CPU in the last column, which also slowed its painter). PSS is /proc/<pid>/smaps_rollup of the gateway\'s process (shared library pages counted proportionally); backend connections are the established TCP connections to Xvnc\'s port, counted with /proc/net/tcp.',
+    'The shared console asks Xvnc for its own encodings (the RFB client core\'s list: Xvnc answers in Tight, lossless here), decodes them once into the hub\'s framebuffer and writes each viewer\'s update in the format and encoding that viewer asked for (ZRLE: a zlib stream per viewer); the byte relay copies what Xvnc encoded for each connection. A viewer of the shared console that asks while the hub is still behind gets the latest screen, not every frame in between: under load it receives fewer frames (the row of frames seen: the last viewer decodes its stream with Porthole\'s RfbDecoder and counts the distinct colours of pixel (0, 0), one per painted frame), the relay\'s viewers get every frame Xvnc encoded for them. With ZRLE viewers the shared console encodes each viewer\'s update itself: its tiles read from the screen on the event loop, then deflated on that viewer\'s own zlib stream (node:zlib, in libuv\'s thread pool, so the proxy\'s CPU can pass 100 % of a core), a whole gradient screen per viewer per update: its ZRLE viewers see few of the frames of a screen that changes all over this fast (a worst case: raw tiles, 3 bytes a pixel). The byte relay leaves that work to the VNC server, once per connection (Xvnc\'s CPU in the last column, which also slowed its painter). PSS is /proc/<pid>/smaps_rollup of the gateway\'s process (shared library pages counted proportionally); backend connections are the established TCP connections to Xvnc\'s port, counted with /proc/net/tcp.',
     END,
     '',
   ].join('\n');

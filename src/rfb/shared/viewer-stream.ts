@@ -15,7 +15,9 @@
  * DesktopSize when the screen's size changed and the Cursor pseudo-encoding when the cursor did.
  * A first request that is not incremental (a late joiner's) gets the whole screen at once. A
  * viewer whose browser does not read holds one update at most: while its stream is full it
- * sends nothing, its region only grows (bounded), and the next update carries it all.
+ * sends nothing, its region only grows (bounded), and the next update carries it all. A ZRLE
+ * update is read from the screen at once and deflated asynchronously (`zrle-encoder.ts`): one
+ * update in flight, what changes meanwhile waits in the region for the next.
  *
  * Whole input messages go to the host, which decides whether they reach the backend (only the
  * viewer in control's do). Destroying the stream detaches the viewer and never touches the
@@ -82,6 +84,10 @@ export class ViewerStream extends Duplex {
   private cursorChanged = false;
   /** The stream is full: nothing more until its reader takes what it holds (`_read`). */
   private blocked = false;
+  /** A ZRLE update is being deflated: the next waits for it. */
+  private deflating = false;
+  /** The stream has been ended (`backendEnded`): nothing more is pushed. */
+  private ended = false;
 
   constructor(
     private readonly host: ScreenHost,
@@ -133,12 +139,12 @@ export class ViewerStream extends Duplex {
   }
 
   bell(): void {
-    if (this.live) this.push(Buffer.from([2]));
+    if (this.live && !this.ended) this.push(Buffer.from([2]));
   }
 
   /** ServerCutText (RFC 6143 §7.6.4) of `text` (Latin-1 bytes). */
   cutText(text: Buffer): void {
-    if (!this.live) return;
+    if (!this.live || this.ended) return;
     const m = Buffer.alloc(8 + text.length);
     m[0] = 3;
     m.writeUInt32BE(text.length, 4);
@@ -149,6 +155,8 @@ export class ViewerStream extends Duplex {
   /** The shared console's backend connection is gone: the stream ends after what it holds. */
   backendEnded(): void {
     clearTimeout(this.handshakeTimer);
+    // an update still being deflated is dropped: the session ends anyway
+    this.ended = true;
     if (!this.destroyed) this.push(null);
   }
 
@@ -171,6 +179,7 @@ export class ViewerStream extends Duplex {
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     clearTimeout(this.handshakeTimer);
     this.live = false;
+    this.zrle?.close();
     this.host.detach(this);
     callback(error);
   }
@@ -263,7 +272,7 @@ export class ViewerStream extends Duplex {
 
   /** Sends one FramebufferUpdate when the browser asked for one, something is to be sent, and the stream has room. */
   private flush(): void {
-    if (!this.live || this.request === null || this.blocked || this.destroyed) return;
+    if (!this.live || this.request === null || this.blocked || this.deflating || this.ended || this.destroyed) return;
     const fb = this.host.screen();
     const pieces: Buffer[] = [];
     let count = 0;
@@ -291,30 +300,50 @@ export class ViewerStream extends Duplex {
     const wanted = intersect(this.request, area);
     const rects = wanted ? this.dirty.take(wanted) : [];
     if (count === 0 && rects.length === 0) return;
-    for (const r of rects) {
-      pieces.push(this.encode(fb, r));
-      count++;
-    }
     this.request = null;
     const head = Buffer.alloc(4);
-    head.writeUInt16BE(count, 2);
+    head.writeUInt16BE(count + rects.length, 2);
     pieces.unshift(head);
+    if (rects.length > 0 && this.preferred === Encoding.ZRLE) {
+      // the pixels are read now; deflating them is asynchronous, one update at a time
+      const zrle = (this.zrle ??= new ZrleEncoder(this.packer, this.opts.zlibLevel));
+      const tiles = rects.map((r) => zrle.tilesOf(fb.pixels, fb.width, r.x, r.y, r.width, r.height));
+      this.deflating = true;
+      void this.deflateAll(zrle, rects, tiles).then((bodies) => {
+        this.deflating = false;
+        if (this.ended || this.destroyed) return;
+        // zlib failed (not a viewer that left: that one is destroyed): the viewer cannot go on without its stream
+        if (!bodies) return this.fail(new GatewayError('INTERNAL', `a shared console's viewer: ZRLE deflate failed`, { closeCode: 1011, clientMessage: 'Internal error' }));
+        rects.forEach((r, i) => {
+          const header = Buffer.allocUnsafe(12);
+          rectHeader(header, 0, r.x, r.y, r.width, r.height, Encoding.ZRLE);
+          pieces.push(header, bodies[i]!);
+        });
+        if (!this.push(Buffer.concat(pieces))) this.blocked = true;
+        // what changed or was asked for meanwhile
+        this.flush();
+      });
+      return;
+    }
+    for (const r of rects) pieces.push(this.raw(fb, r));
     if (!this.push(Buffer.concat(pieces))) this.blocked = true;
   }
 
-  private encode(fb: Framebuffer, r: Rect): Buffer {
-    const zrle = this.preferred === Encoding.ZRLE;
-    let body: Buffer;
-    if (zrle) {
-      this.zrle ??= new ZrleEncoder(this.packer, this.opts.zlibLevel);
-      body = this.zrle.encode(fb.pixels, fb.width, r.x, r.y, r.width, r.height);
-    } else {
-      body = Buffer.allocUnsafe(r.width * r.height * this.packer.bytesPerPixel);
-      this.packer.pack(fb.pixels, fb.width, r.x, r.y, r.width, r.height, body, 0);
+  /** Each rectangle's tiles deflated in turn on the viewer's one zlib stream; undefined when the encoder was closed (the viewer left). */
+  private async deflateAll(zrle: ZrleEncoder, rects: readonly Rect[], tiles: readonly Buffer[]): Promise<Buffer[] | undefined> {
+    const bodies: Buffer[] = [];
+    try {
+      for (let i = 0; i < rects.length; i++) bodies.push(await zrle.deflate(tiles[i]!));
+    } catch {
+      return undefined;
     }
-    const out = Buffer.allocUnsafe(12 + body.length);
-    rectHeader(out, 0, r.x, r.y, r.width, r.height, zrle ? Encoding.ZRLE : Encoding.Raw);
-    body.copy(out, 12);
+    return bodies;
+  }
+
+  private raw(fb: Framebuffer, r: Rect): Buffer {
+    const out = Buffer.allocUnsafe(12 + r.width * r.height * this.packer.bytesPerPixel);
+    rectHeader(out, 0, r.x, r.y, r.width, r.height, Encoding.Raw);
+    this.packer.pack(fb.pixels, fb.width, r.x, r.y, r.width, r.height, out, 12);
     return out;
   }
 
