@@ -21,7 +21,7 @@ export default {
     forbid('web-not-proxy', 'Console pages get what they need of the proxy through PagesDeps (wired by the gateway), or from src/http/.', { path: '^src/web/' }, { path: '^src/proxy/' }),
     forbid('contracts-not-drivers', 'The store, inventory and sessions contracts never import the proxy, the API or the RFB code.', { path: '^src/(sessions|store|inventory)/' }, { path: '^src/(proxy|api|rfb)/' }),
     forbid('rfb-not-proxy-api', 'The RFB security proxy talks to a socket-like seam; it never imports the proxy or the API.', { path: '^src/rfb/' }, { path: '^src/(proxy|api)/' }),
-    forbid('demo-only-rfb-types', 'The demo VNC server is self-contained: of the rest of Porthole it imports only rfb/types.ts.', { path: '^src/demo/' }, { path: '^src/', pathNot: '^src/demo/|^src/rfb/types[.]ts$' }),
+    forbid('demo-only-rfb-types', 'The demo VNC server is self-contained: of the rest of Porthole it imports only RFB types: rfb/types.ts, and the pixel formats it shares with the server role of shared consoles (rfb/shared/pixel-format.ts, rfb/framebuffer/types.ts).', { path: '^src/demo/' }, { path: '^src/', pathNot: '^src/demo/|^src/rfb/types[.]ts$|^src/rfb/shared/pixel-format[.]ts$|^src/rfb/framebuffer/types[.]ts$' }),
     forbid('http-is-pure', 'src/http/ holds what every HTTP listener shares (token sources, request checks, TLS settings and certificate reload) for proxy, web and api: it imports only errors.ts.', { path: '^src/http/' }, { path: '^src/', pathNot: '^src/http/|^src/errors[.]ts$' }),
     forbid('database-only-from-roots', 'Storage kinds are chosen and opened by the composition roots only; the parts see the contracts.', { pathNot: `${ROOTS}|^src/database/` }, { path: '^src/database/' }),
   ],

@@ -26,16 +26,21 @@ export const CLIENT_PIXEL_FORMAT: PixelFormat = {
 
 export const PIXEL_FORMAT_LENGTH = 16;
 
-/** Reads a PIXEL_FORMAT; throws a `BACKEND_PROTOCOL` error for one no RFB peer may use. */
-export function parsePixelFormat(b: Uint8Array, at = 0): PixelFormat {
+/** The 16 bytes of a PIXEL_FORMAT as they are, unchecked (the caller decides what it serves). */
+export function decodePixelFormat(b: Uint8Array, at = 0): PixelFormat {
   const v = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-  const bpp = v[at]!;
-  if (bpp !== 8 && bpp !== 16 && bpp !== 32) throw badFormat(`${bpp} bits per pixel`);
-  const pf: PixelFormat = {
-    bitsPerPixel: bpp, depth: v[at + 1]!, bigEndian: v[at + 2] !== 0, trueColour: v[at + 3] !== 0,
+  return {
+    bitsPerPixel: v[at] as PixelFormat['bitsPerPixel'], depth: v[at + 1]!, bigEndian: v[at + 2] !== 0, trueColour: v[at + 3] !== 0,
     redMax: v.readUInt16BE(at + 4), greenMax: v.readUInt16BE(at + 6), blueMax: v.readUInt16BE(at + 8),
     redShift: v[at + 10]!, greenShift: v[at + 11]!, blueShift: v[at + 12]!,
   };
+}
+
+/** Reads a PIXEL_FORMAT; throws a `BACKEND_PROTOCOL` error for one no RFB peer may use. */
+export function parsePixelFormat(b: Uint8Array, at = 0): PixelFormat {
+  const pf = decodePixelFormat(b, at);
+  const bpp = pf.bitsPerPixel;
+  if (bpp !== 8 && bpp !== 16 && bpp !== 32) throw badFormat(`${bpp} bits per pixel`);
   if (pf.trueColour) {
     for (const [max, shift] of [[pf.redMax, pf.redShift], [pf.greenMax, pf.greenShift], [pf.blueMax, pf.blueShift]] as const) {
       if (max === 0 || shift >= bpp || max * 2 ** shift >= 2 ** bpp) throw badFormat(`channel max ${max} at shift ${shift} does not fit ${bpp} bits`);

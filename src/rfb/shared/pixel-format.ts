@@ -6,7 +6,10 @@
  * (`rfb/framebuffer/types.ts`) into one viewer's pixels. Colour-map formats are refused: they
  * would need SetColourMapEntries, and no browser client asks for one.
  */
+import { decodePixelFormat, encodePixelFormat } from '../framebuffer/pixel-format.ts';
 import type { PixelFormat } from '../framebuffer/types.ts';
+
+export { decodePixelFormat };
 
 /** What ServerInit announces: 32 bits, depth 24, little endian, 0x00RRGGBB (TigerVNC's and QEMU's own). */
 export const SERVER_PIXEL_FORMAT: PixelFormat = {
@@ -15,27 +18,12 @@ export const SERVER_PIXEL_FORMAT: PixelFormat = {
 };
 
 export function writePixelFormat(pf: PixelFormat, out: Buffer, at: number): void {
-  out.writeUInt8(pf.bitsPerPixel, at);
-  out.writeUInt8(pf.depth, at + 1);
-  out.writeUInt8(pf.bigEndian ? 1 : 0, at + 2);
-  out.writeUInt8(pf.trueColour ? 1 : 0, at + 3);
-  out.writeUInt16BE(pf.redMax, at + 4);
-  out.writeUInt16BE(pf.greenMax, at + 6);
-  out.writeUInt16BE(pf.blueMax, at + 8);
-  out.writeUInt8(pf.redShift, at + 10);
-  out.writeUInt8(pf.greenShift, at + 11);
-  out.writeUInt8(pf.blueShift, at + 12);
+  encodePixelFormat(pf).copy(out, at);
 }
 
 /** Reads a PIXEL_FORMAT; throws a plain Error naming what is wrong when it cannot be served. */
 export function readPixelFormat(b: Buffer, at: number): PixelFormat {
-  const bpp = b.readUInt8(at);
-  const pf = {
-    bitsPerPixel: bpp as 8 | 16 | 32, depth: b.readUInt8(at + 1),
-    bigEndian: b.readUInt8(at + 2) !== 0, trueColour: b.readUInt8(at + 3) !== 0,
-    redMax: b.readUInt16BE(at + 4), greenMax: b.readUInt16BE(at + 6), blueMax: b.readUInt16BE(at + 8),
-    redShift: b.readUInt8(at + 10), greenShift: b.readUInt8(at + 11), blueShift: b.readUInt8(at + 12),
-  };
+  const pf = decodePixelFormat(b, at);
   const problem = pixelFormatProblem(pf);
   if (problem) throw new Error(`pixel format refused: ${problem}`);
   return pf;
