@@ -12,8 +12,8 @@ import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import { novnc } from '../consoles/novnc.ts';
 import { GatewayError } from '../errors.ts';
-import { deleteRecording, getRecording, listRecordings, localRecordingFile, MAX_LISTED, mintPlayback } from '../recordings/service.ts';
-import type { RecordingRecord, RecordingStore } from '../store/recordings.ts';
+import { deleteRecording, getRecording, listRecordings, localRecordingFile, MAX_LISTED, mintPlayback, recordingJson } from '../recordings/service.ts';
+import type { RecordingStore } from '../store/recordings.ts';
 import { auditBy } from './admin.ts';
 import type { ApiContext } from './context.ts';
 import { badRequest } from './errors.ts';
@@ -36,23 +36,6 @@ const recordingOutput = {
     size_bytes: { type: 'integer' },
   },
 };
-
-export function recordingJson(r: RecordingRecord) {
-  return {
-    id: r.id,
-    session_id: r.sessionId,
-    server_id: r.serverId,
-    server_name: r.serverName,
-    project_id: r.projectId,
-    viewer: r.viewer,
-    client: r.client,
-    proxy_host: r.proxyHost,
-    path: r.path,
-    started_at: new Date(r.startedAt).toISOString(),
-    ended_at: r.endedAt === null ? null : new Date(r.endedAt).toISOString(),
-    size_bytes: r.sizeBytes,
-  };
-}
 
 const idParams = { type: 'object', properties: { id: { type: 'string', maxLength: 128 } }, required: ['id'] };
 

@@ -8,7 +8,7 @@
 import { chmodSync, closeSync, copyFileSync, fchmodSync, openSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { GatewayError } from '../errors.ts';
-import { deleteRecording, getRecording, listRecordings, localRecordingFile, mintPlayback } from '../recordings/service.ts';
+import { deleteRecording, getRecording, listRecordings, localRecordingFile, mintPlayback, recordingJson } from '../recordings/service.ts';
 import type { RecordingRecord, RecordingStore } from '../store/recordings.ts';
 import { onePositional, optionString, print, requireOption, UsageError, type CommandRun, type ParsedArgs } from './args.ts';
 import { withAudit, withStores, type Stores } from './stores.ts';
@@ -16,23 +16,6 @@ import { withAudit, withStores, type Stores } from './stores.ts';
 function recordingsOf(stores: Stores): RecordingStore {
   if (!stores.recordings) throw new GatewayError('CONFIG_INVALID', 'recordings are listed in Porthole\'s own store: [database] connection is a Nova database and [porthole] connection is not set');
   return stores.recordings;
-}
-
-function json(r: RecordingRecord) {
-  return {
-    id: r.id,
-    session_id: r.sessionId,
-    server_id: r.serverId,
-    server_name: r.serverName,
-    project_id: r.projectId,
-    viewer: r.viewer,
-    client: r.client,
-    proxy_host: r.proxyHost,
-    path: r.path,
-    started_at: new Date(r.startedAt).toISOString(),
-    ended_at: r.endedAt === null ? null : new Date(r.endedAt).toISOString(),
-    size_bytes: r.sizeBytes,
-  };
 }
 
 function line(r: RecordingRecord): string {
@@ -53,7 +36,7 @@ async function list(a: ParsedArgs, stores: Stores): Promise<number> {
   const server = optionString(a, 'server');
   const project = optionString(a, 'project');
   const rows = await listRecordings(recordingsOf(stores), { ...(server ? { serverId: server.toLowerCase() } : {}), ...(project ? { projectId: project } : {}), ...(since !== undefined ? { since } : {}), ...(limit !== undefined ? { limit } : {}) });
-  print(a, { recordings: rows.map(json) }, rows.length === 0 ? 'no recordings' : rows.map(line).join('\n'));
+  print(a, { recordings: rows.map(recordingJson) }, rows.length === 0 ? 'no recordings' : rows.map(line).join('\n'));
   return 0;
 }
 
@@ -63,7 +46,7 @@ export const recordingCommands: Record<string, CommandRun> = {
   'recordings show': (a, l) =>
     withStores(l(), async (s) => {
       const r = await getRecording(recordingsOf(s), onePositional(a, 'RECORDING_ID'));
-      print(a, { recording: json(r) }, Object.entries(json(r)).map(([k, v]) => `${k.padEnd(12)} ${v ?? '-'}`).join('\n'));
+      print(a, { recording: recordingJson(r) }, Object.entries(recordingJson(r)).map(([k, v]) => `${k.padEnd(12)} ${v ?? '-'}`).join('\n'));
       return 0;
     }),
   'recordings download': (a, l) => {

@@ -157,3 +157,21 @@ export function startRecordingSweep(store: RecordingStore, hostname: string, set
   timer.unref();
   return () => clearInterval(timer);
 }
+
+/** A recording's listing as the API and `--json` give it (snake case, times in ISO 8601). */
+export function recordingJson(r: RecordingRecord) {
+  return {
+    id: r.id,
+    session_id: r.sessionId,
+    server_id: r.serverId,
+    server_name: r.serverName,
+    project_id: r.projectId,
+    viewer: r.viewer,
+    client: r.client,
+    proxy_host: r.proxyHost,
+    path: r.path,
+    started_at: new Date(r.startedAt).toISOString(),
+    ended_at: r.endedAt === null ? null : new Date(r.endedAt).toISOString(),
+    size_bytes: r.sizeBytes,
+  };
+}
