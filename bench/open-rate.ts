@@ -1,0 +1,174 @@
+/**
+ * @module bench/open-rate
+ * The open-rate part of `npm run bench` alone, for A/B work on the cost of opening a console:
+ * one `banner` backend (bench/backend.ts), Porthole from this checkout and, with `--baseline DIR`,
+ * Porthole from another checkout side by side (each one process, SQLite token store, sessions
+ * registry as the daemon sets it up, no console limits), then `--reps N` rounds of `openRate`
+ * (bench/sessions.ts: 50 clients in a closed loop, open to ServerInit, close, next) interleaved
+ * over the Porthole(s) so that both see the same load. Prints per round and per Porthole the
+ * sessions per second, the proxy's CPU per session (user + sys, from /proc), open → ServerInit
+ * p50/p99 and the load average, then the medians and the ratio to the baseline.
+ *
+ * `--cpu-prof` runs this checkout's Porthole under `node --cpu-prof` and prints the profile's
+ * top functions (self time, and inclusive time with `--inclusive`) when it exits.
+ * `--strace N` runs `strace -c -f` on this checkout's Porthole over N opens (sequential, one
+ * client) after the rounds and prints the syscall summary.
+ * `--direct` adds raw TCP to the backend as a path (no proxy).
+ *
+ * Never writes bench/RESULTS.md.
+ *
+ * Usage: node --import tsx bench/open-rate.ts [--baseline DIR] [--reps 3] [--seconds 3] [--clients 50] [--cpu-prof] [--inclusive] [--strace N] [--direct]
+ */
+import { execFile, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { rfbHandshake, open as openConnection, type Path } from './client.ts';
+import { printInclusive, printTop } from './profile-top.ts';
+import { openRate, type OpenRateResult } from './sessions.ts';
+import { firstLine, freePort, loadAverage, LOOPBACK, noConsoleLimits, raiseFileLimit, ROOT, sleep, startChild, stopAll, tempDirs, waitForPort, type Child } from './procs.ts';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+
+interface Options {
+  baseline: string | null;
+  reps: number;
+  seconds: number;
+  clients: number;
+  cpuProf: string | null;
+  inclusive: boolean;
+  strace: number;
+  direct: boolean;
+}
+
+function parseArgs(args: readonly string[]): Options {
+  const o: Options = { baseline: null, reps: 3, seconds: 3, clients: 50, cpuProf: null, inclusive: false, strace: 0, direct: false };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const value = () => {
+      const v = args[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--baseline') o.baseline = resolve(value());
+    else if (a === '--reps') o.reps = Number(value());
+    else if (a === '--seconds') o.seconds = Number(value());
+    else if (a === '--clients') o.clients = Number(value());
+    else if (a === '--cpu-prof') o.cpuProf = join(HERE, 'profiles', `open-rate-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+    else if (a === '--inclusive') o.inclusive = true;
+    else if (a === '--strace') o.strace = Number(value());
+    else if (a === '--direct') o.direct = true;
+    else throw new Error(`unknown argument ${a}`);
+  }
+  return o;
+}
+
+function porthole(root: string, args: string[]): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    execFile(process.execPath, [join(root, 'bin/porthole.js'), ...args], { cwd: root, env: { ...process.env, NODE_OPTIONS: '' } }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`porthole ${args.slice(0, 2).join(' ')}: ${err.message} ${stderr}`));
+      else resolvePromise(stdout);
+    });
+  });
+}
+
+/** One Porthole daemon (one process) with a token for the banner backend. */
+async function startPorthole(root: string, bannerPort: number, name: string, nodeArgs: readonly string[]): Promise<Path & { child: Child }> {
+  const dir = mkdtempSync(join(tmpdir(), 'porthole-openrate-'));
+  tempDirs.add(dir);
+  const database = `sqlite:///${join(dir, 'porthole.db')}`;
+  const proxyPort = await freePort();
+  const out = await porthole(root, ['token', 'create', '--instance-uuid', randomUUID(), '--host', LOOPBACK, '--port', String(bannerPort), '--ttl', '86400', '--json', '--database-connection', database]);
+  const url = `ws://${LOOPBACK}:${proxyPort}/?token=${(JSON.parse(out) as { token: string }).token}`;
+  const child = startChild(name, process.execPath, [
+    ...nodeArgs,
+    join(root, 'bin/porthole.js'), 'novncproxy',
+    '--vnc-novncproxy_host', LOOPBACK,
+    '--vnc-novncproxy_port', String(proxyPort),
+    '--database-connection', database,
+    '--porthole-log_level', 'warn',
+    ...noConsoleLimits(root),
+  ]);
+  child.proc.stdout!.resume();
+  await waitForPort(child, proxyPort, 30_000);
+  return { name, pid: child.pid, child, targets: { source: url, closing: url, banner: url, echo: url } };
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+/** `strace -c -f` attached to `pid` over `n` sequential opens. */
+async function straceOpens(path: Path, n: number): Promise<string> {
+  const st = spawn('strace', ['-c', '-f', '-p', String(path.pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let out = '';
+  st.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  await sleep(500);
+  for (let i = 0; i < n; i++) {
+    const c = openConnection(path, 'banner');
+    await rfbHandshake(c);
+    c.close();
+    await c.closed;
+  }
+  await sleep(300);
+  st.kill('SIGINT');
+  await new Promise((r) => st.once('exit', r));
+  return out;
+}
+
+/** The profile's start-up and warm-up, left out of its summary. */
+let skipMs = 0;
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  raiseFileLimit(65_536);
+  try {
+    const backend = startChild('backend', process.execPath, ['--import', 'tsx', join(HERE, 'backend.ts'), '--bytes', '1024']);
+    const ports = JSON.parse(await firstLine(backend, 20_000)) as { bannerPort: number };
+    const paths: (Path & { child?: Child })[] = [];
+    if (o.direct) paths.push({ name: 'raw TCP', pid: null, targets: { source: ports.bannerPort, closing: ports.bannerPort, banner: ports.bannerPort, echo: ports.bannerPort } });
+    if (o.baseline) paths.push(await startPorthole(o.baseline, ports.bannerPort, 'baseline', []));
+    const spawnedAt = performance.now();
+    const ph = await startPorthole(ROOT, ports.bannerPort, 'Porthole', o.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProf] : []);
+    paths.push(ph);
+    process.stdout.write(`open rate: ${o.clients} clients, ${o.reps} × ${o.seconds} s per path, load ${loadAverage()}\n`);
+    // warm-up: JIT and the token store's caches
+    for (const p of paths) await openRate(p, { clients: o.clients, seconds: 1, warmupSeconds: 0.5 });
+    skipMs = performance.now() - spawnedAt;
+    const all = new Map<string, OpenRateResult[]>(paths.map((p) => [p.name, []]));
+    for (let rep = 1; rep <= o.reps; rep++) {
+      for (const p of rep % 2 ? paths : [...paths].reverse()) {
+        const r = await openRate(p, { clients: o.clients, seconds: o.seconds, warmupSeconds: 1 });
+        all.get(p.name)!.push(r);
+        process.stdout.write(`  rep ${rep} ${p.name.padEnd(9)} ${r.perSecond.toFixed(0).padStart(6)}/s  cpu ${r.proxyCpuMsPerSession?.toFixed(3) ?? '-'} ms/session (user ${r.proxyUserMsPerSession?.toFixed(3) ?? '-'}, sys ${r.proxySysMsPerSession?.toFixed(3) ?? '-'})  ready p50 ${r.readyP50Ms.toFixed(2)} p99 ${r.readyP99Ms.toFixed(2)} ms  errors ${r.errors}  client ${r.clientCpuMsPerSession.toFixed(3)} ms  load ${loadAverage()}\n`);
+      }
+    }
+    process.stdout.write('medians:\n');
+    const base = o.baseline ? all.get('baseline')! : null;
+    for (const [name, rs] of all) {
+      const rate = median(rs.map((r) => r.perSecond));
+      const cpu = median(rs.map((r) => r.proxyCpuMsPerSession ?? NaN));
+      const p50 = median(rs.map((r) => r.readyP50Ms));
+      const ratio = base && name !== 'baseline' ? `  rate ×${(rate / median(base.map((r) => r.perSecond))).toFixed(2)}, cpu ×${(cpu / median(base.map((r) => r.proxyCpuMsPerSession ?? NaN))).toFixed(2)}` : '';
+      process.stdout.write(`  ${name.padEnd(9)} ${rate.toFixed(0).padStart(6)}/s  cpu ${cpu.toFixed(3)} ms/session (= ${(1000 / cpu).toFixed(0)} opens per CPU-second)  ready p50 ${p50.toFixed(2)} ms${ratio}\n`);
+    }
+    process.stdout.write(`load ${loadAverage()}\n`);
+    if (o.strace > 0) process.stdout.write(`\nstrace -c -f over ${o.strace} opens of ${ph.name}:\n${await straceOpens(ph, o.strace)}\n`);
+  } finally {
+    await stopAll();
+  }
+  if (o.cpuProf) {
+    const profiles = existsSync(o.cpuProf) ? readdirSync(o.cpuProf).map((f) => join(o.cpuProf!, f)) : [];
+    const main = profiles.sort((a, b) => statSync(b).size - statSync(a).size)[0];
+    if (main) {
+      process.stdout.write(`CPU profile of ${ROOT}'s Porthole without its first ${(skipMs / 1000).toFixed(1)} s (start-up, warm-up):\n`);
+      printTop(main, 40, skipMs);
+      if (o.inclusive) printInclusive(main, 70, skipMs);
+    }
+  }
+}
+
+await main();
