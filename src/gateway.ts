@@ -241,6 +241,12 @@ export async function createGateway(loaded: LoadedConfig, parts: GatewayParts = 
         },
       });
       sharedHub = hub;
+      // who could type on a shared console, and from when: the viewer's session, and how control came to it
+      hub.subscribe((e) => {
+        if (e.kind !== 'control') return;
+        const to = e.viewer === null ? undefined : e.state.viewers.find((v) => v.id === e.viewer);
+        audit.record({ event: 'control.changed', server: e.state.serverId, console_type: 'novnc', actor: { system: 'proxy' }, reason: to ? `${e.why}: ${to.name} has control` : `${e.why}: nobody has control`, ...(to?.sessionId ? { session: to.sessionId } : {}) });
+      });
       // after the listeners: their sessions end first, then the backend connections
       closers.unshift(async () => hub.close());
     }

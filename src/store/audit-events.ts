@@ -11,7 +11,7 @@
  */
 
 /** Every event the trail records; `v` of a line says which schema version wrote it. */
-export const AUDIT_EVENTS = ['token.minted', 'token.used', 'token.refused', 'token.revoked', 'token.consumed', 'session.opened', 'session.closed', 'session.killed', 'recording.started', 'recording.deleted', 'screenshot.taken'] as const;
+export const AUDIT_EVENTS = ['token.minted', 'token.used', 'token.refused', 'token.revoked', 'token.consumed', 'session.opened', 'session.closed', 'session.killed', 'recording.started', 'recording.deleted', 'screenshot.taken', 'control.changed'] as const;
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];
 
 /** The schema version written in every line (`v`). */

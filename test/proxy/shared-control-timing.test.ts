@@ -127,6 +127,14 @@ describe('shared consoles: control times, view-only viewers, recording at the hu
       await sleep(ANSWER_MS + 1500);
       assert.equal(hub().state().controller, idb, 'a declined request moved control');
       assert.equal(events.filter((e) => e.kind === 'control').length, 1);
+      // the audit trail says who could type from when: the first viewer's control, then the move on the timeout
+      const sessionOf = (id: string) => hub().state().viewers.find((v) => v.id === id)!.sessionId;
+      const lines = await eventually('control.changed in the audit trail', async () => {
+        const found = await gw.gateway.stores.auditEvents!.query({ server: SERVER, events: ['control.changed'], limit: 100, order: 'oldest' });
+        return found.some((l) => l.session === sessionOf(idb)) ? found : undefined;
+      }, 10_000);
+      const moves = lines.filter((l) => l.session === sessionOf(ida) || l.session === sessionOf(idb));
+      assert.deepEqual(moves.map((l) => [l.session, l.reason?.split(':')[0], l.actor]), [[sessionOf(ida), 'first', { system: 'proxy' }], [sessionOf(idb), 'timeout', { system: 'proxy' }]]);
     } finally {
       stop();
       for (const v of [a, b, c]) v.close();
