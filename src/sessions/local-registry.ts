@@ -26,8 +26,8 @@ export class LocalRegistry implements RegistryBackend {
     for (const s of sessions) this.sessions.set(s.id, { ...s, killed: this.sessions.get(s.id)?.killed });
   }
 
-  async removeSession(id: string): Promise<void> {
-    this.sessions.delete(id);
+  async removeSessions(ids: readonly string[]): Promise<void> {
+    for (const id of ids) this.sessions.delete(id);
   }
 
   async setRole(id: string, role: SessionRole): Promise<void> {

@@ -38,7 +38,7 @@ const EXPIRY_SLACK_SECONDS = 2;
 export const PRESENCE_MIN = 100;
 /** Every live session's token is checked at least once in this long (plus a heartbeat). */
 export const PRESENCE_ROUND_MS = 60_000;
-/** Sessions written per `addSessions` call. */
+/** Sessions written (`addSessions`) or removed (`removeSessions`) per call. */
 const WRITE_BATCH = 500;
 
 export interface TrackerOptions {
@@ -197,14 +197,15 @@ export class SessionTracker {
   private async work(): Promise<void> {
     for (;;) {
       if (this.toRemove.size > 0) {
+        // all that ended meanwhile in one write: consoles end in bursts (a closed loop of clients, a drain)
         const ids = [...this.toRemove];
         this.toRemove.clear();
-        for (const id of ids) {
+        for (let i = 0; i < ids.length; i += WRITE_BATCH) {
           try {
-            await this.registry.removeSession(id, this.proxy.id);
+            await this.registry.removeSessions(ids.slice(i, i + WRITE_BATCH), this.proxy.id);
           } catch (err) {
-            // retried with the next heartbeat; if that never comes, it goes with this proxy
-            this.toRemove.add(id);
+            // retried with the next heartbeat; if that never comes, they go with this proxy
+            for (const id of ids.slice(i)) this.toRemove.add(id);
             this.trouble('write', `sessions registry (${this.registry.description}): ${(err as Error).message}`);
             return;
           }

@@ -164,7 +164,8 @@ export interface RegistryBackend {
   heartbeat(proxy: ProxyRecord, load?: ProxyLoad): Promise<Beat>;
   /** Writes sessions of `proxy` (new ones, or their byte counts again: the same row or key). */
   addSessions(sessions: readonly SessionRecord[], proxy: ProxyRecord): Promise<void>;
-  removeSession(id: string, proxyId: string): Promise<void>;
+  /** Sessions of `proxy` that ended: one statement or round trip for all of them (consoles end in bursts). */
+  removeSessions(ids: readonly string[], proxyId: string): Promise<void>;
   /** A shared console's control moved: the session's role now (one write; nothing when the session is not there). */
   setRole(id: string, role: SessionRole): Promise<void>;
   /** The proxy answered the `figures` request of time `at`: its counts that changed are written (`addSessions`). */

@@ -99,8 +99,9 @@ export class RedisRegistry implements RegistryBackend {
     for (const [err] of replies ?? []) if (err) throw err;
   }
 
-  async removeSession(id: string, proxyId: string): Promise<void> {
-    await this.redis.multi().del(this.key('session', id)).srem(this.key('proxy-sessions', proxyId), id).srem(this.key('killed', proxyId), id).exec();
+  async removeSessions(ids: readonly string[], proxyId: string): Promise<void> {
+    if (ids.length === 0) return;
+    await this.redis.multi().del(...ids.map((id) => this.key('session', id))).srem(this.key('proxy-sessions', proxyId), ...ids).srem(this.key('killed', proxyId), ...ids).exec();
   }
 
   async setRole(id: string, role: SessionRole): Promise<void> {

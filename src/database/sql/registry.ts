@@ -120,8 +120,8 @@ export class SqlRegistry implements RegistryBackend {
     for (let i = 0; i < sessions.length; i += BATCH) await this.upsert(SESSIONS, sessions.slice(i, i + BATCH).map(sessionRow), SESSION_UPDATE);
   }
 
-  async removeSession(id: string): Promise<void> {
-    await this.db.deleteFrom(SESSIONS).where('id', '=', id).execute();
+  async removeSessions(ids: readonly string[]): Promise<void> {
+    for (let i = 0; i < ids.length; i += BATCH) await this.db.deleteFrom(SESSIONS).where('id', 'in', ids.slice(i, i + BATCH)).execute();
   }
 
   async setRole(id: string, role: SessionRole): Promise<void> {
