@@ -136,7 +136,7 @@ async function main(): Promise<void> {
     paths.push(ph);
     process.stdout.write(`open rate: ${o.clients} clients, ${o.reps} × ${o.seconds} s per path, load ${loadAverage()}\n`);
     // warm-up: JIT and the token store's caches
-    for (const p of paths) await openRate(p, { clients: o.clients, seconds: 1, warmupSeconds: 0.5 });
+    for (const p of paths) await openRate(p, { clients: o.clients, seconds: 3, warmupSeconds: 0.5 });
     skipMs = performance.now() - spawnedAt;
     const all = new Map<string, OpenRateResult[]>(paths.map((p) => [p.name, []]));
     for (let rep = 1; rep <= o.reps; rep++) {

@@ -189,9 +189,13 @@ export class SessionTracker {
 
   private kick(): void {
     if (this.working || this.stopped) return;
-    this.working = this.work().finally(() => {
-      this.working = undefined;
-    });
+    // after this turn of the event loop: the console that started or ended goes on at once (the
+    // write is off its path), and every console of the same turn goes in the same write
+    this.working = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.work())
+      .finally(() => {
+        this.working = undefined;
+      });
   }
 
   private async work(): Promise<void> {
