@@ -13,11 +13,14 @@
  * top functions (self time, and inclusive time with `--inclusive`) when it exits.
  * `--strace N` runs `strace -c -f` on this checkout's Porthole over N opens (sequential, one
  * client) after the rounds and prints the syscall summary.
- * `--direct` adds raw TCP to the backend as a path (no proxy).
+ * `--direct` adds raw TCP to the backend as a path (no proxy); `--tcp-relay` adds bench/tcp-relay.ts
+ * (a Node process that only pipes: the floor of CPU per session for any proxy in Node).
+ * `--latency N`: before the rounds, N sequential opens (one client, no other load) per path,
+ * open → ServerInit p50/p90 (the issue's "within 0.3 ms of a direct connection": use with --direct).
  *
  * Never writes bench/RESULTS.md.
  *
- * Usage: node --import tsx bench/open-rate.ts [--baseline DIR] [--reps 3] [--seconds 3] [--clients 50] [--cpu-prof] [--inclusive] [--strace N] [--direct]
+ * Usage: node --import tsx bench/open-rate.ts [--baseline DIR] [--reps 3] [--seconds 3] [--clients 50] [--cpu-prof] [--inclusive] [--strace N] [--direct] [--tcp-relay] [--latency N]
  */
 import { execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -41,10 +44,12 @@ interface Options {
   inclusive: boolean;
   strace: number;
   direct: boolean;
+  tcpRelay: boolean;
+  latency: number;
 }
 
 function parseArgs(args: readonly string[]): Options {
-  const o: Options = { baseline: null, reps: 3, seconds: 3, clients: 50, cpuProf: null, inclusive: false, strace: 0, direct: false };
+  const o: Options = { baseline: null, reps: 3, seconds: 3, clients: 50, cpuProf: null, inclusive: false, strace: 0, direct: false, tcpRelay: false, latency: 0 };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     const value = () => {
@@ -60,6 +65,8 @@ function parseArgs(args: readonly string[]): Options {
     else if (a === '--inclusive') o.inclusive = true;
     else if (a === '--strace') o.strace = Number(value());
     else if (a === '--direct') o.direct = true;
+    else if (a === '--tcp-relay') o.tcpRelay = true;
+    else if (a === '--latency') o.latency = Number(value());
     else throw new Error(`unknown argument ${a}`);
   }
   return o;
@@ -130,6 +137,11 @@ async function main(): Promise<void> {
     const ports = JSON.parse(await firstLine(backend, 20_000)) as { bannerPort: number };
     const paths: (Path & { child?: Child })[] = [];
     if (o.direct) paths.push({ name: 'raw TCP', pid: null, targets: { source: ports.bannerPort, closing: ports.bannerPort, banner: ports.bannerPort, echo: ports.bannerPort } });
+    if (o.tcpRelay) {
+      const relay = startChild('TCP relay', process.execPath, ['--import', 'tsx', join(HERE, 'tcp-relay.ts'), String(ports.bannerPort)]);
+      const port = (JSON.parse(await firstLine(relay, 20_000)) as Record<string, number>)[String(ports.bannerPort)]!;
+      paths.push({ name: 'TCP relay', pid: relay.pid, targets: { source: port, closing: port, banner: port, echo: port } });
+    }
     if (o.baseline) paths.push(await startPorthole(o.baseline, ports.bannerPort, 'baseline', []));
     const spawnedAt = performance.now();
     const ph = await startPorthole(ROOT, ports.bannerPort, 'Porthole', o.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProf] : []);
@@ -138,6 +150,24 @@ async function main(): Promise<void> {
     // warm-up: JIT and the token store's caches
     for (const p of paths) await openRate(p, { clients: o.clients, seconds: 3, warmupSeconds: 0.5 });
     skipMs = performance.now() - spawnedAt;
+    if (o.latency > 0) {
+      // interleaved one by one, so that both see the same moments of the machine's load
+      const samples = new Map<string, number[]>(paths.map((p) => [p.name, []]));
+      for (let i = 0; i < o.latency; i++) {
+        for (const p of paths) {
+          const c = openConnection(p, 'banner');
+          const h = await rfbHandshake(c);
+          samples.get(p.name)!.push(Number(h.ready) / 1e6);
+          c.close();
+          await c.closed;
+        }
+      }
+      process.stdout.write(`sequential opens, open → ServerInit (${o.latency} each, interleaved), load ${loadAverage()}:\n`);
+      for (const [name, xs] of samples) {
+        xs.sort((a, b) => a - b);
+        process.stdout.write(`  ${name.padEnd(9)} p50 ${xs[Math.floor(xs.length * 0.5)]!.toFixed(3)} ms  p90 ${xs[Math.floor(xs.length * 0.9)]!.toFixed(3)} ms  min ${xs[0]!.toFixed(3)} ms\n`);
+      }
+    }
     const all = new Map<string, OpenRateResult[]>(paths.map((p) => [p.name, []]));
     for (let rep = 1; rep <= o.reps; rep++) {
       for (const p of rep % 2 ? paths : [...paths].reverse()) {
@@ -153,7 +183,7 @@ async function main(): Promise<void> {
       const cpu = median(rs.map((r) => r.proxyCpuMsPerSession ?? NaN));
       const p50 = median(rs.map((r) => r.readyP50Ms));
       const ratio = base && name !== 'baseline' ? `  rate ×${(rate / median(base.map((r) => r.perSecond))).toFixed(2)}, cpu ×${(cpu / median(base.map((r) => r.proxyCpuMsPerSession ?? NaN))).toFixed(2)}` : '';
-      process.stdout.write(`  ${name.padEnd(9)} ${rate.toFixed(0).padStart(6)}/s  cpu ${cpu.toFixed(3)} ms/session (= ${(1000 / cpu).toFixed(0)} opens per CPU-second)  ready p50 ${p50.toFixed(2)} ms${ratio}\n`);
+      process.stdout.write(`  ${name.padEnd(9)} ${rate.toFixed(0).padStart(6)}/s  cpu ${Number.isNaN(cpu) ? '-' : `${cpu.toFixed(3)} ms/session (= ${(1000 / cpu).toFixed(0)} opens per CPU-second)`}  ready p50 ${p50.toFixed(2)} ms${ratio}\n`);
     }
     process.stdout.write(`load ${loadAverage()}\n`);
     if (o.strace > 0) process.stdout.write(`\nstrace -c -f over ${o.strace} opens of ${ph.name}:\n${await straceOpens(ph, o.strace)}\n`);
