@@ -9,6 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { hashToken, nowSeconds, type ConsoleToken, type ConsumeResult, type NewConsoleToken, type TokenLookup, type TokenRecords, type TokenUses } from '../../store/types.ts';
+import type { CompiledQuery } from 'kysely';
 import { tableColumns } from './database.ts';
 import type { Database } from './types.ts';
 
@@ -31,6 +32,8 @@ const NOVA_COLUMNS = ['id', 'token_hash', 'console_type', 'host', 'port', 'inter
 
 export class SqlTokenRecords implements TokenRecords {
   private columns: Promise<string[]> | undefined;
+  /** The lookup's SQL, compiled once: building and compiling it anew was most of a lookup's CPU (every console open waits for one). */
+  private lookupQuery: Promise<CompiledQuery<Row>> | undefined;
 
   constructor(private readonly database: Database) {}
 
@@ -59,8 +62,9 @@ export class SqlTokenRecords implements TokenRecords {
   }
 
   async lookup(token: string): Promise<TokenLookup> {
-    const columns = await this.selectColumns();
-    const row = (await this.database.db.selectFrom(TABLE).select(columns).where('token_hash', '=', hashToken(token)).executeTakeFirst()) as Row | undefined;
+    const query = await this.compiledLookup();
+    // the same text with this token's hash as its one parameter
+    const row = (await this.database.db.executeQuery<Row>({ ...query, parameters: [hashToken(token)] })).rows[0];
     if (!row) return { status: 'unknown' };
     const record = toToken(row);
     return record.expires > nowSeconds() ? { status: 'valid', token: record } : { status: 'expired', token: record };
@@ -79,6 +83,17 @@ export class SqlTokenRecords implements TokenRecords {
   async sweepExpired(): Promise<number> {
     const r = await this.database.db.deleteFrom(TABLE).where('expires', '<=', nowSeconds()).executeTakeFirst();
     return Number(r.numDeletedRows);
+  }
+
+  private compiledLookup(): Promise<CompiledQuery<Row>> {
+    this.lookupQuery ??= this.selectColumns().then(
+      (columns) => this.database.db.selectFrom(TABLE).select(columns).where('token_hash', '=', '').compile() as CompiledQuery<Row>,
+      (err: unknown) => {
+        this.lookupQuery = undefined;
+        throw err;
+      },
+    );
+    return this.lookupQuery;
   }
 
   /** Nova's columns, and `tls_port` where the table has it; looked up on first use (the database may be down at start). */
