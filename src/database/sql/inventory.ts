@@ -6,6 +6,7 @@
  * is a column of its row (see `BackendAuth` for why it cannot be hashed); the database is to be
  * protected as nova.conf is.
  */
+import type { CompiledQuery } from 'kysely';
 import type { Inventory, Server } from '../../inventory/types.ts';
 import { sqlTimestamp } from './tokens.ts';
 import type { Database } from './types.ts';
@@ -34,6 +35,8 @@ const TABLE = 'porthole_servers';
 
 export class SqlInventory implements Inventory {
   private readonly db: Database['db'];
+  /** `get`'s SQL, compiled once: every console open asks for its server. */
+  private getQuery: CompiledQuery<Row> | undefined;
 
   constructor(private readonly database: Database) {
     this.db = database.db;
@@ -66,7 +69,9 @@ export class SqlInventory implements Inventory {
   }
 
   async get(id: string): Promise<Server | undefined> {
-    const row = (await this.db.selectFrom(TABLE).selectAll().where('id', '=', id.toLowerCase()).executeTakeFirst()) as Row | undefined;
+    this.getQuery ??= this.db.selectFrom(TABLE).selectAll().where('id', '=', '').compile() as CompiledQuery<Row>;
+    // the same text with this id as its one parameter
+    const row = (await this.db.executeQuery<Row>({ ...this.getQuery, parameters: [id.toLowerCase()] })).rows[0];
     return row && toServer(row);
   }
 
