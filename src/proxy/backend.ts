@@ -10,8 +10,8 @@
  * sixteenth of the reads, frames and callbacks, and no heap memory churns per read. Most reads
  * land in one buffer shared by every socket, so an idle console holds no read buffer at all;
  * that buffer is overwritten by the next read on any socket, so its bytes are copied out before
- * the callback returns. A socket whose last read was large (a framebuffer stream) reads next into
- * a buffer of its own, which the relay sends on without a copy and gives back once written;
+ * the callback returns. A socket that has just read a large chunk (a framebuffer stream) reads its
+ * next few reads into a buffer of its own, which the relay sends on without a copy and gives back once written;
  * there are at most 32 of those, so memory stays bounded however many consoles
  * stream at once (the others copy). Until the relay installs its sink (`setBackendSink`), each
  * read is copied into the stream as an ordinary `data` event, for the CONNECT and RFB handshakes.
@@ -24,8 +24,17 @@ import { printable } from '../log/escape.ts';
 /** The most one read takes from a backend socket. */
 export const BACKEND_READ_SIZE = 1024 * 1024;
 const landing = Buffer.allocUnsafeSlow(BACKEND_READ_SIZE);
-/** A read at least this large makes the socket's next read land in a buffer of its own. */
+/** A read at least this large makes the socket's next reads land in a buffer of its own. */
 const STREAMING_READ = 256 * 1024;
+/**
+ * Reads after a large one that still land in a buffer of the socket's own, however small. A
+ * stream that the browser's backpressure pauses reads 1 MiB, then the rest queued meanwhile (often
+ * less than STREAMING_READ), then 1 MiB again: deciding on the last read alone put every other
+ * large read into the shared buffer and copied it into a fresh 1 MiB allocation (4 x 256 MiB
+ * downloads: 28 reads, 14 MiB copied; with the grace 12 reads, 6 MiB, mostly each download's
+ * first large read). A console that stops streaming gives its buffer back after this many small reads.
+ */
+const STREAMING_GRACE = 4;
 /** Buffers of BACKEND_READ_SIZE that streaming sockets may hold or have in flight at once. */
 let maxOwnBuffers = 32;
 let ownBuffers = 0;
@@ -80,16 +89,18 @@ function pushCopy(this: Socket, buffer: Buffer, n: number, owned: boolean): bool
 
 function openSocket(host: string, port: number): Socket {
   let socket: BackendSocket;
-  let lastRead = 0;
+  /** reads left that land in a buffer of the socket's own (STREAMING_GRACE after a large one) */
+  let streaming = 0;
   /** the buffer the next read lands in, when it is one of the socket's own */
   let held: Buffer | undefined;
   const callback = (n: number, buffer: Buffer) => {
-    lastRead = n;
+    if (n >= STREAMING_READ) streaming = STREAMING_GRACE;
+    else if (streaming > 0) streaming--;
     held = undefined;
     return socket[kSink]!.call(socket, buffer, n, buffer !== landing);
   };
   // called once at the start and after every read, for the buffer of the next read
-  const nextBuffer = () => (held = lastRead >= STREAMING_READ ? takeOwnBuffer() : undefined) ?? landing;
+  const nextBuffer = () => (held = streaming > 0 ? takeOwnBuffer() : undefined) ?? landing;
   socket = connect({ host, port, noDelay: true, onread: { buffer: nextBuffer, callback } });
   socket[kSink] = pushCopy;
   // a socket that closes holding a buffer of its own for a read that never came gives it back
