@@ -131,8 +131,10 @@ export class ConsoleSession implements LiveSession {
     } else {
       backend.on('data', toClient);
     }
-    backend.on('end', () => this.end('backend closed'));
-    backend.on('close', () => this.end('backend closed'));
+    // one listener for both: a closure less per live console
+    const backendClosed = () => this.end('backend closed');
+    backend.on('end', backendClosed);
+    backend.on('close', backendClosed);
     backend.on('error', (err: NodeJS.ErrnoException) => this.end(`backend error: ${err.code ?? err.message}`));
     backend.resume();
   }
