@@ -143,6 +143,8 @@ export function createUpgradeHandler(opts: UpgradeOptions, deps: UpgradeDeps): U
       deps.sessions.add(s);
       deps.observer?.started(s);
       deps.events?.sessionStarted(facts(c, kind), s);
+      // the line's object only where the level is on (the default is info): every open passes here
+      if (deps.log.isLevelEnabled?.('debug') === false) return;
       const i = s.info;
       deps.log.debug({ event: 'session_start', session: i.id, instance: i.instanceUuid, client: i.client, tokenHash: i.tokenLogId }, 'console session started');
     },
@@ -150,6 +152,7 @@ export function createUpgradeHandler(opts: UpgradeOptions, deps: UpgradeDeps): U
       deps.sessions.delete(s);
       deps.observer?.ended(s);
       deps.events?.sessionEnded(facts(c, kind), s, end);
+      if (deps.log.isLevelEnabled?.('info') === false) return;
       const i = s.info;
       deps.log.info({ event: 'session', session: i.id, server: i.serverName, instance: i.instanceUuid, client: i.client, backend: i.backend, backendAuth: i.backendAuth ?? undefined, tokenHash: i.tokenLogId, reason: end.reason, bytesFromClient: end.bytesFromClient, bytesFromBackend: end.bytesFromBackend, durationMs: end.durationMs }, 'console session ended');
     },
@@ -226,7 +229,7 @@ async function establish(conn: ConsoleConnection, head: Buffer, wss: WebSocketSe
   if (!session) void recorder?.close();
   if (session && opts.enforceSessionTimeout) {
     const expiresMs = a.info.tokenExpires * 1000;
-    deps.log.debug({ event: 'session_timeout', session: a.info.id, tokenHash: a.info.tokenLogId, seconds: Math.max(0, Math.round((expiresMs - Date.now()) / 1000)) }, 'console session closes when its token expires');
+    if (deps.log.isLevelEnabled?.('debug') !== false) deps.log.debug({ event: 'session_timeout', session: a.info.id, tokenHash: a.info.tokenLogId, seconds: Math.max(0, Math.round((expiresMs - Date.now()) / 1000)) }, 'console session closes when its token expires');
     session.closeAt(expiresMs);
   }
   // the earlier of the two deadlines closes the session, with its own reason
