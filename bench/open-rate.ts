@@ -11,8 +11,8 @@
  *
  * `--cpu-prof` runs this checkout's Porthole under `node --cpu-prof` and prints the profile's
  * top functions (self time, and inclusive time with `--inclusive`) when it exits.
- * `--strace N` runs `strace -c -f` on this checkout's Porthole over N opens (sequential, one
- * client) after the rounds and prints the syscall summary.
+ * `--strace N` runs `strace -c -f` on each proxy over N opens (the same closed loop of clients)
+ * after the rounds and prints the syscall summary and the calls per open.
  * `--direct` adds raw TCP to the backend as a path (no proxy); `--tcp-relay` adds bench/tcp-relay.ts
  * (a Node process that only pipes: the floor of CPU per session for any proxy in Node).
  * `--latency N`: before the rounds, N sequential opens (one client, no other load) per path,
@@ -20,7 +20,10 @@
  *
  * Never writes bench/RESULTS.md.
  *
- * Usage: node --import tsx bench/open-rate.ts [--baseline DIR] [--reps 3] [--seconds 3] [--clients 50] [--cpu-prof] [--inclusive] [--strace N] [--direct] [--tcp-relay] [--latency N]
+ * `--root DIR` measures another checkout as "Porthole" (a worktree of a commit with only the
+ * changes under test, when others' work is under way in this one).
+ *
+ * Usage: node --import tsx bench/open-rate.ts [--root DIR] [--baseline DIR] [--reps 3] [--seconds 3] [--clients 50] [--cpu-prof] [--inclusive] [--strace N] [--direct] [--tcp-relay] [--latency N]
  */
 import { execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -37,6 +40,8 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 
 interface Options {
   baseline: string | null;
+  /** the checkout measured as "Porthole" (default: this one) */
+  root: string;
   reps: number;
   seconds: number;
   clients: number;
@@ -49,7 +54,7 @@ interface Options {
 }
 
 function parseArgs(args: readonly string[]): Options {
-  const o: Options = { baseline: null, reps: 3, seconds: 3, clients: 50, cpuProf: null, inclusive: false, strace: 0, direct: false, tcpRelay: false, latency: 0 };
+  const o: Options = { baseline: null, root: ROOT, reps: 3, seconds: 3, clients: 50, cpuProf: null, inclusive: false, strace: 0, direct: false, tcpRelay: false, latency: 0 };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     const value = () => {
@@ -58,6 +63,7 @@ function parseArgs(args: readonly string[]): Options {
       return v;
     };
     if (a === '--baseline') o.baseline = resolve(value());
+    else if (a === '--root') o.root = resolve(value());
     else if (a === '--reps') o.reps = Number(value());
     else if (a === '--seconds') o.seconds = Number(value());
     else if (a === '--clients') o.clients = Number(value());
@@ -108,18 +114,22 @@ function median(xs: readonly number[]): number {
   return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
-/** `strace -c -f` attached to `pid` over `n` sequential opens. */
-async function straceOpens(path: Path, n: number): Promise<string> {
+/** `strace -c -f` attached to `pid` over `n` opens by `clients` clients in a closed loop. */
+async function straceOpens(path: Path, n: number, clients: number): Promise<string> {
   const st = spawn('strace', ['-c', '-f', '-p', String(path.pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
   let out = '';
   st.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   await sleep(500);
-  for (let i = 0; i < n; i++) {
-    const c = openConnection(path, 'banner');
-    await rfbHandshake(c);
-    c.close();
-    await c.closed;
-  }
+  let left = n;
+  const loop = async () => {
+    while (left-- > 0) {
+      const c = openConnection(path, 'banner');
+      await rfbHandshake(c);
+      c.close();
+      await c.closed;
+    }
+  };
+  await Promise.all(Array.from({ length: clients }, loop));
   await sleep(300);
   st.kill('SIGINT');
   await new Promise((r) => st.once('exit', r));
@@ -144,7 +154,7 @@ async function main(): Promise<void> {
     }
     if (o.baseline) paths.push(await startPorthole(o.baseline, ports.bannerPort, 'baseline', []));
     const spawnedAt = performance.now();
-    const ph = await startPorthole(ROOT, ports.bannerPort, 'Porthole', o.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProf] : []);
+    const ph = await startPorthole(o.root, ports.bannerPort, 'Porthole', o.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProf] : []);
     paths.push(ph);
     process.stdout.write(`open rate: ${o.clients} clients, ${o.reps} × ${o.seconds} s per path, load ${loadAverage()}\n`);
     // warm-up: JIT and the token store's caches
@@ -186,7 +196,15 @@ async function main(): Promise<void> {
       process.stdout.write(`  ${name.padEnd(9)} ${rate.toFixed(0).padStart(6)}/s  cpu ${Number.isNaN(cpu) ? '-' : `${cpu.toFixed(3)} ms/session (= ${(1000 / cpu).toFixed(0)} opens per CPU-second)`}  ready p50 ${p50.toFixed(2)} ms${ratio}\n`);
     }
     process.stdout.write(`load ${loadAverage()}\n`);
-    if (o.strace > 0) process.stdout.write(`\nstrace -c -f over ${o.strace} opens of ${ph.name}:\n${await straceOpens(ph, o.strace)}\n`);
+    if (o.strace > 0) {
+      for (const p of paths) {
+        if (p.pid === null) continue;
+        const out = await straceOpens(p, o.strace, o.clients);
+        // per open: the calls column of each syscall row
+        const rows = [...out.matchAll(/^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)$/gm)].map((m) => `${m[2]} ${(Number(m[1]) / o.strace).toFixed(2)}`);
+        process.stdout.write(`\nstrace -c -f over ${o.strace} opens of ${p.name} (${o.clients} clients), calls per open: ${rows.join(', ')}\n${out}\n`);
+      }
+    }
   } finally {
     await stopAll();
   }
@@ -194,7 +212,7 @@ async function main(): Promise<void> {
     const profiles = existsSync(o.cpuProf) ? readdirSync(o.cpuProf).map((f) => join(o.cpuProf!, f)) : [];
     const main = profiles.sort((a, b) => statSync(b).size - statSync(a).size)[0];
     if (main) {
-      process.stdout.write(`CPU profile of ${ROOT}'s Porthole without its first ${(skipMs / 1000).toFixed(1)} s (start-up, warm-up):\n`);
+      process.stdout.write(`CPU profile of ${o.root}'s Porthole without its first ${(skipMs / 1000).toFixed(1)} s (start-up, warm-up):\n`);
       printTop(main, 40, skipMs);
       if (o.inclusive) printInclusive(main, 70, skipMs);
     }
