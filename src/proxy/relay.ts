@@ -328,8 +328,11 @@ const BINARY = { binary: true } as const;
 
 /**
  * Bytes queued towards the browser before the backend is paused. The socket's own mark (16 KiB)
- * is below one 64 KiB backend read, so `writableNeedDrain` paused the backend after every chunk
- * (4097 pauses in a 256 MiB download); a few reads of headroom keep the pipe full while still
- * bounding what a slow browser can make the proxy hold.
+ * is below one backend read, so `writableNeedDrain` paused the backend after every chunk
+ * (4097 pauses in a 256 MiB download of 64 KiB reads). Reads are now up to 1 MiB
+ * (`BACKEND_READ_SIZE`): at 256 KiB the part of a read the kernel had not yet taken paused the
+ * backend once every 2.7 MiB (each pause and resume two epoll_ctl calls, a 'drain' listener
+ * and a tick); one read of headroom halves the pauses (171 a GiB against 373-409; 2 MiB: 135-243)
+ * while a slow browser still makes the proxy hold at most this plus one read.
  */
-const CLIENT_HIGH_WATER = 256 * 1024;
+const CLIENT_HIGH_WATER = 1024 * 1024;

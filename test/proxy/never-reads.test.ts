@@ -5,10 +5,10 @@
  * is freed. The gateway is a real `porthole serve` in a child process, measured from `/proc`.
  *
  * The bound: once the browser's TCP receive window and the kernel buffers between are full, the
- * proxy's WebSocket holds at most `CLIENT_HIGH_WATER` (256 KiB, src/proxy/relay.ts) before it
- * pauses the backend socket, plus the one chunk (64 KiB) the backend socket had read; the rest
- * waits in the kernel (the backend's send buffer, the proxy's receive buffer: not the proxy's
- * memory). So the gateway's resident memory may grow by those 320 KiB plus what a V8 heap wanders
+ * proxy's WebSocket holds at most `CLIENT_HIGH_WATER` (1 MiB, src/proxy/relay.ts) before it
+ * pauses the backend socket, plus the one read (up to `BACKEND_READ_SIZE`, 1 MiB) the backend socket had
+ * taken; the rest waits in the kernel (the backend's send buffer, the proxy's receive buffer: not the
+ * proxy's memory). So the gateway's resident memory may grow by those 2 MiB plus what a V8 heap wanders
  * by (a few MiB); without backpressure it would read the endless source into memory, hundreds of
  * MiB within seconds.
  */
@@ -16,6 +16,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { BACKEND_READ_SIZE } from '../../src/proxy/backend.ts';
 import { sourceBackend, echoBackend, type TestBackend } from '../support/backends.ts';
 import { startDaemon, stopDaemon, type Daemon } from '../support/daemon.ts';
 import { eventually, tempDir } from '../support/gateway.ts';
@@ -25,8 +26,8 @@ import { binaryFrame, RawClient, upgradeRequest } from '../support/raw-ws.ts';
 import { goodConsole } from '../support/storm.ts';
 import { freePort } from '../support/xvnc.ts';
 
-const CLIENT_HIGH_WATER = 256 * 1024;
-const BACKEND_READ_CHUNK = 64 * 1024;
+const CLIENT_HIGH_WATER = 1024 * 1024;
+const BACKEND_READ_CHUNK = BACKEND_READ_SIZE;
 /** What the gateway's RSS may grow by: the buffers above plus the V8 heap's wandering. */
 const RSS_BOUND = CLIENT_HIGH_WATER + BACKEND_READ_CHUNK + 32 * 1024 * 1024;
 
