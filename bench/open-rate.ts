@@ -164,7 +164,8 @@ async function main(): Promise<void> {
       // interleaved one by one, so that both see the same moments of the machine's load
       const samples = new Map<string, number[]>(paths.map((p) => [p.name, []]));
       for (let i = 0; i < o.latency; i++) {
-        for (const p of paths) {
+        // the order turns over each time: the work a proxy does after a close would otherwise always overlap the same next one's open
+        for (const p of i % 2 ? [...paths].reverse() : paths) {
           const c = openConnection(p, 'banner');
           const h = await rfbHandshake(c);
           samples.get(p.name)!.push(Number(h.ready) / 1e6);
