@@ -116,20 +116,20 @@ export class ConsoleSession implements LiveSession {
     this.tap = tap;
     // a tap is chosen here once, like the filters: a session without one runs the plain handlers
     const toBackendSink = tap ? (data: Buffer) => (tap.toBackend(data), wsOnMessage(this, data)) : (data: Buffer) => wsOnMessage(this, data);
-    // chunks of 'data' events and of the filters are the session's own: a tap may hold them
-    const toClient = tap ? (chunk: Buffer) => (tap.fromBackend(chunk, noop), backendOnData(this, chunk)) : (chunk: Buffer) => backendOnData(this, chunk);
     this.onMessage = toBackend ? (data: Buffer) => wsOnFilteredMessage(this, toBackend, data, toBackendSink) : toBackendSink;
     ws.on('message', this.onMessage);
     ws.on('close', (code: number) => this.end(`client closed (${code})`));
     ws.on('error', (err: Error) => this.end(`client error: ${err.message}`));
     if (fromBackend) {
       // a filter may hand on parts of a chunk after the read returned: chunks of their own, not the shared buffer
+      const toClient = clientSink(this, tap);
       backend.on('data', (chunk: Buffer) => backendOnFilteredData(this, fromBackend, chunk, toClient));
     } else if (setBackendSink(backend, tap ? (buffer, n, owned) => backendOnTappedRead(this, tap, buffer, n, owned) : (buffer, n, owned) => backendOnRead(this, buffer, n, owned))) {
       // bytes that came with the end of a handshake wait in the stream: they go first
+      const toClient = clientSink(this, tap);
       for (let chunk: Buffer | null; (chunk = backend.read() as Buffer | null) !== null; ) toClient(chunk);
     } else {
-      backend.on('data', toClient);
+      backend.on('data', clientSink(this, tap));
     }
     // one listener for both: a closure less per live console
     const backendClosed = () => this.end('backend closed');
@@ -236,6 +236,15 @@ export class ConsoleSession implements LiveSession {
       durationMs: Date.now() - this.startedAt,
     });
   }
+}
+
+/**
+ * What relays a chunk of a 'data' event or of a filter to the browser (the session's own chunk:
+ * a tap may hold it). Made where a path needs it, not in the constructor's scope, whose context
+ * every listener keeps: a session on the plain path (reads into the sink) holds no such closure.
+ */
+function clientSink(s: ConsoleSession, tap: RelayTap | undefined): (chunk: Buffer) => void {
+  return tap ? (chunk: Buffer) => (tap.fromBackend(chunk, noop), backendOnData(s, chunk)) : (chunk: Buffer) => backendOnData(s, chunk);
 }
 
 function wsOnMessage(s: ConsoleSession, data: Buffer): void {
