@@ -20,6 +20,7 @@
  * event on the document (and `window.porthole.rfb` holds the current one). Its words follow the
  * language console.js chose (`<html lang>`). Nothing here is stored: the texts live in the panel.
  */
+import { pickText, make } from './panel-kit.js';
 
 import { LAYOUT_NAMES, plan, typeKeys } from './keystrokes.js';
 
@@ -217,22 +218,9 @@ function readPolicy() {
   }
 }
 
-function pickText() {
-  const lang = document.documentElement.lang;
-  return Object.hasOwn(MESSAGES, lang) ? MESSAGES[lang] : MESSAGES.en;
-}
 
 // ===== Elements =====
 
-function make(tag, props = {}, children = []) {
-  const element = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (key.startsWith('aria-') || key === 'role' || key === 'for') element.setAttribute(key, value);
-    else element[key] = value;
-  }
-  element.append(...children);
-  return element;
-}
 
 function build() {
   const t = panel.text;
@@ -409,7 +397,7 @@ function adopt(rfb) {
 
 function main() {
   const policy = readPolicy();
-  panel.text = pickText();
+  panel.text = pickText(MESSAGES);
   panel.toVm = policy === 'both' || policy === 'to-vm';
   panel.fromVm = policy === 'both' || policy === 'from-vm';
   build();

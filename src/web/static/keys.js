@@ -15,6 +15,7 @@
  * for the current RFB object, `document.body.dataset.consoleState` for whether it takes keys.
  * Not offered on a final page (`refused`) nor when view-only: no button that cannot work.
  */
+import { pickText, format, make } from './panel-kit.js';
 
 // ===== Keys =====
 
@@ -102,26 +103,10 @@ const menu = {
   elements: {},
 };
 
-function pickText() {
-  const lang = document.documentElement.lang;
-  return Object.hasOwn(MESSAGES, lang) ? MESSAGES[lang] : MESSAGES.en;
-}
 
-function format(template, values = {}) {
-  return template.replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ''));
-}
 
 // ===== Elements =====
 
-function make(tag, props = {}, children = []) {
-  const element = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (key.startsWith('aria-') || key.startsWith('data-') || key === 'role') element.setAttribute(key, value);
-    else element[key] = value;
-  }
-  element.append(...children);
-  return element;
-}
 
 function build() {
   const t = menu.text;
@@ -257,7 +242,7 @@ function adopt(rfb) {
 }
 
 function main() {
-  menu.text = pickText();
+  menu.text = pickText(MESSAGES);
   build();
   document.addEventListener('porthole:rfb', (event) => adopt(event.detail));
   adopt(window.porthole?.rfb);

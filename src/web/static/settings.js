@@ -16,6 +16,7 @@
  * the next time the page opens (shared is sent once, in ClientInit) (the page's buttons and panels are set up for one or the other). Not
  * offered on a final page. Nothing here reaches the server but what noVNC sends.
  */
+import { make } from './panel-kit.js';
 
 const STORAGE_KEY = 'porthole.console.settings';
 const NAMES = ['resize', 'quality', 'compression', 'view_only', 'shared'];
@@ -112,15 +113,6 @@ const MESSAGES = {
 
 const panel = { text: MESSAGES.en, rfb: null, elements: {} };
 
-function make(tag, props = {}, children = []) {
-  const element = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (key.startsWith('aria-') || key === 'role' || key === 'for') element.setAttribute(key, value);
-    else element[key] = value;
-  }
-  element.append(...children);
-  return element;
-}
 
 function levelSelect(id) {
   // no choice made: noVNC's own level stands

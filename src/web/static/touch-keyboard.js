@@ -19,6 +19,7 @@
  * only on a touch device, and not on a final page (`refused`), when not connected, nor when
  * view-only: no button that cannot work.
  */
+import { pickText, make } from './panel-kit.js';
 
 // noVNC's own modules, served by the gateway at /novnc/ (as console.js loads rfb.js)
 const NOVNC_KEYSYMDEF = '/novnc/core/input/keysymdef.js';
@@ -53,10 +54,6 @@ const pad = {
   elements: {},
 };
 
-function pickText() {
-  const lang = document.documentElement.lang;
-  return Object.hasOwn(MESSAGES, lang) ? MESSAGES[lang] : MESSAGES.en;
-}
 
 /** A touch screen: a coarse pointer (a finger) or touch events. */
 function isTouchDevice() {
@@ -65,14 +62,6 @@ function isTouchDevice() {
 
 // ===== Elements =====
 
-function make(tag, props = {}) {
-  const element = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (key.startsWith('aria-') || key === 'autocapitalize' || key === 'autocorrect') element.setAttribute(key, value);
-    else element[key] = value;
-  }
-  return element;
-}
 
 function build() {
   const t = pad.text;
@@ -172,7 +161,7 @@ function adopt(rfb) {
 }
 
 async function main() {
-  pad.text = pickText();
+  pad.text = pickText(MESSAGES);
   build();
   document.addEventListener('porthole:rfb', (event) => adopt(event.detail));
   adopt(window.porthole?.rfb);

@@ -22,6 +22,7 @@
  * `<html lang>` for its words. Names of viewers come from the server and are only ever set as
  * textContent.
  */
+import { pickText, format, make } from './panel-kit.js';
 
 // ===== Messages =====
 
@@ -119,26 +120,10 @@ const panel = {
   elements: {},
 };
 
-function pickText() {
-  const lang = document.documentElement.lang;
-  return Object.hasOwn(MESSAGES, lang) ? MESSAGES[lang] : MESSAGES.en;
-}
 
-function format(template, values = {}) {
-  return template.replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ''));
-}
 
 // ===== Elements =====
 
-function make(tag, props = {}, children = []) {
-  const element = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (key.startsWith('aria-') || key.startsWith('data-') || key === 'role') element.setAttribute(key, value);
-    else element[key] = value;
-  }
-  element.append(...children);
-  return element;
-}
 
 function build() {
   const t = panel.text;
@@ -449,7 +434,7 @@ function adopt(rfb) {
 }
 
 function main() {
-  panel.text = pickText();
+  panel.text = pickText(MESSAGES);
   build();
   document.addEventListener('porthole:rfb', (event) => adopt(event.detail));
   adopt(window.porthole?.rfb);
