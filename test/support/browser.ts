@@ -4,7 +4,7 @@
  * no network but the package registries), with the flags that keep it off the network.
  */
 import { existsSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const haveChromium = existsSync(CHROMIUM);
@@ -20,6 +20,23 @@ export async function launchBrowser(): Promise<Browser> {
 /** Waits for the console page's `data-console-state` to become `state`. */
 export async function waitForConsoleState(page: Page, state: string, timeout = 15000): Promise<void> {
   await page.waitForFunction((s) => document.body.dataset.consoleState === s, state, { timeout });
+}
+
+/** The URL Nova hands out for `token` on the gateway at `origin`, with more of the page's parameters (`lang=en`). */
+export function consolePageUrl(origin: string, token: string, query: string): string {
+  return `${origin}/vnc_auto.html?path=${encodeURIComponent(`?token=${token}`)}&${query}`;
+}
+
+/**
+ * The console page at `url` in a new context of its own (CSP bypassed so that tests may add
+ * axe-core; `options` over an en-US locale), once it is connected.
+ */
+export async function openConsolePage(browser: Browser, url: string, options: BrowserContextOptions = {}): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext({ bypassCSP: true, locale: 'en-US', ...options });
+  const page = await context.newPage();
+  await page.goto(url);
+  await waitForConsoleState(page, 'connected');
+  return { context, page };
 }
 
 /** Colour of a pixel of the noVNC canvas, in canvas coordinates. */

@@ -128,3 +128,16 @@ export function keycodeOf(display: string, keysymName: string): number | undefin
   }
   return undefined;
 }
+
+/**
+ * `xev` on the root window of `display`: the keys the X server saw, `+Name` for a press and
+ * `-Name` for a release, from a `mark` on. Kill `xev` when done.
+ */
+export function readRootKeys(display: string): { xev: ChildProcess; mark: () => number; since: (mark: number) => string[] } {
+  const xev = spawn('xev', ['-root', '-event', 'keyboard'], { env: { ...process.env, DISPLAY: display }, stdio: ['ignore', 'pipe', 'ignore'] });
+  let out = '';
+  xev.stdout!.on('data', (d: Buffer) => (out += d.toString('latin1')));
+  const since = (mark: number) => [...out.slice(mark).matchAll(/Key(Press|Release) event[^]*?keycode \d+ \(keysym 0x[0-9a-f]+, (\w+)\)/g)]
+    .map((m) => `${m[1] === 'Press' ? '+' : '-'}${m[2]}`);
+  return { xev, mark: () => out.length, since };
+}

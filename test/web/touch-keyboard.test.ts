@@ -8,13 +8,12 @@
  * final page. Screenshots in the test output directory.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { checkState } from '../support/axe.ts';
-import { haveChromium, launchBrowser, waitForConsoleState } from '../support/browser.ts';
+import { consolePageUrl, haveChromium, launchBrowser, openConsolePage, waitForConsoleState } from '../support/browser.ts';
 import { eventually, startGateway, type TestGateway } from '../support/gateway.ts';
-import { haveXvnc, startXvnc, type Xvnc } from '../support/xvnc.ts';
+import { haveXvnc, readRootKeys, startXvnc, type Xvnc } from '../support/xvnc.ts';
 
 const PHONE = { viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true };
 
@@ -35,23 +34,11 @@ describe('console page on-screen keyboard (Chromium phone, Xvnc, xev)', { skip: 
   });
 
   async function open(query: string, phone = true): Promise<{ context: BrowserContext; page: Page }> {
-    const context = await browser.newContext({ bypassCSP: true, locale: 'en-US', ...(phone ? PHONE : {}) });
-    const page = await context.newPage();
     const { token } = await gw.mint({ host: '127.0.0.1', port: xvnc.port });
-    await page.goto(`${gw.origin}/vnc_auto.html?path=${encodeURIComponent(`?token=${token}`)}&${query}`);
-    await waitForConsoleState(page, 'connected');
-    return { context, page };
+    return openConsolePage(browser, consolePageUrl(gw.origin, token, query), phone ? PHONE : {});
   }
 
-  /** xev on the root window: `+Name` for a press, `-Name` for a release, from `mark` on. */
-  function readKeys() {
-    const xev = spawn('xev', ['-root', '-event', 'keyboard'], { env: { ...process.env, DISPLAY: xvnc.display }, stdio: ['ignore', 'pipe', 'ignore'] });
-    let out = '';
-    xev.stdout!.on('data', (d: Buffer) => (out += d.toString('latin1')));
-    const since = (mark: number) => [...out.slice(mark).matchAll(/Key(Press|Release) event[^]*?keycode \d+ \(keysym 0x[0-9a-f]+, (\w+)\)/g)]
-      .map((m) => `${m[1] === 'Press' ? '+' : '-'}${m[2]}`);
-    return { xev, mark: () => out.length, since };
-  }
+  const readKeys = () => readRootKeys(xvnc.display);
 
   /** The keys pressed (not released, not Xvnc's own Shift around a shifted character), in order. */
   const presses = (keys: string[]) => keys.filter((k) => k.startsWith('+') && !/^\+Shift_[LR]$/.test(k)).map((k) => k.slice(1));

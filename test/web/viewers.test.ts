@@ -19,7 +19,7 @@ import { WebSocket } from 'ws';
 import { NOVNC_VIEW_ONLY } from '../../src/store/view-only.ts';
 import { checkState } from '../support/axe.ts';
 import { startApi, type TestApi } from '../support/api.ts';
-import { canvasPixel, haveChromium, launchBrowser, waitForConsoleState } from '../support/browser.ts';
+import { canvasPixel, consolePageUrl, haveChromium, launchBrowser, openConsolePage, waitForConsoleState } from '../support/browser.ts';
 import { eventually } from '../support/gateway.ts';
 import { porthole } from '../support/process.ts';
 import { haveXvnc, startXvnc, type Xvnc } from '../support/xvnc.ts';
@@ -81,11 +81,8 @@ describe('shared consoles in three browsers (Chromium, Xvnc, xev)', { skip: (!ha
   }
 
   async function open(token: string, lang = 'en'): Promise<Page> {
-    const context = await browser.newContext({ bypassCSP: true, locale: 'en-US' });
+    const { context, page } = await openConsolePage(browser, consolePageUrl(gw.origin, token, `lang=${lang}`));
     contexts.push(context);
-    const page = await context.newPage();
-    await page.goto(`${gw.origin}/vnc_auto.html?path=${encodeURIComponent(`?token=${token}`)}&lang=${lang}`);
-    await waitForConsoleState(page, 'connected');
     return page;
   }
 
