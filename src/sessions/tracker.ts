@@ -18,6 +18,13 @@
  *   `PRESENCE_ROUND_MS` (a proxy with up to 100 consoles checks them all at every heartbeat; one
  *   with 5 000 at the 5 s default, 417 a heartbeat), so the cost is spread and the staleness bounded.
  *
+ * Sessions that start and end are written `WRITE_DELAY_MS` later, all of that time's in one write: the
+ * registry is behind by that much (a listing asks for `figures` first, which writes them at once), a
+ * console's open never waits for a registry write nor shares its turn of the event loop with one, and
+ * a console that ends within that time is never written at all. On SQLite each write is a commit of
+ * its own (measured: 124 µs and 20 syscalls for a session's insert and delete one by one, 15 µs a
+ * row ten at a time); on the other stores a round trip.
+ *
  * A token that merely *expires* closes nothing: Nova checks a token when a console connects,
  * never after, and so does Porthole. Registry writes are coalesced and done one at a time, so a
  * slow or absent store delays them without piling them up, and a session's removal can never be
@@ -40,6 +47,8 @@ export const PRESENCE_MIN = 100;
 export const PRESENCE_ROUND_MS = 60_000;
 /** Sessions written (`addSessions`) or removed (`removeSessions`) per call. */
 const WRITE_BATCH = 500;
+/** How long after a session starts or ends the registry hears of it (with every other one of that time). */
+export const WRITE_DELAY_MS = 100;
 
 export interface TrackerOptions {
   readonly heartbeatMs: number;
@@ -69,6 +78,8 @@ export class SessionTracker {
   private presenceCursor = 0;
   private heartbeatDue = true;
   private working: Promise<void> | undefined;
+  /** The delayed write of sessions that started or ended (`WRITE_DELAY_MS`), while one is due. */
+  private delayed: NodeJS.Timeout | undefined;
   private timer: NodeJS.Timeout | undefined;
   private subscription: Subscription | undefined;
   private stopped = false;
@@ -98,7 +109,7 @@ export class SessionTracker {
   started(session: LiveSession): void {
     this.live.set(session.info.id, session);
     this.toAdd.set(session.info.id, session);
-    this.kick();
+    this.kickLater();
   }
 
   /**
@@ -111,7 +122,7 @@ export class SessionTracker {
     this.roles.set(id, role);
     // not written yet: its first write takes the role
     if (!this.toAdd.has(id)) this.toRole.set(id, role);
-    this.kick();
+    this.kickLater();
   }
 
   ended(session: LiveSession): void {
@@ -120,10 +131,10 @@ export class SessionTracker {
     this.written.delete(id);
     this.roles.delete(id);
     this.toRole.delete(id);
-    // never written yet: nothing to remove either, unless a write is under way
-    this.toAdd.delete(id);
+    // never handed to a write: nothing to remove (one under way took it from toAdd, and is removed after it)
+    if (this.toAdd.delete(id)) return;
     this.toRemove.add(id);
-    this.kick();
+    this.kickLater();
   }
 
   /** SIGTERM: the registry shows this proxy as draining. */
@@ -157,6 +168,8 @@ export class SessionTracker {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.timer);
+    clearTimeout(this.delayed);
+    this.delayed = undefined;
     await this.subscription?.close().catch(() => {});
     this.subscription = undefined;
     await this.working;
@@ -187,10 +200,20 @@ export class SessionTracker {
     this.kick();
   }
 
+  /** Writes what is pending in `WRITE_DELAY_MS` (sooner if something else kicks meanwhile). */
+  private kickLater(): void {
+    if (this.delayed || this.working || this.stopped) return;
+    this.delayed = setTimeout(() => {
+      this.delayed = undefined;
+      this.kick();
+    }, WRITE_DELAY_MS);
+  }
+
   private kick(): void {
     if (this.working || this.stopped) return;
-    // after this turn of the event loop: the console that started or ended goes on at once (the
-    // write is off its path), and every console of the same turn goes in the same write
+    clearTimeout(this.delayed);
+    this.delayed = undefined;
+    // after this turn of the event loop, never in it: the write is off the path of whatever kicked
     this.working = new Promise<void>((resolve) => setImmediate(resolve))
       .then(() => this.work())
       .finally(() => {
