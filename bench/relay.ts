@@ -6,7 +6,8 @@
  * process, `bench/backend.ts`); the client does the client half of the RFB handshake on every
  * path, because the security proxies speak RFB to both sides before they relay. For each path:
  *
- * - download throughput (N bytes after ServerInit, median of several trials) and the proxy
+ * - download throughput (N bytes after ServerInit: min / median / max of several trials, and each
+ *   trial's ratio to raw TCP's download of the same round, min / median / max) and the proxy
  *   process tree's CPU seconds and page faults per GiB relayed (/proc/<pid>/stat, children
  *   included: websockify and nova-novncproxy fork one process per connection);
  * - open → first RFB byte and open → ServerInit, over many sequential connections, p50 and p99;
@@ -263,7 +264,9 @@ async function measure(paths: Path[], plan: Plan, backendPid: number): Promise<P
       r.bytesMeasured += plan.bytes;
       const mibs = plan.bytes / MiB / (Number(ns) / 1e9);
       r.mibPerSec.push(mibs);
-      process.stdout.write(`  download ${trial}/${plan.trials} ${path.name.padEnd(11)} ${mibs.toFixed(1).padStart(8)} MiB/s\n`);
+      // paths[0] is raw TCP: each trial's ratio is over raw TCP's download of the same round
+      const rawMibs = results[0]!.mibPerSec[trial - 1]!;
+      process.stdout.write(`  download ${trial}/${plan.trials} ${path.name.padEnd(11)} ${mibs.toFixed(1).padStart(8)} MiB/s${i === 0 ? '' : ` ${(mibs / rawMibs).toFixed(3)}× raw TCP`}\n`);
     }
   }
 
@@ -277,6 +280,10 @@ async function measure(paths: Path[], plan: Plan, backendPid: number): Promise<P
       results[j]!.bannerMs.push(Number(t.banner) / 1e6);
       results[j]!.readyMs.push(Number(t.ready) / 1e6);
     }
+  }
+  for (const r of results.slice(1)) {
+    const ratios = trialRatios(r, results[0]!);
+    process.stdout.write(`  throughput ${r.name.padEnd(22)} MiB/s min / median / max ${Math.min(...r.mibPerSec).toFixed(1)} / ${median(r.mibPerSec).toFixed(1)} / ${Math.max(...r.mibPerSec).toFixed(1)}; × raw TCP per trial ${Math.min(...ratios).toFixed(3)} / ${median(ratios).toFixed(3)} / ${Math.max(...ratios).toFixed(3)}\n`);
   }
   for (const r of results) {
     process.stdout.write(`  handshake ${r.name.padEnd(11)} first byte p50 ${percentile(r.bannerMs, 0.5).toFixed(3)} ms p99 ${percentile(r.bannerMs, 0.99).toFixed(3)} ms; ServerInit p50 ${percentile(r.readyMs, 0.5).toFixed(3)} ms p99 ${percentile(r.readyMs, 0.99).toFixed(3)} ms\n`);
@@ -464,6 +471,16 @@ function median(values: readonly number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+/** Each trial's throughput over `raw`'s in the same round (trials rotate over the paths). */
+function trialRatios(r: PathResult, raw: PathResult): number[] {
+  return r.mibPerSec.map((v, t) => v / raw.mibPerSec[t]!);
+}
+
+/** `min / median / max` of `values`. */
+function spread(values: readonly number[], digits: number): string {
+  return `${Math.min(...values).toFixed(digits)} / ${median(values).toFixed(digits)} / ${Math.max(...values).toFixed(digits)}`;
+}
+
 function delivered(n: number, of: number): string {
   return n === of ? `all ${of / MiB} MiB` : `${(n / MiB).toFixed(2)} of ${of / MiB} MiB`;
 }
@@ -501,14 +518,14 @@ function render(plan: Plan, results: PathResult[], figures: SessionFigures, secu
   const lines = [
     '### Download (256 MiB after ServerInit) and what it costs'.replace('256', String(plan.bytes / MiB)),
     '',
-    `| path | MiB/s (median of ${plan.trials}) | min – max | proxy CPU s/GiB | proxy page faults /MiB | client CPU s/GiB | backend CPU s/GiB | delivered when backend closes |`,
-    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    `| path | MiB/s (median of ${plan.trials}) | min – max | × raw TCP per trial min / median / max | proxy CPU s/GiB | proxy page faults /MiB | client CPU s/GiB | backend CPU s/GiB | delivered when backend closes |`,
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of results) {
     const isRaw = r === raw;
     const proxyCpu = isRaw ? '—' : `${cpu(r).toFixed(2)} (${perGiB(r.proxyUserSeconds, r.bytesMeasured).toFixed(2)} user + ${perGiB(r.proxySysSeconds, r.bytesMeasured).toFixed(2)} sys)`;
     const faults = isRaw ? '—' : (r.proxyFaults / (r.bytesMeasured / MiB)).toFixed(1);
-    lines.push(`| ${r.name} | ${thr(r).toFixed(1)} | ${Math.min(...r.mibPerSec).toFixed(1)} – ${Math.max(...r.mibPerSec).toFixed(1)} | ${proxyCpu} | ${faults} | ${perGiB(r.clientCpuSeconds, r.bytesMeasured).toFixed(2)} | ${perGiB(r.backendCpuSeconds, r.bytesMeasured).toFixed(2)} | ${delivered(r.delivered, plan.bytes)} |`);
+    lines.push(`| ${r.name} | ${thr(r).toFixed(1)} | ${Math.min(...r.mibPerSec).toFixed(1)} – ${Math.max(...r.mibPerSec).toFixed(1)} | ${isRaw ? '—' : spread(trialRatios(r, raw), 3)} | ${proxyCpu} | ${faults} | ${perGiB(r.clientCpuSeconds, r.bytesMeasured).toFixed(2)} | ${perGiB(r.backendCpuSeconds, r.bytesMeasured).toFixed(2)} | ${delivered(r.delivered, plan.bytes)} |`);
   }
   const us = (v: number | undefined) => (v === undefined ? '—' : v.toFixed(0));
   lines.push(
@@ -572,7 +589,7 @@ function render(plan: Plan, results: PathResult[], figures: SessionFigures, secu
   // a quick run opens too few sessions for their memory to show through the garbage collector's swings
   const memory = plan.quick ? null : best.held >= plan.idleSessions && (best.pssPerSessionKiB ?? Infinity) < 32;
   const targets: [string, string, boolean | null][] = [
-    ['throughput ≥ 0.9× raw TCP', `${x(thr(ph), thr(raw))}`, thr(ph) >= 0.9 * thr(raw)],
+    ['throughput ≥ 0.9× raw TCP in every trial (per-trial ratio min / median / max)', `${spread(trialRatios(ph, raw), 3)}×`, Math.min(...trialRatios(ph, raw)) >= 0.9],
     ['proxy CPU per GiB ≤ ½ websockify\'s', `${x(cpu(ph), cpu(wsf))}`, cpu(ph) <= 0.5 * cpu(wsf)],
     ['open → first byte p50 ≤ 0.5 ms', `${ms(ph.bannerMs, 0.5)} ms`, percentile(ph.bannerMs, 0.5) <= 0.5],
     ['open → first byte p99 ≤ 1.5 ms', `${ms(ph.bannerMs, 0.99)} ms`, percentile(ph.bannerMs, 0.99) <= 1.5],
@@ -639,7 +656,7 @@ ${report.table}
 - **TCP relay (Node pipe)** (\`bench/tcp-relay.ts\`): a Node process that only \`pipe()\`s each TCP connection to the backend and back, with no WebSocket, token or RFB: the least any proxy written in Node pays to carry bytes through a process of its own (the download, connection and echo tables; the client speaks plain TCP to it).
 - **The client** is \`bench/ws-client.ts\`: a WebSocket client written for the benchmark (the upgrade by hand, a frame parser that counts payload without copying it), so that it costs about what the raw TCP client costs and the figures measure the proxies; every proxy goes through the same client. Client CPU per GiB is in the first table.
 - **RFB on every path**: Porthole and nova-novncproxy run an RFB security proxy: the RFB handshake with the backend (ProtocolVersion, Security, SecurityResult) before the WebSocket is accepted, then their own handshake with the client, forwarding ClientInit / ServerInit; they relay byte for byte only after that. So the client does the client half of RFB 3.8 (version, None, shared ClientInit, ServerInit) on all paths; websockify and raw TCP just carry those bytes. Porthole has no plain-relay console listener yet (serial and SPICE are future work), so its "first byte" is its own ProtocolVersion, sent after the token lookup, the backend connect and the backend's handshake up to SecurityResult; websockify's is the backend's, relayed.
-- **Download**: after ServerInit the backend writes N bytes in 1 MiB writes as fast as its socket drains (standing in for framebuffer updates; no proxy parses them); the client counts them and hangs up after the N-th byte. Time runs from ServerInit to the last byte. MiB/s is N / that time, the median of the trials, with their spread. Trials rotate over the paths so that drift on a shared machine hits all alike. The backend does not close first: websockify 0.10 can then drop what it still queues for the client (see the last column).
+- **Download**: after ServerInit the backend writes N bytes in 1 MiB writes as fast as its socket drains (standing in for framebuffer updates; no proxy parses them); the client counts them and hangs up after the N-th byte. Time runs from ServerInit to the last byte. MiB/s is N / that time, the median of the trials, with their spread; each trial's ratio to raw TCP is over raw TCP's download of the same round, and the throughput target holds only if the smallest of those ratios does. Trials rotate over the paths so that drift on a shared machine hits all alike. The backend does not close first: websockify 0.10 can then drop what it still queues for the client (see the last column).
 - **CPU per GiB**: utime and stime, with cutime and cstime, of the proxy's process tree from \`/proc/<pid>/stat\`, before and after each trial, after waiting for per-connection children (websockify, nova-novncproxy) to exit and be reaped, divided by the GiB relayed. For nova-novncproxy this includes its per-connection fork and Nova's start-up in the child (about 0.1 s), which is not negligible next to a download. Clock tick is 1/${CLK_TCK} s. Page faults are the tree's minor faults per MiB.
 - **Open → first RFB byte / → ServerInit**: from the connection attempt to holding the 12-byte \`RFB 003.008\\n\`, and to holding the whole ServerInit after answering version, security type and ClientInit. Sequential; each connection is closed and gone before the next. p99 is nearest-rank (with ${plan.connections} samples the ${Math.ceil(0.99 * plan.connections)}th smallest).
 - **1-byte echo**: on one open session of the echo backend, sequential round trips of one byte: client send → the byte back (client → proxy → backend → proxy → client).

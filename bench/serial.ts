@@ -9,17 +9,23 @@
  * - open → first byte (the greeting), over sequential connections: p50 and p99 (the open starts
  *   before the TCP connect, so it includes the WebSocket upgrade and the proxy's token lookup and
  *   backend dial);
- * - download throughput of N bytes (median of the trials), and its ratio to raw TCP;
+ * - download throughput of N bytes: min / median / max of the trials, and each trial's ratio to
+ *   raw TCP's trial of the same round (min / median / max of those ratios: the goal holds only if
+ *   it holds in every trial); the proxy process tree's CPU seconds per GiB relayed (user + sys,
+ *   per-connection children included) and its ratio to websockify's;
  * - 1-byte echo round trips on one open console: p50 and p99.
  *
  * nova-serialproxy runs as a deployment runs it (its own nova.conf, a SQLite cell database with
  * Nova's schema, tokens minted by Nova's own code for get_serial_console, the stub nova-compute
  * answering its validate_console_port RPC on the machine's RabbitMQ: bench/nova_peer.py, as for
  * bench/nova-novncproxy.ts); it forks and loads Nova per connection, so it gets fewer
- * connections. The goals of issue 14 are printed beside the figures; the section
- * `<!-- serial -->` of bench/RESULTS.md is rewritten.
+ * connections. The Node TCP relay (`bench/tcp-relay.ts`, a process that only `pipe()`s) is the
+ * floor for any relay written in Node: a third process on the path, as every proxy is. The goals of
+ * issues 14 and 19 are printed beside the figures; the section `<!-- serial -->` of
+ * bench/RESULTS.md is rewritten unless `--no-results` (figures printed only) is given.
+ * `--no-nova` leaves nova-serialproxy out (its start needs RabbitMQ and takes a while).
  *
- * Usage: npm run bench:serial [-- --quick]
+ * Usage: npm run bench:serial [-- --quick] [-- --no-results] [-- --no-nova]
  */
 import { randomUUID } from 'node:crypto';
 import { execFile } from 'node:child_process';
@@ -30,11 +36,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { WebSocket } from 'ws';
 import { novaVersion } from './nova-novncproxy.ts';
-import { firstLine, freePort, loadAverage, LOOPBACK, noConsoleLimits, ROOT, startChild, stopAll, tempDirs, waitForPort, type Child } from './procs.ts';
+import { descendants, firstLine, freePort, loadAverage, LOOPBACK, noConsoleLimits, ROOT, settle, startChild, stopAll, tempDirs, treeUsage, waitForPort, type Child } from './procs.ts';
 import { writeSection } from './results-file.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
 const WEBSOCKIFY = '/usr/bin/websockify';
 const NOVA_SERIALPROXY = '/usr/bin/nova-serialproxy';
 const PYTHON = '/usr/bin/python3';
@@ -57,6 +64,8 @@ interface Path {
   readonly source: string;
   /** fewer connections for a proxy that forks per connection */
   readonly connections?: number;
+  /** the proxy process (tree) whose CPU a download costs; none for raw TCP */
+  readonly pid?: number;
 }
 
 /** One open console: bytes arrive through `onData`. */
@@ -208,7 +217,19 @@ async function startWebsockify(target: number): Promise<number> {
   const child = startChild('websockify', WEBSOCKIFY, [`${LOOPBACK}:${port}`, `${LOOPBACK}:${target}`]);
   child.proc.stdout!.resume();
   await waitForPort(child, port, 15_000);
+  websockifyPids.set(port, child.pid);
   return port;
+}
+
+const websockifyPids = new Map<number, number>();
+
+const TCP_RELAY = 'TCP relay (Node pipe)';
+
+/** bench/tcp-relay.ts in front of both backends: the floor for a relay written in Node. */
+async function startTcpRelay(consolePort: number, sourcePort: number): Promise<Path> {
+  const child = startChild('TCP relay', process.execPath, ['--import', 'tsx', join(HERE, 'tcp-relay.ts'), String(consolePort), String(sourcePort)]);
+  const ports = JSON.parse(await firstLine(child, 20_000)) as Record<string, number>;
+  return { name: TCP_RELAY, console: `tcp:${ports[String(consolePort)]}`, source: `tcp:${ports[String(sourcePort)]}`, pid: child.pid };
 }
 
 function porthole(args: string[]): Promise<string> {
@@ -230,7 +251,7 @@ async function startPorthole(consolePort: number, sourcePort: number): Promise<P
   const child = startChild('porthole serialproxy', process.execPath, [join(ROOT, 'bin/porthole.js'), 'serialproxy', ...common, '--porthole-log_level', 'warn', ...noConsoleLimits()]);
   child.proc.stdout!.resume();
   await waitForPort(child, port, 30_000);
-  return { name: 'Porthole', console: c.url, source: s.url };
+  return { name: 'Porthole', console: c.url, source: s.url, pid: child.pid };
 }
 
 function ini(sections: Record<string, Record<string, string | number>>): string {
@@ -270,7 +291,7 @@ async function startNovaSerialproxy(consolePort: number, sourcePort: number, con
   child.proc.stdout!.resume();
   await waitForPort(child, port, 90_000);
   // Nova's own URL form: <base_url>?token=<token>
-  return { name: 'nova-serialproxy', console: `ws://${LOOPBACK}:${port}/?token=${consoleToken}`, source: `ws://${LOOPBACK}:${port}/?token=${sourceToken}`, connections };
+  return { name: 'nova-serialproxy', console: `ws://${LOOPBACK}:${port}/?token=${consoleToken}`, source: `ws://${LOOPBACK}:${port}/?token=${sourceToken}`, connections, pid: child.pid };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -279,23 +300,34 @@ async function startNovaSerialproxy(consolePort: number, sourcePort: number, con
 interface Row {
   readonly name: string;
   firstMs: number[];
+  /** one per trial, in trial order (trial t of every path ran in the same round) */
   mibPerSec: number[];
   echoUs: number[];
+  /** the proxy tree's CPU seconds over the measured downloads */
+  cpuSeconds: number;
+  bytesMeasured: number;
+}
+
+/** min / median / max of `values`, formatted. */
+function spread(values: readonly number[], digits: number): string {
+  return `${Math.min(...values).toFixed(digits)} / ${median(values).toFixed(digits)} / ${Math.max(...values).toFixed(digits)}`;
 }
 
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
+  const writeResults = !process.argv.includes('--no-results');
   const plan: Plan = quick
     ? { bytes: 16 * MiB, trials: 3, connections: 60, novaConnections: 10, echoes: 500 }
     : { bytes: 64 * MiB, trials: 5, connections: 300, novaConnections: 30, echoes: 3000 };
   if (!existsSync(WEBSOCKIFY)) throw new Error(`${WEBSOCKIFY} not found (Debian package websockify)`);
   const backend = startChild('serial backends', process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--backend', String(plan.bytes)]);
   const { consolePort, sourcePort } = JSON.parse(await firstLine(backend, 20_000)) as { consolePort: number; sourcePort: number };
-  const paths: Path[] = [{ name: 'raw TCP', console: `tcp:${consolePort}`, source: `tcp:${sourcePort}` }];
+  const paths: Path[] = [{ name: 'raw TCP', console: `tcp:${consolePort}`, source: `tcp:${sourcePort}` }, await startTcpRelay(consolePort, sourcePort)];
   const [wc, wsrc] = [await startWebsockify(consolePort), await startWebsockify(sourcePort)];
-  paths.push({ name: 'websockify', console: `ws://${LOOPBACK}:${wc}/`, source: `ws://${LOOPBACK}:${wsrc}/` });
+  // the downloads' CPU is the source's websockify (it forks a child per connection: counted in its tree)
+  paths.push({ name: 'websockify', console: `ws://${LOOPBACK}:${wc}/`, source: `ws://${LOOPBACK}:${wsrc}/`, pid: websockifyPids.get(wsrc) });
   const nova = novaVersion();
-  if (nova && existsSync(NOVA_SERIALPROXY)) {
+  if (nova && existsSync(NOVA_SERIALPROXY) && !process.argv.includes('--no-nova')) {
     try {
       paths.push(await startNovaSerialproxy(consolePort, sourcePort, plan.novaConnections));
     } catch (err) {
@@ -305,7 +337,7 @@ async function main(): Promise<void> {
   paths.push(await startPorthole(consolePort, sourcePort));
   process.stdout.write(`paths: ${paths.map((p) => p.name).join(', ')}; load average ${loadAverage()}\n`);
 
-  const rows: Row[] = paths.map((p) => ({ name: p.name, firstMs: [], mibPerSec: [], echoUs: [] }));
+  const rows: Row[] = paths.map((p) => ({ name: p.name, firstMs: [], mibPerSec: [], echoUs: [], cpuSeconds: 0, bytesMeasured: 0 }));
   const say = (text: string) => process.stdout.write(`  ${text} (load average ${loadAverage()})\n`);
   // warm-up: JIT, Python imports, socket buffers
   for (const p of paths) {
@@ -322,7 +354,22 @@ async function main(): Promise<void> {
     }
   }
   say('first bytes measured');
-  for (let t = 0; t < plan.trials; t++) for (const [i, p] of paths.entries()) rows[i]!.mibPerSec.push(await within(`${p.name} download`, 120_000, download(p.source, plan.bytes)));
+  for (let t = 0; t < plan.trials; t++) {
+    for (const [i, p] of paths.entries()) {
+      const row = rows[i]!;
+      const pid = p.pid ?? null;
+      const before = new Set(pid === null ? [] : descendants(pid));
+      const u0 = treeUsage(pid);
+      row.mibPerSec.push(await within(`${p.name} download`, 120_000, download(p.source, plan.bytes)));
+      // a per-connection child (websockify, nova-serialproxy) is reaped into its parent's cutime first
+      await settle(pid, before);
+      const u1 = treeUsage(pid);
+      row.cpuSeconds += u1.user + u1.sys - u0.user - u0.sys;
+      row.bytesMeasured += plan.bytes;
+    }
+    const raw0 = rows[0]!.mibPerSec[t]!;
+    process.stdout.write(`  download ${t + 1}/${plan.trials}: ${rows.map((r) => `${r.name} ${r.mibPerSec[t]!.toFixed(0)} MiB/s${r === rows[0] ? '' : ` (${(r.mibPerSec[t]! / raw0).toFixed(3)}×)`}`).join(', ')}\n`);
+  }
   say('downloads measured');
   for (let r = 0; r < 2; r++) {
     for (const [i, p] of paths.entries()) {
@@ -331,28 +378,35 @@ async function main(): Promise<void> {
     }
   }
 
-  const raw = median(rows[0]!.mibPerSec);
+  const rawRow = rows[0]!;
   const wsf = rows.find((r) => r.name === 'websockify')!;
   const ph = rows.find((r) => r.name === 'Porthole')!;
   const f = (v: number, d = 2) => v.toFixed(d);
+  /** each trial's throughput over raw TCP's in the same round */
+  const ratios = (r: Row) => r.mibPerSec.map((v, t) => v / rawRow.mibPerSec[t]!);
+  const cpuPerGiB = (r: Row) => r.cpuSeconds / (r.bytesMeasured / GiB);
   const table = [
-    '| path | first byte p50 | first byte p99 | throughput (median) | × raw TCP | 1-byte echo p50 | 1-byte echo p99 |',
-    '|---|---:|---:|---:|---:|---:|---:|',
-    ...rows.map((r) => `| ${r.name} | ${f(quantile(r.firstMs, 0.5))} ms | ${f(quantile(r.firstMs, 0.99))} ms | ${f(median(r.mibPerSec), 0)} MiB/s | ${f(median(r.mibPerSec) / raw, 3)} | ${f(quantile(r.echoUs, 0.5), 0)} µs | ${f(quantile(r.echoUs, 0.99), 0)} µs |`),
+    `| path | first byte p50 | first byte p99 | MiB/s min / median / max of ${plan.trials} | × raw TCP per trial min / median / max | proxy CPU s/GiB | 1-byte echo p50 | 1-byte echo p99 |`,
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    ...rows.map((r) => `| ${r.name} | ${f(quantile(r.firstMs, 0.5))} ms | ${f(quantile(r.firstMs, 0.99))} ms | ${spread(r.mibPerSec, 0)} | ${r === rawRow ? '—' : spread(ratios(r), 3)} | ${r.bytesMeasured > 0 && r !== rawRow ? f(cpuPerGiB(r), 3) : '—'} | ${f(quantile(r.echoUs, 0.5), 0)} µs | ${f(quantile(r.echoUs, 0.99), 0)} µs |`),
   ];
+  const phRatios = ratios(ph);
+  const rawP99 = quantile(rawRow.echoUs, 0.99);
   const goals: Array<[string, string, boolean]> = [
     ['first byte p50 ≤ 0.5 ms', `${f(quantile(ph.firstMs, 0.5))} ms`, quantile(ph.firstMs, 0.5) <= 0.5],
     ['first byte p99 ≤ 1.5 ms', `${f(quantile(ph.firstMs, 0.99))} ms`, quantile(ph.firstMs, 0.99) <= 1.5],
-    ['throughput ≥ 0.9 × raw TCP', `${f(median(ph.mibPerSec) / raw, 3)} ×`, median(ph.mibPerSec) / raw >= 0.9],
+    ['throughput ≥ 0.9 × raw TCP in every trial (min / median / max)', `${spread(phRatios, 3)} ×`, Math.min(...phRatios) >= 0.9],
     ['1-byte echo p99 ≤ websockify\'s', `${f(quantile(ph.echoUs, 0.99), 0)} µs vs ${f(quantile(wsf.echoUs, 0.99), 0)} µs`, quantile(ph.echoUs, 0.99) <= quantile(wsf.echoUs, 0.99)],
+    ['1-byte echo p99 ≤ raw TCP\'s + 0.1 ms (issue 19)', `${f(quantile(ph.echoUs, 0.99), 0)} µs vs ${f(rawP99, 0)} + 100 µs`, quantile(ph.echoUs, 0.99) <= rawP99 + 100],
+    ['proxy CPU per GiB ≤ 0.5 × websockify\'s (issue 19)', `${f(cpuPerGiB(ph), 3)} vs ${f(cpuPerGiB(wsf), 3)} s/GiB = ${f(cpuPerGiB(ph) / cpuPerGiB(wsf), 3)} ×`, cpuPerGiB(ph) <= 0.5 * cpuPerGiB(wsf)],
   ];
-  const goalTable = ['| goal (issue 14) | Porthole | met |', '|---|---:|---|', ...goals.map(([g, v, ok]) => `| ${g} | ${v} | ${ok ? 'yes' : '**no**'} |`)];
-  const counts = `${plan.connections} sequential connections per path for first byte (nova-serialproxy: ${plan.novaConnections}, it forks and loads Nova per connection), ${plan.trials} downloads of ${plan.bytes / MiB} MiB, ${plan.echoes} 1-byte echoes on one console`;
+  const goalTable = ['| goal (issues 14, 19) | Porthole | met |', '|---|---:|---|', ...goals.map(([g, v, ok]) => `| ${g} | ${v} | ${ok ? 'yes' : '**no**'} |`)];
+  const counts = `${plan.connections} sequential connections per path for first byte (nova-serialproxy: ${plan.novaConnections}, it forks and loads Nova per connection), ${plan.trials} downloads of ${plan.bytes / MiB} MiB (trial t of every path in round t; a ratio is over raw TCP's download of the same round; proxy CPU is the proxy process tree's user + sys over the measured downloads, per GiB), ${plan.echoes} 1-byte echoes on one console`;
   const text = [
     '<!-- serial -->',
     '## Serial console relay (`npm run bench:serial`)',
     '',
-    `Run ${new Date().toISOString().slice(0, 16)}Z on ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, load average ${loadAverage()} at the end; Node ${process.version}; nova-consoleproxy ${nova ?? '(not installed)'}${quick ? '; `--quick`' : ''}. Command: \`npm run bench:serial${quick ? ' -- --quick' : ''}\`.`,
+    `Run ${new Date().toISOString().slice(0, 16)}Z on ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, load average ${loadAverage()} at the end; Node ${process.version}; nova-consoleproxy ${nova ?? '(not installed)'}${quick ? '; `--quick`' : ''}. Command: \`npm run bench:serial${quick ? ' -- --quick' : ''}\`. ${TCP_RELAY} is bench/tcp-relay.ts, a Node process that only pipes: the floor for a relay written in Node, a third process on the path on ${cpus().length} CPUs.`,
     `Backends in their own process: a console port that greets with one byte then echoes, and a source of ${plan.bytes / MiB} MiB (left open: the client closes); ${counts}. Every WebSocket path asks for the \`binary\` subprotocol and opens the URL its proxy hands out (\`ws://…/?token=\`).`,
     '',
     ...table,
@@ -361,6 +415,7 @@ async function main(): Promise<void> {
     '<!-- /serial -->',
   ].join('\n');
   process.stdout.write(`\n${table.join('\n')}\n\n${goalTable.join('\n')}\n`);
+  if (!writeResults) return;
   writeSection('<!-- serial -->', '<!-- /serial -->', `${text}\n`);
   process.stdout.write(`\nwritten to bench/RESULTS.md (section <!-- serial -->)\n`);
 }
