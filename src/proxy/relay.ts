@@ -124,7 +124,7 @@ export class ConsoleSession implements LiveSession {
       // a filter may hand on parts of a chunk after the read returned: chunks of their own, not the shared buffer
       const toClient = clientSink(this, tap);
       backend.on('data', (chunk: Buffer) => backendOnFilteredData(this, fromBackend, chunk, toClient));
-    } else if (setBackendSink(backend, tap ? (buffer, n, owned) => backendOnTappedRead(this, tap, buffer, n, owned) : (buffer, n, owned) => backendOnRead(this, buffer, n, owned))) {
+    } else if (setBackendSink(backend, tap ? (buffer, n, owned) => backendOnTappedRead(this, tap, buffer, n, owned) : ws.extensions === '' ? (buffer, n, owned) => backendOnRead(this, buffer, n, owned) : (buffer, n, owned) => backendOnReadViaWs(this, buffer, n, owned))) {
       // bytes that came with the end of a handshake wait in the stream: they go first
       const toClient = clientSink(this, tap);
       for (let chunk: Buffer | null; (chunk = backend.read() as Buffer | null) !== null; ) toClient(chunk);
@@ -285,6 +285,11 @@ function backendOnFilteredData(s: ConsoleSession, f: StreamFilter, chunk: Buffer
 function backendOnData(s: ConsoleSession, chunk: Buffer, sent?: () => void): void {
   s.bytesFromBackend += chunk.length;
   s._ws.send(chunk, BINARY, sent);
+  pauseBackendWhileClientFull(s);
+}
+
+/** A slow browser pauses the backend until its socket has taken what is queued (`CLIENT_HIGH_WATER`). */
+function pauseBackendWhileClientFull(s: ConsoleSession): void {
   const client = s._clientSocket;
   if (client.writableLength > CLIENT_HIGH_WATER && !s._backend.isPaused()) {
     s._backend.pause();
@@ -293,11 +298,45 @@ function backendOnData(s: ConsoleSession, chunk: Buffer, sent?: () => void): voi
 }
 
 /**
- * A read with `onread` (`src/proxy/backend.ts`): from the shared buffer it is copied into one of
- * its own size, which the WebSocket frame then holds until the browser's socket has taken it; a
- * buffer the socket owns is sent as it is and given back once written.
+ * A read with `onread` (`src/proxy/backend.ts`) on a WebSocket without extensions: a read into
+ * the shared buffer is copied once, into a whole binary frame (RFC 6455 5.2: FIN and opcode 2,
+ * the length, no mask from a server) written to the browser's socket as one buffer; a buffer the
+ * socket owns is sent as it is, behind ws's header, and given back once written. Framing here
+ * rather than in ws's `send` takes, for a keystroke's echo, one allocation and one `write` where
+ * ws's sender made the header, its options and a two-buffer `writev` (measured with
+ * .scratch/bytepath/echo.ts; see the commit). Without extensions ws's sender writes every frame
+ * of its own (close, pong) to the socket at once, in call order, so the frames stay in order; a
+ * WebSocket that is closing takes no data frame, as ws's `send` drops them then.
  */
 function backendOnRead(s: ConsoleSession, buffer: Buffer, n: number, owned: boolean): boolean {
+  if (owned) {
+    backendOnData(s, buffer.subarray(0, n), () => releaseBackendBuffer(buffer));
+    return true;
+  }
+  s.bytesFromBackend += n;
+  const ws = s._ws;
+  if (ws.readyState !== ws.OPEN) return true;
+  const head = n < 126 ? 2 : n < 65536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(head + n);
+  frame[0] = 0x82;
+  if (n < 126) {
+    frame[1] = n;
+  } else if (n < 65536) {
+    frame[1] = 126;
+    frame.writeUInt16BE(n, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeUInt32BE(0, 2);
+    frame.writeUInt32BE(n, 6);
+  }
+  buffer.copy(frame, head, 0, n);
+  s._clientSocket.write(frame);
+  pauseBackendWhileClientFull(s);
+  return true;
+}
+
+/** `backendOnRead` through ws's `send`, for a WebSocket with an extension, whose frames ws must make. */
+function backendOnReadViaWs(s: ConsoleSession, buffer: Buffer, n: number, owned: boolean): boolean {
   if (owned) {
     backendOnData(s, buffer.subarray(0, n), () => releaseBackendBuffer(buffer));
   } else {
