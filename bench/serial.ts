@@ -13,7 +13,11 @@
  *   raw TCP's trial of the same round (min / median / max of those ratios: the goal holds only if
  *   it holds in every trial); the proxy process tree's CPU seconds per GiB relayed (user + sys,
  *   per-connection children included) and its ratio to websockify's;
- * - 1-byte echo round trips on one open console: p50 and p99.
+ * - 1-byte echo round trips on one open console, after 100 unmeasured ones: p50 and p99.
+ *
+ * After each connection of a path the run waits until the proxy's per-connection children are gone
+ * (websockify and nova-serialproxy fork one), as bench/relay.ts does, so that their exit is not
+ * measured as the next path's latency.
  *
  * nova-serialproxy runs as a deployment runs it (its own nova.conf, a SQLite cell database with
  * Nova's schema, tokens minted by Nova's own code for get_serial_console, the stub nova-compute
@@ -66,6 +70,21 @@ interface Path {
   readonly connections?: number;
   /** the proxy process (tree) whose CPU a download costs; none for raw TCP */
   readonly pid?: number;
+  /** the process (tree) serving `console`, when not `pid` (websockify: one per backend) */
+  readonly consolePid?: number;
+}
+
+/**
+ * Runs `f` on `p`'s console and waits until the proxy's per-connection children that `f` made
+ * have exited (websockify, nova-serialproxy): their teardown must not run into the next path's
+ * measurement, which would charge one path's exit to another's latency.
+ */
+async function settled<T>(p: Path, f: () => Promise<T>): Promise<T> {
+  const pid = p.consolePid ?? p.pid ?? null;
+  const before = new Set(pid === null ? [] : descendants(pid));
+  const out = await f();
+  await settle(pid, before);
+  return out;
 }
 
 /** One open console: bytes arrive through `onData`. */
@@ -133,7 +152,10 @@ async function download(target: string, bytes: number): Promise<number> {
   return bytes / MiB / (Number(t1 - t0) / 1e9);
 }
 
-/** 1-byte round trips on one console, in µs. */
+/** Round trips before the measured ones on each console (JIT, socket buffers), as bench/sessions.ts does. */
+const ECHO_WARMUP = 100;
+
+/** 1-byte round trips on one console, in µs (after `ECHO_WARMUP` unmeasured ones). */
 async function echoes(target: string, n: number): Promise<number[]> {
   const s = await open(target);
   let waiting: (() => void) | null = null;
@@ -150,13 +172,13 @@ async function echoes(target: string, n: number): Promise<number[]> {
   await new Promise((r) => setTimeout(r, 50));
   const out: number[] = [];
   const one = Buffer.from([0x61]);
-  for (let i = 0; i < n; i++) {
+  for (let i = -ECHO_WARMUP; i < n; i++) {
     const t0 = process.hrtime.bigint();
     await new Promise<void>((resolve) => {
       waiting = resolve;
       s.send(one);
     });
-    out.push(Number(process.hrtime.bigint() - t0) / 1e3);
+    if (i >= 0) out.push(Number(process.hrtime.bigint() - t0) / 1e3);
   }
   s.close();
   await s.ended;
@@ -325,7 +347,7 @@ async function main(): Promise<void> {
   const paths: Path[] = [{ name: 'raw TCP', console: `tcp:${consolePort}`, source: `tcp:${sourcePort}` }, await startTcpRelay(consolePort, sourcePort)];
   const [wc, wsrc] = [await startWebsockify(consolePort), await startWebsockify(sourcePort)];
   // the downloads' CPU is the source's websockify (it forks a child per connection: counted in its tree)
-  paths.push({ name: 'websockify', console: `ws://${LOOPBACK}:${wc}/`, source: `ws://${LOOPBACK}:${wsrc}/`, pid: websockifyPids.get(wsrc) });
+  paths.push({ name: 'websockify', console: `ws://${LOOPBACK}:${wc}/`, source: `ws://${LOOPBACK}:${wsrc}/`, pid: websockifyPids.get(wsrc), consolePid: websockifyPids.get(wc) });
   const nova = novaVersion();
   if (nova && existsSync(NOVA_SERIALPROXY) && !process.argv.includes('--no-nova')) {
     try {
@@ -350,7 +372,7 @@ async function main(): Promise<void> {
   for (let r = 0; r < rounds; r++) {
     for (const [i, p] of paths.entries()) {
       const n = Math.ceil((p.connections ?? plan.connections) / rounds);
-      for (let k = 0; k < n; k++) rows[i]!.firstMs.push(await within(`${p.name} first byte`, 30_000, firstByte(p.console)));
+      for (let k = 0; k < n; k++) rows[i]!.firstMs.push(await settled(p, () => within(`${p.name} first byte`, 30_000, firstByte(p.console))));
     }
   }
   say('first bytes measured');
@@ -373,7 +395,7 @@ async function main(): Promise<void> {
   say('downloads measured');
   for (let r = 0; r < 2; r++) {
     for (const [i, p] of paths.entries()) {
-      rows[i]!.echoUs.push(...await within(`${p.name} echoes`, 120_000, echoes(p.console, plan.echoes / 2)));
+      rows[i]!.echoUs.push(...await settled(p, () => within(`${p.name} echoes`, 120_000, echoes(p.console, plan.echoes / 2))));
       say(`echoes of ${p.name}`);
     }
   }
@@ -401,7 +423,7 @@ async function main(): Promise<void> {
     ['proxy CPU per GiB ≤ 0.5 × websockify\'s (issue 19)', `${f(cpuPerGiB(ph), 3)} vs ${f(cpuPerGiB(wsf), 3)} s/GiB = ${f(cpuPerGiB(ph) / cpuPerGiB(wsf), 3)} ×`, cpuPerGiB(ph) <= 0.5 * cpuPerGiB(wsf)],
   ];
   const goalTable = ['| goal (issues 14, 19) | Porthole | met |', '|---|---:|---|', ...goals.map(([g, v, ok]) => `| ${g} | ${v} | ${ok ? 'yes' : '**no**'} |`)];
-  const counts = `${plan.connections} sequential connections per path for first byte (nova-serialproxy: ${plan.novaConnections}, it forks and loads Nova per connection), ${plan.trials} downloads of ${plan.bytes / MiB} MiB (trial t of every path in round t; a ratio is over raw TCP's download of the same round; proxy CPU is the proxy process tree's user + sys over the measured downloads, per GiB), ${plan.echoes} 1-byte echoes on one console`;
+  const counts = `${plan.connections} sequential connections per path for first byte (nova-serialproxy: ${plan.novaConnections}, it forks and loads Nova per connection), ${plan.trials} downloads of ${plan.bytes / MiB} MiB (trial t of every path in round t; a ratio is over raw TCP's download of the same round; proxy CPU is the proxy process tree's user + sys over the measured downloads, per GiB), ${plan.echoes} 1-byte echoes on one console (in 2 rounds over the paths, each after 100 unmeasured), each path's per-connection processes gone before the next path runs`;
   const text = [
     '<!-- serial -->',
     '## Serial console relay (`npm run bench:serial`)',
