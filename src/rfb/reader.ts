@@ -7,7 +7,7 @@
  * the whole handshake has one deadline: when it passes, the pending read (or the guarded step,
  * such as a TLS handshake) fails with the side's timeout error, and so does every later read.
  */
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { GatewayError } from '../errors.ts';
 
 /** What a side's failures look like: the backend's are backend errors, the browser's client errors. */
@@ -200,8 +200,13 @@ export class RfbReader {
   /**
    * Feeds the reader from a stream until the returned function is called; that call pauses the
    * stream, so bytes that arrive afterwards wait in it for the next reader (a TLS layer, the relay).
+   * With `keepReading` only the stream's flow stops: a socket goes on reading into the stream's
+   * buffer (up to its high-water mark, then it stops) instead of stopping its reads, for a reader
+   * that takes over at once. A socket that reads with `onread` (the backend's, `proxy/backend.ts`)
+   * stops at `pause()` and starts again at `resume()`, each an `epoll_ctl` (measured: two of the
+   * syscalls of every console open, between ServerInit and the relay).
    */
-  attach(stream: Readable, mapError?: (err: NodeJS.ErrnoException) => GatewayError): () => void {
+  attach(stream: Readable, mapError?: (err: NodeJS.ErrnoException) => GatewayError): (keepReading?: boolean) => void {
     const onData = (chunk: Buffer) => this.push(chunk);
     const onEnd = () => this.end('the peer closed the connection');
     const onError = (err: NodeJS.ErrnoException) => (mapError ? this.fail(mapError(err)) : this.end(err.code ?? err.message));
@@ -210,8 +215,9 @@ export class RfbReader {
     stream.on('close', onEnd);
     stream.on('error', onError);
     stream.resume();
-    return () => {
-      stream.pause();
+    return (keepReading = false) => {
+      if (keepReading) Readable.prototype.pause.call(stream);
+      else stream.pause();
       stream.off('data', onData);
       stream.off('end', onEnd);
       stream.off('close', onEnd);
