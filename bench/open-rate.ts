@@ -16,7 +16,10 @@
  * `--direct` adds raw TCP to the backend as a path (no proxy); `--tcp-relay` adds bench/tcp-relay.ts
  * (a Node process that only pipes: the floor of CPU per session for any proxy in Node).
  * `--latency N`: before the rounds, N sequential opens (one client, no other load) per path,
- * open → ServerInit p50/p90 (the issue's "within 0.3 ms of a direct connection": use with --direct).
+ * open → ServerInit p50/p90 (the issue's "within 0.3 ms of a direct connection": use with --direct),
+ * and the p50 of each step as the client sees it: open → ProtocolVersion (for a proxy: the 101
+ * and its version, one segment), → security types (after the client's version), → SecurityResult
+ * (after its choice), → ServerInit (after its ClientInit). Where a proxy's time goes, step by step.
  *
  * Never writes bench/RESULTS.md.
  *
@@ -31,7 +34,7 @@ import { existsSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { rfbHandshake, open as openConnection, type Path } from './client.ts';
+import { rfbHandshake, open as openConnection, type Connection, type Path } from './client.ts';
 import { printInclusive, printTop } from './profile-top.ts';
 import { openRate, type OpenRateResult } from './sessions.ts';
 import { firstLine, freePort, loadAverage, LOOPBACK, noConsoleLimits, raiseFileLimit, ROOT, sleep, startChild, stopAll, tempDirs, waitForPort, type Child } from './procs.ts';
@@ -136,6 +139,29 @@ async function straceOpens(path: Path, n: number, clients: number): Promise<stri
   return out;
 }
 
+/** Milliseconds from the connection attempt to the server's ProtocolVersion, security types, SecurityResult and ServerInit. */
+type StepTimes = readonly [number, number, number, number];
+
+/** The client half of RFB 3.8 as bench/client.ts's `rfbHandshake` does it, with the time of each server message. */
+async function steppedHandshake(c: Connection): Promise<StepTimes> {
+  const at = () => Number(process.hrtime.bigint() - c.t0) / 1e6;
+  const version = await c.inbox.read(12);
+  const v = at();
+  if (version.toString('latin1') !== 'RFB 003.008\n') throw new Error(`not an RFB 3.8 server: ${JSON.stringify(version.toString('latin1'))}`);
+  c.write(Buffer.from('RFB 003.008\n', 'latin1'));
+  const types = await c.inbox.read((await c.inbox.read(1))[0]!);
+  const t = at();
+  if (!types.includes(1)) throw new Error(`security type None not offered: ${[...types].join(', ')}`);
+  c.write(Buffer.from([1]));
+  const result = (await c.inbox.read(4)).readUInt32BE(0);
+  const r = at();
+  if (result !== 0) throw new Error(`SecurityResult ${result}`);
+  c.write(Buffer.from([1]));
+  const head = await c.inbox.read(24);
+  await c.inbox.read(head.readUInt32BE(20));
+  return [v, t, r, at()];
+}
+
 /** The profile's start-up and warm-up, left out of its summary. */
 let skipMs = 0;
 
@@ -162,21 +188,22 @@ async function main(): Promise<void> {
     skipMs = performance.now() - spawnedAt;
     if (o.latency > 0) {
       // interleaved one by one, so that both see the same moments of the machine's load
-      const samples = new Map<string, number[]>(paths.map((p) => [p.name, []]));
+      const samples = new Map<string, StepTimes[]>(paths.map((p) => [p.name, []]));
       for (let i = 0; i < o.latency; i++) {
         // the order turns over each time: the work a proxy does after a close would otherwise always overlap the same next one's open
         for (const p of i % 2 ? [...paths].reverse() : paths) {
           const c = openConnection(p, 'banner');
-          const h = await rfbHandshake(c);
-          samples.get(p.name)!.push(Number(h.ready) / 1e6);
+          samples.get(p.name)!.push(await steppedHandshake(c));
           c.close();
           await c.closed;
         }
       }
       process.stdout.write(`sequential opens, open → ServerInit (${o.latency} each, interleaved), load ${loadAverage()}:\n`);
-      for (const [name, xs] of samples) {
-        xs.sort((a, b) => a - b);
-        process.stdout.write(`  ${name.padEnd(9)} p50 ${xs[Math.floor(xs.length * 0.5)]!.toFixed(3)} ms  p90 ${xs[Math.floor(xs.length * 0.9)]!.toFixed(3)} ms  min ${xs[0]!.toFixed(3)} ms\n`);
+      const p50 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.5)]!;
+      for (const [name, ts] of samples) {
+        const xs = ts.map((t) => t[3]).sort((a, b) => a - b);
+        const steps = [0, 1, 2, 3].map((k) => p50(ts.map((t) => t[k]! - (k ? t[k - 1]! : 0))).toFixed(3));
+        process.stdout.write(`  ${name.padEnd(9)} p50 ${xs[Math.floor(xs.length * 0.5)]!.toFixed(3)} ms  p90 ${xs[Math.floor(xs.length * 0.9)]!.toFixed(3)} ms  min ${xs[0]!.toFixed(3)} ms  steps p50: version ${steps[0]}, types ${steps[1]}, result ${steps[2]}, ServerInit ${steps[3]} ms\n`);
       }
     }
     const all = new Map<string, OpenRateResult[]>(paths.map((p) => [p.name, []]));
