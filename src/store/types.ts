@@ -7,7 +7,7 @@
  * is also *consumed* by its first session (`consume`), atomically across every process sharing
  * the store, and may reconnect from the same client for a grace period after that session ended.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /** A row of `console_auth_tokens`, as Nova defines it. */
 export interface ConsoleToken {
@@ -95,7 +95,8 @@ export interface TokenUses {
 }
 
 export function hashToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+  // the one-shot hash: a quarter of createHash's time (every console open hashes its token)
+  return hash('sha256', token, 'hex');
 }
 
 /** What may appear in a log line instead of a token: 8 hex digits of its hash. */

@@ -90,7 +90,7 @@ describe('porthole db migrate', () => {
     const s = scratch();
     try {
       const first = json(await porthole(['db', 'migrate', '--json', ...s.db]));
-      assert.deepEqual(first, { database: `sqlite:${s.path}`, applied: ['0001_console_auth_tokens', '0002_porthole_servers', '0003_porthole_servers_backend_auth', '0004_porthole_token_uses', '0005_porthole_sessions', '0006_porthole_lookup_failures', '0007_porthole_servers_serial_spice', '0008_porthole_events', '0009_porthole_registry_scale', '0010_porthole_consoles_framebuffer'] });
+      assert.deepEqual(first, { database: `sqlite:${s.path}`, applied: ['0001_console_auth_tokens', '0002_porthole_servers', '0003_porthole_servers_backend_auth', '0004_porthole_token_uses', '0005_porthole_sessions', '0006_porthole_lookup_failures', '0007_porthole_servers_serial_spice', '0008_porthole_events', '0009_porthole_registry_scale', '0010_porthole_consoles_framebuffer', '0011_porthole_events_sqlite_indexes'] });
       const second = json(await porthole(['db', 'migrate', '--json', ...s.db]));
       assert.deepEqual(second, { database: `sqlite:${s.path}`, applied: [] });
       const text = await porthole(['db', 'migrate', ...s.db]);
@@ -107,7 +107,7 @@ describe('porthole db migrate', () => {
       const runs = await Promise.all([1, 2, 3, 4].map(() => porthole(['db', 'migrate', '--json', ...s.db])));
       for (const r of runs) assert.equal(r.code, 0, r.stderr);
       const applied = runs.map((r) => (JSON.parse(r.stdout) as { applied: string[] }).applied).filter((a) => a.length > 0);
-      assert.deepEqual(applied, [['0001_console_auth_tokens', '0002_porthole_servers', '0003_porthole_servers_backend_auth', '0004_porthole_token_uses', '0005_porthole_sessions', '0006_porthole_lookup_failures', '0007_porthole_servers_serial_spice', '0008_porthole_events', '0009_porthole_registry_scale', '0010_porthole_consoles_framebuffer']]);
+      assert.deepEqual(applied, [['0001_console_auth_tokens', '0002_porthole_servers', '0003_porthole_servers_backend_auth', '0004_porthole_token_uses', '0005_porthole_sessions', '0006_porthole_lookup_failures', '0007_porthole_servers_serial_spice', '0008_porthole_events', '0009_porthole_registry_scale', '0010_porthole_consoles_framebuffer', '0011_porthole_events_sqlite_indexes']]);
     } finally {
       s.cleanup();
     }
@@ -429,7 +429,7 @@ describe('porthole configuration', () => {
     const conf = join(s.dir, 'nova.conf');
     writeFileSync(conf, `[DEFAULT]\ntransport_url = rabbit://openstack:pw@controller\nmy_ip = 10.0.0.11\n\n[api_database]\nconnection = sqlite:////nonexistent/nova_api.db\n\n[database]\n# the cell database holds console_auth_tokens\nconnection = sqlite:///${dbPath}\n\n[vnc]\nserver_listen = $my_ip\nnovncproxy_base_url = http://controller:6080/vnc_auto.html\n\n[keystone_authtoken]\npassword = secret\n`);
     const migrated = json(await porthole(['db', 'migrate', '--json', '--config-file', conf]));
-    assert.deepEqual(migrated, { database: `sqlite:${dbPath}`, applied: ['0001_console_auth_tokens', '0002_porthole_servers', '0003_porthole_servers_backend_auth', '0004_porthole_token_uses', '0005_porthole_sessions', '0006_porthole_lookup_failures', '0007_porthole_servers_serial_spice', '0008_porthole_events', '0009_porthole_registry_scale', '0010_porthole_consoles_framebuffer'] });
+    assert.deepEqual(migrated, { database: `sqlite:${dbPath}`, applied: ['0001_console_auth_tokens', '0002_porthole_servers', '0003_porthole_servers_backend_auth', '0004_porthole_token_uses', '0005_porthole_sessions', '0006_porthole_lookup_failures', '0007_porthole_servers_serial_spice', '0008_porthole_events', '0009_porthole_registry_scale', '0010_porthole_consoles_framebuffer', '0011_porthole_events_sqlite_indexes'] });
     const out = json(await porthole(['token', 'create', '--instance-uuid', SERVER, '--host', '192.0.2.1', '--port', '5900', '--json', '--config-file', conf]));
     assert.equal(out.url, `http://controller:6080/vnc_auto.html?path=%3Ftoken%3D${out.token}`);
     assert.equal(tokenRows(dbPath).length, 1);

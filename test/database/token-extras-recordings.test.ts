@@ -270,7 +270,7 @@ describe('migration 0010 on a database of the previous version', () => {
         }
         const stores = await openStores(db.url, { migrate: false });
         try {
-          assert.deepEqual(await stores.migrate(), ['0010_porthole_consoles_framebuffer']);
+          assert.deepEqual(await stores.migrate(), ['0010_porthole_consoles_framebuffer', '0011_porthole_events_sqlite_indexes']);
           const kept = await stores.inventory.get(A);
           assert.equal(kept?.name, 'before-0010');
           assert.equal(kept?.sharedConsoles ?? null, null);

@@ -9,7 +9,7 @@ import { openStores } from '../../src/database/index.ts';
 import { freshPostgres, type FreshStore } from '../support/stores.ts';
 import { spec, storeContract } from './contract.ts';
 
-const ALL_MIGRATIONS = ['0001_console_auth_tokens', '0002_porthole_servers', '0003_porthole_servers_backend_auth', '0004_porthole_token_uses', '0005_porthole_sessions', '0006_porthole_lookup_failures', '0007_porthole_servers_serial_spice', '0008_porthole_events', '0009_porthole_registry_scale', '0010_porthole_consoles_framebuffer'];
+const ALL_MIGRATIONS = ['0001_console_auth_tokens', '0002_porthole_servers', '0003_porthole_servers_backend_auth', '0004_porthole_token_uses', '0005_porthole_sessions', '0006_porthole_lookup_failures', '0007_porthole_servers_serial_spice', '0008_porthole_events', '0009_porthole_registry_scale', '0010_porthole_consoles_framebuffer', '0011_porthole_events_sqlite_indexes'];
 
 storeContract('PostgreSQL', async () => {
   const db = await freshPostgres();

@@ -11,7 +11,7 @@ import { run } from '../support/process.ts';
 import { spec, storeContract } from './contract.ts';
 
 const INSTANCE_A = '0b7c6c4e-6f2b-4d43-9d5e-0c1f3a8e2a11';
-const ALL_MIGRATIONS = ['0001_console_auth_tokens', '0002_porthole_servers', '0003_porthole_servers_backend_auth', '0004_porthole_token_uses', '0005_porthole_sessions', '0006_porthole_lookup_failures', '0007_porthole_servers_serial_spice', '0008_porthole_events', '0009_porthole_registry_scale', '0010_porthole_consoles_framebuffer'];
+const ALL_MIGRATIONS = ['0001_console_auth_tokens', '0002_porthole_servers', '0003_porthole_servers_backend_auth', '0004_porthole_token_uses', '0005_porthole_sessions', '0006_porthole_lookup_failures', '0007_porthole_servers_serial_spice', '0008_porthole_events', '0009_porthole_registry_scale', '0010_porthole_consoles_framebuffer', '0011_porthole_events_sqlite_indexes'];
 
 /** A fresh SQLite file in its own directory, removed by `cleanup`. */
 function freshDb(): { path: string; url: string; cleanup: () => void } {

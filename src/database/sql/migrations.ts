@@ -5,7 +5,8 @@
  * constraint and index names and Nova's column types per dialect (an autoincrementing `id`:
  * SERIAL on PostgreSQL, AUTO_INCREMENT on MySQL; DATETIME timestamps on MySQL, `timestamp`
  * without time zone on PostgreSQL), so a cell database table and a Porthole table are read by
- * the same code. Migrations only ever add. A `console_auth_tokens` found already there with Nova's
+ * the same code. Migrations only ever add, but for 0011, which drops two indexes on SQLite only
+ * (code of every version reads and writes the same without them). A `console_auth_tokens` found already there with Nova's
  * columns (made with Nova's DDL, without the rest of a cell database) is adopted: 0001 adds only
  * what it lacks and is recorded as applied.
  *
@@ -317,6 +318,21 @@ const steps: Record<string, Step> = {
       for (const [name, type] of sessionColumns) {
         if (!sessions.has(name)) await db.schema.alterTable('porthole_sessions').addColumn(name, type).execute();
       }
+    },
+  },
+  '0011_porthole_events_sqlite_indexes': {
+    set: 'own',
+    async up(db, d) {
+      // issue 19: on SQLite the audit trail's batches are written on the proxy's event loop, and
+      // the indexes on token_prefix and session_id (random keys) made each event dirty two more
+      // random B-tree pages: at 200 000 events 100 µs of CPU per event with all four indexes, 24
+      // without these two (a console open writes three events; every console of the process waits
+      // while a batch is written). Queries by token or session read the time index where a time
+      // range is given, else the table. PostgreSQL and MariaDB keep them: their upkeep is the
+      // database server's, off the proxy's event loop
+      if (d !== 'sqlite') return;
+      await db.schema.dropIndex('porthole_events_token_idx').ifExists().execute();
+      await db.schema.dropIndex('porthole_events_session_idx').ifExists().execute();
     },
   },
 };
