@@ -14,7 +14,9 @@
  * `--strace N` runs `strace -c -f` on each proxy over N opens (the same closed loop of clients)
  * after the rounds and prints the syscall summary and the calls per open.
  * `--direct` adds raw TCP to the backend as a path (no proxy); `--tcp-relay` adds bench/tcp-relay.ts
- * (a Node process that only pipes: the floor of CPU per session for any proxy in Node).
+ * (a Node process that only pipes: the floor of CPU per session for any proxy in Node); `--ws-floor`
+ * adds bench/ws-floor.ts (Node's HTTP server, the backend dialled, `ws`'s 101, messages relayed
+ * both ways, nothing else: the floor for a WebSocket console proxy in Node).
  * `--latency N`: before the rounds, N sequential opens (one client, no other load) per path,
  * open → ServerInit p50/p90 (the issue's "within 0.3 ms of a direct connection": use with --direct),
  * and the p50 of each step as the client sees it: open → ProtocolVersion (for a proxy: the 101
@@ -26,7 +28,7 @@
  * `--root DIR` measures another checkout as "Porthole" (a worktree of a commit with only the
  * changes under test, when others' work is under way in this one).
  *
- * Usage: node --import tsx bench/open-rate.ts [--root DIR] [--baseline DIR] [--reps 3] [--seconds 3] [--clients 50] [--cpu-prof] [--inclusive] [--strace N] [--direct] [--tcp-relay] [--latency N]
+ * Usage: node --import tsx bench/open-rate.ts [--root DIR] [--baseline DIR] [--reps 3] [--seconds 3] [--clients 50] [--cpu-prof] [--inclusive] [--strace N] [--direct] [--tcp-relay] [--ws-floor] [--latency N]
  */
 import { execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -53,11 +55,12 @@ interface Options {
   strace: number;
   direct: boolean;
   tcpRelay: boolean;
+  wsFloor: boolean;
   latency: number;
 }
 
 function parseArgs(args: readonly string[]): Options {
-  const o: Options = { baseline: null, root: ROOT, reps: 3, seconds: 3, clients: 50, cpuProf: null, inclusive: false, strace: 0, direct: false, tcpRelay: false, latency: 0 };
+  const o: Options = { baseline: null, root: ROOT, reps: 3, seconds: 3, clients: 50, cpuProf: null, inclusive: false, strace: 0, direct: false, tcpRelay: false, wsFloor: false, latency: 0 };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     const value = () => {
@@ -75,6 +78,7 @@ function parseArgs(args: readonly string[]): Options {
     else if (a === '--strace') o.strace = Number(value());
     else if (a === '--direct') o.direct = true;
     else if (a === '--tcp-relay') o.tcpRelay = true;
+    else if (a === '--ws-floor') o.wsFloor = true;
     else if (a === '--latency') o.latency = Number(value());
     else throw new Error(`unknown argument ${a}`);
   }
@@ -177,6 +181,12 @@ async function main(): Promise<void> {
       const relay = startChild('TCP relay', process.execPath, ['--import', 'tsx', join(HERE, 'tcp-relay.ts'), String(ports.bannerPort)]);
       const port = (JSON.parse(await firstLine(relay, 20_000)) as Record<string, number>)[String(ports.bannerPort)]!;
       paths.push({ name: 'TCP relay', pid: relay.pid, targets: { source: port, closing: port, banner: port, echo: port } });
+    }
+    if (o.wsFloor) {
+      const floor = startChild('WS floor', process.execPath, ['--import', 'tsx', join(HERE, 'ws-floor.ts'), String(ports.bannerPort)]);
+      const port = (JSON.parse(await firstLine(floor, 20_000)) as Record<string, number>)[String(ports.bannerPort)]!;
+      const url = `ws://${LOOPBACK}:${port}/`;
+      paths.push({ name: 'WS floor', pid: floor.pid, targets: { source: url, closing: url, banner: url, echo: url } });
     }
     if (o.baseline) paths.push(await startPorthole(o.baseline, ports.bannerPort, 'baseline', []));
     const spawnedAt = performance.now();
