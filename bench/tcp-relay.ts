@@ -11,10 +11,9 @@
  * Usage: node --import tsx bench/tcp-relay.ts BACKEND_PORT...
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { stopWithParent } from './peer.ts';
+import { serveBackends } from './peer.ts';
 
 const sockets = new Set<Socket>();
-const servers: Server[] = [];
 
 function track(s: Socket): Socket {
   sockets.add(s);
@@ -35,26 +34,4 @@ function relay(target: number): Server {
   });
 }
 
-const targets = process.argv.slice(2).map(Number);
-if (targets.length === 0 || targets.some((p) => !Number.isInteger(p) || p <= 0 || p > 65535)) {
-  process.stderr.write('usage: node --import tsx bench/tcp-relay.ts BACKEND_PORT...\n');
-  process.exit(2);
-}
-const ports: Record<string, number> = {};
-for (const target of targets) {
-  const server = relay(target);
-  servers.push(server);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  ports[String(target)] = (server.address() as { port: number }).port;
-}
-process.stdout.write(`${JSON.stringify(ports)}\n`);
-
-function stop(): void {
-  for (const s of servers) s.close();
-  for (const s of sockets) s.destroy();
-  process.exit(0);
-}
-stopWithParent(stop);
+await serveBackends('node --import tsx bench/tcp-relay.ts BACKEND_PORT...', relay, sockets);

@@ -19,10 +19,9 @@ import { createServer, type Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { stopWithParent } from './peer.ts';
+import { serveBackends } from './peer.ts';
 
 const sockets = new Set<Socket | Duplex>();
-const servers: Server[] = [];
 const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, skipUTF8Validation: true, clientTracking: false, handleProtocols: () => 'binary' });
 
 function track<T extends Socket | Duplex>(s: T): T {
@@ -52,26 +51,4 @@ function proxy(target: number): Server {
   return server;
 }
 
-const targets = process.argv.slice(2).map(Number);
-if (targets.length === 0 || targets.some((p) => !Number.isInteger(p) || p <= 0 || p > 65535)) {
-  process.stderr.write('usage: node --import tsx bench/ws-floor.ts BACKEND_PORT...\n');
-  process.exit(2);
-}
-const ports: Record<string, number> = {};
-for (const target of targets) {
-  const server = proxy(target);
-  servers.push(server);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  ports[String(target)] = (server.address() as { port: number }).port;
-}
-process.stdout.write(`${JSON.stringify(ports)}\n`);
-
-function stop(): void {
-  for (const s of servers) s.close();
-  for (const s of sockets) s.destroy();
-  process.exit(0);
-}
-stopWithParent(stop);
+await serveBackends('node --import tsx bench/ws-floor.ts BACKEND_PORT...', proxy, sockets);

@@ -12,7 +12,7 @@ import { sql } from 'kysely';
 import { openStores } from '../../src/database/index.ts';
 import type { AuditLine } from '../../src/store/audit-events.ts';
 import { tempDir } from '../support/gateway.ts';
-import { freshMariadb, freshPostgres } from '../support/stores.ts';
+import { freshMariadb, freshPostgres, openStoresAt } from '../support/stores.ts';
 
 const SERVER = 'aaaaaaaa-1111-4111-8111-111111111111';
 const DROPPED = ['porthole_events_session_idx', 'porthole_events_token_idx'];
@@ -33,13 +33,8 @@ describe('migration 0011: the audit trail indexes', () => {
     it(`${dropped ? 'drops' : 'keeps'} the token and session indexes on ${name}, and its events are still found by token and by session`, async () => {
       const db = await fresh();
       try {
-        const { Migrator } = await import('kysely');
-        const { migrationsFor, MIGRATION_TABLE, MIGRATION_LOCK_TABLE } = await import('../../src/database/sql/migrations.ts');
-        const old = await openStores(db.url, { migrate: false });
+        const old = await openStoresAt(db.url, '0010_porthole_consoles_framebuffer');
         try {
-          const migrations = migrationsFor('all', old.database!.dialect);
-          const migrator = new Migrator({ db: old.database!.db, provider: { getMigrations: async () => migrations }, migrationTableName: MIGRATION_TABLE, migrationLockTableName: MIGRATION_LOCK_TABLE, allowUnorderedMigrations: true });
-          assert.equal((await migrator.migrateTo('0010_porthole_consoles_framebuffer')).error, undefined);
           assert.deepEqual(await indexes(old.database!), ['porthole_events_instance_time_idx', ...DROPPED, 'porthole_events_time_idx'].sort(), 'at 0010: all four');
           await old.auditEvents!.append(Array.from({ length: 50 }, (_, i) => line(i)));
         } finally {

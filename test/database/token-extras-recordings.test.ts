@@ -17,7 +17,7 @@ import type { RecordingRecord } from '../../src/store/recordings.ts';
 import { parseTokenLabel, tokenExtrasUnavailable, type ConsoleTokenExtras } from '../../src/store/token-extras.ts';
 import { hashToken, nowSeconds } from '../../src/store/types.ts';
 import { tempDir } from '../support/gateway.ts';
-import { freshMariadb, freshPostgres, freshRedis } from '../support/stores.ts';
+import { freshMariadb, freshPostgres, freshRedis, openStoresAt } from '../support/stores.ts';
 
 const A = 'aaaaaaaa-1111-4111-8111-111111111111';
 const B = 'bbbbbbbb-2222-4222-8222-222222222222';
@@ -255,14 +255,8 @@ describe('migration 0010 on a database of the previous version', () => {
     it(`adds its tables and columns to a ${name} database at 0009, keeping its rows (the flags of an existing server: the config's)`, async () => {
       const db = await fresh();
       try {
-        const { Migrator } = await import('kysely');
-        const { migrationsFor, MIGRATION_TABLE, MIGRATION_LOCK_TABLE } = await import('../../src/database/sql/migrations.ts');
-        const old = await openStores(db.url, { migrate: false });
+        const old = await openStoresAt(db.url, '0009_porthole_registry_scale');
         try {
-          const migrations = migrationsFor('all', old.database!.dialect);
-          const migrator = new Migrator({ db: old.database!.db, provider: { getMigrations: async () => migrations }, migrationTableName: MIGRATION_TABLE, migrationLockTableName: MIGRATION_LOCK_TABLE, allowUnorderedMigrations: true });
-          const r = await migrator.migrateTo('0009_porthole_registry_scale');
-          assert.equal(r.error, undefined);
           // a row as the previous version wrote it (its code knows no column of 0010)
           await old.database!.db.insertInto('porthole_servers').values({ id: A, name: 'before-0010', status: 'ACTIVE', vnc_host: '10.0.0.1', vnc_port: 5901 }).execute();
         } finally {

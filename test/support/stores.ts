@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import mysql from 'mysql2/promise';
 import { Redis } from 'ioredis';
+import { openStores, type OpenedStores } from '../../src/database/index.ts';
 import { freePort } from './xvnc.ts';
 
 export const POSTGRES = { host: '127.0.0.1', port: 5432, user: 'postgres' } as const;
@@ -183,4 +184,22 @@ export async function privatePostgres(): Promise<PrivatePostgres> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Opens the SQL store at `url` migrated up to `last` and no further, as a proxy of that version
+ * left it (for the tests of a later migration on a database of the previous version).
+ */
+export async function openStoresAt(url: string, last: string): Promise<OpenedStores> {
+  const { Migrator } = await import('kysely');
+  const { migrationsFor, MIGRATION_TABLE, MIGRATION_LOCK_TABLE } = await import('../../src/database/sql/migrations.ts');
+  const stores = await openStores(url, { migrate: false });
+  const migrations = migrationsFor('all', stores.database!.dialect);
+  const migrator = new Migrator({ db: stores.database!.db, provider: { getMigrations: async () => migrations }, migrationTableName: MIGRATION_TABLE, migrationLockTableName: MIGRATION_LOCK_TABLE, allowUnorderedMigrations: true });
+  const r = await migrator.migrateTo(last);
+  if (r.error) {
+    await stores.close();
+    throw r.error;
+  }
+  return stores;
 }
