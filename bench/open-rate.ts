@@ -39,7 +39,7 @@ import { fileURLToPath } from 'node:url';
 import { rfbHandshake, open as openConnection, type Connection, type Path } from './client.ts';
 import { printInclusive, printTop } from './profile-top.ts';
 import { openRate, type OpenRateResult } from './sessions.ts';
-import { firstLine, freePort, loadAverage, LOOPBACK, noConsoleLimits, raiseFileLimit, ROOT, sleep, startChild, stopAll, tempDirs, waitForPort, type Child } from './procs.ts';
+import { firstLine, freePort, loadAverage, LOOPBACK, novncproxyArgs, raiseFileLimit, ROOT, sleep, startChild, stopAll, tempDirs, waitForPort, type Child } from './procs.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
@@ -102,15 +102,7 @@ async function startPorthole(root: string, bannerPort: number, name: string, nod
   const proxyPort = await freePort();
   const out = await porthole(root, ['token', 'create', '--instance-uuid', randomUUID(), '--host', LOOPBACK, '--port', String(bannerPort), '--ttl', '86400', '--json', '--database-connection', database]);
   const url = `ws://${LOOPBACK}:${proxyPort}/?token=${(JSON.parse(out) as { token: string }).token}`;
-  const child = startChild(name, process.execPath, [
-    ...nodeArgs,
-    join(root, 'bin/porthole.js'), 'novncproxy',
-    '--vnc-novncproxy_host', LOOPBACK,
-    '--vnc-novncproxy_port', String(proxyPort),
-    '--database-connection', database,
-    '--porthole-log_level', 'warn',
-    ...noConsoleLimits(root),
-  ]);
+  const child = startChild(name, process.execPath, [...nodeArgs, ...novncproxyArgs(root, proxyPort, database)]);
   child.proc.stdout!.resume();
   await waitForPort(child, proxyPort, 30_000);
   return { name, pid: child.pid, child, targets: { source: url, closing: url, banner: url, echo: url } };

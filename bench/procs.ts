@@ -44,6 +44,21 @@ export function noConsoleLimits(root: string = ROOT): string[] {
   return ['--porthole-max_consoles', '0', '--porthole-max_consoles_per_server', '0', '--porthole-max_consoles_per_client', '0', '--porthole-max_consoles_per_project', '0'];
 }
 
+/**
+ * The command line (after `node` and its own flags) of a benchmarked `porthole novncproxy` from
+ * checkout `root`: on loopback at `port`, with the SQLite `database`, log level warn, no console limits.
+ */
+export function novncproxyArgs(root: string, port: number, database: string): string[] {
+  return [
+    join(root, 'bin/porthole.js'), 'novncproxy',
+    '--vnc-novncproxy_host', LOOPBACK,
+    '--vnc-novncproxy_port', String(port),
+    '--database-connection', database,
+    '--porthole-log_level', 'warn',
+    ...noConsoleLimits(root),
+  ];
+}
+
 export function startChild(name: string, command: string, args: string[]): Child {
   const proc = spawn(command, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
   if (proc.pid === undefined) throw new Error(`could not start ${name} (${command})`);

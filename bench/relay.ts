@@ -40,7 +40,7 @@ import { printTop } from './profile-top.ts';
 import { writeSection } from './results-file.ts';
 import { measureRfbSecurity, SECURITY_BEGIN, SECURITY_END, type SecurityRow } from './rfb-handshake.ts';
 import { echoRoundTrips, ephemeralPorts, idleSessions, mergeEcho, openRate, type EchoResult, type IdleSessionsResult, type OpenRateResult } from './sessions.ts';
-import { CLK_TCK, descendants, firstLine, freePort, loadAverage, LOOPBACK, noConsoleLimits, raiseFileLimit, ROOT, settle, startChild, stopAll, tempDirs, treeUsage, waitForPort, type Child } from './procs.ts';
+import { CLK_TCK, descendants, firstLine, freePort, loadAverage, LOOPBACK, novncproxyArgs, raiseFileLimit, ROOT, settle, startChild, stopAll, tempDirs, treeUsage, waitForPort, type Child } from './procs.ts';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -210,16 +210,7 @@ async function startPorthole(root: string, backend: Backend, workers: number, no
   for (const port of [backend.sourcePort, backend.closingPort, backend.bannerPort, backend.echoPort]) urls.push(await mint(port));
   const [source, closing, banner, echo] = urls;
   const name = label ?? (workers > 1 ? `Porthole, ${workers} workers` : 'Porthole');
-  const child = startChild(name, process.execPath, [
-    ...nodeArgs,
-    join(root, 'bin/porthole.js'), 'novncproxy',
-    '--vnc-novncproxy_host', LOOPBACK,
-    '--vnc-novncproxy_port', String(proxyPort),
-    '--database-connection', database,
-    '--porthole-log_level', 'warn',
-    ...noConsoleLimits(root),
-    ...(workers > 1 ? ['--porthole-workers', String(workers)] : []),
-  ]);
+  const child = startChild(name, process.execPath, [...nodeArgs, ...novncproxyArgs(root, proxyPort, database), ...(workers > 1 ? ['--porthole-workers', String(workers)] : [])]);
   child.proc.stdout!.resume();
   await waitForPort(child, proxyPort, 30_000);
   return { name, pid: child.pid, targets: { source: source!, closing: closing!, banner: banner!, echo: echo! } };
